@@ -1,0 +1,208 @@
+/**
+ * Parsing a message head (RFC 9112 §2-§5): the start line and the field lines up to the empty line.
+ *
+ * Theory of operation. The head is handled in two steps, in the style of picohttpparser:
+ *  1. `scanForHeadEnd` looks for the empty line that ends the head. It is called again each time more
+ *     bytes arrive, and resumes where it stopped, so a head that trickles in one byte at a time costs
+ *     O(n), not O(n²). It enforces the size limits while the head is still incomplete, so a peer that
+ *     never sends the empty line is stopped at the limit instead of growing our buffer.
+ *  2. Once the whole head is there, `parseRequestHead` / `parseResponseHead` check it strictly and
+ *     build the result, decoding only the parts someone will read.
+ * Neither step copies the buffer; "not enough bytes yet" is an ordinary return value, a broken rule is
+ * an HttpProtocolError.
+ */
+import { COLON, CR, FIELD_VALUE_CHAR, HTAB, LF, REASON_CHAR, SP, TARGET_CHAR, TCHAR } from './chars.js';
+import { peerError } from './errors.js';
+import { Fields } from './fields.js';
+import type { Limits } from './limits.js';
+
+export type HttpVersion = '1.0' | '1.1';
+
+export interface RequestHead {
+  method: string;
+  /** The request-target exactly as sent (RFC 9112 §3.2). */
+  target: string;
+  version: HttpVersion;
+  fields: Fields;
+}
+
+export interface ResponseHead {
+  version: HttpVersion;
+  status: number;
+  reason: string;
+  fields: Fields;
+}
+
+export type HeadScan =
+  | { complete: true; headEnd: number }
+  | { complete: false; resumeAt: number };
+
+/**
+ * Looks for the end of the head that starts at `start`, scanning from `resumeAt` (a value an earlier
+ * call returned, or `start`). The head ends with an empty line; a lone LF is recognised here and then
+ * refused by the parser when the limits say so, so both line-ending styles share one scanner.
+ */
+export function scanForHeadEnd(buffer: Buffer, start: number, resumeAt: number, limits: Limits, isRequest: boolean): HeadScan {
+  const end = buffer.length;
+  let lineFeed = buffer.indexOf(LF, Math.max(start, resumeAt));
+  while (lineFeed !== -1) {
+    if (lineFeed + 1 >= end) return incomplete(buffer, start, lineFeed, limits, isRequest);
+    const next = buffer[lineFeed + 1];
+    if (next === LF) return complete(buffer, start, lineFeed + 2, limits, isRequest);
+    if (next === CR) {
+      if (lineFeed + 2 >= end) return incomplete(buffer, start, lineFeed, limits, isRequest);
+      if (buffer[lineFeed + 2] === LF) return complete(buffer, start, lineFeed + 3, limits, isRequest);
+    }
+    lineFeed = buffer.indexOf(LF, lineFeed + 1);
+  }
+  return incomplete(buffer, start, end, limits, isRequest);
+}
+
+function complete(buffer: Buffer, start: number, headEnd: number, limits: Limits, isRequest: boolean): HeadScan {
+  checkSizes(buffer, start, headEnd, limits, isRequest);
+  return { complete: true, headEnd };
+}
+
+function incomplete(buffer: Buffer, start: number, resumeAt: number, limits: Limits, isRequest: boolean): HeadScan {
+  checkSizes(buffer, start, buffer.length, limits, isRequest);
+  return { complete: false, resumeAt };
+}
+
+function checkSizes(buffer: Buffer, start: number, end: number, limits: Limits, isRequest: boolean): void {
+  if (end - start > limits.maxStartLineBytes) {
+    const firstLineFeed = buffer.indexOf(LF, start);
+    if (firstLineFeed === -1 || firstLineFeed >= end || firstLineFeed - start > limits.maxStartLineBytes) {
+      throw isRequest
+        ? peerError('request-line-too-long', 'The request line is longer than the server accepts', 414)
+        : peerError('head-too-large', 'The status line is longer than the client accepts', 502);
+    }
+  }
+  if (end - start > limits.maxHeadBytes) {
+    throw peerError('head-too-large', 'The message head is larger than the limit', isRequest ? 431 : 502);
+  }
+}
+
+/** The end of the line content that ends at the LF at `lineFeed` (before the CR, if any). */
+function lineContentEnd(buffer: Buffer, lineStart: number, lineFeed: number, limits: Limits): number {
+  if (lineFeed > lineStart && buffer[lineFeed - 1] === CR) return lineFeed - 1;
+  if (limits.allowBareLineFeed) return lineFeed;
+  throw peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
+}
+
+function allIn(table: Uint8Array, buffer: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (table[buffer[i]!] === 0) return false;
+  return true;
+}
+
+/** HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3). Returns the major and minor digits, or null. */
+function readVersion(buffer: Buffer, from: number, to: number): [major: number, minor: number] | null {
+  if (to - from !== 8) return null;
+  if (buffer.toString('latin1', from, from + 5) !== 'HTTP/' || buffer[from + 6] !== 0x2e) return null;
+  const major = buffer[from + 5]! - 0x30;
+  const minor = buffer[from + 7]! - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return null;
+  return [major, minor];
+}
+
+/**
+ * A minor version above what we implement is processed as the highest we do (RFC 9110 §6.2):
+ * HTTP/1.2 is read as HTTP/1.1. Other major versions are refused.
+ */
+function toSupportedVersion(major: number, minor: number): HttpVersion | null {
+  if (major !== 1) return null;
+  return minor === 0 ? '1.0' : '1.1';
+}
+
+/** Parses a complete request head: buffer[start, headEnd) as found by scanForHeadEnd. */
+export function parseRequestHead(buffer: Buffer, start: number, headEnd: number, limits: Limits): RequestHead {
+  const lineFeed = buffer.indexOf(LF, start);
+  const lineEnd = lineContentEnd(buffer, start, lineFeed, limits);
+
+  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single spaces only.
+  const firstSpace = buffer.indexOf(SP, start);
+  if (firstSpace === -1 || firstSpace >= lineEnd) throw peerError('bad-request-line', 'The request line is malformed');
+  const secondSpace = buffer.indexOf(SP, firstSpace + 1);
+  if (secondSpace === -1 || secondSpace >= lineEnd) throw peerError('bad-request-line', 'The request line has no HTTP version');
+  if (firstSpace === start || !allIn(TCHAR, buffer, start, firstSpace)) {
+    throw peerError('bad-method', 'The method is not a valid token');
+  }
+  if (secondSpace === firstSpace + 1 || !allIn(TARGET_CHAR, buffer, firstSpace + 1, secondSpace)) {
+    throw peerError('bad-request-target', 'The request target has characters that are not allowed');
+  }
+  const versionDigits = readVersion(buffer, secondSpace + 1, lineEnd);
+  if (versionDigits === null) throw peerError('bad-version', 'The HTTP version is malformed');
+  const version = toSupportedVersion(...versionDigits);
+  if (version === null) throw peerError('unsupported-version', 'Only HTTP/1.x is supported', 505);
+
+  return {
+    method: buffer.toString('latin1', start, firstSpace),
+    target: buffer.toString('latin1', firstSpace + 1, secondSpace),
+    version,
+    fields: parseFieldLines(buffer, lineFeed + 1, headEnd, limits, 431),
+  };
+}
+
+/** Parses a complete response head. Servers in the wild are looser than clients, so a missing reason phrase is fine. */
+export function parseResponseHead(buffer: Buffer, start: number, headEnd: number, limits: Limits): ResponseHead {
+  const lineFeed = buffer.indexOf(LF, start);
+  const lineEnd = lineContentEnd(buffer, start, lineFeed, limits);
+  const badStatusLine = () => peerError('bad-status-line', 'The status line is malformed', 502);
+
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
+  const versionDigits = readVersion(buffer, start, Math.min(start + 8, lineEnd));
+  if (versionDigits === null || buffer[start + 8] !== SP) throw badStatusLine();
+  const version = toSupportedVersion(...versionDigits);
+  if (version === null) throw badStatusLine();
+  const codeStart = start + 9;
+  if (lineEnd < codeStart + 3) throw badStatusLine();
+  let status = 0;
+  for (let i = codeStart; i < codeStart + 3; i++) {
+    const digit = buffer[i]! - 0x30;
+    if (digit < 0 || digit > 9) throw badStatusLine();
+    status = status * 10 + digit;
+  }
+  if (status < 100) throw badStatusLine();
+  let reason = '';
+  if (lineEnd > codeStart + 3) {
+    if (buffer[codeStart + 3] !== SP || !allIn(REASON_CHAR, buffer, codeStart + 4, lineEnd)) throw badStatusLine();
+    reason = buffer.toString('latin1', codeStart + 4, lineEnd);
+  }
+  return { version, status, reason, fields: parseFieldLines(buffer, lineFeed + 1, headEnd, limits, 502) };
+}
+
+/**
+ * field-line = field-name ":" OWS field-value OWS (RFC 9112 §5), from `from` up to and including the
+ * empty line that ends the section at `sectionEnd`. Used for heads and for trailer sections.
+ */
+export function parseFieldLines(buffer: Buffer, from: number, sectionEnd: number, limits: Limits, tooManyStatus: number): Fields {
+  const fields = new Fields();
+  let lineStart = from;
+  while (lineStart < sectionEnd) {
+    const lineFeed = buffer.indexOf(LF, lineStart);
+    const lineEnd = lineContentEnd(buffer, lineStart, lineFeed, limits);
+    if (lineEnd === lineStart) break; // the empty line
+    const first = buffer[lineStart];
+    if (first === SP || first === HTAB) {
+      throw peerError('obsolete-line-folding', 'A field line starts with whitespace (obsolete line folding)');
+    }
+    const colon = buffer.indexOf(COLON, lineStart);
+    if (colon === -1 || colon >= lineEnd || colon === lineStart) throw peerError('bad-field-name', 'A field line has no field name');
+    if (!allIn(TCHAR, buffer, lineStart, colon)) {
+      const before = buffer[colon - 1];
+      throw before === SP || before === HTAB
+        ? peerError('whitespace-before-colon', 'Whitespace between a field name and the colon is not allowed')
+        : peerError('bad-field-name', 'A field name has characters that are not allowed');
+    }
+    let valueStart = colon + 1;
+    let valueEnd = lineEnd;
+    while (valueStart < valueEnd && (buffer[valueStart] === SP || buffer[valueStart] === HTAB)) valueStart++;
+    while (valueEnd > valueStart && (buffer[valueEnd - 1] === SP || buffer[valueEnd - 1] === HTAB)) valueEnd--;
+    if (!allIn(FIELD_VALUE_CHAR, buffer, valueStart, valueEnd)) {
+      throw peerError('bad-field-value', 'A field value has control characters that are not allowed');
+    }
+    if (fields.size >= limits.maxFieldCount) throw peerError('too-many-fields', 'Too many field lines', tooManyStatus);
+    fields.append(buffer.toString('latin1', lineStart, colon), buffer.toString('latin1', valueStart, valueEnd));
+    lineStart = lineFeed + 1;
+  }
+  return fields;
+}
