@@ -1,0 +1,20 @@
+/** A command-line mistake: reported as one line, exit code 2. */
+export class UsageError extends Error {}
+
+/** Runs node:util's parseArgs, turning its errors into one-line usage errors. */
+export function withUsageErrors<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError((error as Error).message.split('\n')[0]);
+  }
+}
+
+export function parseNumber(text: string | undefined, name: string, { min = 0, max = Number.MAX_SAFE_INTEGER, integer = true } = {}): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new UsageError(`${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, not '${text}'`);
+  }
+  return value;
+}

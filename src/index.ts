@@ -1,0 +1,58 @@
+/**
+ * sockhttp's library API: an HTTP/1.1 server and client on node:net, and the pure protocol core
+ * they are built on.
+ *
+ * @example Serve a folder
+ * import { serveStatic } from 'sockhttp';
+ * const server = await serveStatic({ root: 'public', port: 13331 });
+ * console.log(`http://127.0.0.1:${server.address!.port}/`);
+ *
+ * @example Fetch a URL
+ * import { request } from 'sockhttp';
+ * const response = await request('http://127.0.0.1:13331/HelloWorld.html');
+ * for await (const chunk of response.body) process.stdout.write(chunk);
+ */
+import type { Limits } from './core/limits.js';
+import type { AccessLogEntry } from './net/access-log.js';
+import { HttpServer } from './net/server.js';
+import type { ServerTimeouts } from './net/server-connection.js';
+import { type StaticOptions, createStaticHandler } from './static/handler.js';
+
+export { Fields, type FieldLine } from './core/fields.js';
+export { HttpProtocolError, type ProtocolErrorCode, type ErrorSide } from './core/errors.js';
+export { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './core/limits.js';
+export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead, scanForHeadEnd } from './core/head-parser.js';
+export { type BodyFraming, decideRequestBodyLength, decideResponseBodyLength, wantsKeepAlive } from './core/framing.js';
+export { RequestReader, ResponseReader, type ReaderEvent } from './core/message-reader.js';
+export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } from './core/serializer.js';
+export { formatHttpDate, parseHttpDate } from './core/http-date.js';
+export { reasonPhrase } from './core/status.js';
+export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
+export { HttpServer, createServer, type HttpServerOptions } from './net/server.js';
+export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';
+export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/access-log.js';
+export { request, ClientError, type ClientErrorCode, type ClientResponse, type RequestOptions } from './net/client.js';
+export { createStaticHandler, type StaticOptions, type StaticHandler } from './static/handler.js';
+
+export interface ServeStaticOptions extends StaticOptions {
+  /** Default 13331, the port of the labs; 0 takes a free port. */
+  port?: number;
+  /** Default 127.0.0.1: only this computer. "0.0.0.0" to be reached from others. */
+  host?: string;
+  onAccess?: (entry: AccessLogEntry) => void;
+  limits?: Partial<Limits>;
+  timeouts?: Partial<ServerTimeouts>;
+}
+
+/** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
+export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
+  const handler = await createStaticHandler(options);
+  const server = new HttpServer({
+    handler,
+    ...(options.onAccess && { onAccess: options.onAccess }),
+    ...(options.limits && { limits: options.limits }),
+    ...(options.timeouts && { timeouts: options.timeouts }),
+  });
+  await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
+  return server;
+}

@@ -1,0 +1,63 @@
+/** One line per answered request, in the formats access logs are read in. */
+export interface AccessLogEntry {
+  remoteAddress: string;
+  time: Date;
+  /** "-" when the request line could not be read. */
+  method: string;
+  target: string;
+  version: string;
+  status: number;
+  /** Body bytes sent. */
+  bytesSent: number;
+  referer: string | undefined;
+  userAgent: string | undefined;
+  durationMs: number;
+}
+
+export type LogFormat = 'common' | 'combined' | 'json';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function pad(value: number): string {
+  return String(value).padStart(2, '0');
+}
+
+/** [10/Oct/2000:13:55:36 +0000], in UTC. */
+function commonLogTime(time: Date): string {
+  return `[${pad(time.getUTCDate())}/${MONTHS[time.getUTCMonth()]}/${time.getUTCFullYear()}:${pad(time.getUTCHours())}:${pad(time.getUTCMinutes())}:${pad(time.getUTCSeconds())} +0000]`;
+}
+
+/**
+ * Peer bytes never reach a terminal or a log reader raw: quotes, backslashes and everything outside
+ * printable ASCII are escaped, so a request cannot forge log lines or send terminal escape codes.
+ */
+export function escapeForLog(text: string): string {
+  return text.replace(/[^\x20-\x7e]|["\\]/g, (character) => {
+    const code = character.charCodeAt(0);
+    if (character === '"' || character === '\\') return `\\${character}`;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+export function formatAccessLog(entry: AccessLogEntry, format: LogFormat): string {
+  if (format === 'json') {
+    return JSON.stringify({
+      time: entry.time.toISOString(),
+      remoteAddress: entry.remoteAddress,
+      method: entry.method,
+      target: entry.target,
+      version: entry.version,
+      status: entry.status,
+      bytesSent: entry.bytesSent,
+      referer: entry.referer ?? null,
+      userAgent: entry.userAgent ?? null,
+      durationMs: Math.round(entry.durationMs * 1000) / 1000,
+    });
+  }
+  const requestLine = entry.method === '-' ? '-' : escapeForLog(`${entry.method} ${entry.target} HTTP/${entry.version}`);
+  let line = `${entry.remoteAddress} - - ${commonLogTime(entry.time)} "${requestLine}" ${entry.status} ${entry.bytesSent === 0 ? '-' : entry.bytesSent}`;
+  if (format === 'combined') {
+    line += ` "${escapeForLog(entry.referer ?? '-')}" "${escapeForLog(entry.userAgent ?? '-')}"`;
+  }
+  return line;
+}

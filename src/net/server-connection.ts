@@ -1,0 +1,376 @@
+/**
+ * One server-side connection: the keep-alive loop that joins a socket to the protocol core.
+ *
+ * Theory of operation. Bytes from the socket go into a RequestReader; events come out. A `head`
+ * event starts an exchange: the handler is called with the request head and answers with a
+ * ResponsePlan, which is written to the socket. Meanwhile any request body is read and discarded
+ * (a static server has no use for one). An exchange is over when both the request message has ended
+ * and the response has been written; only then does the reader resume, so pipelined requests are
+ * answered one after another, in order, and a client that sends without reading makes us stop
+ * reading from it (the reader's buffer and the socket's write buffer are both bounded).
+ *
+ * Timers: while waiting for a request head, the head must be complete within `headersMs` of its first
+ * byte (slowloris) and an idle keep-alive connection is closed after `keepAliveMs`; while a request
+ * is in progress, `stallMs` without any socket activity ends the connection.
+ */
+import { createReadStream, close as closeFd } from 'node:fs';
+import type { Socket } from 'node:net';
+import { HttpProtocolError } from '../core/errors.js';
+import type { FieldLine, Fields } from '../core/fields.js';
+import type { HttpVersion, RequestHead } from '../core/head-parser.js';
+import type { Limits } from '../core/limits.js';
+import { RequestReader } from '../core/message-reader.js';
+import { type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
+import { serializeResponseHead } from '../core/serializer.js';
+import type { AccessLogEntry } from './access-log.js';
+import { httpDateNow } from './clock.js';
+
+export interface IncomingRequest {
+  method: string;
+  /** The request-target exactly as received. */
+  target: string;
+  version: HttpVersion;
+  fields: Fields;
+  remoteAddress: string;
+}
+
+export type RequestHandler = (request: IncomingRequest) => ResponsePlan | Promise<ResponsePlan>;
+
+export interface ServerTimeouts {
+  /** A request head must arrive within this time of its first byte. */
+  headersMs: number;
+  /** An idle keep-alive connection is closed after this time. */
+  keepAliveMs: number;
+  /** A request or response that makes no progress for this long ends the connection. */
+  stallMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({ headersMs: 10_000, keepAliveMs: 5_000, stallMs: 30_000 });
+
+export interface ConnectionSettings {
+  handler: RequestHandler;
+  limits: Limits;
+  timeouts: ServerTimeouts;
+  onAccess: ((entry: AccessLogEntry) => void) | undefined;
+}
+
+/** Once a paused reader holds this many unanswered bytes, we stop reading from the socket. */
+const MAX_PIPELINED_BYTES = 64 * 1024;
+/** After a response that closes the connection, how long a client still sending a body may go on. */
+const LINGER_MS = 2_000;
+
+interface Exchange {
+  head: RequestHead | null;
+  startTime: number;
+  requestEnded: boolean;
+  responseDone: boolean;
+  keepAlive: boolean;
+}
+
+export class ServerConnection {
+  readonly #socket: Socket;
+  readonly #settings: ConnectionSettings;
+  readonly #reader: RequestReader;
+  readonly #remoteAddress: string;
+  #exchange: Exchange | null = null;
+  /** No further request will be read: the connection ends once the current response is out. */
+  #closing = false;
+  #shuttingDown = false;
+  #waitTimer: NodeJS.Timeout | null = null;
+  /** What the wait timer is waiting for: the next request ('idle') or the rest of a started head ('head'). */
+  #waitingFor: 'idle' | 'head' | null = null;
+  #releaseBody: (() => void) | null = null;
+
+  constructor(socket: Socket, settings: ConnectionSettings) {
+    this.#socket = socket;
+    this.#settings = settings;
+    this.#reader = new RequestReader(settings.limits);
+    this.#remoteAddress = socket.remoteAddress ?? '-';
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onPeerEnd());
+    socket.on('error', () => socket.destroy());
+    socket.on('timeout', () => socket.destroy());
+    socket.on('close', () => this.#onClose());
+    this.#armWaitTimer();
+  }
+
+  get isIdle(): boolean {
+    return this.#exchange === null && this.#reader.bufferedBytes === 0;
+  }
+
+  /** Graceful shutdown: idle connections end now, busy ones after their current response. */
+  shutDown(): void {
+    this.#shuttingDown = true;
+    if (this.#exchange === null) this.#endConnection();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closing) return; // lingering after a final response: the bytes are read and dropped
+    this.#reader.push(chunk);
+    this.#pump();
+  }
+
+  #onPeerEnd(): void {
+    // The client has shut its sending side. It may still be reading (simple lab clients do exactly
+    // this), so whatever is in progress completes before we end our side.
+    this.#reader.peerClosed();
+    if (this.#closing) {
+      if (this.#exchange === null) this.#socket.end();
+      return;
+    }
+    this.#pump();
+  }
+
+  #onClose(): void {
+    this.#clearWaitTimer();
+    this.#releaseBody?.();
+    this.#releaseBody = null;
+  }
+
+  /** Takes events from the reader until it needs more bytes or waits for a response. */
+  #pump(): void {
+    for (;;) {
+      if (this.#closing || this.#socket.destroyed) return;
+      let event;
+      try {
+        event = this.#reader.next();
+      } catch (error) {
+        this.#onProtocolError(error);
+        return;
+      }
+      switch (event.type) {
+        case 'need-more':
+          if (this.#exchange === null) this.#armWaitTimer();
+          return;
+        case 'head':
+          this.#startExchange(event.head, event.keepAlive);
+          break;
+        case 'body':
+          break; // discarded: see the theory of operation
+        case 'end':
+          this.#exchange!.requestEnded = true;
+          this.#finishExchangeIfDone();
+          break;
+        case 'paused':
+          if (this.#reader.bufferedBytes > MAX_PIPELINED_BYTES) this.#socket.pause();
+          return;
+        case 'closed':
+          this.#endConnection();
+          return;
+      }
+    }
+  }
+
+  #startExchange(head: RequestHead, keepAlive: boolean): void {
+    this.#clearWaitTimer();
+    this.#socket.setTimeout(this.#settings.timeouts.stallMs);
+    const exchange: Exchange = { head, startTime: performance.now(), requestEnded: false, responseDone: false, keepAlive };
+    this.#exchange = exchange;
+    const expectation = head.fields.get('expect');
+    // We never need a request body before answering, so "100-continue" is answered with the final
+    // status at once (RFC 9110 §10.1.1). Any other expectation cannot be met: 417.
+    if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') {
+      this.#respond(exchange, errorPlan(417));
+      return;
+    }
+    const request: IncomingRequest = { ...head, remoteAddress: this.#remoteAddress };
+    let answer: Promise<ResponsePlan>;
+    try {
+      answer = Promise.resolve(this.#settings.handler(request));
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (plan) => this.#respond(exchange, plan),
+      () => this.#respond(exchange, errorPlan(500)),
+    );
+  }
+
+  #onProtocolError(error: unknown): void {
+    const status = error instanceof HttpProtocolError ? error.status : 400;
+    const exchange = this.#exchange;
+    if (exchange !== null) {
+      // The error is in the body of a request we are answering: finish that answer, then close.
+      exchange.keepAlive = false;
+      if (exchange.responseDone) this.#endConnection();
+      return;
+    }
+    if (error instanceof HttpProtocolError && error.code === 'incomplete-message') {
+      this.#socket.end(); // the client hung up mid-request: nobody is left to read an answer
+      return;
+    }
+    const failed: Exchange = { head: null, startTime: performance.now(), requestEnded: true, responseDone: false, keepAlive: false };
+    this.#exchange = failed;
+    this.#respond(failed, errorPlan(status));
+  }
+
+  #respond(exchange: Exchange, plan: ResponsePlan): void {
+    if (this.#socket.destroyed || this.#exchange !== exchange) {
+      releasePlan(plan);
+      return;
+    }
+    // A response sent before the request body has fully arrived ends the connection: reading on would
+    // mean waiting for bytes the client may never send (it may be waiting for 100 Continue).
+    if (!exchange.requestEnded || this.#shuttingDown) exchange.keepAlive = false;
+    const method = exchange.head?.method ?? 'GET';
+    const { status } = plan;
+    const hasNoContent = status < 200 || status === 204 || status === 304;
+    const fields: FieldLine[] = [...plan.fields, ['Date', httpDateNow()]];
+    if (!hasNoContent) fields.push(['Content-Length', String(bodyLength(plan.body))]);
+    if (!exchange.keepAlive) fields.push(['Connection', 'close']);
+    else if (exchange.head?.version === '1.0') fields.push(['Connection', 'keep-alive']);
+
+    let head: Buffer;
+    try {
+      head = serializeResponseHead(status, fields);
+    } catch {
+      releasePlan(plan);
+      this.#respond(exchange, errorPlan(500));
+      return;
+    }
+    const sendsBody = method !== 'HEAD' && !hasNoContent;
+    const socket = this.#socket;
+    const body = plan.body;
+    if (body.kind === 'file' && sendsBody && body.length > 0) {
+      socket.write(head);
+      this.#streamFile(exchange, status, body.fd, body.start, body.length);
+      return;
+    }
+    releasePlan(plan);
+    if (body.kind === 'bytes' && sendsBody && body.bytes.length > 0) {
+      // Head and a small body in one write: one packet, one syscall.
+      socket.write(body.bytes.length < 16 * 1024 ? Buffer.concat([head, body.bytes]) : head);
+      if (body.bytes.length >= 16 * 1024) socket.write(body.bytes);
+      this.#finishResponse(exchange, status, body.bytes.length);
+    } else {
+      socket.write(head);
+      this.#finishResponse(exchange, status, 0);
+    }
+  }
+
+  /** Streams a file region with backpressure: the socket's write buffer, not the file size, bounds memory. */
+  #streamFile(exchange: Exchange, status: number, fd: number, start: number, length: number): void {
+    const stream = createReadStream('', { fd, start, end: start + length - 1, highWaterMark: 64 * 1024 });
+    let bytesSent = 0;
+    this.#releaseBody = () => stream.destroy();
+    stream.on('data', (chunk) => {
+      bytesSent += chunk.length;
+    });
+    stream.on('error', () => this.#socket.destroy());
+    stream.on('end', () => {
+      this.#releaseBody = null;
+      // A file truncated while it streams ends early; the client must see a short body, not a
+      // complete-looking one followed by the next response.
+      if (bytesSent < length) {
+        this.#socket.destroy();
+        return;
+      }
+      this.#finishResponse(exchange, status, bytesSent);
+    });
+    stream.pipe(this.#socket, { end: false });
+  }
+
+  #finishResponse(exchange: Exchange, status: number, bytesSent: number): void {
+    exchange.responseDone = true;
+    this.#log(exchange, status, bytesSent);
+    if (!exchange.keepAlive) {
+      this.#closing = true;
+      this.#exchange = null;
+      this.#endConnection();
+      return;
+    }
+    if (this.#finishExchangeIfDone()) this.#pump();
+  }
+
+  /** Ends the exchange once both the request and its response are complete. Returns true if reading may go on. */
+  #finishExchangeIfDone(): boolean {
+    const exchange = this.#exchange;
+    if (exchange === null || !exchange.requestEnded || !exchange.responseDone) return false;
+    this.#exchange = null;
+    this.#socket.setTimeout(0);
+    if (this.#shuttingDown) {
+      this.#endConnection();
+      return false;
+    }
+    if (this.#socket.writableNeedDrain) {
+      // The client is not reading what we send: wait until it does before reading its next request.
+      this.#socket.once('drain', () => this.#resumeReading());
+      return false;
+    }
+    this.#reader.resume();
+    this.#socket.resume();
+    return true;
+  }
+
+  #resumeReading(): void {
+    this.#reader.resume();
+    this.#socket.resume();
+    this.#pump();
+  }
+
+  #endConnection(): void {
+    this.#closing = true;
+    this.#clearWaitTimer();
+    if (this.#socket.destroyed) return;
+    this.#socket.end();
+    // A client may still be sending a request body we will never read; give it a moment so our
+    // response is not lost to a reset, then let go (the lingering close of nginx).
+    const linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
+    linger.unref();
+    this.#socket.once('close', () => clearTimeout(linger));
+  }
+
+  #armWaitTimer(): void {
+    const waitingFor = this.#reader.bufferedBytes > 0 ? 'head' : 'idle';
+    // A running deadline is never extended by more bytes: a slowloris client trickling one byte at a
+    // time still has to finish its head within headersMs of the first byte.
+    if (waitingFor === this.#waitingFor) return;
+    this.#clearWaitTimer();
+    this.#waitingFor = waitingFor;
+    const delay = waitingFor === 'head' ? this.#settings.timeouts.headersMs : this.#settings.timeouts.keepAliveMs;
+    this.#waitTimer = setTimeout(() => {
+      this.#waitTimer = null;
+      this.#waitingFor = null;
+      if (waitingFor === 'head' && this.#exchange === null) {
+        const timedOut: Exchange = { head: null, startTime: performance.now(), requestEnded: true, responseDone: false, keepAlive: false };
+        this.#exchange = timedOut;
+        this.#respond(timedOut, errorPlan(408));
+      } else if (this.#exchange === null) {
+        this.#endConnection();
+      }
+    }, delay);
+  }
+
+  #clearWaitTimer(): void {
+    if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
+    this.#waitingFor = null;
+  }
+
+  #log(exchange: Exchange, status: number, bytesSent: number): void {
+    const onAccess = this.#settings.onAccess;
+    if (onAccess === undefined) return;
+    const head = exchange.head;
+    onAccess({
+      remoteAddress: this.#remoteAddress,
+      time: new Date(),
+      method: head?.method ?? '-',
+      target: head?.target ?? '-',
+      version: head?.version ?? '1.1',
+      status,
+      bytesSent,
+      referer: head?.fields.get('referer'),
+      userAgent: head?.fields.get('user-agent'),
+      durationMs: performance.now() - exchange.startTime,
+    });
+  }
+}
+
+function releasePlan(plan: ResponsePlan): void {
+  if (plan.body.kind === 'file') closeFd(plan.body.fd, () => {});
+}

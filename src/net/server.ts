@@ -1,0 +1,75 @@
+/**
+ * The listening socket: accepts TCP connections and gives each one a ServerConnection. It also owns
+ * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
+ */
+import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
+import { DEFAULT_REQUEST_LIMITS, type Limits } from '../core/limits.js';
+import type { AccessLogEntry } from './access-log.js';
+import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './server-connection.js';
+
+export interface HttpServerOptions {
+  handler: RequestHandler;
+  limits?: Partial<Limits>;
+  timeouts?: Partial<ServerTimeouts>;
+  /** Called once per answered request (for access logs). */
+  onAccess?: (entry: AccessLogEntry) => void;
+}
+
+export class HttpServer {
+  readonly #tcpServer: Server;
+  readonly #connections = new Set<ServerConnection>();
+
+  constructor(options: HttpServerOptions) {
+    const settings = {
+      handler: options.handler,
+      limits: { ...DEFAULT_REQUEST_LIMITS, ...options.limits },
+      timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
+      onAccess: options.onAccess,
+    };
+    // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
+    // clients do) must still receive the whole response.
+    this.#tcpServer = createTcpServer({ allowHalfOpen: true }, (socket: Socket) => {
+      const connection = new ServerConnection(socket, settings);
+      this.#connections.add(connection);
+      socket.once('close', () => this.#connections.delete(connection));
+    });
+  }
+
+  /** Starts listening. Port 0 takes a free port; the address actually bound is returned. */
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#tcpServer.once('error', onError);
+      this.#tcpServer.listen({ port, host }, () => {
+        this.#tcpServer.off('error', onError);
+        resolve(this.#tcpServer.address() as AddressInfo);
+      });
+    });
+  }
+
+  get address(): AddressInfo | null {
+    return this.#tcpServer.address() as AddressInfo | null;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Stops accepting, ends idle connections, lets the others finish their current response, and
+   * after `graceMs` destroys whatever is still open. Resolves when every connection is gone.
+   */
+  close(graceMs = 5_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#tcpServer.close(() => resolve()));
+    for (const connection of this.#connections) connection.shutDown();
+    const deadline = setTimeout(() => {
+      for (const connection of this.#connections) connection.destroy();
+    }, graceMs);
+    deadline.unref();
+    return closed.finally(() => clearTimeout(deadline));
+  }
+}
+
+export function createServer(options: HttpServerOptions): HttpServer {
+  return new HttpServer(options);
+}
