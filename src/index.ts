@@ -17,8 +17,10 @@ import type { AccessLogEntry } from './net/access-log.js';
 import { HttpServer } from './net/server.js';
 import type { ServerTimeouts } from './net/server-connection.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
+import { LIVE_RELOAD_SNIPPET, LiveReload } from './static/live-reload.js';
 
 export { Fields, type FieldLine } from './core/fields.js';
+export { isToken, isFieldValue } from './core/chars.js';
 export { HttpProtocolError, type ProtocolErrorCode, type ErrorSide } from './core/errors.js';
 export { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './core/limits.js';
 export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead, scanForHeadEnd } from './core/head-parser.js';
@@ -39,6 +41,10 @@ export interface ServeStaticOptions extends StaticOptions {
   port?: number;
   /** Default 127.0.0.1: only this computer. "0.0.0.0" to be reached from others. */
   host?: string;
+  /** Reload open pages when a file under the root changes. */
+  watch?: boolean;
+  /** PEM certificate and key: serve HTTPS. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
   onAccess?: (entry: AccessLogEntry) => void;
   limits?: Partial<Limits>;
   timeouts?: Partial<ServerTimeouts>;
@@ -46,12 +52,15 @@ export interface ServeStaticOptions extends StaticOptions {
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
 export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
-  const handler = await createStaticHandler(options);
+  const liveReload = options.watch ? new LiveReload(options.root) : null;
+  const staticHandler = await createStaticHandler({ ...options, ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
   const server = new HttpServer({
-    handler,
-    ...(options.onAccess && { onAccess: options.onAccess }),
-    ...(options.limits && { limits: options.limits }),
-    ...(options.timeouts && { timeouts: options.timeouts }),
+    handler: (request) => liveReload?.answer(request.method, request.target) ?? staticHandler(request),
+    onAccess: options.onAccess,
+    limits: options.limits,
+    timeouts: options.timeouts,
+    tls: options.tls,
+    onClose: () => liveReload?.close(),
   });
   await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
   return server;

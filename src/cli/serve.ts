@@ -1,8 +1,9 @@
 /** `sockhttp serve [DIR]`: the static file server. */
-import { stat } from 'node:fs/promises';
-import { networkInterfaces } from 'node:os';
-import { type HttpServer, type LogFormat, formatAccessLog, serveStatic } from '../index.js';
+import cluster from 'node:cluster';
+import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
+import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic } from '../index.js';
 import { UsageError, parseNumber, withUsageErrors } from './options.js';
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
@@ -12,7 +13,18 @@ Serves the files of DIR (default: the current folder) over HTTP/1.1.
 Options:
   -p, --port PORT          port to listen on (default: $PORT, else 13331; 0 takes a free port)
       --host HOST          address to listen on (default: 127.0.0.1; 0.0.0.0 for every network)
-      --dotfiles MODE      allow | deny: may names starting with "." be served (default: deny)
+      --cache SECONDS      Cache-Control: public, max-age=SECONDS (default: no-cache, i.e. always
+                           revalidate, which costs a 304 and never shows a stale file)
+      --no-listing         no HTML listing for folders without index.html (404 instead)
+      --dotfiles MODE      allow | deny: may names starting with "." be served and listed (default: deny)
+      --spa                single-page app: unknown paths get /index.html when the client accepts HTML
+      --no-compress        no gzip/brotli (precompressed .br/.gz siblings and on the fly)
+      --cors               Access-Control-Allow-Origin: * and answers to preflight OPTIONS
+  -H, --header 'N: V'      add a field to every response (repeatable)
+      --watch              reload open pages when a file under DIR changes
+      --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)
+      --tls-key FILE       the PEM private key of --tls-cert
+  -w, --workers N|auto     N processes sharing the port (auto: one per CPU; default: 1)
       --log-format FORMAT  common | combined | json access log on stdout (default: common)
   -q, --quiet              no access log
   -h, --help               this help
@@ -22,7 +34,17 @@ Stop it with Ctrl-C (SIGINT) or SIGTERM: in-flight responses finish first.`;
 const OPTIONS = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
+  cache: { type: 'string' },
+  'no-listing': { type: 'boolean' },
   dotfiles: { type: 'string' },
+  spa: { type: 'boolean' },
+  'no-compress': { type: 'boolean' },
+  cors: { type: 'boolean' },
+  header: { type: 'string', short: 'H', multiple: true },
+  watch: { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  workers: { type: 'string', short: 'w' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -61,44 +83,105 @@ function startupError(error: NodeJS.ErrnoException, root: string, host: string, 
       return `${root}: no such folder`;
     case 'ENOTDIR':
       return `${root}: not a folder`;
+    case undefined:
+      return error instanceof TlsFileError ? `TLS: ${error.message}` : `cannot start: ${error.message}`;
     default:
       return `cannot start: ${error.message}`;
   }
 }
 
+interface ServeConfig {
+  root: string;
+  host: string;
+  port: number;
+  workers: number;
+  tlsFiles: { cert: string; key: string } | null;
+  logFormat: LogFormat;
+  quiet: boolean;
+  options: Omit<ServeStaticOptions, 'root' | 'host' | 'port' | 'tls' | 'onAccess'>;
+}
+
+function parseServeArgs(args: string[]): ServeConfig | 'help' {
+  const { values, positionals } = withUsageErrors(() => parseArgs({ args, options: OPTIONS, allowPositionals: true }));
+  if (values.help) return 'help';
+  if (positionals.length > 1) throw new UsageError('serve takes one folder');
+  const cacheSeconds = parseNumber(values.cache, '--cache', { max: 10 * 365 * 24 * 3600 });
+  const certificate = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((certificate === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const workers = values.workers === 'auto' ? availableParallelism() : (parseNumber(values.workers, '--workers', { min: 1, max: 256 }) ?? 1);
+  const headers = (values.header ?? []).map((line): FieldLine => {
+    const colon = line.indexOf(':');
+    const field: FieldLine = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+    if (colon <= 0 || !isToken(field[0]) || !isFieldValue(field[1])) throw new UsageError(`--header must look like 'Name: value', not '${line}'`);
+    return field;
+  });
+  return {
+    root: positionals[0] ?? '.',
+    host: values.host ?? '127.0.0.1',
+    port: parseNumber(values.port ?? process.env['PORT'], 'port', { max: 65535 }) ?? 13331,
+    workers,
+    tlsFiles: certificate !== undefined && key !== undefined ? { cert: certificate, key } : null,
+    logFormat: oneOf<LogFormat>(values['log-format'], ['common', 'combined', 'json'], '--log-format', 'common'),
+    quiet: values.quiet === true,
+    options: {
+      dotfiles: oneOf<'allow' | 'deny'>(values.dotfiles, ['allow', 'deny'], '--dotfiles', 'deny'),
+      listing: !values['no-listing'],
+      spa: values.spa === true,
+      compress: !values['no-compress'],
+      cors: values.cors === true,
+      headers,
+      watch: values.watch === true,
+      ...(cacheSeconds !== undefined && { cacheControl: `public, max-age=${cacheSeconds}` }),
+    },
+  };
+}
+
 export async function runServe(args: string[]): Promise<number> {
-  let root: string;
-  let host: string;
-  let port: number;
-  let server: HttpServer;
+  let config: ServeConfig | 'help';
   try {
-    const { values, positionals } = withUsageErrors(() => parseArgs({ args, options: OPTIONS, allowPositionals: true }));
-    if (values.help) {
-      process.stdout.write(`${SERVE_HELP}\n`);
-      return 0;
-    }
-    if (positionals.length > 1) throw new UsageError('serve takes one folder');
-    root = positionals[0] ?? '.';
-    host = values.host ?? '127.0.0.1';
-    port = parseNumber(values.port ?? process.env['PORT'], 'port', { max: 65535 }) ?? 13331;
-    const dotfiles = oneOf(values.dotfiles, ['allow', 'deny'], '--dotfiles', 'deny');
-    const logFormat = oneOf<LogFormat>(values['log-format'], ['common', 'combined', 'json'], '--log-format', 'common');
-    const onAccess = values.quiet ? undefined : (entry: Parameters<typeof formatAccessLog>[0]) => process.stdout.write(`${formatAccessLog(entry, logFormat)}\n`);
-    try {
-      if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-      server = await serveStatic({ root, host, port, dotfiles, ...(onAccess && { onAccess }) });
-    } catch (error) {
-      process.stderr.write(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}\n`);
-      return 1;
-    }
+    config = parseServeArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`sockhttp serve: ${error.message} (try 'sockhttp serve --help')\n`);
     return 2;
   }
+  if (config === 'help') {
+    process.stdout.write(`${SERVE_HELP}\n`);
+    return 0;
+  }
+  return config.workers > 1 && cluster.isPrimary ? runPrimary(config) : serveUntilSignal(config);
+}
 
-  const boundPort = server.address!.port;
-  process.stdout.write(`Serving ${root} at ${urlsFor(host, boundPort).join(' , ')}\n`);
+function banner(config: ServeConfig, port: number): string {
+  const scheme = config.tlsFiles ? 'https' : 'http';
+  const urls = urlsFor(config.host, port).map((url) => url.replace(/^http/, scheme));
+  const workers = config.workers > 1 ? ` with ${config.workers} workers` : '';
+  return `Serving ${config.root} at ${urls.join(' ')}${workers}\n`;
+}
+
+/** Runs one server until SIGINT or SIGTERM, then drains it. */
+async function serveUntilSignal(config: ServeConfig): Promise<number> {
+  const { root, host, port } = config;
+  const logFormat = config.logFormat;
+  let server: HttpServer;
+  try {
+    if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
+    server = await serveStatic({
+      ...config.options,
+      root,
+      host,
+      port,
+      ...(tls && { tls }),
+      ...(!config.quiet && { onAccess: (entry: AccessLogEntry) => process.stdout.write(`${formatAccessLog(entry, logFormat)}\n`) }),
+    });
+  } catch (error) {
+    process.stderr.write(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}\n`);
+    return 1;
+  }
+  // Under --workers the primary prints the banner once, not every worker.
+  if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
   return new Promise<number>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -107,5 +190,59 @@ export async function runServe(args: string[]): Promise<number> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+  });
+}
+
+class TlsFileError extends Error {}
+
+async function readTlsFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw new TlsFileError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/**
+ * --workers N: N processes (node:cluster) share the listening socket. A worker that dies is
+ * replaced; one that fails before it ever listened (port in use…) stops the whole server, since
+ * its replacements would fail the same way. SIGTERM/SIGINT drain every worker, then exit 0.
+ */
+function runPrimary(config: ServeConfig): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    let printedBanner = false;
+    const listened = new Set<number>();
+    const fork = () => cluster.fork();
+    cluster.on('listening', (worker, address) => {
+      listened.add(worker.id);
+      if (!printedBanner) {
+        printedBanner = true;
+        process.stdout.write(banner(config, address.port));
+      }
+    });
+    cluster.on('exit', (worker, code) => {
+      const aliveCount = Object.keys(cluster.workers ?? {}).length;
+      if (!stopping && !listened.has(worker.id)) {
+        stopping = true;
+        for (const other of Object.values(cluster.workers ?? {})) other?.kill('SIGTERM');
+        if (aliveCount === 0) resolve(code === 0 ? 1 : (code ?? 1));
+        return;
+      }
+      if (!stopping) {
+        process.stderr.write(`sockhttp: worker ${worker.process.pid} exited (${code ?? 'signal'}); starting another\n`);
+        fork();
+        return;
+      }
+      if (aliveCount === 0) resolve(listened.size > 0 && code !== null ? 0 : 1);
+    });
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    for (let i = 0; i < config.workers; i++) fork();
   });
 }

@@ -4,14 +4,24 @@
  * (Content-Length, Transfer-Encoding, Connection) and Date, and it alone decides that a HEAD response
  * carries no body — so a handler cannot get framing wrong.
  */
+import type { Readable } from 'node:stream';
 import type { FieldLine } from './fields.js';
 import { reasonPhrase } from './status.js';
+
+/** A region of a file (start and length in bytes), or literal bytes sent between regions. */
+export type FilePiece = Buffer | { start: number; length: number };
 
 export type ResponseBody =
   | { kind: 'empty' }
   | { kind: 'bytes'; bytes: Buffer }
-  /** A region of an open file. The socket layer owns `fd` from now on and closes it in every case. */
-  | { kind: 'file'; fd: number; start: number; length: number };
+  /**
+   * Pieces of an open file, sent in order: one region for a whole file or a single range; regions
+   * with part heads between them for multipart/byteranges. The socket layer owns `fd` from now on
+   * and closes it in every case.
+   */
+  | { kind: 'file'; fd: number; pieces: FilePiece[] }
+  /** A body of unknown length (sent chunked), such as an event stream. Destroyed if the client leaves. */
+  | { kind: 'stream'; stream: Readable };
 
 export interface ResponsePlan {
   status: number;
@@ -21,14 +31,17 @@ export interface ResponsePlan {
 
 export const EMPTY_BODY: ResponseBody = Object.freeze({ kind: 'empty' });
 
-export function bodyLength(body: ResponseBody): number {
+/** The length of a body, or null when it is not known in advance. */
+export function bodyLength(body: ResponseBody): number | null {
   switch (body.kind) {
     case 'empty':
       return 0;
     case 'bytes':
       return body.bytes.length;
     case 'file':
-      return body.length;
+      return body.pieces.reduce((total, piece) => total + piece.length, 0);
+    case 'stream':
+      return null;
   }
 }
 

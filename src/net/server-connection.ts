@@ -13,15 +13,16 @@
  * byte (slowloris) and an idle keep-alive connection is closed after `keepAliveMs`; while a request
  * is in progress, `stallMs` without any socket activity ends the connection.
  */
-import { createReadStream, close as closeFd } from 'node:fs';
+import { type ReadStream, createReadStream, close as closeFd } from 'node:fs';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
 import type { FieldLine, Fields } from '../core/fields.js';
 import type { HttpVersion, RequestHead } from '../core/head-parser.js';
 import type { Limits } from '../core/limits.js';
 import { RequestReader } from '../core/message-reader.js';
-import { type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
-import { serializeResponseHead } from '../core/serializer.js';
+import { type FilePiece, type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
+import { LAST_CHUNK, encodeChunk, serializeResponseHead } from '../core/serializer.js';
 import type { AccessLogEntry } from './access-log.js';
 import { httpDateNow } from './clock.js';
 
@@ -218,10 +219,17 @@ export class ServerConnection {
     // mean waiting for bytes the client may never send (it may be waiting for 100 Continue).
     if (!exchange.requestEnded || this.#shuttingDown) exchange.keepAlive = false;
     const method = exchange.head?.method ?? 'GET';
-    const { status } = plan;
+    const { status, body } = plan;
     const hasNoContent = status < 200 || status === 204 || status === 304;
+    const length = bodyLength(body);
+    // A body of unknown length is chunked for HTTP/1.1; an HTTP/1.0 client only understands a body
+    // that ends when the connection does (RFC 9112 §6.3).
+    const isChunked = !hasNoContent && length === null && exchange.head?.version === '1.1';
+    if (!hasNoContent && length === null && !isChunked) exchange.keepAlive = false;
+
     const fields: FieldLine[] = [...plan.fields, ['Date', httpDateNow()]];
-    if (!hasNoContent) fields.push(['Content-Length', String(bodyLength(plan.body))]);
+    if (!hasNoContent && length !== null) fields.push(['Content-Length', String(length)]);
+    if (isChunked) fields.push(['Transfer-Encoding', 'chunked']);
     if (!exchange.keepAlive) fields.push(['Connection', 'close']);
     else if (exchange.head?.version === '1.0') fields.push(['Connection', 'keep-alive']);
 
@@ -233,46 +241,93 @@ export class ServerConnection {
       this.#respond(exchange, errorPlan(500));
       return;
     }
-    const sendsBody = method !== 'HEAD' && !hasNoContent;
     const socket = this.#socket;
-    const body = plan.body;
-    if (body.kind === 'file' && sendsBody && body.length > 0) {
-      socket.write(head);
-      this.#streamFile(exchange, status, body.fd, body.start, body.length);
-      return;
-    }
-    releasePlan(plan);
-    if (body.kind === 'bytes' && sendsBody && body.bytes.length > 0) {
-      // Head and a small body in one write: one packet, one syscall.
-      socket.write(body.bytes.length < 16 * 1024 ? Buffer.concat([head, body.bytes]) : head);
-      if (body.bytes.length >= 16 * 1024) socket.write(body.bytes);
-      this.#finishResponse(exchange, status, body.bytes.length);
-    } else {
+    if (method === 'HEAD' || hasNoContent) {
+      releasePlan(plan);
       socket.write(head);
       this.#finishResponse(exchange, status, 0);
+      return;
+    }
+    switch (body.kind) {
+      case 'empty':
+        socket.write(head);
+        this.#finishResponse(exchange, status, 0);
+        return;
+      case 'bytes':
+        // Head and a small body in one write: one packet, one syscall.
+        if (body.bytes.length < 16 * 1024) {
+          socket.write(Buffer.concat([head, body.bytes]));
+        } else {
+          socket.write(head);
+          socket.write(body.bytes);
+        }
+        this.#finishResponse(exchange, status, body.bytes.length);
+        return;
+      case 'file':
+        socket.write(head);
+        void this.#sendFile(exchange, status, body.fd, body.pieces);
+        return;
+      case 'stream':
+        socket.write(head);
+        this.#sendStream(exchange, status, body.stream, isChunked);
+        return;
     }
   }
 
-  /** Streams a file region with backpressure: the socket's write buffer, not the file size, bounds memory. */
-  #streamFile(exchange: Exchange, status: number, fd: number, start: number, length: number): void {
-    const stream = createReadStream('', { fd, start, end: start + length - 1, highWaterMark: 64 * 1024 });
+  /**
+   * Sends pieces of a file in order, with backpressure: the socket's write buffer, not the file size,
+   * bounds memory. A file that turns out shorter than planned (truncated while it streams) ends the
+   * connection, so the client sees a short body rather than a complete-looking one.
+   */
+  async #sendFile(exchange: Exchange, status: number, fd: number, pieces: FilePiece[]): Promise<void> {
+    let bytesSent = 0;
+    try {
+      for (const piece of pieces) {
+        if (this.#socket.destroyed) return;
+        if (piece.length === 0) continue;
+        if (Buffer.isBuffer(piece)) {
+          this.#socket.write(piece);
+          bytesSent += piece.length;
+          continue;
+        }
+        const stream = createReadStream('', { fd, start: piece.start, end: piece.start + piece.length - 1, autoClose: false, highWaterMark: 64 * 1024 });
+        this.#releaseBody = () => stream.destroy();
+        const streamed = await pipeRegion(stream, this.#socket);
+        if (streamed < piece.length) throw new Error('the file is shorter than planned');
+        bytesSent += streamed;
+      }
+    } catch {
+      this.#socket.destroy();
+      return;
+    } finally {
+      this.#releaseBody = null;
+      closeFd(fd, () => {});
+    }
+    this.#finishResponse(exchange, status, bytesSent);
+  }
+
+  /** Sends a body of unknown length as it is produced, chunked when the client speaks HTTP/1.1. */
+  #sendStream(exchange: Exchange, status: number, stream: Readable, isChunked: boolean): void {
+    const socket = this.#socket;
     let bytesSent = 0;
     this.#releaseBody = () => stream.destroy();
-    stream.on('data', (chunk) => {
+    stream.on('data', (chunk: Buffer) => {
+      if (chunk.length === 0) return;
       bytesSent += chunk.length;
-    });
-    stream.on('error', () => this.#socket.destroy());
-    stream.on('end', () => {
-      this.#releaseBody = null;
-      // A file truncated while it streams ends early; the client must see a short body, not a
-      // complete-looking one followed by the next response.
-      if (bytesSent < length) {
-        this.#socket.destroy();
-        return;
+      const parts = isChunked ? encodeChunk(chunk) : [chunk];
+      let fitsInBuffer = true;
+      for (const part of parts) fitsInBuffer = socket.write(part);
+      if (!fitsInBuffer) {
+        stream.pause();
+        socket.once('drain', () => stream.resume());
       }
+    });
+    stream.once('end', () => {
+      this.#releaseBody = null;
+      if (isChunked) socket.write(LAST_CHUNK);
       this.#finishResponse(exchange, status, bytesSent);
     });
-    stream.pipe(this.#socket, { end: false });
+    stream.once('error', () => socket.destroy());
   }
 
   #finishResponse(exchange: Exchange, status: number, bytesSent: number): void {
@@ -373,4 +428,17 @@ export class ServerConnection {
 
 function releasePlan(plan: ResponsePlan): void {
   if (plan.body.kind === 'file') closeFd(plan.body.fd, () => {});
+  if (plan.body.kind === 'stream') plan.body.stream.destroy();
+}
+
+/** Pipes one file region into the socket; resolves with the bytes read, rejects if it is cut short. */
+function pipeRegion(stream: ReadStream, socket: Socket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let bytesRead = 0;
+    stream.on('data', (chunk) => (bytesRead += chunk.length));
+    stream.once('end', () => resolve(bytesRead));
+    stream.once('error', reject);
+    stream.once('close', () => reject(new Error('the file stream was closed early')));
+    stream.pipe(socket, { end: false });
+  });
 }

@@ -3,21 +3,27 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './server-connection.js';
 
 export interface HttpServerOptions {
   handler: RequestHandler;
-  limits?: Partial<Limits>;
-  timeouts?: Partial<ServerTimeouts>;
+  limits?: Partial<Limits> | undefined;
+  timeouts?: Partial<ServerTimeouts> | undefined;
   /** Called once per answered request (for access logs). */
-  onAccess?: (entry: AccessLogEntry) => void;
+  onAccess?: ((entry: AccessLogEntry) => void) | undefined;
+  /** PEM certificate and key: serve HTTPS (node:tls) instead of plain TCP. */
+  tls?: { cert: Buffer | string; key: Buffer | string } | undefined;
+  /** Called when close() begins, before connections are ended (to end streams that never finish). */
+  onClose?: (() => void) | undefined;
 }
 
 export class HttpServer {
   readonly #tcpServer: Server;
   readonly #connections = new Set<ServerConnection>();
+  readonly #onClose: (() => void) | undefined;
 
   constructor(options: HttpServerOptions) {
     const settings = {
@@ -26,13 +32,22 @@ export class HttpServer {
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
       onAccess: options.onAccess,
     };
-    // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
-    // clients do) must still receive the whole response.
-    this.#tcpServer = createTcpServer({ allowHalfOpen: true }, (socket: Socket) => {
+    this.#onClose = options.onClose;
+    const accept = (socket: Socket) => {
       const connection = new ServerConnection(socket, settings);
       this.#connections.add(connection);
       socket.once('close', () => this.#connections.delete(connection));
-    });
+    };
+    // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
+    // clients do) must still receive the whole response.
+    if (options.tls) {
+      const server = createTlsServer({ allowHalfOpen: true, cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ['http/1.1'] }, accept);
+      // A handshake that fails (a plain-HTTP client, a bad certificate on the other side) only ends that connection.
+      server.on('tlsClientError', (_error, socket) => socket.destroy());
+      this.#tcpServer = server;
+    } else {
+      this.#tcpServer = createTcpServer({ allowHalfOpen: true }, accept);
+    }
   }
 
   /** Starts listening. Port 0 takes a free port; the address actually bound is returned. */
@@ -60,6 +75,7 @@ export class HttpServer {
    * after `graceMs` destroys whatever is still open. Resolves when every connection is gone.
    */
   close(graceMs = 5_000): Promise<void> {
+    this.#onClose?.();
     const closed = new Promise<void>((resolve) => this.#tcpServer.close(() => resolve()));
     for (const connection of this.#connections) connection.shutDown();
     const deadline = setTimeout(() => {
