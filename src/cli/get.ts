@@ -1,6 +1,6 @@
 /** `sockhttp get`: fetch a URL, or the lab form HOST PORT FILENAME. */
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +22,8 @@ export const EXIT_CODES: Readonly<Record<ClientErrorCode | 'usage' | 'write-fail
   'bad-request': 2,
   timeout: 28,
   'connection-reset': 56,
+  'tls-handshake': 35,
+  'tls-certificate': 60,
 });
 
 export const GET_HELP = `Usage: sockhttp get URL [options]
@@ -36,12 +38,15 @@ Options:
   -X, --request METHOD   request method (default: GET)
   -H, --header 'N: V'    add a request field (repeatable)
   -m, --max-time SECONDS give up after this long (default: no limit)
+  -k, --insecure         HTTPS: do not verify the server's certificate
+      --cacert FILE      HTTPS: trust the PEM certificate authorities in FILE
   -h, --help             this help
 
 Exit codes:
   0 success          2 usage error           3 malformed URL       6 unknown host
   7 cannot connect   8 malformed response   18 body shorter than announced
- 23 cannot write    28 timeout              56 connection reset   1 unsupported protocol`;
+ 23 cannot write    28 timeout              35 TLS handshake failed
+ 56 connection reset 60 untrusted certificate  1 unsupported protocol`;
 
 const OPTIONS = {
   include: { type: 'boolean', short: 'i' },
@@ -50,6 +55,8 @@ const OPTIONS = {
   request: { type: 'string', short: 'X' },
   header: { type: 'string', short: 'H', multiple: true },
   'max-time': { type: 'string', short: 'm' },
+  insecure: { type: 'boolean', short: 'k' },
+  cacert: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -120,10 +127,18 @@ export async function runGet(args: string[]): Promise<number> {
     const maxTime = parseNumber(values['max-time'], '--max-time', { min: 0.001, max: 2_000_000, integer: false });
     const headers = (values.header ?? []).map(parseHeader);
     const rawChunks: Buffer[] | null = values.raw ? [] : null;
+    let ca: Buffer | undefined;
+    if (values.cacert !== undefined) {
+      ca = await readFile(values.cacert).catch((error: NodeJS.ErrnoException) => {
+        throw new UsageError(`cannot read --cacert ${values.cacert} (${error.code ?? error.message})`);
+      });
+    }
     const response = await request(url, {
       method: values.request ?? 'GET',
       headers,
       ...(maxTime !== undefined && { timeoutMs: maxTime * 1000 }),
+      ...(values.insecure && { insecure: true }),
+      ...(ca && { ca }),
       ...(rawChunks && { onRawBytes: (bytes: Buffer) => rawChunks.push(bytes) }),
     });
     if (rawChunks !== null) {

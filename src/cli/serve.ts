@@ -150,7 +150,11 @@ export async function runServe(args: string[]): Promise<number> {
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
   }
-  return config.workers > 1 && cluster.isPrimary ? runPrimary(config) : serveUntilSignal(config);
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
+  const code = await serveUntilSignal(config);
+  // A cluster worker's channel to the primary would keep it alive: let go of it too.
+  if (cluster.isWorker) cluster.worker!.disconnect();
+  return code;
 }
 
 function banner(config: ServeConfig, port: number): string {
@@ -180,9 +184,7 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
     process.stderr.write(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}\n`);
     return 1;
   }
-  // Under --workers the primary prints the banner once, not every worker.
-  if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
-  return new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
@@ -191,6 +193,10 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+  // The banner comes after the signal handlers: whoever reads it may send a signal at once.
+  // Under --workers the primary prints it once, not every worker.
+  if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
+  return stopped;
 }
 
 class TlsFileError extends Error {}
@@ -221,25 +227,25 @@ function runPrimary(config: ServeConfig): Promise<number> {
         process.stdout.write(banner(config, address.port));
       }
     });
+    let failedToStart = false;
+    const liveWorkers = () => Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined && !worker.isDead());
+    const stopAll = () => {
+      stopping = true;
+      for (const worker of liveWorkers()) worker!.process.kill('SIGTERM');
+    };
     cluster.on('exit', (worker, code) => {
-      const aliveCount = Object.keys(cluster.workers ?? {}).length;
       if (!stopping && !listened.has(worker.id)) {
-        stopping = true;
-        for (const other of Object.values(cluster.workers ?? {})) other?.kill('SIGTERM');
-        if (aliveCount === 0) resolve(code === 0 ? 1 : (code ?? 1));
-        return;
-      }
-      if (!stopping) {
+        failedToStart = true; // it has said why on stderr
+        stopAll();
+      } else if (!stopping) {
         process.stderr.write(`sockhttp: worker ${worker.process.pid} exited (${code ?? 'signal'}); starting another\n`);
         fork();
         return;
       }
-      if (aliveCount === 0) resolve(listened.size > 0 && code !== null ? 0 : 1);
+      if (liveWorkers().length === 0) resolve(failedToStart ? 1 : 0);
     });
     const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+      if (!stopping) stopAll();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -133,7 +133,7 @@ export class ChunkedDecoder implements BodyDecoder {
     }
     if (lineFeed > from && buffer[lineFeed - 1] === CR) return lineFeed - 1;
     if (this.#limits.allowBareLineFeed) return lineFeed;
-    throw peerError(code === 'bad-chunk-end' ? code : 'bad-chunk-size', 'A chunk line ends with LF alone');
+    throw peerError('bad-line-ending', 'A line of the chunked body ends with LF alone; HTTP lines end with CRLF');
   }
 
   /** chunk-size = 1*HEXDIG, then optional chunk extensions, which we check for controls and ignore. */

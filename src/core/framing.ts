@@ -82,6 +82,7 @@ export function decideRequestBodyLength(version: HttpVersion, fields: Fields): B
 export function decideResponseBodyLength(
   requestMethod: string,
   status: number,
+  version: HttpVersion,
   fields: Fields,
 ): { framing: BodyFraming; mustClose: boolean } {
   if (requestMethod === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) {
@@ -91,8 +92,9 @@ export function decideResponseBodyLength(
   if (fields.has('transfer-encoding')) {
     const codings = readTransferCodings(fields);
     // Transfer-Encoding overrides Content-Length; a response carrying both may be an attack, so the
-    // connection is not reused after it (RFC 9112 §6.3 ¶3).
-    const mustClose = fields.has('content-length');
+    // connection is not reused after it (RFC 9112 §6.3 ¶3). HTTP/1.0 has no Transfer-Encoding: its
+    // framing is suspect and the connection must close after it (RFC 9112 §6.1).
+    const mustClose = fields.has('content-length') || version === '1.0';
     if (codings[codings.length - 1] === 'chunked') {
       if (codings.length > 1) throw peerError('unsupported-transfer-coding', 'Only the chunked transfer coding is supported', 502);
       return { framing: { kind: 'chunked' }, mustClose };

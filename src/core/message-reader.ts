@@ -15,7 +15,8 @@
  * States: 'head' (waiting for a message head), 'body' (decoding a body), 'paused', 'closed', 'error'.
  * After an error every call to `next` throws the same error: a connection never re-synchronizes.
  *
- * Buffer invariant: the unread bytes are #buffer[#offset, #buffer.length). #headScanResume is an
+ * Buffer invariant: the unread bytes are #buffer[#offset, #buffer.length). #buffer is either a chunk
+ * as received or a view of the start of #storage, which has room to append. #headScanResume is an
  * index into #buffer at which the search for the end of an incomplete head goes on.
  */
 import { CR, LF } from './chars.js';
@@ -45,6 +46,8 @@ const CLOSED = Object.freeze({ type: 'closed' as const });
 abstract class MessageReader<Head> {
   protected readonly limits: Limits;
   #buffer: Buffer = EMPTY;
+  /** Memory we own and may append into; #buffer is a view of its start when it is in use. */
+  #storage: Buffer | null = null;
   #offset = 0;
   #headScanResume = 0;
   #state: ReaderState = 'head';
@@ -68,12 +71,28 @@ abstract class MessageReader<Head> {
   push(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.#offset === this.#buffer.length) {
+      // Nothing unread: use the received bytes as they are, without a copy.
       this.#buffer = bytes;
+      this.#offset = 0;
       this.#headScanResume = 0;
-    } else {
-      this.#buffer = Buffer.concat([this.#buffer.subarray(this.#offset), bytes]);
-      this.#headScanResume = Math.max(0, this.#headScanResume - this.#offset);
+      return;
     }
+    const end = this.#buffer.length;
+    if (this.#storage !== null && this.#buffer.buffer === this.#storage.buffer && this.#storage.length - end >= bytes.length) {
+      // Room left after the unread bytes: append in place. Views handed out earlier end at or
+      // before `end`, so writing past it changes none of them.
+      bytes.copy(this.#storage, end);
+      this.#buffer = this.#storage.subarray(0, end + bytes.length);
+      return;
+    }
+    // Move the unread bytes to new storage with room to spare, growing geometrically, so a head
+    // that trickles in a byte at a time is copied O(log n) times, not n times.
+    const unread = end - this.#offset;
+    this.#storage = Buffer.allocUnsafeSlow(Math.max(2 * (unread + bytes.length), 4096));
+    this.#buffer.copy(this.#storage, 0, this.#offset);
+    bytes.copy(this.#storage, unread);
+    this.#buffer = this.#storage.subarray(0, unread + bytes.length);
+    this.#headScanResume = Math.max(0, this.#headScanResume - this.#offset);
     this.#offset = 0;
   }
 
@@ -169,6 +188,7 @@ abstract class MessageReader<Head> {
     if (this.#offset === this.#buffer.length) {
       // Drop the reference so a connection idle between messages holds no old buffer.
       this.#buffer = EMPTY;
+      this.#storage = null;
       this.#offset = 0;
       this.#headScanResume = 0;
     }
@@ -240,7 +260,7 @@ export class ResponseReader extends MessageReader<ResponseHead> {
     const head = parseResponseHead(buffer, start, headEnd, this.limits);
     const method = this.#pendingMethods[0];
     if (method === undefined) throw peerError('bad-status-line', 'A response arrived for no request', 502);
-    const { framing, mustClose } = decideResponseBodyLength(method, head.status, head.fields);
+    const { framing, mustClose } = decideResponseBodyLength(method, head.status, head.version, head.fields);
     // Interim (1xx) responses come before the final one and leave it outstanding (RFC 9110 §15.2);
     // 101 switches protocols, after which there is no more HTTP/1.1 to read.
     this.#lastWasInterim = head.status < 200 && head.status !== 101;

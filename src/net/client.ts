@@ -5,7 +5,8 @@
  * iterable of Buffers) that applies backpressure to the socket: when nobody reads, the socket is
  * paused and the server's sends wait in TCP, not in our memory.
  */
-import { type Socket, connect } from 'node:net';
+import { type Socket, connect, isIP } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
 import { type FieldLine, Fields } from '../core/fields.js';
@@ -26,7 +27,9 @@ export type ClientErrorCode =
   | 'connection-reset'
   | 'bad-response'
   | 'incomplete-body'
-  | 'bad-request';
+  | 'bad-request'
+  | 'tls-certificate'
+  | 'tls-handshake';
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
@@ -48,6 +51,10 @@ export interface RequestOptions {
   /** Receives every byte read from the connection, exactly as it arrived (for --raw and traces). */
   onRawBytes?: (bytes: Buffer) => void;
   limits?: Partial<Limits>;
+  /** HTTPS: do not verify the server's certificate (curl -k). */
+  insecure?: boolean;
+  /** HTTPS: trust these PEM certificate authorities instead of the system's. */
+  ca?: Buffer | string;
 }
 
 export interface ClientResponse {
@@ -68,7 +75,7 @@ function parseUrl(url: string | URL): URL {
   } catch {
     throw new ClientError('bad-url', `Not a valid URL: ${String(url)}`);
   }
-  if (parsed.protocol !== 'http:') throw new ClientError('unsupported-protocol', `Unsupported protocol: ${parsed.protocol}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ClientError('unsupported-protocol', `Unsupported protocol: ${parsed.protocol}`);
   if (parsed.hostname === '') throw new ClientError('bad-url', 'The URL has no host');
   return parsed;
 }
@@ -94,8 +101,17 @@ function buildFields(url: URL, options: RequestOptions, bodyLength: number): Fie
   return fields;
 }
 
+/** Certificate verification failures (node:tls error codes), as opposed to other handshake failures. */
+const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/;
+
 function connectError(error: NodeJS.ErrnoException, host: string, port: number): ClientError {
   const where = `${host}:${port}`;
+  if (error.code !== undefined && CERTIFICATE_ERRORS.test(error.code)) {
+    return new ClientError('tls-certificate', `The certificate of ${where} cannot be trusted (${error.code}); use --cacert, or -k to skip the check`, { cause: error });
+  }
+  if (error.code === 'EPROTO' || error.code?.startsWith('ERR_SSL') || error.code?.startsWith('ERR_TLS')) {
+    return new ClientError('tls-handshake', `TLS handshake with ${where} failed (${error.code})`, { cause: error });
+  }
   switch (error.code) {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
@@ -128,7 +144,12 @@ function protocolError(error: unknown): ClientError {
  * for await (const chunk of response.body) process.stdout.write(chunk);
  */
 export function request(url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
-  const target = parseUrl(url);
+  let target: URL;
+  try {
+    target = parseUrl(url);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const method = options.method ?? 'GET';
   const body = typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : (options.body ?? Buffer.alloc(0));
   let head: Buffer;
@@ -138,12 +159,23 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
     return Promise.reject(new ClientError('bad-request', (error as Error).message, { cause: error }));
   }
   const host = target.hostname.replace(/^\[|\]$/g, '');
-  const port = target.port === '' ? 80 : Number(target.port);
+  const isHttps = target.protocol === 'https:';
+  const port = target.port === '' ? (isHttps ? 443 : 80) : Number(target.port);
   const reader = new ResponseReader({ ...DEFAULT_RESPONSE_LIMITS, ...options.limits });
   reader.expectResponseTo(method);
 
   return new Promise<ClientResponse>((resolve, reject) => {
-    const socket: Socket = connect({ host, port });
+    const socket: Socket = isHttps
+      ? connectTls({
+          host,
+          port,
+          // SNI names a host, never an address (RFC 6066 §3).
+          ...(isIP(host) === 0 && { servername: host }),
+          rejectUnauthorized: options.insecure !== true,
+          ...(options.ca !== undefined && { ca: options.ca }),
+          ALPNProtocols: ['http/1.1'],
+        })
+      : connect({ host, port });
     let bodyStream: Readable | null = null;
     let settled = false;
 
@@ -178,6 +210,9 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
             if (event.head.status < 200) break; // interim responses (100 Continue) are skipped
             bodyStream = new Readable({ read: () => socket.resume() });
             bodyStream.once('close', () => socket.destroy()); // the reader gave up on the body
+            // A body nobody reads must not crash the process when it fails; readers still get the
+            // error from the stream (for await … throws it, `errored` holds it).
+            bodyStream.on('error', () => {});
             settled = true;
             resolve({ status: event.head.status, reason: event.head.reason, version: event.head.version, fields: event.head.fields, body: bodyStream });
             break;
@@ -199,7 +234,7 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
     };
 
     socket.setNoDelay(true);
-    socket.on('connect', () => {
+    socket.on(isHttps ? 'secureConnect' : 'connect', () => {
       socket.write(body.length > 0 ? Buffer.concat([head, body]) : head);
     });
     socket.on('data', (chunk: Buffer) => {

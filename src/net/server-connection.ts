@@ -64,8 +64,15 @@ interface Exchange {
   head: RequestHead | null;
   startTime: number;
   requestEnded: boolean;
+  responseStarted: boolean;
   responseDone: boolean;
   keepAlive: boolean;
+  /** Set when the request turned out malformed (in its body) before its response started. */
+  failedStatus: number | null;
+}
+
+function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive: boolean): Exchange {
+  return { head, startTime: performance.now(), requestEnded, responseStarted: false, responseDone: false, keepAlive, failedStatus: null };
 }
 
 export class ServerConnection {
@@ -170,7 +177,7 @@ export class ServerConnection {
   #startExchange(head: RequestHead, keepAlive: boolean): void {
     this.#clearWaitTimer();
     this.#socket.setTimeout(this.#settings.timeouts.stallMs);
-    const exchange: Exchange = { head, startTime: performance.now(), requestEnded: false, responseDone: false, keepAlive };
+    const exchange = newExchange(head, false, keepAlive);
     this.#exchange = exchange;
     const expectation = head.fields.get('expect');
     // We never need a request body before answering, so "100-continue" is answered with the final
@@ -196,8 +203,10 @@ export class ServerConnection {
     const status = error instanceof HttpProtocolError ? error.status : 400;
     const exchange = this.#exchange;
     if (exchange !== null) {
-      // The error is in the body of a request we are answering: finish that answer, then close.
+      // The error is in the body of a request being answered. If its response has not started, the
+      // answer becomes the error status; otherwise the response finishes. Either way, we close.
       exchange.keepAlive = false;
+      if (!exchange.responseStarted) exchange.failedStatus = status;
       if (exchange.responseDone) this.#endConnection();
       return;
     }
@@ -205,7 +214,7 @@ export class ServerConnection {
       this.#socket.end(); // the client hung up mid-request: nobody is left to read an answer
       return;
     }
-    const failed: Exchange = { head: null, startTime: performance.now(), requestEnded: true, responseDone: false, keepAlive: false };
+    const failed = newExchange(null, true, false);
     this.#exchange = failed;
     this.#respond(failed, errorPlan(status));
   }
@@ -215,6 +224,11 @@ export class ServerConnection {
       releasePlan(plan);
       return;
     }
+    if (exchange.failedStatus !== null && plan.status !== exchange.failedStatus) {
+      releasePlan(plan);
+      plan = errorPlan(exchange.failedStatus);
+    }
+    exchange.responseStarted = true;
     // A response sent before the request body has fully arrived ends the connection: reading on would
     // mean waiting for bytes the client may never send (it may be waiting for 100 Continue).
     if (!exchange.requestEnded || this.#shuttingDown) exchange.keepAlive = false;
@@ -392,7 +406,7 @@ export class ServerConnection {
       this.#waitTimer = null;
       this.#waitingFor = null;
       if (waitingFor === 'head' && this.#exchange === null) {
-        const timedOut: Exchange = { head: null, startTime: performance.now(), requestEnded: true, responseDone: false, keepAlive: false };
+        const timedOut = newExchange(null, true, false);
         this.#exchange = timedOut;
         this.#respond(timedOut, errorPlan(408));
       } else if (this.#exchange === null) {

@@ -24,6 +24,8 @@ export class HttpServer {
   readonly #tcpServer: Server;
   readonly #connections = new Set<ServerConnection>();
   readonly #onClose: (() => void) | undefined;
+  /** Set by close(): called once the last connection has gone. */
+  #whenEmpty: (() => void) | null = null;
 
   constructor(options: HttpServerOptions) {
     const settings = {
@@ -36,7 +38,10 @@ export class HttpServer {
     const accept = (socket: Socket) => {
       const connection = new ServerConnection(socket, settings);
       this.#connections.add(connection);
-      socket.once('close', () => this.#connections.delete(connection));
+      socket.once('close', () => {
+        this.#connections.delete(connection);
+        if (this.#connections.size === 0) this.#whenEmpty?.();
+      });
     };
     // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
     // clients do) must still receive the whole response.
@@ -76,13 +81,17 @@ export class HttpServer {
    */
   close(graceMs = 5_000): Promise<void> {
     this.#onClose?.();
-    const closed = new Promise<void>((resolve) => this.#tcpServer.close(() => resolve()));
+    const listenerClosed = new Promise<void>((resolve) => this.#tcpServer.close(() => resolve()));
+    const connectionsGone = new Promise<void>((resolve) => {
+      if (this.#connections.size === 0) resolve();
+      else this.#whenEmpty = resolve;
+    });
     for (const connection of this.#connections) connection.shutDown();
     const deadline = setTimeout(() => {
       for (const connection of this.#connections) connection.destroy();
     }, graceMs);
     deadline.unref();
-    return closed.finally(() => clearTimeout(deadline));
+    return Promise.all([listenerClosed, connectionsGone]).then(() => clearTimeout(deadline));
   }
 }
 

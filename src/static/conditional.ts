@@ -44,14 +44,14 @@ export type PreconditionResult = 'proceed' | 'not-modified' | 'precondition-fail
  * §13.2.2 prescribes: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. A date field
  * that does not parse is ignored, as the RFC requires.
  */
-export function evaluatePreconditions(method: string, fields: Fields, validators: Validators): PreconditionResult {
+export function evaluatePreconditions(method: string, fields: Fields, validators: Validators, now: number): PreconditionResult {
   const isRead = method === 'GET' || method === 'HEAD';
   const ifMatch = fields.get('if-match');
   if (ifMatch !== undefined) {
     const tags = parseEntityTags(ifMatch);
     if (tags !== '*' && !tags.some((tag) => strongMatch(tag, validators.etag))) return 'precondition-failed';
   } else {
-    const ifUnmodifiedSince = parseOptionalDate(fields.get('if-unmodified-since'));
+    const ifUnmodifiedSince = parseOptionalDate(fields.get('if-unmodified-since'), now);
     if (ifUnmodifiedSince !== null && validators.lastModified > ifUnmodifiedSince) return 'precondition-failed';
   }
   const ifNoneMatch = fields.get('if-none-match');
@@ -59,7 +59,7 @@ export function evaluatePreconditions(method: string, fields: Fields, validators
     const tags = parseEntityTags(ifNoneMatch);
     if (tags === '*' || tags.some((tag) => weakMatch(tag, validators.etag))) return isRead ? 'not-modified' : 'precondition-failed';
   } else if (isRead) {
-    const ifModifiedSince = parseOptionalDate(fields.get('if-modified-since'));
+    const ifModifiedSince = parseOptionalDate(fields.get('if-modified-since'), now);
     if (ifModifiedSince !== null && validators.lastModified <= ifModifiedSince) return 'not-modified';
   }
   return 'proceed';
@@ -69,15 +69,15 @@ export function evaluatePreconditions(method: string, fields: Fields, validators
  * If-Range (RFC 9110 §13.1.5): the Range applies only if the validator still matches — an entity-tag
  * by strong comparison, or a date equal to Last-Modified. Otherwise the whole representation is sent.
  */
-export function rangeStillApplies(fields: Fields, validators: Validators): boolean {
+export function rangeStillApplies(fields: Fields, validators: Validators, now: number): boolean {
   const ifRange = fields.get('if-range');
   if (ifRange === undefined) return true;
   const value = ifRange.trim();
   if (value.startsWith('"') || value.startsWith('W/')) return strongMatch(value, validators.etag);
-  const date = parseHttpDate(value);
+  const date = parseHttpDate(value, now);
   return date !== null && date === validators.lastModified;
 }
 
-function parseOptionalDate(value: string | undefined): number | null {
-  return value === undefined ? null : parseHttpDate(value.trim());
+function parseOptionalDate(value: string | undefined, now: number): number | null {
+  return value === undefined ? null : parseHttpDate(value.trim(), now);
 }

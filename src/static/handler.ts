@@ -186,7 +186,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (varies) fields.push(['Vary', 'Accept-Encoding']);
 
       if (status === 200) {
-        const precondition = evaluatePreconditions(request.method, request.fields, validators);
+        const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
         // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
         if (precondition === 'not-modified') return { status: 304, fields: fields.filter(([name]) => name !== 'Content-Type'), body: EMPTY_BODY };
         if (precondition === 'precondition-failed') return errorPlan(412);
@@ -211,7 +211,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
 
       if (status === 200) fields.push(['Accept-Ranges', 'bytes']);
       const size = file.stats.size;
-      const ranges = wantsRange && rangeStillApplies(request.fields, validators) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
+      const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
       if (ranges.kind === 'unsatisfiable') return errorPlan(416, [['Content-Range', `bytes */${size}`]]);
       handedOver = true;
       if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, contentType, ranges.ranges, size) };

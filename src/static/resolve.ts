@@ -34,6 +34,8 @@ export function resolveTarget(target: string): ResolvedTarget {
   const query = queryStart === -1 ? '' : pathAndQuery.slice(queryStart);
 
   const segments: string[] = [];
+  // A path that ends in a dot segment names a directory: "/a/b/.." is "/a/" (RFC 3986 §5.2.4).
+  let endsInDirectory = rawPath === '' || rawPath.endsWith('/');
   for (const rawSegment of rawPath.split('/')) {
     let segment: string;
     try {
@@ -43,15 +45,16 @@ export function resolveTarget(target: string): ResolvedTarget {
     }
     if (segment.includes('\0')) return BAD_REQUEST;
     if (segment.includes('/') || segment.includes('\\')) return NOT_FOUND;
-    if (segment === '' || segment === '.') continue;
-    if (segment === '..') {
-      if (segments.length === 0) return NOT_FOUND; // would leave the served folder
-      segments.pop();
+    if (segment === '.' || segment === '..') {
+      if (segment === '..' && segments.pop() === undefined) return NOT_FOUND; // would leave the served folder
+      endsInDirectory = true;
       continue;
     }
+    if (segment === '') continue;
     segments.push(segment);
+    endsInDirectory = rawPath.endsWith('/');
   }
-  return { kind: 'path', segments, trailingSlash: rawPath.endsWith('/') || rawPath === '', query };
+  return { kind: 'path', segments, trailingSlash: endsInDirectory, query };
 }
 
 /** The URL path of `segments`, percent-encoded, always starting with a single "/". */
