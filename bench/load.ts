@@ -1,0 +1,394 @@
+/**
+ * The load benchmark: sockhttp beside nginx and a cached node:http server, on loopback, same
+ * generated docroot, same run. Every workload runs for each server in turn (A B C A B C …) for
+ * several rounds; the table shows medians and the ratios sockhttp ÷ peer.
+ *
+ *   npm run bench                 (3 rounds of 5 s per workload)
+ *   npm run bench -- --quick      (1 round of 2 s: a smoke test)
+ *   npm run bench -- --only a,c   (some workloads)
+ *
+ * Before anything is timed, every server's answer to every URL is checked (status and length), so
+ * a fast wrong answer can never win. Servers are pinned to CPU 0 and the load generator to CPU 1
+ * when taskset exists, so they do not fight over a core.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, ftruncateSync, readFileSync, readdirSync } from 'node:fs';
+import { type Socket, connect } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const ROUNDS = QUICK ? 1 : 3;
+const SECONDS = QUICK ? 2 : 5;
+const onlyIndex = args.indexOf('--only');
+const ONLY = onlyIndex === -1 ? null : new Set(args[onlyIndex + 1]!.split(','));
+
+const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const PIN = has('taskset') && availableParallelism() >= 2;
+const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs]);
+
+type ServerName = 'sockhttp' | 'nginx' | 'node:http';
+
+interface RunningServer {
+  name: ServerName;
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The docroot
+
+function makeDocroot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'sockhttp-bench-'));
+  chmodSync(root, 0o755); // nginx's workers run as an unprivileged user and must read it
+  const small = '<!doctype html><title>small</title><p>A small page of about one hundred bytes.</p>\n';
+  writeFileSync(join(root, 'small.html'), small.padEnd(100, ' '));
+  const paragraph = '<p>HTTP/1.1 moves representations of resources between clients and servers over a reliable connection.</p>\n';
+  writeFileSync(join(root, 'page.html'), `<!doctype html><title>page</title>\n${paragraph.repeat(60)}`.slice(0, 4500));
+  const big = Buffer.alloc(10 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  writeFileSync(join(root, 'big.bin'), big);
+  // 1 GiB, sparse: no disk space, reads as zeros.
+  const fd = openSync(join(root, 'huge.bin'), 'w');
+  ftruncateSync(fd, 1024 * 1024 * 1024);
+  closeSync(fd);
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = spawnSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]);
+    resolve(Number(probe.stdout.toString().trim()));
+  });
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const killer = setTimeout(() => child.kill('SIGKILL'), 8_000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+function nginxConfig(prefix: string, root: string, port: number, workers: number): string {
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const config = `worker_processes ${workers};
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log error;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 5s;
+  keepalive_requests 1000000;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+  }
+}
+`;
+  const path = join(prefix, 'nginx.conf');
+  writeFileSync(path, config);
+  return path;
+}
+
+async function startServer(name: ServerName, root: string, workers = 1): Promise<RunningServer> {
+  const port = await freePort();
+  let child: ChildProcess;
+  let cleanup = () => {};
+  const cpus = workers > 1 ? '0,1' : '0';
+  if (name === 'sockhttp') {
+    const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', String(port), '--quiet', ...(workers > 1 ? ['--workers', String(workers)] : [])]);
+    child = spawn(command, commandArgs, { stdio: 'ignore' });
+  } else if (name === 'node:http') {
+    const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'dist/bench/peers/node-http-cached.js'), root, String(port)]);
+    child = spawn(command, commandArgs, { stdio: 'ignore' });
+  } else {
+    const prefix = mkdtempSync(join(tmpdir(), 'sockhttp-bench-nginx-'));
+    const config = nginxConfig(prefix, root, port, workers);
+    const [command, commandArgs] = pinned(cpus, 'nginx', ['-p', prefix, '-c', config, '-g', 'daemon off;']);
+    child = spawn(command, commandArgs, { stdio: 'ignore' });
+    cleanup = () => rmSync(prefix, { recursive: true, force: true });
+  }
+  await waitForPort(port);
+  return {
+    name,
+    port,
+    process: child,
+    stop: async () => {
+      await stopProcess(child, name === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+      cleanup();
+    },
+  };
+}
+
+/** Every process of a server (a primary and its workers): for CPU time and memory. */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim();
+        if (children !== '') pids.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // the process is gone
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds (user + system) used so far by a process tree. */
+function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const fields = readFileSync(`/proc/${member}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100;
+}
+
+/** Resident memory of a process tree, in MB. */
+function rssMegabytes(pid: number): number {
+  let kilobytes = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${member}/status`, 'utf8'));
+      kilobytes += Number(match?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return kilobytes / 1024;
+}
+
+/** The server's real PID: under taskset, the child execs the server, so the PID is the same. */
+const serverPid = (server: RunningServer) => server.process.pid!;
+
+// ---------------------------------------------------------------------------------------------
+// Checks and load
+
+function check(server: RunningServer, path: string, expectedStatus: number, expectedLength: number): void {
+  const result = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${server.port}${path}`], { encoding: 'utf8' });
+  const [status, size] = result.stdout.split(' ').map(Number);
+  if (status !== expectedStatus || (expectedLength >= 0 && size !== expectedLength)) {
+    throw new Error(`${server.name} answered ${path} with ${status} and ${size} bytes; expected ${expectedStatus} and ${expectedLength}`);
+  }
+}
+
+interface LoadResult {
+  requestsPerSecond: number;
+  megabytesPerSecond: number;
+  errors: number;
+  cpuMicrosecondsPerRequest: number;
+}
+
+function parseWrk(output: string): { requestsPerSecond: number; megabytesPerSecond: number; errors: number; requests: number } {
+  const requestsPerSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
+  const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(output);
+  const unit = transfer?.[2] ?? 'B';
+  const scale = unit === 'GB' ? 1024 : unit === 'MB' ? 1 : unit === 'KB' ? 1 / 1024 : 1 / 1024 / 1024;
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const errors = socketErrors ? Number(socketErrors[1]) + Number(socketErrors[3]) + Number(socketErrors[4]) : 0;
+  return { requestsPerSecond, megabytesPerSecond: Number(transfer?.[1] ?? 0) * scale, errors, requests };
+}
+
+function runWrk(server: RunningServer, path: string, connections: number, closeEach: boolean): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const wrkArgs = ['-t1', `-c${connections}`, `-d${SECONDS}s`, ...(closeEach ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${server.port}${path}`];
+    const [command, commandArgs] = pinned('1', 'wrk', wrkArgs);
+    const cpuBefore = cpuSeconds(serverPid(server));
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', () => {
+      const cpu = cpuSeconds(serverPid(server)) - cpuBefore;
+      const parsed = parseWrk(output);
+      resolve({ ...parsed, cpuMicrosecondsPerRequest: parsed.requests > 0 ? (cpu * 1e6) / parsed.requests : 0 });
+    });
+  });
+}
+
+/** Downloads the 1 GiB file once with curl; MB/s. */
+function downloadHuge(server: RunningServer): number {
+  const [command, commandArgs] = pinned('1', 'curl', ['-s', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://127.0.0.1:${server.port}/huge.bin`]);
+  const result = spawnSync(command, commandArgs, { encoding: 'utf8' });
+  const [size, seconds] = result.stdout.split(' ').map(Number);
+  if (size !== 1024 * 1024 * 1024) throw new Error(`${server.name}: the 1 GiB download got ${size} bytes`);
+  return size! / 1024 / 1024 / seconds!;
+}
+
+/** RSS idle, then with 1,000 idle keep-alive connections that have each made one request. */
+async function idleConnectionsMemory(server: RunningServer): Promise<{ idle: number; withConnections: number }> {
+  const pid = serverPid(server);
+  const idle = rssMegabytes(pid);
+  const sockets: Socket[] = [];
+  for (let i = 0; i < 1000; i++) {
+    sockets.push(
+      await new Promise<Socket>((resolve, reject) => {
+        const socket = connect({ port: server.port, host: '127.0.0.1' });
+        socket.once('error', reject);
+        socket.once('connect', () => {
+          socket.write('GET /small.html HTTP/1.1\r\nHost: bench\r\n\r\n');
+          socket.once('data', () => resolve(socket));
+        });
+      }),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const withConnections = rssMegabytes(pid);
+  for (const socket of sockets) socket.destroy();
+  return { idle, withConnections };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+};
+const format = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+
+interface Workload {
+  id: string;
+  title: string;
+  path: string;
+  connections: number;
+  closeEach: boolean;
+  unit: 'req/s' | 'MB/s';
+}
+
+const WORKLOADS: Workload[] = [
+  { id: 'a', title: '(a) 100 B file, keep-alive, 50 connections', path: '/small.html', connections: 50, closeEach: false, unit: 'req/s' },
+  { id: 'b', title: '(b) 100 B file, a new connection per request', path: '/small.html', connections: 50, closeEach: true, unit: 'req/s' },
+  { id: 'c', title: '(c) 4.5 KB page, keep-alive', path: '/page.html', connections: 50, closeEach: false, unit: 'req/s' },
+  { id: 'd', title: '(d) 10 MiB file, 4 connections', path: '/big.bin', connections: 4, closeEach: false, unit: 'MB/s' },
+  { id: 'g', title: '(g) 404, keep-alive', path: '/missing.html', connections: 50, closeEach: false, unit: 'req/s' },
+];
+
+async function main(): Promise<void> {
+  if (!has('wrk')) throw new Error('wrk is needed (apt-get install wrk)');
+  const peers: ServerName[] = ['sockhttp', ...(has('nginx') ? (['nginx'] as const) : []), 'node:http'];
+  if (!has('nginx')) console.log('nginx is not installed (apt-get install nginx): it is left out of this run.');
+  const root = makeDocroot();
+  const rows: string[][] = [];
+  const results = new Map<string, Map<ServerName, { value: number[]; cpu: number[] }>>();
+  try {
+    const servers: RunningServer[] = [];
+    for (const name of peers) servers.push(await startServer(name, root));
+    for (const server of servers) {
+      check(server, '/small.html', 200, 100);
+      check(server, '/page.html', 200, 4500);
+      check(server, '/big.bin', 200, 10 * 1024 * 1024);
+      check(server, '/missing.html', 404, -1);
+    }
+    console.log(`Checked every answer. ${ROUNDS} round(s) of ${SECONDS} s per workload; servers on CPU 0, wrk on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`);
+    for (const workload of WORKLOADS) {
+      if (ONLY && !ONLY.has(workload.id)) continue;
+      const perServer = new Map<ServerName, { value: number[]; cpu: number[] }>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const server of servers) {
+          const result = await runWrk(server, workload.path, workload.connections, workload.closeEach);
+          if (result.errors > 0) console.log(`  ${server.name}: ${result.errors} socket errors in ${workload.id}`);
+          const entry = perServer.get(server.name) ?? { value: [], cpu: [] };
+          entry.value.push(workload.unit === 'MB/s' ? result.megabytesPerSecond : result.requestsPerSecond);
+          entry.cpu.push(result.cpuMicrosecondsPerRequest);
+          perServer.set(server.name, entry);
+        }
+      }
+      results.set(workload.id, perServer);
+      const ours = median(perServer.get('sockhttp')!.value);
+      const nginx = median(perServer.get('nginx')?.value ?? []);
+      const node = median(perServer.get('node:http')?.value ?? []);
+      const cpu = median(perServer.get('sockhttp')!.cpu);
+      const nginxCpu = median(perServer.get('nginx')?.cpu ?? []);
+      rows.push([workload.title, `${format(ours)} ${workload.unit}`, `${format(nginx)}`, `${format(node)}`, ratio(ours, nginx), ratio(ours, node), `${format(cpu, 1)} / ${format(nginxCpu, 1)}`]);
+      console.log(`  done: ${workload.title}`);
+    }
+    if (!ONLY || ONLY.has('e')) {
+      const speeds = new Map<ServerName, number>();
+      for (const server of servers) if (server.name !== 'node:http') speeds.set(server.name, downloadHuge(server));
+      const ours = speeds.get('sockhttp')!;
+      const nginx = speeds.get('nginx') ?? NaN;
+      rows.push(['(e) one 1 GiB download with curl', `${format(ours)} MB/s`, format(nginx), 'n/a', ratio(ours, nginx), 'n/a', '']);
+    }
+    if (!ONLY || ONLY.has('f')) {
+      for (const server of servers) {
+        const memory = await idleConnectionsMemory(server);
+        rows.push([`(f) RSS idle → with 1,000 idle connections: ${server.name}`, `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB`, '', '', `+${format(memory.withConnections - memory.idle, 1)} MB`, '', '']);
+      }
+    }
+    for (const server of servers) await server.stop();
+    if ((!ONLY || ONLY.has('h')) && has('nginx')) {
+      const pair = [await startServer('sockhttp', root, 2), await startServer('nginx', root, 2)];
+      for (const server of pair) check(server, '/small.html', 200, 100);
+      const values = new Map<ServerName, number[]>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const server of pair) {
+          // Both cores serve here, so wrk is not pinned away from them: the same for both servers.
+          const result = await runWrk(server, '/small.html', 50, false);
+          values.set(server.name, [...(values.get(server.name) ?? []), result.requestsPerSecond]);
+        }
+      }
+      const ours = median(values.get('sockhttp')!);
+      const nginx = median(values.get('nginx')!);
+      rows.push(['(h) 100 B keep-alive, 2 workers each', `${format(ours)} req/s`, format(nginx), 'n/a', ratio(ours, nginx), 'n/a', '']);
+      for (const server of pair) await server.stop();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  const header = ['workload', 'sockhttp', 'nginx', 'node:http (cached)', 'vs nginx', 'vs node:http', 'CPU µs/req (ours / nginx)'];
+  const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
+  console.log(`\n${lines.join('\n')}\n`);
+  console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1.`);
+}
+
+main().catch((error: Error) => {
+  console.error(`bench: ${error.message}`);
+  process.exit(1);
+});
