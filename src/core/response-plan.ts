@@ -50,6 +50,19 @@ export function bodyLength(body: ResponseBody): number | null {
  * paths or internal details ever go into it.
  */
 export function errorPlan(status: number, extraFields: FieldLine[] = []): ResponsePlan {
+  if (extraFields.length > 0) return buildErrorPlan(status, extraFields);
+  // Plans are never modified after they are made, so one per status serves every request.
+  let plan = ERROR_PLANS.get(status);
+  if (plan === undefined) {
+    plan = buildErrorPlan(status, []);
+    ERROR_PLANS.set(status, plan);
+  }
+  return plan;
+}
+
+const ERROR_PLANS = new Map<number, ResponsePlan>();
+
+function buildErrorPlan(status: number, extraFields: FieldLine[]): ResponsePlan {
   const title = `${status} ${reasonPhrase(status)}`.trim();
   const html = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>\n<body><h1>${title}</h1></body></html>\n`;
   return {

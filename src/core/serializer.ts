@@ -13,27 +13,34 @@ function fieldError(message: string): HttpProtocolError {
   return new HttpProtocolError('bad-field-to-send', message, 500, 'local');
 }
 
-function appendFieldLines(head: string, fields: Iterable<FieldLine>): string {
+/** Field lines as text ("Name: value" CRLF each, latin1), every name and value checked first. */
+export function serializeFieldLines(fields: Iterable<FieldLine>): string {
+  let text = '';
   for (const [name, value] of fields) {
     if (!isToken(name)) throw fieldError(`Invalid field name: ${JSON.stringify(name)}`);
     if (!isFieldValue(value)) throw fieldError(`Invalid value for field ${name}`);
-    head += `${name}: ${value}\r\n`;
+    text += `${name}: ${value}\r\n`;
   }
-  return head + '\r\n';
+  return text;
+}
+
+/** The status line as text, CRLF included. */
+export function serializeStatusLine(status: number, reason = reasonPhrase(status), version: HttpVersion = '1.1'): string {
+  if (!Number.isInteger(status) || status < 100 || status > 999) throw fieldError(`Invalid status code ${status}`);
+  if (!isFieldValue(reason)) throw fieldError('Invalid reason phrase');
+  return `HTTP/${version} ${status} ${reason}\r\n`;
 }
 
 /** The bytes of a response head: status line, field lines, empty line. */
 export function serializeResponseHead(status: number, fields: Iterable<FieldLine>, reason = reasonPhrase(status), version: HttpVersion = '1.1'): Buffer {
-  if (!Number.isInteger(status) || status < 100 || status > 999) throw fieldError(`Invalid status code ${status}`);
-  if (!isFieldValue(reason)) throw fieldError('Invalid reason phrase');
-  return Buffer.from(appendFieldLines(`HTTP/${version} ${status} ${reason}\r\n`, fields), 'latin1');
+  return Buffer.from(`${serializeStatusLine(status, reason, version)}${serializeFieldLines(fields)}\r\n`, 'latin1');
 }
 
 /** The bytes of a request head: request line, field lines, empty line. */
 export function serializeRequestHead(method: string, target: string, fields: Iterable<FieldLine>, version: HttpVersion = '1.1'): Buffer {
   if (!isToken(method)) throw fieldError('Invalid method');
   if (!/^[\x21-\x7e]+$/.test(target)) throw fieldError('Invalid request target');
-  return Buffer.from(appendFieldLines(`${method} ${target} HTTP/${version}\r\n`, fields), 'latin1');
+  return Buffer.from(`${method} ${target} HTTP/${version}\r\n${serializeFieldLines(fields)}\r\n`, 'latin1');
 }
 
 /** One chunk of a chunked body: size line, data, CRLF. An empty buffer would end the body, so it is refused. */

@@ -234,6 +234,11 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
     };
 
     socket.setNoDelay(true);
+    // For HTTPS, 'connect' is the TCP connection and 'secureConnect' the end of the handshake: a
+    // failure between the two is a handshake failure, whatever the socket error says.
+    let inHandshake = false;
+    if (isHttps) socket.once('connect', () => (inHandshake = true));
+    socket.once('secureConnect', () => (inHandshake = false));
     socket.on(isHttps ? 'secureConnect' : 'connect', () => {
       socket.write(body.length > 0 ? Buffer.concat([head, body]) : head);
     });
@@ -243,12 +248,19 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
       pump();
     });
     socket.on('end', () => {
+      if (inHandshake) return fail(new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (the server closed the connection)`));
       reader.peerClosed();
       pump();
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (settled && bodyStream === null) return;
-      fail(settled ? new ClientError('connection-reset', 'The connection failed during the response', { cause: error }) : connectError(error, host, port));
+      if (settled) return fail(new ClientError('connection-reset', 'The connection failed during the response', { cause: error }));
+      const failure = connectError(error, host, port);
+      if (inHandshake && failure.code !== 'tls-certificate' && failure.code !== 'tls-handshake') {
+        return fail(new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (${error.code ?? error.message})`, { cause: error }));
+      }
+      fail(failure);
     });
+
   });
 }

@@ -19,10 +19,11 @@ import type { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
 import type { FieldLine, Fields } from '../core/fields.js';
 import type { HttpVersion, RequestHead } from '../core/head-parser.js';
+import type { BodyFraming } from '../core/framing.js';
 import type { Limits } from '../core/limits.js';
 import { RequestReader } from '../core/message-reader.js';
 import { type FilePiece, type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
-import { LAST_CHUNK, encodeChunk, serializeResponseHead } from '../core/serializer.js';
+import { LAST_CHUNK, encodeChunk, serializeFieldLines, serializeStatusLine } from '../core/serializer.js';
 import type { AccessLogEntry } from './access-log.js';
 import { httpDateNow } from './clock.js';
 
@@ -69,11 +70,33 @@ interface Exchange {
   keepAlive: boolean;
   /** Set when the request turned out malformed (in its body) before its response started. */
   failedStatus: number | null;
+  /** Whether the response waits for the request body to be read (and discarded) first. */
+  awaitsBody: boolean;
+  /** A response that is ready but waits for the end of the request body (see awaitsBody). */
+  deferredPlan: ResponsePlan | null;
+  discardedBytes: number;
 }
 
-function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive: boolean): Exchange {
-  return { head, startTime: performance.now(), requestEnded, responseStarted: false, responseDone: false, keepAlive, failedStatus: null };
+function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive: boolean, awaitsBody = false): Exchange {
+  return {
+    head,
+    startTime: performance.now(),
+    requestEnded,
+    responseStarted: false,
+    responseDone: false,
+    keepAlive,
+    failedStatus: null,
+    awaitsBody,
+    deferredPlan: null,
+    discardedBytes: 0,
+  };
 }
+
+/**
+ * A request body up to this size is read and discarded before the response is sent, so the
+ * connection can be kept; a larger one gets its answer at once and the connection closes after it.
+ */
+const MAX_DISCARDED_BODY = 1024 * 1024;
 
 export class ServerConnection {
   readonly #socket: Socket;
@@ -88,6 +111,7 @@ export class ServerConnection {
   /** What the wait timer is waiting for: the next request ('idle') or the rest of a started head ('head'). */
   #waitingFor: 'idle' | 'head' | null = null;
   #releaseBody: (() => void) | null = null;
+  #pumping = false;
 
   constructor(socket: Socket, settings: ConnectionSettings) {
     this.#socket = socket;
@@ -142,6 +166,15 @@ export class ServerConnection {
 
   /** Takes events from the reader until it needs more bytes or waits for a response. */
   #pump(): void {
+    this.#pumping = true;
+    try {
+      this.#pumpEvents();
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #pumpEvents(): void {
     for (;;) {
       if (this.#closing || this.#socket.destroyed) return;
       let event;
@@ -156,14 +189,25 @@ export class ServerConnection {
           if (this.#exchange === null) this.#armWaitTimer();
           return;
         case 'head':
-          this.#startExchange(event.head, event.keepAlive);
+          this.#startExchange(event.head, event.keepAlive, event.framing);
           break;
-        case 'body':
-          break; // discarded: see the theory of operation
-        case 'end':
-          this.#exchange!.requestEnded = true;
+        case 'body': {
+          // Discarded: see the theory of operation.
+          const exchange = this.#exchange!;
+          exchange.discardedBytes += event.data.length;
+          if (exchange.discardedBytes > MAX_DISCARDED_BODY && exchange.awaitsBody) {
+            exchange.awaitsBody = false;
+            this.#sendDeferred(exchange);
+          }
+          break;
+        }
+        case 'end': {
+          const exchange = this.#exchange!;
+          exchange.requestEnded = true;
+          this.#sendDeferred(exchange);
           this.#finishExchangeIfDone();
           break;
+        }
         case 'paused':
           if (this.#reader.bufferedBytes > MAX_PIPELINED_BYTES) this.#socket.pause();
           return;
@@ -174,12 +218,16 @@ export class ServerConnection {
     }
   }
 
-  #startExchange(head: RequestHead, keepAlive: boolean): void {
+  #startExchange(head: RequestHead, keepAlive: boolean, framing: BodyFraming): void {
     this.#clearWaitTimer();
     this.#socket.setTimeout(this.#settings.timeouts.stallMs);
-    const exchange = newExchange(head, false, keepAlive);
-    this.#exchange = exchange;
     const expectation = head.fields.get('expect');
+    // A body the client is already sending is read before we answer, when it is small enough, so the
+    // connection survives. A client that expects 100-continue is waiting for us instead.
+    const awaitsBody =
+      expectation === undefined && (framing.kind === 'chunked' || (framing.kind === 'length' && framing.length <= MAX_DISCARDED_BODY));
+    const exchange = newExchange(head, false, keepAlive, awaitsBody);
+    this.#exchange = exchange;
     // We never need a request body before answering, so "100-continue" is answered with the final
     // status at once (RFC 9110 §10.1.1). Any other expectation cannot be met: 417.
     if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') {
@@ -207,6 +255,7 @@ export class ServerConnection {
       // answer becomes the error status; otherwise the response finishes. Either way, we close.
       exchange.keepAlive = false;
       if (!exchange.responseStarted) exchange.failedStatus = status;
+      this.#sendDeferred(exchange);
       if (exchange.responseDone) this.#endConnection();
       return;
     }
@@ -219,9 +268,20 @@ export class ServerConnection {
     this.#respond(failed, errorPlan(status));
   }
 
+  #sendDeferred(exchange: Exchange): void {
+    const plan = exchange.deferredPlan;
+    if (plan === null) return;
+    exchange.deferredPlan = null;
+    this.#respond(exchange, plan);
+  }
+
   #respond(exchange: Exchange, plan: ResponsePlan): void {
     if (this.#socket.destroyed || this.#exchange !== exchange) {
       releasePlan(plan);
+      return;
+    }
+    if (exchange.awaitsBody && !exchange.requestEnded && exchange.failedStatus === null) {
+      exchange.deferredPlan = plan;
       return;
     }
     if (exchange.failedStatus !== null && plan.status !== exchange.failedStatus) {
@@ -241,48 +301,47 @@ export class ServerConnection {
     const isChunked = !hasNoContent && length === null && exchange.head?.version === '1.1';
     if (!hasNoContent && length === null && !isChunked) exchange.keepAlive = false;
 
-    const fields: FieldLine[] = [...plan.fields, ['Date', httpDateNow()]];
-    if (!hasNoContent && length !== null) fields.push(['Content-Length', String(length)]);
-    if (isChunked) fields.push(['Transfer-Encoding', 'chunked']);
-    if (!exchange.keepAlive) fields.push(['Connection', 'close']);
-    else if (exchange.head?.version === '1.0') fields.push(['Connection', 'keep-alive']);
-
-    let head: Buffer;
+    let head: string;
     try {
-      head = serializeResponseHead(status, fields);
+      head = statusLine(status) + fieldBlock(plan.fields) + `Date: ${httpDateNow()}\r\n`;
     } catch {
       releasePlan(plan);
       this.#respond(exchange, errorPlan(500));
       return;
     }
+    if (!hasNoContent && length !== null) head += `Content-Length: ${length}\r\n`;
+    if (isChunked) head += 'Transfer-Encoding: chunked\r\n';
+    if (!exchange.keepAlive) head += 'Connection: close\r\n';
+    else if (exchange.head?.version === '1.0') head += 'Connection: keep-alive\r\n';
+    head += '\r\n';
+
     const socket = this.#socket;
-    if (method === 'HEAD' || hasNoContent) {
+    if (method === 'HEAD' || hasNoContent || body.kind === 'empty') {
       releasePlan(plan);
-      socket.write(head);
+      socket.write(head, 'latin1');
       this.#finishResponse(exchange, status, 0);
       return;
     }
     switch (body.kind) {
-      case 'empty':
-        socket.write(head);
-        this.#finishResponse(exchange, status, 0);
-        return;
       case 'bytes':
-        // Head and a small body in one write: one packet, one syscall.
-        if (body.bytes.length < 16 * 1024) {
-          socket.write(Buffer.concat([head, body.bytes]));
+        if (body.bytes.length <= 64 * 1024) {
+          // Head and a small body in one buffer and one write: one packet, one syscall.
+          const message = Buffer.allocUnsafe(head.length + body.bytes.length);
+          message.write(head, 0, 'latin1');
+          body.bytes.copy(message, head.length);
+          socket.write(message);
         } else {
-          socket.write(head);
+          socket.write(head, 'latin1');
           socket.write(body.bytes);
         }
         this.#finishResponse(exchange, status, body.bytes.length);
         return;
       case 'file':
-        socket.write(head);
+        socket.write(head, 'latin1');
         void this.#sendFile(exchange, status, body.fd, body.pieces);
         return;
       case 'stream':
-        socket.write(head);
+        socket.write(head, 'latin1');
         this.#sendStream(exchange, status, body.stream, isChunked);
         return;
     }
@@ -353,7 +412,8 @@ export class ServerConnection {
       this.#endConnection();
       return;
     }
-    if (this.#finishExchangeIfDone()) this.#pump();
+    // Inside #pump (a deferred response sent at the end of its request), the loop goes on by itself.
+    if (this.#finishExchangeIfDone() && !this.#pumping) this.#pump();
   }
 
   /** Ends the exchange once both the request and its response are complete. Returns true if reading may go on. */
@@ -438,6 +498,35 @@ export class ServerConnection {
       durationMs: performance.now() - exchange.startTime,
     });
   }
+}
+
+/** Framing fields are the socket layer's alone: a plan's own values of these are left out. */
+const FIELDS_WE_SET = new Set(['content-length', 'transfer-encoding', 'connection', 'date']);
+
+/**
+ * The serialized field lines of a plan, remembered per fields array: a static file's plan reuses the
+ * same array for every request, so its fields are checked and serialized once, not per response.
+ */
+const fieldBlocks = new WeakMap<readonly FieldLine[], string>();
+
+function fieldBlock(fields: readonly FieldLine[]): string {
+  let block = fieldBlocks.get(fields);
+  if (block === undefined) {
+    block = serializeFieldLines(fields.filter(([name]) => !FIELDS_WE_SET.has(name.toLowerCase())));
+    fieldBlocks.set(fields, block);
+  }
+  return block;
+}
+
+const statusLines = new Map<number, string>();
+
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = serializeStatusLine(status);
+    statusLines.set(status, line);
+  }
+  return line;
 }
 
 function releasePlan(plan: ResponsePlan): void {

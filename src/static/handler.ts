@@ -6,20 +6,23 @@
  * file: choose the representation (identity, a precompressed sibling, or compressed on the fly),
  * evaluate preconditions against its validators (RFC 9110 §13.2.2), then ranges (§14).
  *
- * The plan carries an open file descriptor rather than a path, so what is sent is exactly what was
- * checked, even if the file is renamed or replaced a moment later. Nothing is cached across requests
- * except compressed bodies, keyed by the file's identity and times: a changed file is served fresh.
+ * Hot path: a request path seen before is answered from the file index (file-index.ts) after one
+ * stat that proves the file is still the one the entry describes; small files come from memory with
+ * their fields ready, so the socket layer can reuse their serialized form. A cold path takes the full
+ * walk (realpath, containment, stat). Large files and ranges are streamed from a descriptor opened
+ * for the request and checked against the same identity, so what is sent is what was checked.
  */
 import { randomBytes } from 'node:crypto';
-import { type Stats, close, fstat, open, read, readFile } from 'node:fs';
+import { type Stats, close, fstat, open, read, realpathSync, statSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { FieldLine, Fields } from '../core/fields.js';
 import { formatHttpDate } from '../core/http-date.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan } from '../core/response-plan.js';
-import { type Coding, CompressionCache, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, compress, isCompressible, negotiateCoding } from './compression.js';
-import { evaluatePreconditions, makeValidators, rangeStillApplies } from './conditional.js';
+import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, compress, isCompressible, negotiateCoding } from './compression.js';
+import { type Validators, evaluatePreconditions, makeValidators, rangeStillApplies } from './conditional.js';
+import { BoundedMap, BufferCache, type FileIdentity, identityKey, identityOf, sameIdentity } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
 import { contentTypeFor } from './mime.js';
@@ -64,10 +67,13 @@ const ALLOW = 'GET, HEAD, OPTIONS';
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
 /**
- * Files up to this size are read whole and sent in the same write as the head: one packet for a
+ * Files up to this size are kept in memory and sent in the same write as the head: one packet for a
  * small page, which is also what a lab client doing a single read expects. Larger files stream.
  */
 const SMALL_FILE_BYTES = 64 * 1024;
+const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
+const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
+const PATH_CACHE_ENTRIES = 10_000;
 
 // Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
 // collected, which could happen while the socket layer is still streaming from it.
@@ -75,19 +81,35 @@ const openFile = promisify(open);
 const statFile = promisify(fstat);
 const closeFile = promisify(close);
 const readAt = promisify(read);
-const readWhole = promisify(readFile);
 
-/** What a request path names on disk. */
+/** What a request path names on disk, with the stats that were checked. */
 type Lookup =
-  | { kind: 'file'; realPath: string; fileName: string }
-  | { kind: 'directory'; realPath: string }
+  /** `requestedPath`: the path as the request named it (symlinks not resolved), `realPath`: the file itself. */
+  | { kind: 'file'; requestedPath: string; realPath: string; fileName: string; stats: Stats }
+  | { kind: 'directory'; requestedPath: string; realPath: string; segments: string[] }
   | { kind: 'redirect'; location: string }
   | { kind: 'missing'; status: number };
 
-/** An open file and what we know of it. */
-interface OpenFile {
-  fd: number;
-  stats: Stats;
+/**
+ * A remembered lookup. Its requested path is stat'ed on every request — following symlinks, so a
+ * link pointed elsewhere leads to another identity — and must still have `identity`.
+ */
+interface KnownPath {
+  identity: FileIdentity;
+  found: Lookup & { kind: 'file' | 'directory' };
+}
+
+/** What is known of one version of a file: everything about its responses that does not depend on the request. */
+interface FileDescription {
+  identity: FileIdentity;
+  contentType: string;
+  isHtml: boolean;
+  compressesOnTheFly: boolean;
+  /** Siblings such as app.js.br, by coding, found when the description was made. */
+  precompressed: Map<Coding, string>;
+  varies: boolean;
+  /** Validators and ready field lists, by representation ('identity', 'br', 'gzip', 'live'). */
+  representations: Map<string, { validators: Validators; fields: FieldLine[]; notModifiedFields: FieldLine[] }>;
 }
 
 export async function createStaticHandler(options: StaticOptions): Promise<StaticHandler> {
@@ -96,36 +118,80 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const allowDotfiles = options.dotfiles === 'allow';
   const indexFile = options.indexFile ?? 'index.html';
   const cacheControl = options.cacheControl ?? 'no-cache';
-  const compressionCache = options.compress === false ? null : new CompressionCache();
+  const compression = options.compress !== false;
   const extraFields: FieldLine[] = [...(options.headers ?? []), ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : [])];
   const rootPrefix = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
   const isInsideRoot = (realPath: string) => realPath === rootReal || realPath.startsWith(rootPrefix);
 
-  async function lookup(segments: string[], trailingSlash: boolean, query: string): Promise<Lookup> {
+  const knownPaths = new BoundedMap<string, KnownPath>(PATH_CACHE_ENTRIES);
+  const descriptions = new BoundedMap<string, FileDescription>(PATH_CACHE_ENTRIES);
+  const contents = new BufferCache(CONTENT_CACHE_BYTES);
+  const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
+
+  /**
+   * The full walk for a path not known yet. It uses synchronous calls, as nginx does: on a local
+   * disk a realpath and a stat take microseconds, less than the thread-pool round trips of their
+   * asynchronous forms, and a missing file (the 404 path) costs no more than a found one.
+   */
+  function lookup(segments: string[], trailingSlash: boolean, query: string): Lookup {
     try {
-      const realPath = await realpath(join(rootReal, ...segments));
+      const requestedPath = join(rootReal, ...segments);
+      const realPath = realpathSync.native(requestedPath);
       if (!isInsideRoot(realPath)) return { kind: 'missing', status: 404 }; // a symlink that leads out of the root
-      if (!(await stat(realPath)).isDirectory()) {
+      const stats = statSync(realPath);
+      if (!stats.isDirectory()) {
         // "file.html/" names a directory that does not exist
-        return trailingSlash ? { kind: 'missing', status: 404 } : { kind: 'file', realPath, fileName: segments[segments.length - 1] ?? '' };
+        return trailingSlash ? { kind: 'missing', status: 404 } : { kind: 'file', requestedPath, realPath, fileName: segments[segments.length - 1] ?? '', stats };
       }
       // Relative links in an index page only work from the slashed URL. The Location is built from
       // the normalized segments, so it always starts with exactly one "/" and can never name another
       // host (as "//evil.example/" would).
       if (!trailingSlash) return { kind: 'redirect', location: encodePath(segments, true) + query };
       try {
-        const indexReal = await realpath(join(realPath, indexFile));
-        if (isInsideRoot(indexReal) && (await stat(indexReal)).isFile()) return { kind: 'file', realPath: indexReal, fileName: indexFile };
+        const indexReal = realpathSync.native(join(realPath, indexFile));
+        const indexStats = statSync(indexReal);
+        if (isInsideRoot(indexReal) && indexStats.isFile()) {
+          return { kind: 'file', requestedPath: join(requestedPath, indexFile), realPath: indexReal, fileName: indexFile, stats: indexStats };
+        }
       } catch (error) {
         if (statusForFsError(error) !== 404) throw error;
       }
-      return { kind: 'directory', realPath };
+      return { kind: 'directory', requestedPath, realPath, segments };
     } catch (error) {
       return { kind: 'missing', status: statusForFsError(error) };
     }
   }
 
-  async function openRegularFile(realPath: string): Promise<OpenFile | null> {
+  /**
+   * The lookup of a request path seen before, if its file is unchanged; null otherwise. The key is
+   * the raw path, so a hit also skips percent-decoding and the dotfile check, which gave the same
+   * answer when the entry was made.
+   */
+  function recall(rawPath: string): Lookup | null {
+    const known = knownPaths.get(rawPath);
+    if (known === undefined) return null;
+    // A synchronous stat: for a file the kernel has cached, it costs less than a trip through
+    // libuv's thread pool would, and it is the only system call a hot request makes.
+    const stats = statSync(known.found.requestedPath, { throwIfNoEntry: false });
+    if (stats === undefined || !sameIdentity(known.identity, stats)) {
+      knownPaths.delete(rawPath);
+      return null;
+    }
+    return known.found.kind === 'file' ? { ...known.found, stats } : known.found;
+  }
+
+  function remember(rawPath: string, found: Lookup): void {
+    if (found.kind === 'file') knownPaths.set(rawPath, { identity: identityOf(found.stats), found });
+    if (found.kind === 'directory') knownPaths.set(rawPath, { identity: identityOf(statSync(found.requestedPath)), found });
+  }
+
+  function lookupPath(rawPath: string, segments: string[], trailingSlash: boolean): Lookup {
+    const found = recall(rawPath) ?? lookup(segments, trailingSlash, '');
+    remember(rawPath, found);
+    return found;
+  }
+
+  async function openRegularFile(realPath: string): Promise<{ fd: number; stats: Stats } | null> {
     const fd = await openFile(realPath, 'r');
     const stats = await statFile(fd).catch(async (error) => {
       await closeFile(fd);
@@ -137,12 +203,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   }
 
   /** The precompressed siblings (x.br, x.gz) of a file that exist, lie inside the root and are files. */
-  async function findPrecompressed(realPath: string): Promise<Map<Coding, string>> {
+  function findPrecompressed(realPath: string): Map<Coding, string> {
     const found = new Map<Coding, string>();
     for (const [coding, suffix] of [['br', '.br'], ['gzip', '.gz']] as const) {
       try {
-        const siblingReal = await realpath(realPath + suffix);
-        if (isInsideRoot(siblingReal) && (await stat(siblingReal)).isFile()) found.set(coding, siblingReal);
+        const siblingReal = realpathSync.native(realPath + suffix);
+        if (isInsideRoot(siblingReal) && statSync(siblingReal).isFile()) found.set(coding, siblingReal);
       } catch {
         // no such sibling
       }
@@ -150,76 +216,127 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return found;
   }
 
-  async function serveFile(request: StaticRequest, realPath: string, fileName: string, status = 200): Promise<ResponsePlan> {
-    const file = await openRegularFile(realPath);
-    if (file === null) return errorPlan(404);
-    let handedOver = false;
-    const companions: number[] = [];
-    try {
-      const contentType = contentTypeFor(fileName);
-      const isHtml = contentType.startsWith('text/html');
-      const wantsRange = status === 200 && request.method === 'GET' && request.fields.has('range') && !(isHtml && options.htmlSnippet);
+  function describe(realPath: string, fileName: string, stats: Stats): FileDescription {
+    const key = `${realPath}\0${fileName}`;
+    const known = descriptions.get(key);
+    if (known !== undefined && sameIdentity(known.identity, stats)) return known;
+    const contentType = contentTypeFor(fileName);
+    const compressible = compression && isCompressible(contentType);
+    const compressesOnTheFly = compressible && stats.size >= MIN_COMPRESS_BYTES && stats.size <= MAX_COMPRESS_BYTES;
+    const precompressed = compression ? findPrecompressed(realPath) : new Map<Coding, string>();
+    const description: FileDescription = {
+      identity: identityOf(stats),
+      contentType,
+      isHtml: contentType.startsWith('text/html'),
+      compressesOnTheFly,
+      precompressed,
+      varies: compressible || precompressed.size > 0,
+      representations: new Map(),
+    };
+    descriptions.set(key, description);
+    return description;
+  }
 
-      // Choose the representation. Ranges always get the identity body: byte offsets into a
-      // compressed stream made on the fly would not be stable.
-      const precompressed = compressionCache === null || wantsRange ? new Map<Coding, string>() : await findPrecompressed(realPath);
-      const compressesOnTheFly =
-        compressionCache !== null && !wantsRange && isCompressible(contentType) && file.stats.size >= MIN_COMPRESS_BYTES && file.stats.size <= MAX_COMPRESS_BYTES;
-      const available: Coding[] = compressesOnTheFly ? ['br', 'gzip'] : [...precompressed.keys()];
-      let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
-      const varies = available.length > 0 || (compressionCache !== null && isCompressible(contentType));
-
-      let sibling: OpenFile | null = null;
-      if (coding !== null && !compressesOnTheFly) {
-        sibling = await openRegularFile(precompressed.get(coding)!);
-        if (sibling === null) coding = null;
-        else companions.push(sibling.fd);
-      }
-      const validatorSource = sibling ?? file;
-      const validators = makeValidators(validatorSource.stats.mtimeMs, validatorSource.stats.size, coding ?? (options.htmlSnippet && isHtml ? 'live' : undefined));
-      const fields: FieldLine[] = [
-        ['Content-Type', contentType],
+  /**
+   * The validators and fields of one representation. `source` is the file whose bytes are sent
+   * (a precompressed sibling has its own times and size).
+   */
+  function representation(description: FileDescription, name: string, source: Stats) {
+    const key = `${name}\0${source.ino}\0${source.size}\0${source.mtimeMs}`;
+    let known = description.representations.get(key);
+    if (known === undefined) {
+      const validators = makeValidators(source.mtimeMs, source.size, name === 'identity' ? undefined : name);
+      const cachingFields: FieldLine[] = [
         ['Last-Modified', formatHttpDate(validators.lastModified)],
         ['ETag', validators.etag],
         ['Cache-Control', cacheControl],
+        ...(description.varies ? [['Vary', 'Accept-Encoding'] as const] : []),
       ];
-      if (varies) fields.push(['Vary', 'Accept-Encoding']);
-
-      if (status === 200) {
-        const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
-        // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
-        if (precondition === 'not-modified') return { status: 304, fields: fields.filter(([name]) => name !== 'Content-Type'), body: EMPTY_BODY };
-        if (precondition === 'precondition-failed') return errorPlan(412);
-      }
-      if (coding !== null) fields.push(['Content-Encoding', coding]);
-
-      if (sibling !== null) {
-        handedOver = true;
-        companions.length = 0;
-        await closeFile(file.fd);
-        return { status, fields, body: await wholeFileBody(sibling) };
-      }
-      if (coding !== null) {
-        const key = `${realPath}\0${file.stats.ino}\0${file.stats.size}\0${file.stats.mtimeMs}\0${file.stats.ctimeMs}\0${coding}`;
-        const compressed = await compressionCache!.get(key, async () => compress(await readWhole(file.fd), coding));
-        return { status, fields, body: { kind: 'bytes', bytes: compressed } };
-      }
-      if (isHtml && options.htmlSnippet) {
-        const html = (await readWhole(file.fd)).toString('utf8');
-        return { status, fields, body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(html, options.htmlSnippet), 'utf8') } };
-      }
-
-      if (status === 200) fields.push(['Accept-Ranges', 'bytes']);
-      const size = file.stats.size;
-      const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
-      if (ranges.kind === 'unsatisfiable') return errorPlan(416, [['Content-Range', `bytes */${size}`]]);
-      handedOver = true;
-      if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, contentType, ranges.ranges, size) };
-      return { status, fields, body: await wholeFileBody(file) };
-    } finally {
-      if (!handedOver) await closeFile(file.fd);
-      for (const fd of companions) await closeFile(fd);
+      const fields: FieldLine[] = [['Content-Type', description.contentType], ...cachingFields];
+      if (name === 'br' || name === 'gzip') fields.push(['Content-Encoding', name]);
+      if (name === 'identity') fields.push(['Accept-Ranges', 'bytes']);
+      fields.push(...extraFields);
+      // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
+      known = { validators, fields, notModifiedFields: [...cachingFields, ...extraFields] };
+      description.representations.set(key, known);
     }
+    return known;
+  }
+
+  /** The whole content of a small file, from memory when this version of it was read before. */
+  async function smallFileContent(realPath: string, stats: Stats): Promise<Buffer> {
+    const key = `${realPath}\0${identityKey(identityOf(stats))}`;
+    const bytes = await contents.get(key, async () => {
+      const file = await openRegularFile(realPath);
+      if (file === null) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+      try {
+        const buffer = Buffer.allocUnsafe(file.stats.size);
+        const { bytesRead } = await readAt(file.fd, buffer, 0, file.stats.size, 0);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await closeFile(file.fd);
+      }
+    });
+    // Changed while it was read: answer with what was read, but do not keep it.
+    if (bytes.length !== stats.size) contents.delete(key);
+    return bytes;
+  }
+
+  async function serveFile(request: StaticRequest, found: Lookup & { kind: 'file' }, status = 200): Promise<ResponsePlan> {
+    const { realPath, stats } = found;
+    const description = describe(realPath, found.fileName, stats);
+    const live = description.isHtml && options.htmlSnippet !== undefined;
+    const wantsRange = status === 200 && request.method === 'GET' && request.fields.has('range') && !live;
+
+    // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else
+    // compression on the fly. Ranges always get the identity body: byte offsets into a compressed
+    // stream made on the fly would not be stable. Live-reload pages are rewritten, so identity too.
+    const available: Coding[] = wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
+    let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
+    let source: { path: string; stats: Stats } = { path: realPath, stats };
+    let compressOnTheFly = coding !== null && description.compressesOnTheFly;
+    const siblingPath = coding === null ? undefined : description.precompressed.get(coding);
+    if (siblingPath !== undefined) {
+      const siblingStats = statSync(siblingPath, { throwIfNoEntry: false });
+      if (siblingStats?.isFile()) {
+        source = { path: siblingPath, stats: siblingStats };
+        compressOnTheFly = false;
+      }
+    }
+    if (source.path === realPath && !compressOnTheFly) coding = null;
+    const { validators, fields, notModifiedFields } = representation(description, coding ?? (live ? 'live' : 'identity'), source.stats);
+
+    if (status === 200) {
+      const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
+      if (precondition === 'not-modified') return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
+      if (precondition === 'precondition-failed') return withExtraFields(errorPlan(412));
+    }
+
+    if (coding !== null && compressOnTheFly) {
+      const key = `${realPath}\0${identityKey(identityOf(stats))}\0${coding}`;
+      const bytes = await compressed.get(key, async () => compress(await smallFileContent(realPath, stats), coding!));
+      return { status, fields, body: { kind: 'bytes', bytes } };
+    }
+    if (live) {
+      const html = (await smallFileContent(realPath, stats)).toString('utf8');
+      return { status, fields, body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(html, options.htmlSnippet!), 'utf8') } };
+    }
+    const size = source.stats.size;
+    const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
+    if (ranges.kind === 'unsatisfiable') return withExtraFields(errorPlan(416, [['Content-Range', `bytes */${size}`]]));
+    if (ranges.kind === 'whole' && size <= SMALL_FILE_BYTES) {
+      return { status, fields, body: { kind: 'bytes', bytes: await smallFileContent(source.path, source.stats) } };
+    }
+
+    // Streamed from a descriptor of its own; the file must still be the one described.
+    const file = await openRegularFile(source.path);
+    if (file === null) return withExtraFields(errorPlan(404));
+    if (!sameIdentity(identityOf(source.stats), file.stats)) {
+      await closeFile(file.fd);
+      return withExtraFields(errorPlan(503, [['Retry-After', '1']])); // replaced between the stat and the open: try again
+    }
+    if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, description.contentType, ranges.ranges, size) };
+    return { status, fields, body: { kind: 'file', fd: file.fd, pieces: [{ start: 0, length: size }] } };
   }
 
   async function serveListing(segments: string[], realPath: string): Promise<ResponsePlan> {
@@ -240,10 +357,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (options.htmlSnippet) html = insertSnippet(html, options.htmlSnippet);
     return {
       status: 200,
-      fields: [
-        ['Content-Type', 'text/html; charset=utf-8'],
-        ['Cache-Control', 'no-cache'],
-      ],
+      fields: [['Content-Type', 'text/html; charset=utf-8'], ['Cache-Control', 'no-cache'], ...extraFields],
       body: { kind: 'bytes', bytes: Buffer.from(html, 'utf8') },
     };
   }
@@ -251,46 +365,52 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   async function serveNotFound(request: StaticRequest): Promise<ResponsePlan> {
     const accept = request.fields.get('accept') ?? '';
     if (options.spa && accept.includes('text/html')) {
-      const index = await lookup([], true, '');
-      if (index.kind === 'file') return serveFile(request, index.realPath, index.fileName);
+      const index = lookupPath('/', [], true);
+      if (index.kind === 'file') return serveFile(request, index);
     }
     // A 404.html in the root is the not-found page, sent with status 404.
-    const page = await lookup(['404.html'], false, '');
-    if (page.kind === 'file') return serveFile(request, page.realPath, page.fileName, 404);
-    return errorPlan(404);
+    const page = lookupPath('/404.html', ['404.html'], false);
+    if (page.kind === 'file') return serveFile(request, page, 404);
+    return withExtraFields(errorPlan(404));
+  }
+
+  function withExtraFields(plan: ResponsePlan): ResponsePlan {
+    return extraFields.length === 0 ? plan : { ...plan, fields: [...plan.fields, ...extraFields] };
   }
 
   async function route(request: StaticRequest): Promise<ResponsePlan> {
     const { method } = request;
-    if (method === 'OPTIONS') return answerOptions(request.fields, options.cors === true);
-    if (method !== 'GET' && method !== 'HEAD') return errorPlan(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]);
-    const resolved = resolveTarget(request.target);
-    if (resolved.kind === 'invalid') return errorPlan(resolved.status);
-    if (resolved.kind === 'asterisk') return errorPlan(400);
-    const { segments, trailingSlash, query } = resolved;
-    if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return errorPlan(404);
-    const found = await lookup(segments, trailingSlash, query);
+    if (method === 'OPTIONS') return withExtraFields(answerOptions(request.fields, options.cors === true));
+    if (method !== 'GET' && method !== 'HEAD') return withExtraFields(errorPlan(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]));
+    const queryStart = request.target.indexOf('?');
+    const rawPath = queryStart === -1 ? request.target : request.target.slice(0, queryStart);
     try {
+      let found = recall(rawPath);
+      if (found === null) {
+        const resolved = resolveTarget(request.target);
+        if (resolved.kind === 'invalid') return withExtraFields(errorPlan(resolved.status));
+        if (resolved.kind === 'asterisk') return withExtraFields(errorPlan(400));
+        const { segments } = resolved;
+        if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return withExtraFields(errorPlan(404));
+        found = lookup(segments, resolved.trailingSlash, resolved.query);
+        remember(rawPath, found);
+      }
       switch (found.kind) {
         case 'redirect':
-          return { status: 301, fields: [['Location', found.location]], body: EMPTY_BODY };
+          return withExtraFields({ status: 301, fields: [['Location', found.location]], body: EMPTY_BODY });
         case 'directory':
-          return options.listing === false ? serveNotFound(request) : await serveListing(segments, found.realPath);
+          return options.listing === false ? await serveNotFound(request) : await serveListing(found.segments, found.realPath);
         case 'file':
-          return await serveFile(request, found.realPath, found.fileName);
+          return await serveFile(request, found);
         case 'missing':
-          return found.status === 404 ? await serveNotFound(request) : errorPlan(found.status);
+          return found.status === 404 ? await serveNotFound(request) : withExtraFields(errorPlan(found.status));
       }
     } catch (error) {
-      return errorPlan(statusForFsError(error));
+      return withExtraFields(errorPlan(statusForFsError(error)));
     }
   }
 
-  return async function handleStatic(request: StaticRequest): Promise<ResponsePlan> {
-    const plan = await route(request);
-    if (extraFields.length > 0) plan.fields = [...plan.fields, ...extraFields];
-    return plan;
-  };
+  return route;
 }
 
 /** OPTIONS: the allowed methods, and with --cors the answer to a CORS preflight (Fetch standard). */
@@ -302,19 +422,6 @@ function answerOptions(fields: Fields, cors: boolean): ResponsePlan {
     if (requestedHeaders !== undefined) answer.push(['Access-Control-Allow-Headers', requestedHeaders]);
   }
   return { status: 204, fields: answer, body: EMPTY_BODY };
-}
-
-/** A whole file: read into memory when small (sent with the head in one write), streamed otherwise. */
-async function wholeFileBody(file: OpenFile): Promise<ResponsePlan['body']> {
-  const size = file.stats.size;
-  if (size > SMALL_FILE_BYTES) return { kind: 'file', fd: file.fd, pieces: [{ start: 0, length: size }] };
-  try {
-    const bytes = Buffer.allocUnsafe(size);
-    const { bytesRead } = await readAt(file.fd, bytes, 0, size, 0);
-    return { kind: 'bytes', bytes: bytes.subarray(0, bytesRead) };
-  } finally {
-    await closeFile(file.fd);
-  }
 }
 
 /** 206 Partial Content: one range with Content-Range, or several as multipart/byteranges (RFC 9110 §14.6). */

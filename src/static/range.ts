@@ -34,7 +34,10 @@ export function decideRanges(rangeField: string | undefined, size: number): Rang
     if (first === '') {
       // suffix-range "-N": the last N bytes (the whole file when N >= size).
       const suffixLength = Number(last);
-      if (suffixLength > 0 && size > 0) satisfiable.push({ start: Math.max(0, size - suffixLength), end: size - 1 });
+      // A suffix longer than the representation means all of it (§14.1.3); for an empty one that is
+      // satisfiable but has no bytes to put in a 206, so the whole (empty) file is sent.
+      if (suffixLength > 0 && size === 0) return WHOLE;
+      if (suffixLength > 0) satisfiable.push({ start: Math.max(0, size - suffixLength), end: size - 1 });
       continue;
     }
     const start = Number(first);
