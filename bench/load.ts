@@ -317,8 +317,8 @@ async function main(): Promise<void> {
   const root = makeDocroot();
   const rows: string[][] = [];
   const results = new Map<string, Map<ServerName, { value: number[]; cpu: number[] }>>();
+  const servers: RunningServer[] = [];
   try {
-    const servers: RunningServer[] = [];
     for (const name of peers) servers.push(await startServer(name, root));
     for (const server of servers) {
       check(server, '/small.html', 200, 100);
@@ -362,9 +362,10 @@ async function main(): Promise<void> {
         rows.push([`(f) RSS idle → with 1,000 idle connections: ${server.name}`, `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB`, '', '', `+${format(memory.withConnections - memory.idle, 1)} MB`, '', '']);
       }
     }
-    for (const server of servers) await server.stop();
+    for (const server of servers.splice(0)) await server.stop();
     if ((!ONLY || ONLY.has('h')) && has('nginx')) {
-      const pair = [await startServer('sockhttp', root, 2), await startServer('nginx', root, 2)];
+      servers.push(await startServer('sockhttp', root, 2), await startServer('nginx', root, 2));
+      const pair = servers;
       for (const server of pair) check(server, '/small.html', 200, 100);
       const values = new Map<ServerName, number[]>();
       for (let round = 0; round < ROUNDS; round++) {
@@ -377,9 +378,10 @@ async function main(): Promise<void> {
       const ours = median(values.get('sockhttp')!);
       const nginx = median(values.get('nginx')!);
       rows.push(['(h) 100 B keep-alive, 2 workers each', `${format(ours)} req/s`, format(nginx), 'n/a', ratio(ours, nginx), 'n/a', '']);
-      for (const server of pair) await server.stop();
     }
   } finally {
+    // Whatever happened, every server this run started is stopped.
+    for (const server of servers) await server.stop();
     rmSync(root, { recursive: true, force: true });
   }
   const header = ['workload', 'sockhttp', 'nginx', 'node:http (cached)', 'vs nginx', 'vs node:http', 'CPU µs/req (ours / nginx)'];

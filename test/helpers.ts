@@ -90,6 +90,8 @@ export function runCommand(command: string, args: string[], options: { timeoutMs
       clearTimeout(timer);
       resolve({ code, signal, stdout: Buffer.concat(stdout), stderr });
     });
+    // A command that exits before reading its input would make this write fail with EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -448,10 +448,9 @@ export class ServerConnection {
     if (this.#socket.destroyed) return;
     this.#socket.end();
     // A client may still be sending a request body we will never read; give it a moment so our
-    // response is not lost to a reset, then let go (the lingering close of nginx).
-    const linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
-    linger.unref();
-    this.#socket.once('close', () => clearTimeout(linger));
+    // response is not lost to a reset, then let go (the lingering close of nginx). The socket's
+    // own inactivity timeout does it: its 'timeout' handler destroys the socket.
+    this.#socket.setTimeout(LINGER_MS);
   }
 
   #armWaitTimer(): void {

@@ -136,6 +136,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   function lookup(segments: string[], trailingSlash: boolean, query: string): Lookup {
     try {
       const requestedPath = join(rootReal, ...segments);
+      // A missing file is the common failure: find it without the cost of a thrown error.
+      if (statSync(requestedPath, { throwIfNoEntry: false }) === undefined) return { kind: 'missing', status: 404 };
       const realPath = realpathSync.native(requestedPath);
       if (!isInsideRoot(realPath)) return { kind: 'missing', status: 404 }; // a symlink that leads out of the root
       const stats = statSync(realPath);
@@ -147,14 +149,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       // the normalized segments, so it always starts with exactly one "/" and can never name another
       // host (as "//evil.example/" would).
       if (!trailingSlash) return { kind: 'redirect', location: encodePath(segments, true) + query };
-      try {
+      if (statSync(join(realPath, indexFile), { throwIfNoEntry: false })?.isFile()) {
         const indexReal = realpathSync.native(join(realPath, indexFile));
         const indexStats = statSync(indexReal);
         if (isInsideRoot(indexReal) && indexStats.isFile()) {
           return { kind: 'file', requestedPath: join(requestedPath, indexFile), realPath: indexReal, fileName: indexFile, stats: indexStats };
         }
-      } catch (error) {
-        if (statusForFsError(error) !== 404) throw error;
       }
       return { kind: 'directory', requestedPath, realPath, segments };
     } catch (error) {
