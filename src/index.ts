@@ -30,7 +30,7 @@ export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } 
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
 export { reasonPhrase } from './core/status.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
-export { HttpServer, createServer, type HttpServerOptions } from './net/server.js';
+export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';
 export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/access-log.js';
 export { request, ClientError, type ClientErrorCode, type ClientResponse, type RequestOptions } from './net/client.js';
@@ -48,6 +48,7 @@ export interface ServeStaticOptions extends StaticOptions {
   onAccess?: (entry: AccessLogEntry) => void;
   limits?: Partial<Limits>;
   timeouts?: Partial<ServerTimeouts>;
+  maxConnections?: number;
 }
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
@@ -61,6 +62,7 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
     timeouts: options.timeouts,
     tls: options.tls,
     onClose: () => liveReload?.close(),
+    maxConnections: options.maxConnections,
   });
   await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
   return server;

@@ -24,6 +24,8 @@ export const EXIT_CODES: Readonly<Record<ClientErrorCode | 'usage' | 'write-fail
   'connection-reset': 56,
   'tls-handshake': 35,
   'tls-certificate': 60,
+  'body-too-large': 63,
+  'head-too-large': 100,
 });
 
 export const GET_HELP = `Usage: sockhttp get URL [options]
@@ -38,6 +40,7 @@ Options:
   -X, --request METHOD   request method (default: GET)
   -H, --header 'N: V'    add a request field (repeatable)
   -m, --max-time SECONDS give up after this long (default: no limit)
+      --max-filesize BYTES fail (exit 63) rather than receive a body larger than this
   -k, --insecure         HTTPS: do not verify the server's certificate
       --cacert FILE      HTTPS: trust the PEM certificate authorities in FILE
   -h, --help             this help
@@ -46,7 +49,8 @@ Exit codes:
   0 success          2 usage error           3 malformed URL       6 unknown host
   7 cannot connect   8 malformed response   18 body shorter than announced
  23 cannot write    28 timeout              35 TLS handshake failed
- 56 connection reset 60 untrusted certificate  1 unsupported protocol`;
+ 56 connection reset 60 untrusted certificate  63 body over --max-filesize
+100 response head too large                    1 unsupported protocol`;
 
 const OPTIONS = {
   include: { type: 'boolean', short: 'i' },
@@ -56,6 +60,7 @@ const OPTIONS = {
   header: { type: 'string', short: 'H', multiple: true },
   'max-time': { type: 'string', short: 'm' },
   insecure: { type: 'boolean', short: 'k' },
+  'max-filesize': { type: 'string' },
   cacert: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -125,6 +130,7 @@ export async function runGet(args: string[]): Promise<number> {
     }
     const url = urlFromPositionals(positionals);
     const maxTime = parseNumber(values['max-time'], '--max-time', { min: 0.001, max: 2_000_000, integer: false });
+    const maxFileSize = parseNumber(values['max-filesize'], '--max-filesize', { min: 0 });
     const headers = (values.header ?? []).map(parseHeader);
     const rawChunks: Buffer[] | null = values.raw ? [] : null;
     let ca: Buffer | undefined;
@@ -138,6 +144,7 @@ export async function runGet(args: string[]): Promise<number> {
       headers,
       ...(maxTime !== undefined && { timeoutMs: maxTime * 1000 }),
       ...(values.insecure && { insecure: true }),
+      ...(maxFileSize !== undefined && { maxBodyBytes: maxFileSize }),
       ...(ca && { ca }),
       ...(rawChunks && { onRawBytes: (bytes: Buffer) => rawChunks.push(bytes) }),
     });

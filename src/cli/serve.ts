@@ -25,6 +25,10 @@ Options:
       --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)
       --tls-key FILE       the PEM private key of --tls-cert
   -w, --workers N|auto     N processes sharing the port (auto: one per CPU; default: 1)
+      --max-connections N  connections at once; more are closed at once (default: 10000)
+      --headers-timeout S  a request head must arrive within S seconds of its first byte (default: 10)
+      --keep-alive-timeout S  an idle connection closes after S seconds (default: 5)
+      --stall-timeout S    a request or response with no progress for S seconds ends (default: 30)
       --log-format FORMAT  common | combined | json access log on stdout (default: common)
   -q, --quiet              no access log
   -h, --help               this help
@@ -45,10 +49,19 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   workers: { type: 'string', short: 'w' },
+  'max-connections': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'keep-alive-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** `{ [name]: value }` when the value is set, `{}` otherwise: for options that must stay absent. */
+function optional<Name extends string, Value>(name: Name, value: Value | undefined): { [key in Name]?: Value } {
+  return value === undefined ? {} : ({ [name]: value } as { [key in Name]: Value });
+}
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], name: string, fallback: T): T {
   if (value === undefined) return fallback;
@@ -110,6 +123,16 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
   const key = values['tls-key'];
   if ((certificate === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const workers = values.workers === 'auto' ? availableParallelism() : (parseNumber(values.workers, '--workers', { min: 1, max: 256 }) ?? 1);
+  const seconds = (text: string | undefined, name: string) => {
+    const value = parseNumber(text, name, { min: 0.001, max: 86_400, integer: false });
+    return value === undefined ? undefined : Math.round(value * 1000);
+  };
+  const timeouts = {
+    ...optional('headersMs', seconds(values['headers-timeout'], '--headers-timeout')),
+    ...optional('keepAliveMs', seconds(values['keep-alive-timeout'], '--keep-alive-timeout')),
+    ...optional('stallMs', seconds(values['stall-timeout'], '--stall-timeout')),
+  };
+  const maxConnections = parseNumber(values['max-connections'], '--max-connections', { min: 1, max: 1_000_000 });
   const headers = (values.header ?? []).map((line): FieldLine => {
     const colon = line.indexOf(':');
     const field: FieldLine = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
@@ -132,7 +155,9 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
       cors: values.cors === true,
       headers,
       watch: values.watch === true,
+      timeouts,
       ...(cacheSeconds !== undefined && { cacheControl: `public, max-age=${cacheSeconds}` }),
+      ...optional('maxConnections', maxConnections),
     },
   };
 }

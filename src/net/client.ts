@@ -29,7 +29,9 @@ export type ClientErrorCode =
   | 'incomplete-body'
   | 'bad-request'
   | 'tls-certificate'
-  | 'tls-handshake';
+  | 'tls-handshake'
+  | 'head-too-large'
+  | 'body-too-large';
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
@@ -51,6 +53,8 @@ export interface RequestOptions {
   /** Receives every byte read from the connection, exactly as it arrived (for --raw and traces). */
   onRawBytes?: (bytes: Buffer) => void;
   limits?: Partial<Limits>;
+  /** The body may be at most this many bytes (after decoding the chunked framing); more is an error. */
+  maxBodyBytes?: number;
   /** HTTPS: do not verify the server's certificate (curl -k). */
   insecure?: boolean;
   /** HTTPS: trust these PEM certificate authorities instead of the system's. */
@@ -131,6 +135,9 @@ function protocolError(error: unknown): ClientError {
   if (error instanceof HttpProtocolError && error.code === 'incomplete-message') {
     return new ClientError('incomplete-body', 'The connection closed before the whole response arrived', { cause: error });
   }
+  if (error instanceof HttpProtocolError && (error.code === 'head-too-large' || error.code === 'too-many-fields')) {
+    return new ClientError('head-too-large', `The response head is too large: ${error.message}`, { cause: error });
+  }
   const detail = error instanceof Error ? error.message : String(error);
   return new ClientError('bad-response', `Malformed response: ${detail}`, { cause: error });
 }
@@ -178,6 +185,8 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
       : connect({ host, port });
     let bodyStream: Readable | null = null;
     let settled = false;
+    let bodyBytes = 0;
+    const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
 
     const fail = (error: ClientError) => {
       clearTimeout(timer);
@@ -208,6 +217,10 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
             return;
           case 'head': {
             if (event.head.status < 200) break; // interim responses (100 Continue) are skipped
+            if (event.framing.kind === 'length' && event.framing.length > maxBodyBytes) {
+              fail(new ClientError('body-too-large', `The body (${event.framing.length} bytes) is larger than the limit of ${maxBodyBytes}`));
+              return;
+            }
             bodyStream = new Readable({ read: () => socket.resume() });
             bodyStream.once('close', () => socket.destroy()); // the reader gave up on the body
             // A body nobody reads must not crash the process when it fails; readers still get the
@@ -218,6 +231,11 @@ export function request(url: string | URL, options: RequestOptions = {}): Promis
             break;
           }
           case 'body':
+            bodyBytes += event.data.length;
+            if (bodyBytes > maxBodyBytes) {
+              fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
+              return;
+            }
             if (bodyStream !== null && !bodyStream.push(event.data)) socket.pause();
             break;
           case 'end':

@@ -18,7 +18,14 @@ export interface HttpServerOptions {
   tls?: { cert: Buffer | string; key: Buffer | string } | undefined;
   /** Called when close() begins, before connections are ended (to end streams that never finish). */
   onClose?: (() => void) | undefined;
+  /**
+   * At most this many connections at once (default 10,000). Beyond it, new connections are closed
+   * at once while those in hand go on being served.
+   */
+  maxConnections?: number | undefined;
 }
+
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 export class HttpServer {
   readonly #tcpServer: Server;
@@ -53,6 +60,10 @@ export class HttpServer {
     } else {
       this.#tcpServer = createTcpServer({ allowHalfOpen: true }, accept);
     }
+    // node:net closes connections beyond this limit as soon as they are accepted. When the process
+    // runs out of file descriptors (EMFILE), libuv does the same with a reserved descriptor, so the
+    // listener keeps going and recovers by itself once connections close.
+    this.#tcpServer.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   }
 
   /** Starts listening. Port 0 takes a free port; the address actually bound is returned. */
