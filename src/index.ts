@@ -16,6 +16,7 @@ import type { Limits } from './core/limits.js';
 import type { AccessLogEntry } from './net/access-log.js';
 import { HttpServer } from './net/server.js';
 import type { ServerTimeouts } from './net/server-connection.js';
+import type { TraceOptions } from './net/trace-writer.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
 import { LIVE_RELOAD_SNIPPET, LiveReload } from './static/live-reload.js';
 
@@ -29,6 +30,8 @@ export { RequestReader, ResponseReader, type ReaderEvent } from './core/message-
 export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } from './core/serializer.js';
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
 export { reasonPhrase } from './core/status.js';
+export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
+export { ConnectionTrace, type TraceOptions, wantsColor } from './net/trace-writer.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';
@@ -49,6 +52,8 @@ export interface ServeStaticOptions extends StaticOptions {
   limits?: Partial<Limits>;
   timeouts?: Partial<ServerTimeouts>;
   maxConnections?: number;
+  /** Trace every byte of every connection (--trace). */
+  trace?: TraceOptions;
 }
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
@@ -63,6 +68,7 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
     tls: options.tls,
     onClose: () => liveReload?.close(),
     maxConnections: options.maxConnections,
+    trace: options.trace,
   });
   await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
   return server;

@@ -1,9 +1,10 @@
 /** `sockhttp serve [DIR]`: the static file server. */
 import cluster from 'node:cluster';
+import { openSync, writeSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic } from '../index.js';
+import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic, type TraceOptions, wantsColor } from '../index.js';
 import { UsageError, parseNumber, withUsageErrors } from './options.js';
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
@@ -29,6 +30,10 @@ Options:
       --headers-timeout S  a request head must arrive within S seconds of its first byte (default: 10)
       --keep-alive-timeout S  an idle connection closes after S seconds (default: 5)
       --stall-timeout S    a request or response with no progress for S seconds ends (default: 30)
+      --trace              show every byte of every connection on stderr, each line labelled
+                           with its RFC 9112 element (request-line, field-line, chunk-size…)
+      --trace-file FILE    write the trace to FILE instead (appended)
+      --trace-body N       show the first N bytes of each body in the trace (default: 0)
       --log-format FORMAT  common | combined | json access log on stdout (default: common)
   -q, --quiet              no access log
   -h, --help               this help
@@ -53,6 +58,9 @@ const OPTIONS = {
   'headers-timeout': { type: 'string' },
   'keep-alive-timeout': { type: 'string' },
   'stall-timeout': { type: 'string' },
+  trace: { type: 'boolean' },
+  'trace-file': { type: 'string' },
+  'trace-body': { type: 'string' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -104,6 +112,8 @@ function startupError(error: NodeJS.ErrnoException, root: string, host: string, 
 }
 
 interface ServeConfig {
+  /** --trace: to stderr (null) or to a file; absent when off. */
+  trace: { file: string | null; bodyBytes: number } | undefined;
   root: string;
   host: string;
   port: number;
@@ -139,7 +149,10 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
     if (colon <= 0 || !isToken(field[0]) || !isFieldValue(field[1])) throw new UsageError(`--header must look like 'Name: value', not '${line}'`);
     return field;
   });
+  const traceBody = parseNumber(values['trace-body'], '--trace-body', { max: 1024 * 1024 }) ?? 0;
+  const tracing = values.trace === true || values['trace-file'] !== undefined;
   return {
+    trace: tracing ? { file: values['trace-file'] ?? null, bodyBytes: traceBody } : undefined,
     root: positionals[0] ?? '.',
     host: values.host ?? '127.0.0.1',
     port: parseNumber(values.port ?? process.env['PORT'], 'port', { max: 65535 }) ?? 13331,
@@ -197,8 +210,10 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   try {
     if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
+    const trace = config.trace && openTrace(config.trace.file, config.trace.bodyBytes);
     server = await serveStatic({
       ...config.options,
+      ...(trace && { trace }),
       root,
       host,
       port,
@@ -222,6 +237,13 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   // Under --workers the primary prints it once, not every worker.
   if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
   return stopped;
+}
+
+/** Where --trace goes: stderr (coloured on a terminal) or a file opened for appending. */
+function openTrace(file: string | null, bodyBytes: number): TraceOptions {
+  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes };
+  const descriptor = openSync(file, 'a');
+  return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes };
 }
 
 class TlsFileError extends Error {}

@@ -26,6 +26,7 @@ import { type FilePiece, type ResponsePlan, bodyLength, errorPlan } from '../cor
 import { LAST_CHUNK, encodeChunk, serializeFieldLines, serializeStatusLine } from '../core/serializer.js';
 import type { AccessLogEntry } from './access-log.js';
 import { httpDateNow } from './clock.js';
+import { ConnectionTrace, type TraceOptions } from './trace-writer.js';
 
 export interface IncomingRequest {
   method: string;
@@ -54,6 +55,8 @@ export interface ConnectionSettings {
   limits: Limits;
   timeouts: ServerTimeouts;
   onAccess: ((entry: AccessLogEntry) => void) | undefined;
+  /** When set, every byte in and out of the connection is traced (--trace). */
+  trace: TraceOptions | undefined;
 }
 
 /** Once a paused reader holds this many unanswered bytes, we stop reading from the socket. */
@@ -117,12 +120,17 @@ export class ServerConnection {
   #waitingFor: 'idle' | 'head' | null = null;
   #releaseBody: (() => void) | null = null;
   #pumping = false;
+  #trace: ConnectionTrace | null = null;
 
-  constructor(socket: Socket, settings: ConnectionSettings) {
+  constructor(socket: Socket, settings: ConnectionSettings, id: number) {
     this.#socket = socket;
     this.#settings = settings;
     this.#reader = new RequestReader(settings.limits);
     this.#remoteAddress = socket.remoteAddress ?? '-';
+    if (settings.trace) {
+      this.#trace = new ConnectionTrace(id, 'response', settings.trace);
+      this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
+    }
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
@@ -146,7 +154,14 @@ export class ServerConnection {
     this.#socket.destroy();
   }
 
+  /** Every byte we send goes through here, so that --trace sees all of it. */
+  #write(bytes: Buffer): boolean {
+    this.#trace?.sent(bytes);
+    return this.#socket.write(bytes);
+  }
+
   #onData(chunk: Buffer): void {
+    this.#trace?.received(chunk);
     if (this.#closing) return; // lingering after a final response: the bytes are read and dropped
     this.#reader.push(chunk);
     this.#pump();
@@ -162,6 +177,7 @@ export class ServerConnection {
   }
 
   #onClose(): void {
+    this.#trace?.closed();
     this.#clearWaitTimer();
     this.#releaseBody?.();
     this.#releaseBody = null;
@@ -318,10 +334,9 @@ export class ServerConnection {
     else if (exchange.head?.version === '1.0') head += 'Connection: keep-alive\r\n';
     head += '\r\n';
 
-    const socket = this.#socket;
     if (method === 'HEAD' || hasNoContent || body.kind === 'empty') {
       releasePlan(plan);
-      socket.write(head, 'latin1');
+      this.#write(Buffer.from(head, 'latin1'));
       this.#finishResponse(exchange, status, 0);
       return;
     }
@@ -332,19 +347,19 @@ export class ServerConnection {
           const message = Buffer.allocUnsafe(head.length + body.bytes.length);
           message.write(head, 0, 'latin1');
           body.bytes.copy(message, head.length);
-          socket.write(message);
+          this.#write(message);
         } else {
-          socket.write(head, 'latin1');
-          socket.write(body.bytes);
+          this.#write(Buffer.from(head, 'latin1'));
+          this.#write(body.bytes);
         }
         this.#finishResponse(exchange, status, body.bytes.length);
         return;
       case 'file':
-        socket.write(head, 'latin1');
+        this.#write(Buffer.from(head, 'latin1'));
         void this.#sendFile(exchange, status, body.fd, body.pieces);
         return;
       case 'stream':
-        socket.write(head, 'latin1');
+        this.#write(Buffer.from(head, 'latin1'));
         this.#sendStream(exchange, status, body.stream, isChunked);
         return;
     }
@@ -362,13 +377,13 @@ export class ServerConnection {
         if (this.#socket.destroyed) return;
         if (piece.length === 0) continue;
         if (Buffer.isBuffer(piece)) {
-          this.#socket.write(piece);
+          this.#write(piece);
           bytesSent += piece.length;
           continue;
         }
         const stream = createReadStream('', { fd, start: piece.start, end: piece.start + piece.length - 1, autoClose: false, highWaterMark: FILE_READ_BYTES });
         this.#releaseBody = () => stream.destroy();
-        const streamed = await pipeRegion(stream, this.#socket);
+        const streamed = await this.#pipeRegion(stream);
         if (streamed < piece.length) throw new Error('the file is shorter than planned');
         bytesSent += streamed;
       }
@@ -382,6 +397,27 @@ export class ServerConnection {
     this.#finishResponse(exchange, status, bytesSent);
   }
 
+  /**
+   * Sends one file region with backpressure: reading pauses while the socket's buffer is full.
+   * Resolves with the bytes read; rejects if the stream is cut short.
+   */
+  #pipeRegion(stream: ReadStream): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let bytesRead = 0;
+      stream.on('data', (chunk: string | Buffer) => {
+        const bytes = chunk as Buffer;
+        bytesRead += bytes.length;
+        if (!this.#write(bytes)) {
+          stream.pause();
+          this.#socket.once('drain', () => stream.resume());
+        }
+      });
+      stream.once('end', () => resolve(bytesRead));
+      stream.once('error', reject);
+      stream.once('close', () => reject(new Error('the file stream was closed early')));
+    });
+  }
+
   /** Sends a body of unknown length as it is produced, chunked when the client speaks HTTP/1.1. */
   #sendStream(exchange: Exchange, status: number, stream: Readable, isChunked: boolean): void {
     const socket = this.#socket;
@@ -392,7 +428,7 @@ export class ServerConnection {
       bytesSent += chunk.length;
       const parts = isChunked ? encodeChunk(chunk) : [chunk];
       let fitsInBuffer = true;
-      for (const part of parts) fitsInBuffer = socket.write(part);
+      for (const part of parts) fitsInBuffer = this.#write(part);
       if (!fitsInBuffer) {
         stream.pause();
         socket.once('drain', () => stream.resume());
@@ -400,7 +436,7 @@ export class ServerConnection {
     });
     stream.once('end', () => {
       this.#releaseBody = null;
-      if (isChunked) socket.write(LAST_CHUNK);
+      if (isChunked) this.#write(LAST_CHUNK);
       this.#finishResponse(exchange, status, bytesSent);
     });
     stream.once('error', () => socket.destroy());
@@ -536,14 +572,4 @@ function releasePlan(plan: ResponsePlan): void {
   if (plan.body.kind === 'stream') plan.body.stream.destroy();
 }
 
-/** Pipes one file region into the socket; resolves with the bytes read, rejects if it is cut short. */
-function pipeRegion(stream: ReadStream, socket: Socket): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let bytesRead = 0;
-    stream.on('data', (chunk) => (bytesRead += chunk.length));
-    stream.once('end', () => resolve(bytesRead));
-    stream.once('error', reject);
-    stream.once('close', () => reject(new Error('the file stream was closed early')));
-    stream.pipe(socket, { end: false });
-  });
-}
+

@@ -6,6 +6,7 @@ import { type AddressInfo, type Server, type Socket, createServer as createTcpSe
 import { createServer as createTlsServer } from 'node:tls';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
+import type { TraceOptions } from './trace-writer.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './server-connection.js';
 
 export interface HttpServerOptions {
@@ -23,6 +24,8 @@ export interface HttpServerOptions {
    * at once while those in hand go on being served.
    */
   maxConnections?: number | undefined;
+  /** Trace every byte of every connection (--trace). */
+  trace?: TraceOptions | undefined;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -40,10 +43,12 @@ export class HttpServer {
       limits: { ...DEFAULT_REQUEST_LIMITS, ...options.limits },
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
       onAccess: options.onAccess,
+      trace: options.trace,
     };
+    let connectionCount = 0;
     this.#onClose = options.onClose;
     const accept = (socket: Socket) => {
-      const connection = new ServerConnection(socket, settings);
+      const connection = new ServerConnection(socket, settings, ++connectionCount);
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);

@@ -49,7 +49,10 @@ export const MIN_COMPRESS_BYTES = 1024;
 export const MAX_COMPRESS_BYTES = 8 * 1024 * 1024;
 
 export function isCompressible(contentType: string): boolean {
-  return compressible(contentType.split(';')[0]!.trim()) === true;
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  // mime-db marks application/octet-stream compressible, but it is what unknown files are sent as:
+  // archives, images and media that would cost CPU to compress for nothing.
+  return type !== 'application/octet-stream' && compressible(type) === true;
 }
 
 const gzipAsync = promisify(gzip);
