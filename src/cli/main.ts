@@ -1,4 +1,5 @@
 /** `sockhttp serve | get`: the command-line front of the library. */
+import { runCheck } from './check.js';
 import { runGet } from './get.js';
 import { runServe } from './serve.js';
 import { VERSION } from '../version.js';
@@ -9,8 +10,9 @@ Usage:
   sockhttp serve [DIR] [options]       serve the files of DIR (default: the current folder)
   sockhttp get URL [options]           fetch a URL; the body goes to stdout
   sockhttp get HOST PORT FILENAME      the lab client form: GET /FILENAME from HOST:PORT
+  sockhttp check URL [options]         probe any HTTP/1.x server and print a report card
 
-  sockhttp serve --help, sockhttp get --help   for the options of each
+  sockhttp serve --help, sockhttp get --help, sockhttp check --help   for the options of each
   sockhttp --version`;
 
 export async function main(args: string[]): Promise<number> {
@@ -20,6 +22,8 @@ export async function main(args: string[]): Promise<number> {
       return runServe(rest);
     case 'get':
       return runGet(rest);
+    case 'check':
+      return runCheck(rest);
     case '--version':
     case '-V':
       process.stdout.write(`${VERSION}\n`);
