@@ -140,10 +140,6 @@ export class ServerConnection {
     this.#armWaitTimer();
   }
 
-  get isIdle(): boolean {
-    return this.#exchange === null && this.#reader.bufferedBytes === 0;
-  }
-
   /** Graceful shutdown: idle connections end now, busy ones after their current response. */
   shutDown(): void {
     this.#shuttingDown = true;

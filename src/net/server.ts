@@ -45,10 +45,10 @@ export class HttpServer {
       onAccess: options.onAccess,
       trace: options.trace,
     };
-    let connectionCount = 0;
+    let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
     const accept = (socket: Socket) => {
-      const connection = new ServerConnection(socket, settings, ++connectionCount);
+      const connection = new ServerConnection(socket, settings, ++acceptedCount);
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);
