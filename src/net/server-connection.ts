@@ -13,7 +13,7 @@
  * byte (slowloris) and an idle keep-alive connection is closed after `keepAliveMs`; while a request
  * is in progress, `stallMs` without any socket activity ends the connection.
  */
-import { type ReadStream, createReadStream, close as closeFd } from 'node:fs';
+import { type ReadStream, createReadStream, close as closeFd, read } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
@@ -61,6 +61,14 @@ export interface ConnectionSettings {
 
 /** Once a paused reader holds this many unanswered bytes, we stop reading from the socket. */
 const MAX_PIPELINED_BYTES = 64 * 1024;
+/**
+ * File streams of a response read from a descriptor the connection owns and closes itself, once,
+ * when the last piece is sent. A ReadStream closes its descriptor when destroyed (a client that
+ * leaves mid-download) even with autoClose off; by then the number may belong to another request's
+ * file, so the stream is given a close that does nothing.
+ */
+const KEEP_DESCRIPTOR_OPEN = { read, close: (_fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => callback(null) };
+
 /**
  * Reads from files for streaming. 64 KiB reads cap a loopback download near 0.5 GB/s; 256 KiB reads
  * reach about 2 GB/s (measured on the bench's 1 GiB file), and bound what one slow reader holds.
@@ -377,7 +385,14 @@ export class ServerConnection {
           bytesSent += piece.length;
           continue;
         }
-        const stream = createReadStream('', { fd, start: piece.start, end: piece.start + piece.length - 1, autoClose: false, highWaterMark: FILE_READ_BYTES });
+        const stream = createReadStream('', {
+          fd,
+          start: piece.start,
+          end: piece.start + piece.length - 1,
+          autoClose: false,
+          highWaterMark: FILE_READ_BYTES,
+          fs: KEEP_DESCRIPTOR_OPEN,
+        });
         this.#releaseBody = () => stream.destroy();
         const streamed = await this.#pipeRegion(stream);
         if (streamed < piece.length) throw new Error('the file is shorter than planned');
