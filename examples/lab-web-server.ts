@@ -43,25 +43,31 @@ function readRequest(socket: Socket): Promise<RequestHead> {
       }
     };
     socket.on('data', onData);
-    socket.once('end', () => reject(new Error('the client closed before sending a whole request')));
+    // 'close' too: a connection destroyed by the timeout below never emits 'end'.
+    const gone = () => reject(new Error('the client closed before sending a whole request'));
+    socket.once('end', gone);
+    socket.once('close', gone);
   });
 }
 
-function send(socket: Socket, status: number, contentType: string, body: Buffer): void {
+/** Status line and header lines, then the body — except for HEAD, whose answer is the head alone. */
+function send(socket: Socket, method: string, status: number, contentType: string, body: Buffer): void {
   const head = serializeResponseHead(status, [
     ['Content-Type', contentType],
     ['Content-Length', String(body.length)],
     ['Connection', 'close'],
   ]);
-  socket.end(Buffer.concat([head, body]));
+  socket.end(method === 'HEAD' ? head : Buffer.concat([head, body]));
 }
 
 async function handleConnection(socket: Socket): Promise<void> {
   socket.on('error', () => {}); // a client that vanishes must not stop the server
   // One at a time means a silent client would block everyone behind it: give each 10 seconds.
   socket.setTimeout(10_000, () => socket.destroy());
+  let method = 'GET';
   try {
     const request = await readRequest(socket);
+    method = request.method;
     console.log(`${request.method} ${request.target} HTTP/${request.version}`);
     // The lab takes the file name straight from the request line ("/HelloWorld.html"). Here every
     // path segment must be a plain name: none empty, none starting with "." (so no "..", no
@@ -71,16 +77,17 @@ async function handleConnection(socket: Socket): Promise<void> {
       throw new Error('not a file name');
     }
     const contents = await readFile(join(folder, ...segments));
-    send(socket, 200, TYPES[extname(segments[segments.length - 1]!).toLowerCase()] ?? 'application/octet-stream', contents);
+    send(socket, method, 200, TYPES[extname(segments[segments.length - 1]!).toLowerCase()] ?? 'application/octet-stream', contents);
   } catch (error) {
+    if (socket.destroyed) return; // timed out or gone: nobody is left to answer
     if (error instanceof HttpProtocolError) {
-      send(socket, error.status, 'text/plain; charset=utf-8', Buffer.from(`${error.message}\n`));
+      send(socket, method, error.status, 'text/plain; charset=utf-8', Buffer.from(`${error.message}\n`));
     } else {
-      send(socket, 404, 'text/html; charset=utf-8', Buffer.from('<html><body><h1>404 Not Found</h1></body></html>\n'));
+      send(socket, method, 404, 'text/html; charset=utf-8', Buffer.from('<html><body><h1>404 Not Found</h1></body></html>\n'));
     }
   }
   // Wait until this client is gone before taking the next one.
-  await new Promise((done) => socket.once('close', done));
+  if (!socket.closed) await new Promise((done) => socket.once('close', done));
 }
 
 const waiting: Socket[] = [];

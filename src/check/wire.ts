@@ -37,6 +37,8 @@ export interface ExchangeOptions {
   waitMs: number;
   /** Stop as soon as this says the answer is complete. */
   until?: (bytes: Buffer) => boolean;
+  /** Stop when this is aborted (a connection held open only while another probe runs). */
+  signal?: AbortSignal;
 }
 
 function open(target: Target): Socket {
@@ -61,6 +63,7 @@ export function exchange(target: Target, bytes: Buffer | string, options: Exchan
       resolve({ bytes: Buffer.concat(chunks), closed: false, timedOut: false, connectError: null, firstByteMs, ...result });
     };
     const timer = setTimeout(() => finish({ timedOut: true }), options.waitMs);
+    options.signal?.addEventListener('abort', () => finish({}));
     socket.once(target.isTls ? 'secureConnect' : 'connect', () => {
       sentAt = performance.now();
       socket.write(bytes);
@@ -109,10 +112,6 @@ export function exchangeInTurn(target: Target, requests: string[], waitMs: numbe
   });
 }
 
-/** Holds a connection that has sent only part of a request, to see what the server does with it. */
-export function stall(target: Target, partial: string, waitMs: number): Promise<WireResult> {
-  return exchange(target, partial, { waitMs });
-}
 
 export interface ParsedResponse {
   version: string;

@@ -39,38 +39,56 @@ const TRACE_LIMITS: Limits = { ...DEFAULT_RESPONSE_LIMITS, maxHeadBytes: 1024 * 
 /** A head line longer than this is shown in pieces rather than held back. */
 const MAX_HELD_LINE = 64 * 1024;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
  * Bytes as readable text: printable ASCII as is; CR, LF, TAB and backslash as \r \n \t \\; valid
  * UTF-8 letters as themselves; control characters, bidirectional overrides and invalid UTF-8 as
- * escapes, so a peer cannot move the cursor, recolour the terminal or disguise text.
+ * escapes (byte by byte, so one bad byte hides nothing around it). A peer cannot move the cursor,
+ * recolour the terminal or disguise text.
  */
 export function escapeBytes(bytes: Buffer): string {
-  let decoded: string | null;
-  try {
-    decoded = utf8.decode(bytes);
-  } catch {
-    decoded = null;
-  }
-  if (decoded === null) {
-    let text = '';
-    for (const byte of bytes) text += byte >= 0x20 && byte < 0x7f ? escapeAscii(String.fromCharCode(byte)) : escapeControl(byte);
-    return text;
-  }
   let text = '';
-  for (const character of decoded) {
-    const code = character.codePointAt(0)!;
+  let index = 0;
+  while (index < bytes.length) {
+    const decoded = decodeUtf8At(bytes, index);
+    if (decoded === null) {
+      text += escapeControl(bytes[index]!);
+      index += 1;
+      continue;
+    }
+    const [code, length] = decoded;
+    index += length;
     if (code < 0x20 || code === 0x7f) text += escapeControl(code);
-    else if ((code >= 0x80 && code < 0xa0) || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || code === 0x200e || code === 0x200f) {
-      text += `\\u{${code.toString(16)}}`;
-    } else text += escapeAscii(character);
+    else if (isInvisibleControl(code)) text += `\\u{${code.toString(16)}}`;
+    else text += code === 0x5c ? '\\\\' : String.fromCodePoint(code);
   }
   return text;
 }
 
-function escapeAscii(character: string): string {
-  return character === '\\' ? '\\\\' : character;
+/** C1 controls and the bidirectional formatting characters that can reorder what a terminal shows. */
+function isInvisibleControl(code: number): boolean {
+  return (code >= 0x80 && code < 0xa0) || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || code === 0x200e || code === 0x200f;
+}
+
+/** The code point of the well-formed UTF-8 sequence at `index`, and its length; null if there is none. */
+function decodeUtf8At(bytes: Buffer, index: number): [code: number, length: number] | null {
+  const lead = bytes[index]!;
+  if (lead < 0x80) return [lead, 1];
+  let length: number;
+  let code: number;
+  let smallest: number;
+  if ((lead & 0xe0) === 0xc0) [length, code, smallest] = [2, lead & 0x1f, 0x80];
+  else if ((lead & 0xf0) === 0xe0) [length, code, smallest] = [3, lead & 0x0f, 0x800];
+  else if ((lead & 0xf8) === 0xf0) [length, code, smallest] = [4, lead & 0x07, 0x10000];
+  else return null;
+  if (index + length > bytes.length) return null;
+  for (let offset = 1; offset < length; offset++) {
+    const continuation = bytes[index + offset]!;
+    if ((continuation & 0xc0) !== 0x80) return null;
+    code = (code << 6) | (continuation & 0x3f);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+  if (code < smallest || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return null;
+  return [code, length];
 }
 
 function escapeControl(code: number): string {
@@ -92,6 +110,8 @@ type LabellerState =
   | { kind: 'until-close'; total: number }
   | { kind: 'chunk-size' }
   | { kind: 'chunk-data'; remaining: number; size: number }
+  /** After a chunk's data: the line ending that must follow it, shown on the same line as the data. */
+  | { kind: 'chunk-end'; dataText: string }
   | { kind: 'trailers' }
   | { kind: 'unparsed' };
 
@@ -130,9 +150,13 @@ export class WireLabeller {
   /** The connection closed: whatever is held is shown, and a body delimited by the close ends. */
   finish(): TraceLine[] {
     const lines: TraceLine[] = [];
+    const state = this.#state;
+    if (state.kind === 'until-close') lines.push(this.#bodySummary('body', state.total, null));
+    if (state.kind === 'body') lines.push(this.#bodySummary('body', state.total - state.remaining, state.total));
+    if (state.kind === 'chunk-data') lines.push(this.#bodySummary('chunk-data', state.size - state.remaining, state.size));
+    if (state.kind === 'chunk-end') lines.push({ element: 'chunk-data', text: state.dataText });
     if (this.#held.length > 0) lines.push({ element: 'unparsed', text: escapeBytes(this.#held) });
     this.#held = Buffer.alloc(0);
-    if (this.#state.kind === 'until-close' || this.#state.kind === 'body') lines.push(this.#bodySummary(this.#state.total, 'body'));
     this.#state = { kind: 'head' };
     return lines;
   }
@@ -143,6 +167,7 @@ export class WireLabeller {
     switch (state.kind) {
       case 'head':
       case 'chunk-size':
+      case 'chunk-end':
       case 'trailers':
         return this.#takeLine(bytes, lines);
       case 'body':
@@ -151,11 +176,10 @@ export class WireLabeller {
         this.#keepPreview(bytes.subarray(0, take));
         state.remaining -= take;
         if (state.kind === 'body' && state.remaining === 0) {
-          lines.push(this.#bodySummary(state.total, 'body'));
+          lines.push(this.#bodySummary('body', state.total, state.total));
           this.#endMessage();
         } else if (state.kind === 'chunk-data' && state.remaining === 0) {
-          lines.push(this.#bodySummary(state.size - 2, 'chunk-data', true));
-          this.#state = { kind: 'chunk-size' };
+          this.#state = { kind: 'chunk-end', dataText: this.#bodySummary('chunk-data', state.size, state.size).text };
         }
         return bytes.subarray(take);
       }
@@ -215,9 +239,21 @@ export class WireLabeller {
           this.#state = { kind: 'trailers' };
         } else {
           lines.push({ element: 'chunk-size', text });
-          // The data and the CRLF after it are shown as one line.
-          const dataSize = Number.parseInt(size[0], 16) + 2;
+          const dataSize = Number.parseInt(size[0], 16);
           this.#state = { kind: 'chunk-data', remaining: dataSize, size: dataSize };
+        }
+        return;
+      }
+      case 'chunk-end': {
+        // The data and the line ending after it are shown as one line; anything else where the
+        // ending should be (data longer than its size, the classic encoder bug) is shown apart.
+        const { dataText } = this.#state;
+        if (isEmpty) {
+          lines.push({ element: 'chunk-data', text: dataText + text });
+          this.#state = { kind: 'chunk-size' };
+        } else {
+          lines.push({ element: 'chunk-data', text: dataText }, { element: 'unparsed', text });
+          this.#state = { kind: 'unparsed' };
         }
         return;
       }
@@ -277,15 +313,18 @@ export class WireLabeller {
     this.#previewLength += piece.length;
   }
 
-  /** "<first bytes>… 4,500 bytes of body …", or the whole of it when it fits in the preview. */
-  #bodySummary(size: number, element: 'body' | 'chunk-data', endsWithCrlf = false): TraceLine {
+  /**
+   * The bytes of a body (or of one chunk's data) when they all fit in the preview; otherwise the
+   * preview and a summary: "… 4,500 bytes of body …", or "… 3 of 4,500 bytes …" when the
+   * connection ended early. `announced` is null for a body delimited by the close.
+   */
+  #bodySummary(element: 'body' | 'chunk-data', received: number, announced: number | null): TraceLine {
     const preview = Buffer.concat(this.#preview);
     this.#preview = [];
     this.#previewLength = 0;
-    const fullSize = endsWithCrlf ? size + 2 : size;
-    if (preview.length >= fullSize) return { element, text: escapeBytes(preview.subarray(0, fullSize)) };
+    if (preview.length >= received && received === (announced ?? received)) return { element, text: escapeBytes(preview.subarray(0, received)) };
+    const count = announced === null || announced === received ? received.toLocaleString('en-US') : `${received.toLocaleString('en-US')} of ${announced.toLocaleString('en-US')}`;
     const noun = element === 'body' ? 'body' : 'chunk data';
-    const shown = preview.length > 0 ? escapeBytes(preview) : '';
-    return { element, text: `${shown}… ${size.toLocaleString('en-US')} bytes of ${noun} …${endsWithCrlf ? '\\r\\n' : ''}` };
+    return { element, text: `${preview.length > 0 ? escapeBytes(preview.subarray(0, received)) : ''}… ${count} bytes of ${noun} …` };
   }
 }
