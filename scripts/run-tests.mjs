@@ -23,5 +23,5 @@ if (files.length === 0) {
   console.error(`run-tests: no ${suffix} files found under dist/test (did the build run?)`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);

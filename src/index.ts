@@ -36,7 +36,19 @@ export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';
 export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/access-log.js';
-export { request, ClientError, type ClientErrorCode, type ClientResponse, type RequestOptions } from './net/client.js';
+export {
+  request,
+  retryDelay,
+  USER_AGENT,
+  ClientError,
+  type ClientErrorCode,
+  type ClientEvent,
+  type ClientResponse,
+  type RequestOptions,
+  type Timings,
+} from './net/client.js';
+export { Agent, type AgentOptions, type ConnectionDetails, type TlsDetails, decideReuse, type ExchangeOutcome, type ReuseVerdict } from './net/agent.js';
+export { proxyFromEnvironment, bypassesProxy, parseProxyUrl } from './net/proxy.js';
 export { createStaticHandler, type StaticOptions, type StaticHandler } from './static/handler.js';
 
 export interface ServeStaticOptions extends StaticOptions {

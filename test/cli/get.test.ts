@@ -378,10 +378,12 @@ describe('sockhttp get exit codes: each failure is one line on stderr, nothing o
   for (const [name, args] of [
     ['no URL', ['get']],
     ['an unknown option', ['get', '--bogus', 'http://127.0.0.1:9/']],
-    ['two positionals', ['get', 'http://127.0.0.1:9/a', 'http://127.0.0.1:9/b']],
-    ['four positionals', ['get', '127.0.0.1', '80', 'a', 'b']],
-    ['a lab-form port that is not a number', ['get', '127.0.0.1', 'eighty', 'HelloWorld.html']],
+    // Several positionals are several URLs now (see get-features.test.ts); the lab form is three
+    // with a number second, and that number must still be a port.
     ['a lab-form port out of range', ['get', '127.0.0.1', '70000', 'HelloWorld.html']],
+    ['a lab-form port of 0', ['get', '127.0.0.1', '0', 'HelloWorld.html']],
+    ['two URLs and three -o', ['get', '-o', 'a', '-o', 'b', '-o', 'c', 'http://127.0.0.1:9/a', 'http://127.0.0.1:9/b']],
+    ['-o and -O together', ['get', '-o', 'a', '-O', 'http://127.0.0.1:9/a']],
     ['--max-time that is not a number', ['get', '--max-time', 'soon', 'http://127.0.0.1:9/']],
     ['-o without its value', ['get', 'http://127.0.0.1:9/', '-o']],
   ] as const) {
