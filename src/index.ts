@@ -31,7 +31,7 @@ export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } 
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
 export { reasonPhrase } from './core/status.js';
 export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
-export { ConnectionTrace, type TraceOptions, wantsColor } from './net/trace-writer.js';
+export { ClientTraces, ConnectionTrace, type TraceOptions, wantsColor } from './net/trace-writer.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';

@@ -18,6 +18,7 @@ import cliProgress, { type Options as BarOptions, type Params as BarParams } fro
 import {
   Agent,
   ClientError,
+  ClientTraces,
   type ClientErrorCode,
   type ClientEvent,
   type ClientResponse,
@@ -31,7 +32,7 @@ import {
   proxyFromEnvironment,
   request,
 } from '../index.js';
-import { UsageError, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTrace, parseNumber, withUsageErrors } from './options.js';
 
 /** Failures of the command itself rather than of the request; each has its exit code. */
 type CommandFailure = 'usage' | 'write-failed' | 'read-failed' | 'http-error' | 'range-error';
@@ -111,6 +112,10 @@ Response:
                            %{url_effective} %{num_redirects} %{remote_ip} %{remote_port}
                            %{exitcode} %{errormsg} %{json}; \\n \\t \\\\ and %% as in curl
       --json-output        print a JSON object per URL after its body: status, headers, timings
+      --trace              show every byte sent and received on stderr, each line labelled with
+                           its RFC 9112 element (request-line, field-line, chunk-size…)
+      --trace-file FILE    write the trace to FILE instead (appended)
+      --trace-body N       show the first N bytes of each body in the trace (default: 0)
   -h, --help               this help
 
 Exit codes:
@@ -170,6 +175,9 @@ const OPTIONS = {
   verbose: { type: 'boolean', short: 'v' },
   'write-out': { type: 'string', short: 'w' },
   'json-output': { type: 'boolean' },
+  trace: { type: 'boolean' },
+  'trace-file': { type: 'string' },
+  'trace-body': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -208,6 +216,8 @@ interface Settings {
   progress: 'auto' | 'always' | 'never';
   writeOut: string | null;
   jsonOutput: boolean;
+  /** --trace: every connection's bytes, labelled. */
+  traces: ClientTraces | null;
 }
 
 /** The lab form names a host, a port and a file: three arguments, the second a number, the first not a URL. */
@@ -405,7 +415,13 @@ async function parseSettings(args: string[]): Promise<Settings | 'help'> {
     progress: values.silent ? 'never' : values.progress ? 'always' : 'auto',
     writeOut: values['write-out'] === undefined ? null : checkWriteOut(values['write-out']),
     jsonOutput: values['json-output'] === true,
+    traces: tracesFrom(values['trace'] === true, values['trace-file'], values['trace-body']),
   };
+}
+
+function tracesFrom(trace: boolean, file: string | undefined, bodyBytes: string | undefined): ClientTraces | null {
+  if (!trace && file === undefined) return null;
+  return new ClientTraces(openTrace(file ?? null, parseNumber(bodyBytes, '--trace-body', { max: 1024 * 1024 }) ?? 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -827,8 +843,15 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
     headers: [...(base.headers as FieldLine[]), ...resumeFields],
     agent,
     keepAlive,
-    ...(delivery.rawChunks && { onRawBytes: (bytes: Buffer) => delivery.rawChunks!.push(bytes) }),
-    onEvent: (event) => onClientEvent(event, settings, delivery.heads),
+    onRawBytes: (bytes: Buffer) => {
+      delivery.rawChunks?.push(bytes);
+      settings.traces?.received(bytes);
+    },
+    ...(settings.traces && { onSentBytes: (bytes: Buffer) => settings.traces!.sent(bytes) }),
+    onEvent: (event) => {
+      settings.traces?.onEvent(event);
+      onClientEvent(event, settings, delivery.heads);
+    },
   });
   transfer.response = response;
   try {
@@ -918,5 +941,6 @@ export async function runGet(args: string[]): Promise<number> {
     return 0;
   } finally {
     agent.close();
+    settings.traces?.closeAll();
   }
 }

@@ -1,3 +1,6 @@
+import { openSync, writeSync } from 'node:fs';
+import { type TraceOptions, wantsColor } from '../index.js';
+
 /** A command-line mistake: reported as one line, exit code 2. */
 export class UsageError extends Error {}
 
@@ -17,4 +20,11 @@ export function parseNumber(text: string | undefined, name: string, { min = 0, m
     throw new UsageError(`${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, not '${text}'`);
   }
   return value;
+}
+
+/** Where --trace goes: stderr (coloured on a terminal) or a file opened for appending. */
+export function openTrace(file: string | null, bodyBytes: number): TraceOptions {
+  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes };
+  const descriptor = openSync(file, 'a');
+  return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes };
 }

@@ -1,11 +1,10 @@
 /** `sockhttp serve [DIR]`: the static file server. */
 import cluster from 'node:cluster';
-import { openSync, writeSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic, type TraceOptions, wantsColor } from '../index.js';
-import { UsageError, parseNumber, withUsageErrors } from './options.js';
+import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic } from '../index.js';
+import { UsageError, openTrace, parseNumber, withUsageErrors } from './options.js';
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -237,13 +236,6 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   // Under --workers the primary prints it once, not every worker.
   if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
   return stopped;
-}
-
-/** Where --trace goes: stderr (coloured on a terminal) or a file opened for appending. */
-function openTrace(file: string | null, bodyBytes: number): TraceOptions {
-  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes };
-  const descriptor = openSync(file, 'a');
-  return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes };
 }
 
 class TlsFileError extends Error {}

@@ -7,6 +7,7 @@
  *   09:12:01.339 #3 > status-line    HTTP/1.1 200 OK\r\n
  */
 import { type TraceLine, WireLabeller } from '../core/trace.js';
+import type { ClientEvent } from './client.js';
 
 export interface TraceOptions {
   /** Where the lines go (stderr, a file). */
@@ -86,5 +87,52 @@ export class ConnectionTrace {
       }
     }
     this.#options.write(text);
+  }
+}
+
+/**
+ * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s
+ * hooks. A 'request' event names the connection the next bytes travel on (new or reused); a
+ * connection the client closes ends its trace.
+ */
+export class ClientTraces {
+  readonly #options: TraceOptions;
+  readonly #traces = new Map<number, ConnectionTrace>();
+  #current: ConnectionTrace | null = null;
+
+  constructor(options: TraceOptions) {
+    this.#options = options;
+  }
+
+  onEvent(event: ClientEvent): void {
+    if (event.type === 'request') {
+      const { id, host, port, remoteAddress, remotePort, tls } = event.connection;
+      let trace = this.#traces.get(id);
+      if (trace === undefined) {
+        trace = new ConnectionTrace(id, 'request', this.#options);
+        trace.note(`connected to ${host} (${remoteAddress}) port ${remotePort || port}${tls ? `, ${tls.protocol}` : ''}`);
+        this.#traces.set(id, trace);
+      } else {
+        trace.note('re-using this connection');
+      }
+      this.#current = trace;
+    } else if (event.type === 'connection-done' && !event.kept) {
+      this.#traces.get(event.connection.id)?.closed();
+      this.#traces.delete(event.connection.id);
+    }
+  }
+
+  sent(bytes: Buffer): void {
+    this.#current?.sent(bytes);
+  }
+
+  received(bytes: Buffer): void {
+    this.#current?.received(bytes);
+  }
+
+  /** The run is over: connections still kept in the pool are closed with it. */
+  closeAll(): void {
+    for (const trace of this.#traces.values()) trace.closed();
+    this.#traces.clear();
   }
 }

@@ -13,7 +13,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI, GAIA_ROOT, commandExists, makeTempDir, rawExchange, runCommand } from '../helpers.js';
+import { CLI, GAIA_ROOT, commandExists, makeTempDir, rawExchange, runCli, runCommand, startStaticServer } from '../helpers.js';
 import { RawConnection, delay } from './server-helpers.js';
 
 const FILE1_PATH = '/wireshark-labs/INTRO-wireshark-file1.html';
@@ -435,6 +435,45 @@ describe('serve --trace on a terminal: colours, and NO_COLOR', { skip: PTY_SKIP 
       );
       assert.match(text, /request-line/);
       assert.ok(!text.includes('\x1b'), JSON.stringify(text.slice(0, 400)));
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
+describe('get --trace: the client side of the wire', () => {
+  let server: Awaited<ReturnType<typeof startStaticServer>>;
+  const FILE1 = '/wireshark-labs/INTRO-wireshark-file1.html';
+  const FILE3 = '/wireshark-labs/HTTP-wireshark-file3.html';
+
+  before(async () => {
+    server = await startStaticServer(GAIA_ROOT);
+  });
+  after(() => server?.close());
+
+  test('two URLs on one connection: requests as sent (>), responses as received (<), bodies summarized, reuse noted', async () => {
+    const result = await runCli(['get', server.url(FILE1), server.url(FILE3), '--trace', '--trace-body', '6', '-o', '/dev/null', '-o', '/dev/null']);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stderr.split('\n').filter((line) => line !== '');
+    const labelled = lines.map((line) => line.replace(/^\d\d:\d\d:\d\d\.\d{3} /, ''));
+    assert.ok(labelled.includes(`#1 > request-line  GET ${FILE1} HTTP/1.1\\r\\n`), lines.join('\n'));
+    assert.ok(labelled.includes(`#1 > field-line    Host: 127.0.0.1:${server.port}\\r\\n`), lines.join('\n'));
+    assert.ok(labelled.includes('#1 < status-line   HTTP/1.1 200 OK\\r\\n'), lines.join('\n'));
+    assert.ok(labelled.includes('#1 < field-line    Content-Length: 81\\r\\n'), lines.join('\n'));
+    assert.ok(labelled.includes('#1 < body          <html>… 81 bytes of body …'), lines.join('\n'));
+    assert.ok(labelled.includes('#1 < body          <!DOCT… 4,500 bytes of body …'), lines.join('\n'));
+    assert.ok(labelled.some((line) => line.startsWith('#1 *') && line.includes('re-using this connection')), lines.join('\n'));
+    assert.ok(!labelled.some((line) => line.startsWith('#2 ')), 'the second URL must travel on connection #1');
+  });
+
+  test('--trace-file writes the trace to a file and nothing to stderr', async () => {
+    const folder = makeTempDir();
+    try {
+      const file = join(folder.path, 'client.trace');
+      const result = await runCli(['get', server.url(FILE1), '--trace-file', file, '-o', '/dev/null']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, '');
+      assert.match(readFileSync(file, 'utf8'), /#1 > request-line  GET \/wireshark-labs\/INTRO-wireshark-file1\.html HTTP\/1\.1\\r\\n/);
     } finally {
       folder.remove();
     }
