@@ -71,17 +71,22 @@ export interface ServeStaticOptions extends StaticOptions {
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
 export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
   const liveReload = options.watch ? new LiveReload(options.root) : null;
-  const staticHandler = await createStaticHandler({ ...options, ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
-  const server = new HttpServer({
-    handler: (request) => liveReload?.answer(request.method, request.target) ?? staticHandler(request),
-    onAccess: options.onAccess,
-    limits: options.limits,
-    timeouts: options.timeouts,
-    tls: options.tls,
-    onClose: () => liveReload?.close(),
-    maxConnections: options.maxConnections,
-    trace: options.trace,
-  });
-  await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
-  return server;
+  try {
+    const staticHandler = await createStaticHandler({ ...options, ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
+    const server = new HttpServer({
+      handler: (request) => liveReload?.answer(request.method, request.target) ?? staticHandler(request),
+      onAccess: options.onAccess,
+      limits: options.limits,
+      timeouts: options.timeouts,
+      tls: options.tls,
+      onClose: () => liveReload?.close(),
+      maxConnections: options.maxConnections,
+      trace: options.trace,
+    });
+    await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
+    return server;
+  } catch (error) {
+    liveReload?.close(); // a watcher left open would keep the process alive after a failed start
+    throw error;
+  }
 }

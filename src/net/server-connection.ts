@@ -167,6 +167,8 @@ export class ServerConnection {
   #onData(chunk: Buffer): void {
     this.#trace?.received(chunk);
     if (this.#closing) return; // lingering after a final response: the bytes are read and dropped
+    // After a protocol error nothing more is parsed: keeping the bytes would only grow memory.
+    if (this.#reader.state === 'error') return;
     this.#reader.push(chunk);
     this.#pump();
   }
@@ -264,10 +266,13 @@ export class ServerConnection {
     } catch (error) {
       answer = Promise.reject(error);
     }
-    answer.then(
-      (plan) => this.#respond(exchange, plan),
-      () => this.#respond(exchange, errorPlan(500)),
-    );
+    // A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process.
+    answer
+      .then(
+        (plan) => this.#respond(exchange, plan),
+        () => this.#respond(exchange, errorPlan(500)),
+      )
+      .catch(() => this.#socket.destroy());
   }
 
   #onProtocolError(error: unknown): void {
