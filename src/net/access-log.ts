@@ -1,3 +1,4 @@
+import { MONTHS } from '../core/http-date.js';
 /** One line per answered request, in the formats access logs are read in. */
 export interface AccessLogEntry {
   remoteAddress: string;
@@ -16,7 +17,6 @@ export interface AccessLogEntry {
 
 export type LogFormat = 'common' | 'combined' | 'json';
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 function pad(value: number): string {
   return String(value).padStart(2, '0');
