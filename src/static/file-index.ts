@@ -58,13 +58,21 @@ export class BoundedMap<Key, Value> {
   }
 }
 
+interface CacheEntry {
+  /** A Buffer once produced, the pending production before. */
+  value: Buffer | Promise<Buffer>;
+  /** Used since the eviction sweep last passed it. */
+  recentlyUsed: boolean;
+}
+
 /**
- * Buffers (file contents, compressed bodies) by key, up to `maxBytes` in total; the least recently
- * used go first. Concurrent requests for the same key share one production.
+ * Buffers (file contents, compressed bodies) by key, up to `maxBytes` in total. Concurrent requests
+ * for the same key share one production. Eviction approximates least-recently-used with the CLOCK
+ * algorithm: a hit only sets a flag (a hot path that reorders a Map on every hit pays for it), and
+ * the sweep, in insertion order, spares a flagged entry once by moving it to the back.
  */
 export class BufferCache {
-  readonly #entries = new Map<string, Promise<Buffer>>();
-  readonly #sizes = new Map<string, number>();
+  readonly #entries = new Map<string, CacheEntry>();
   readonly #maxBytes: number;
   #totalBytes = 0;
 
@@ -72,43 +80,56 @@ export class BufferCache {
     this.#maxBytes = maxBytes;
   }
 
+  /** The buffer under `key` if it has been produced: the hot path needs no promise. */
+  peek(key: string): Buffer | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined || !Buffer.isBuffer(entry.value)) return undefined;
+    entry.recentlyUsed = true;
+    return entry.value;
+  }
+
   get(key: string, produce: () => Promise<Buffer>): Promise<Buffer> {
     const cached = this.#entries.get(key);
     if (cached !== undefined) {
-      // Re-insert to mark as most recently used (a Map iterates in insertion order).
-      this.#entries.delete(key);
-      this.#entries.set(key, cached);
-      return cached;
+      cached.recentlyUsed = true;
+      return Promise.resolve(cached.value);
     }
     const pending = produce();
-    this.#entries.set(key, pending);
+    const entry: CacheEntry = { value: pending, recentlyUsed: false };
+    this.#entries.set(key, entry);
     pending.then(
       (bytes) => {
-        if (this.#entries.get(key) !== pending) return;
-        this.#sizes.set(key, bytes.length);
+        if (this.#entries.get(key) !== entry) return;
+        entry.value = bytes;
         this.#totalBytes += bytes.length;
         this.#evict();
       },
-      () => this.#entries.delete(key),
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
     );
     return pending;
   }
 
   /** Forgets an entry (its production turned out to be unusable). */
   delete(key: string): void {
-    const size = this.#sizes.get(key);
+    const entry = this.#entries.get(key);
     this.#entries.delete(key);
-    if (size !== undefined) {
-      this.#sizes.delete(key);
-      this.#totalBytes -= size;
-    }
+    if (entry !== undefined && Buffer.isBuffer(entry.value)) this.#totalBytes -= entry.value.length;
   }
 
   #evict(): void {
-    for (const key of this.#entries.keys()) {
+    // An entry moved to the back is met again later in this same loop, unflagged by then.
+    for (const [key, entry] of this.#entries) {
       if (this.#totalBytes <= this.#maxBytes) return;
-      if (!this.#sizes.has(key)) continue; // still being produced
-      this.delete(key);
+      if (!Buffer.isBuffer(entry.value)) continue; // still being produced
+      if (entry.recentlyUsed) {
+        entry.recentlyUsed = false;
+        this.#entries.delete(key);
+        this.#entries.set(key, entry);
+      } else {
+        this.delete(key);
+      }
     }
   }
 }

@@ -16,6 +16,7 @@ export function statusForFsError(error: unknown): number {
       return 403;
     case 'EMFILE':
     case 'ENFILE':
+    case 'ESTALE': // the file changed between its check and its read: asking again will work
       return 503;
     default:
       return 500;

@@ -26,7 +26,7 @@ import { BoundedMap, BufferCache, type FileIdentity, identityKey, identityOf, sa
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
 import { contentTypeFor } from './mime.js';
-import { type ByteRange, decideRanges } from './range.js';
+import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
 import { encodePath, resolveTarget } from './resolve.js';
 
 export interface StaticOptions {
@@ -59,7 +59,8 @@ export interface StaticRequest {
   fields: Fields;
 }
 
-export type StaticHandler = (request: StaticRequest) => Promise<ResponsePlan>;
+/** Answers synchronously when it can (a hot file), with a promise when it must touch the disk. */
+export type StaticHandler = (request: StaticRequest) => ResponsePlan | Promise<ResponsePlan>;
 
 const ALLOW = 'GET, HEAD, OPTIONS';
 
@@ -85,7 +86,7 @@ const readAt = promisify(read);
 /** What a request path names on disk, with the stats that were checked. */
 type Lookup =
   /** `requestedPath`: the path as the request named it (symlinks not resolved), `realPath`: the file itself. */
-  | { kind: 'file'; requestedPath: string; realPath: string; fileName: string; stats: Stats }
+  | { kind: 'file'; requestedPath: string; realPath: string; fileName: string; stats: Stats; description?: FileDescription }
   | { kind: 'directory'; requestedPath: string; realPath: string; segments: string[] }
   | { kind: 'redirect'; location: string }
   | { kind: 'missing'; status: number };
@@ -99,17 +100,27 @@ interface KnownPath {
   found: Lookup & { kind: 'file' | 'directory' };
 }
 
+/** The validators and ready fields of one representation, and the cache key of its bytes. */
+interface Representation {
+  validators: Validators;
+  fields: FieldLine[];
+  notModifiedFields: FieldLine[];
+  bodyKey: string;
+}
+
 /** What is known of one version of a file: everything about its responses that does not depend on the request. */
 interface FileDescription {
   identity: FileIdentity;
+  /** The key of this version's bytes in the content cache. */
+  contentKey: string;
   contentType: string;
   isHtml: boolean;
   compressesOnTheFly: boolean;
   /** Siblings such as app.js.br, by coding, found when the description was made. */
   precompressed: Map<Coding, string>;
   varies: boolean;
-  /** Validators and ready field lists, by representation ('identity', 'br', 'gzip', 'live'). */
-  representations: Map<string, { validators: Validators; fields: FieldLine[]; notModifiedFields: FieldLine[] }>;
+  /** By representation: 'identity', 'br', 'gzip', 'live', or a precompressed sibling's coding and identity. */
+  representations: Map<string, Representation>;
 }
 
 export async function createStaticHandler(options: StaticOptions): Promise<StaticHandler> {
@@ -177,7 +188,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       knownPaths.delete(rawPath);
       return null;
     }
-    return known.found.kind === 'file' ? { ...known.found, stats } : known.found;
+    // Same identity: the stats kept in the entry are as good as the fresh ones.
+    return known.found;
   }
 
   function remember(rawPath: string, found: Lookup): void {
@@ -216,36 +228,41 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return found;
   }
 
-  function describe(realPath: string, fileName: string, stats: Stats): FileDescription {
-    const key = `${realPath}\0${fileName}`;
-    const known = descriptions.get(key);
-    if (known !== undefined && sameIdentity(known.identity, stats)) return known;
-    const contentType = contentTypeFor(fileName);
-    const compressible = compression && isCompressible(contentType);
-    const compressesOnTheFly = compressible && stats.size >= MIN_COMPRESS_BYTES && stats.size <= MAX_COMPRESS_BYTES;
-    const precompressed = compression ? findPrecompressed(realPath) : new Map<Coding, string>();
-    const description: FileDescription = {
-      identity: identityOf(stats),
-      contentType,
-      isHtml: contentType.startsWith('text/html'),
-      compressesOnTheFly,
-      precompressed,
-      varies: compressible || precompressed.size > 0,
-      representations: new Map(),
-    };
-    descriptions.set(key, description);
+  /** The description of a found file, kept on the lookup itself for the next request that recalls it. */
+  function describe(found: Lookup & { kind: 'file' }): FileDescription {
+    if (found.description !== undefined) return found.description;
+    const { realPath, stats } = found;
+    const key = `${realPath}\0${found.fileName}`;
+    let description = descriptions.get(key);
+    if (description === undefined || !sameIdentity(description.identity, stats)) {
+      const contentType = contentTypeFor(found.fileName);
+      const compressible = compression && isCompressible(contentType);
+      const precompressed = compression ? findPrecompressed(realPath) : new Map<Coding, string>();
+      description = {
+        identity: identityOf(stats),
+        contentKey: contentKeyOf(realPath, stats),
+        contentType,
+        isHtml: contentType.startsWith('text/html'),
+        compressesOnTheFly: compressible && stats.size >= MIN_COMPRESS_BYTES && stats.size <= MAX_COMPRESS_BYTES,
+        precompressed,
+        varies: compressible || precompressed.size > 0,
+        representations: new Map(),
+      };
+      descriptions.set(key, description);
+    }
+    found.description = description;
     return description;
   }
 
   /**
-   * The validators and fields of one representation. `source` is the file whose bytes are sent
-   * (a precompressed sibling has its own times and size).
+   * The validators and fields of one representation. `source` is the file whose bytes are sent: the
+   * described file itself, or a precompressed sibling with its own path, times and size.
    */
-  function representation(description: FileDescription, name: string, source: Stats) {
-    const key = `${name}\0${source.ino}\0${source.size}\0${source.mtimeMs}`;
+  function representation(description: FileDescription, name: string, source: { path: string; stats: Stats }, isSibling: boolean): Representation {
+    const key = isSibling ? `${name}\0${contentKeyOf(source.path, source.stats)}` : name;
     let known = description.representations.get(key);
     if (known === undefined) {
-      const validators = makeValidators(source.mtimeMs, source.size, name === 'identity' ? undefined : name);
+      const validators = makeValidators(source.stats.mtimeMs, source.stats.size, name === 'identity' ? undefined : name);
       const cachingFields: FieldLine[] = [
         ['Last-Modified', formatHttpDate(validators.lastModified)],
         ['ETag', validators.etag],
@@ -256,35 +273,46 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (name === 'br' || name === 'gzip') fields.push(['Content-Encoding', name]);
       if (name === 'identity') fields.push(['Accept-Ranges', 'bytes']);
       fields.push(...extraFields);
+      const bodyKey = isSibling ? contentKeyOf(source.path, source.stats) : name === 'br' || name === 'gzip' ? `${description.contentKey}\0${name}` : description.contentKey;
       // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
-      known = { validators, fields, notModifiedFields: [...cachingFields, ...extraFields] };
+      known = { validators, fields, notModifiedFields: [...cachingFields, ...extraFields], bodyKey };
       description.representations.set(key, known);
     }
     return known;
   }
 
   /** The whole content of a small file, from memory when this version of it was read before. */
-  async function smallFileContent(realPath: string, stats: Stats): Promise<Buffer> {
-    const key = `${realPath}\0${identityKey(identityOf(stats))}`;
-    const bytes = await contents.get(key, async () => {
-      const file = await openRegularFile(realPath);
-      if (file === null) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-      try {
-        const buffer = Buffer.allocUnsafe(file.stats.size);
-        const { bytesRead } = await readAt(file.fd, buffer, 0, file.stats.size, 0);
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await closeFile(file.fd);
-      }
-    });
-    // Changed while it was read: answer with what was read, but do not keep it.
-    if (bytes.length !== stats.size) contents.delete(key);
-    return bytes;
+  function smallFileContent(realPath: string, stats: Stats, key: string): Buffer | Promise<Buffer> {
+    const cached = contents.peek(key);
+    if (cached !== undefined) return cached;
+    return contents
+      .get(key, async () => {
+        const file = await openRegularFile(realPath);
+        if (file === null) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+        try {
+          // Replaced since it was checked: what would be read is not the file described.
+          if (!sameIdentity(identityOf(stats), file.stats)) throw Object.assign(new Error('replaced'), { code: 'ESTALE' });
+          const buffer = Buffer.allocUnsafe(file.stats.size);
+          const { bytesRead } = await readAt(file.fd, buffer, 0, file.stats.size, 0);
+          return buffer.subarray(0, bytesRead);
+        } finally {
+          await closeFile(file.fd);
+        }
+      })
+      .then((bytes) => {
+        // Changed while it was read: answer with what was read, but do not keep it.
+        if (bytes.length !== stats.size) contents.delete(key);
+        return bytes;
+      });
   }
 
-  async function serveFile(request: StaticRequest, found: Lookup & { kind: 'file' }, status = 200): Promise<ResponsePlan> {
+  /**
+   * The plan for a file. A hot small file (its bytes in memory) is answered synchronously: no
+   * promise, no microtask, on the path that most requests of a busy site take.
+   */
+  function serveFile(request: StaticRequest, found: Lookup & { kind: 'file' }, status = 200): ResponsePlan | Promise<ResponsePlan> {
     const { realPath, stats } = found;
-    const description = describe(realPath, found.fileName, stats);
+    const description = describe(found);
     const live = description.isHtml && options.htmlSnippet !== undefined;
     const wantsRange = status === 200 && request.method === 'GET' && request.fields.has('range') && !live;
 
@@ -303,39 +331,53 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
         compressOnTheFly = false;
       }
     }
-    if (source.path === realPath && !compressOnTheFly) coding = null;
-    const { validators, fields, notModifiedFields } = representation(description, coding ?? (live ? 'live' : 'identity'), source.stats);
+    const isSibling = source.path !== realPath;
+    if (!isSibling && !compressOnTheFly) coding = null;
+    const { validators, fields, notModifiedFields, bodyKey } = representation(description, coding ?? (live ? 'live' : 'identity'), source, isSibling);
 
     if (status === 200) {
       const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
       if (precondition === 'not-modified') return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
       if (precondition === 'precondition-failed') return withExtraFields(errorPlan(412));
     }
+    const withBytes = (bytes: Buffer): ResponsePlan => ({ status, fields, body: { kind: 'bytes', bytes } });
 
     if (coding !== null && compressOnTheFly) {
-      const key = `${realPath}\0${identityKey(identityOf(stats))}\0${coding}`;
-      const bytes = await compressed.get(key, async () => compress(await smallFileContent(realPath, stats), coding!));
-      return { status, fields, body: { kind: 'bytes', bytes } };
+      const bytes = compressed.peek(bodyKey);
+      if (bytes !== undefined) return withBytes(bytes);
+      return compressed.get(bodyKey, async () => compress(await smallFileContent(realPath, stats, description.contentKey), coding!)).then(withBytes);
     }
     if (live) {
-      const html = (await smallFileContent(realPath, stats)).toString('utf8');
-      return { status, fields, body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(html, options.htmlSnippet!), 'utf8') } };
+      const withSnippet = (page: Buffer) => withBytes(Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8'));
+      const page = smallFileContent(realPath, stats, bodyKey);
+      return Buffer.isBuffer(page) ? withSnippet(page) : page.then(withSnippet);
     }
     const size = source.stats.size;
     const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
     if (ranges.kind === 'unsatisfiable') return withExtraFields(errorPlan(416, [['Content-Range', `bytes */${size}`]]));
     if (ranges.kind === 'whole' && size <= SMALL_FILE_BYTES) {
-      return { status, fields, body: { kind: 'bytes', bytes: await smallFileContent(source.path, source.stats) } };
+      const bytes = smallFileContent(source.path, source.stats, bodyKey);
+      return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
+    return streamFile(source, status, fields, description.contentType, ranges);
+  }
 
-    // Streamed from a descriptor of its own; the file must still be the one described.
+  /** A large file or ranges, streamed from a descriptor of its own; the file must still be the one described. */
+  async function streamFile(
+    source: { path: string; stats: Stats },
+    status: number,
+    fields: FieldLine[],
+    contentType: string,
+    ranges: Exclude<RangeDecision, { kind: 'unsatisfiable' }>,
+  ): Promise<ResponsePlan> {
     const file = await openRegularFile(source.path);
     if (file === null) return withExtraFields(errorPlan(404));
     if (!sameIdentity(identityOf(source.stats), file.stats)) {
       await closeFile(file.fd);
       return withExtraFields(errorPlan(503, [['Retry-After', '1']])); // replaced between the stat and the open: try again
     }
-    if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, description.contentType, ranges.ranges, size) };
+    const size = source.stats.size;
+    if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, contentType, ranges.ranges, size) };
     return { status, fields, body: { kind: 'file', fd: file.fd, pieces: [{ start: 0, length: size }] } };
   }
 
@@ -362,7 +404,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     };
   }
 
-  async function serveNotFound(request: StaticRequest): Promise<ResponsePlan> {
+  function serveNotFound(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
     const accept = request.fields.get('accept') ?? '';
     if (options.spa && accept.includes('text/html')) {
       const index = lookupPath('/', [], true);
@@ -378,35 +420,44 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return extraFields.length === 0 ? plan : { ...plan, fields: [...plan.fields, ...extraFields] };
   }
 
-  async function route(request: StaticRequest): Promise<ResponsePlan> {
+  const planForFsError = (error: unknown) => withExtraFields(errorPlan(statusForFsError(error)));
+
+  /** A plan, synchronously when everything it needs is known (see serveFile), else a promise of one. */
+  function route(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
+    let answer: ResponsePlan | Promise<ResponsePlan>;
+    try {
+      answer = routeOrThrow(request);
+    } catch (error) {
+      return planForFsError(error);
+    }
+    return answer instanceof Promise ? answer.catch(planForFsError) : answer;
+  }
+
+  function routeOrThrow(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
     const { method } = request;
     if (method === 'OPTIONS') return withExtraFields(answerOptions(request.fields, options.cors === true));
     if (method !== 'GET' && method !== 'HEAD') return withExtraFields(errorPlan(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]));
     const queryStart = request.target.indexOf('?');
     const rawPath = queryStart === -1 ? request.target : request.target.slice(0, queryStart);
-    try {
-      let found = recall(rawPath);
-      if (found === null) {
-        const resolved = resolveTarget(request.target);
-        if (resolved.kind === 'invalid') return withExtraFields(errorPlan(resolved.status));
-        if (resolved.kind === 'asterisk') return withExtraFields(errorPlan(400));
-        const { segments } = resolved;
-        if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return withExtraFields(errorPlan(404));
-        found = lookup(segments, resolved.trailingSlash, resolved.query);
-        remember(rawPath, found);
-      }
-      switch (found.kind) {
-        case 'redirect':
-          return withExtraFields({ status: 301, fields: [['Location', found.location]], body: EMPTY_BODY });
-        case 'directory':
-          return options.listing === false ? await serveNotFound(request) : await serveListing(found.segments, found.realPath);
-        case 'file':
-          return await serveFile(request, found);
-        case 'missing':
-          return found.status === 404 ? await serveNotFound(request) : withExtraFields(errorPlan(found.status));
-      }
-    } catch (error) {
-      return withExtraFields(errorPlan(statusForFsError(error)));
+    let found = recall(rawPath);
+    if (found === null) {
+      const resolved = resolveTarget(request.target);
+      if (resolved.kind === 'invalid') return withExtraFields(errorPlan(resolved.status));
+      if (resolved.kind === 'asterisk') return withExtraFields(errorPlan(400));
+      const { segments } = resolved;
+      if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return withExtraFields(errorPlan(404));
+      found = lookup(segments, resolved.trailingSlash, resolved.query);
+      remember(rawPath, found);
+    }
+    switch (found.kind) {
+      case 'redirect':
+        return withExtraFields({ status: 301, fields: [['Location', found.location]], body: EMPTY_BODY });
+      case 'directory':
+        return options.listing === false ? serveNotFound(request) : serveListing(found.segments, found.realPath);
+      case 'file':
+        return serveFile(request, found);
+      case 'missing':
+        return found.status === 404 ? serveNotFound(request) : withExtraFields(errorPlan(found.status));
     }
   }
 
@@ -440,6 +491,11 @@ function partialBody(fd: number, fields: FieldLine[], contentType: string, range
   pieces.push(Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'));
   const partFields = fields.map(([name, value]): FieldLine => (name === 'Content-Type' ? [name, `multipart/byteranges; boundary=${boundary}`] : [name, value]));
   return { fields: partFields, body: { kind: 'file', fd, pieces } };
+}
+
+/** The key of one version of a file's bytes in a cache: its path and identity. */
+function contentKeyOf(path: string, stats: Stats): string {
+  return `${path}\0${identityKey(identityOf(stats))}`;
 }
 
 /** Puts `snippet` before the last </body>, or at the end of a page that has none. */
