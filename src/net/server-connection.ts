@@ -11,21 +11,24 @@
  *
  * Timers: while waiting for a request head, the head must be complete within `headersMs` of its first
  * byte (slowloris) and an idle keep-alive connection is closed after `keepAliveMs`; while a request
- * is in progress, `stallMs` without any socket activity ends the connection.
+ * is in progress, `stallMs` without any socket activity ends the connection. No timer is created or
+ * cleared per request: the socket's own inactivity timer (which node:net refreshes on every read
+ * and write) is set once and only acts while an exchange is in progress, and the wait deadline is a
+ * number checked when its timer fires (see #armWaitTimer).
  */
 import { type ReadStream, createReadStream, close as closeFd, read } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
-import type { FieldLine, Fields } from '../core/fields.js';
+import type { Fields } from '../core/fields.js';
 import type { HttpVersion, RequestHead } from '../core/head-parser.js';
 import type { BodyFraming } from '../core/framing.js';
 import type { Limits } from '../core/limits.js';
 import { RequestReader } from '../core/message-reader.js';
 import { type FilePiece, type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
-import { LAST_CHUNK, encodeChunk, serializeFieldLines, serializeStatusLine } from '../core/serializer.js';
+import { LAST_CHUNK, encodeChunk } from '../core/serializer.js';
 import type { AccessLogEntry } from './access-log.js';
-import { httpDateNow } from './clock.js';
+import { type HeadFraming, serializeHead, wholeResponse } from './response-head.js';
 import { ConnectionTrace, type TraceOptions } from './trace-writer.js';
 
 export interface IncomingRequest {
@@ -74,6 +77,8 @@ const KEEP_DESCRIPTOR_OPEN = { read, close: (_fd: number, callback: (error: Node
  * reach about 2 GB/s (measured on the bench's 1 GiB file), and bound what one slow reader holds.
  */
 const FILE_READ_BYTES = 256 * 1024;
+/** A body up to this size goes out in the same write as its head. */
+const SMALL_BODY_BYTES = 64 * 1024;
 /** After a response that closes the connection, how long a client still sending a body may go on. */
 const LINGER_MS = 2_000;
 
@@ -123,9 +128,15 @@ export class ServerConnection {
   /** No further request will be read: the connection ends once the current response is out. */
   #closing = false;
   #shuttingDown = false;
-  #waitTimer: NodeJS.Timeout | null = null;
-  /** What the wait timer is waiting for: the next request ('idle') or the rest of a started head ('head'). */
+  /** What the connection is waiting for: the next request ('idle') or the rest of a started head ('head'). */
   #waitingFor: 'idle' | 'head' | null = null;
+  /** When the wait ends, in performance.now() milliseconds. */
+  #waitDeadline = 0;
+  #waitTimer: NodeJS.Timeout | null = null;
+  /** When the wait timer fires: at or before the deadline. */
+  #waitTimerDue = 0;
+  /** The exchange is over but the client has not read its response yet: we wait for 'drain'. */
+  #awaitingDrain = false;
   #releaseBody: (() => void) | null = null;
   #pumping = false;
   #trace: ConnectionTrace | null = null;
@@ -143,7 +154,8 @@ export class ServerConnection {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
     socket.on('error', () => socket.destroy());
-    socket.on('timeout', () => socket.destroy());
+    socket.on('timeout', () => this.#onInactive());
+    socket.setTimeout(settings.timeouts.stallMs);
     socket.on('close', () => this.#onClose());
     this.#armWaitTimer();
   }
@@ -184,7 +196,7 @@ export class ServerConnection {
 
   #onClose(): void {
     this.#trace?.closed();
-    this.#clearWaitTimer();
+    this.#stopWaitTimer();
     this.#releaseBody?.();
     this.#releaseBody = null;
   }
@@ -245,12 +257,13 @@ export class ServerConnection {
 
   #startExchange(head: RequestHead, keepAlive: boolean, framing: BodyFraming): void {
     this.#clearWaitTimer();
-    this.#socket.setTimeout(this.#settings.timeouts.stallMs);
     const expectation = head.fields.get('expect');
     // A body the client is already sending is read before we answer, when it is small enough, so the
-    // connection survives. A client that expects 100-continue is waiting for us instead.
+    // connection survives. A client that expects 100-continue is waiting for us instead. Without a
+    // body, the request's end is the reader's next event: a plan known at once waits for it too.
     const awaitsBody =
-      expectation === undefined && (framing.kind === 'chunked' || (framing.kind === 'length' && framing.length <= MAX_DISCARDED_BODY));
+      expectation === undefined &&
+      (framing.kind === 'none' || framing.kind === 'chunked' || (framing.kind === 'length' && framing.length <= MAX_DISCARDED_BODY));
     const exchange = newExchange(head, false, keepAlive, awaitsBody);
     this.#exchange = exchange;
     // We never need a request body before answering, so "100-continue" is answered with the final
@@ -259,20 +272,31 @@ export class ServerConnection {
       this.#respond(exchange, errorPlan(417));
       return;
     }
-    const request: IncomingRequest = { ...head, remoteAddress: this.#remoteAddress };
-    let answer: Promise<ResponsePlan>;
-    try {
-      answer = Promise.resolve(this.#settings.handler(request));
-    } catch (error) {
-      answer = Promise.reject(error);
-    }
+    const request: IncomingRequest = { method: head.method, target: head.target, version: head.version, fields: head.fields, remoteAddress: this.#remoteAddress };
     // A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process.
-    answer
-      .then(
-        (plan) => this.#respond(exchange, plan),
-        () => this.#respond(exchange, errorPlan(500)),
-      )
-      .catch(() => this.#socket.destroy());
+    let answer: ResponsePlan | Promise<ResponsePlan>;
+    try {
+      answer = this.#settings.handler(request);
+    } catch {
+      answer = errorPlan(500);
+    }
+    if ('then' in answer) {
+      answer.then(
+        (plan) => this.#respondOrDestroy(exchange, plan),
+        () => this.#respondOrDestroy(exchange, errorPlan(500)),
+      );
+    } else {
+      // A plan known at once (a hot file) is sent at once, without a trip through the microtask queue.
+      this.#respondOrDestroy(exchange, answer);
+    }
+  }
+
+  #respondOrDestroy(exchange: Exchange, plan: ResponsePlan): void {
+    try {
+      this.#respond(exchange, plan);
+    } catch {
+      this.#socket.destroy();
+    }
   }
 
   #onProtocolError(error: unknown): void {
@@ -328,47 +352,40 @@ export class ServerConnection {
     // that ends when the connection does (RFC 9112 §6.3).
     const isChunked = !hasNoContent && length === null && exchange.head?.version === '1.1';
     if (!hasNoContent && length === null && !isChunked) exchange.keepAlive = false;
+    const framing: HeadFraming = {
+      contentLength: hasNoContent ? null : length,
+      isChunked,
+      connection: !exchange.keepAlive ? 'close' : exchange.head?.version === '1.0' ? 'keep-alive' : null,
+    };
+    const sendsBody = !(method === 'HEAD' || hasNoContent || body.kind === 'empty');
 
-    let head: string;
+    // Head and a small body in one buffer and one write: one packet, one syscall.
+    const inOneWrite = !sendsBody || (body.kind === 'bytes' && body.bytes.length <= SMALL_BODY_BYTES);
+    let message: Buffer;
     try {
-      head = statusLine(status) + fieldBlock(plan.fields) + `Date: ${httpDateNow()}\r\n`;
+      message = inOneWrite
+        ? wholeResponse(status, plan.fields, framing, sendsBody && body.kind === 'bytes' ? body.bytes : null)
+        : Buffer.from(serializeHead(status, plan.fields, framing), 'latin1');
     } catch {
       releasePlan(plan);
       this.#respond(exchange, errorPlan(500));
       return;
     }
-    if (!hasNoContent && length !== null) head += `Content-Length: ${length}\r\n`;
-    if (isChunked) head += 'Transfer-Encoding: chunked\r\n';
-    if (!exchange.keepAlive) head += 'Connection: close\r\n';
-    else if (exchange.head?.version === '1.0') head += 'Connection: keep-alive\r\n';
-    head += '\r\n';
-
-    if (method === 'HEAD' || hasNoContent || body.kind === 'empty') {
+    this.#write(message);
+    if (!sendsBody) {
       releasePlan(plan);
-      this.#write(Buffer.from(head, 'latin1'));
       this.#finishResponse(exchange, status, 0);
       return;
     }
     switch (body.kind) {
       case 'bytes':
-        if (body.bytes.length <= 64 * 1024) {
-          // Head and a small body in one buffer and one write: one packet, one syscall.
-          const message = Buffer.allocUnsafe(head.length + body.bytes.length);
-          message.write(head, 0, 'latin1');
-          body.bytes.copy(message, head.length);
-          this.#write(message);
-        } else {
-          this.#write(Buffer.from(head, 'latin1'));
-          this.#write(body.bytes);
-        }
+        if (!inOneWrite) this.#write(body.bytes);
         this.#finishResponse(exchange, status, body.bytes.length);
         return;
       case 'file':
-        this.#write(Buffer.from(head, 'latin1'));
         void this.#sendFile(exchange, status, body.fd, body.pieces);
         return;
       case 'stream':
-        this.#write(Buffer.from(head, 'latin1'));
         this.#sendStream(exchange, status, body.stream, isChunked);
         return;
     }
@@ -476,13 +493,14 @@ export class ServerConnection {
     const exchange = this.#exchange;
     if (exchange === null || !exchange.requestEnded || !exchange.responseDone) return false;
     this.#exchange = null;
-    this.#socket.setTimeout(0);
     if (this.#shuttingDown) {
       this.#endConnection();
       return false;
     }
     if (this.#socket.writableNeedDrain) {
       // The client is not reading what we send: wait until it does before reading its next request.
+      // The inactivity timer still runs meanwhile: a client that never reads is let go after stallMs.
+      this.#awaitingDrain = true;
       this.#socket.once('drain', () => this.#resumeReading());
       return false;
     }
@@ -492,6 +510,7 @@ export class ServerConnection {
   }
 
   #resumeReading(): void {
+    this.#awaitingDrain = false;
     this.#reader.resume();
     this.#socket.resume();
     this.#pump();
@@ -499,7 +518,7 @@ export class ServerConnection {
 
   #endConnection(): void {
     this.#closing = true;
-    this.#clearWaitTimer();
+    this.#stopWaitTimer();
     if (this.#socket.destroyed || this.#socket.writableEnded) return;
     this.#socket.end();
     // A client may still be sending a request body we will never read; give it a moment so our
@@ -508,31 +527,63 @@ export class ServerConnection {
     this.#socket.setTimeout(LINGER_MS);
   }
 
+  /**
+   * `stallMs` without a read or a write. Between exchanges the wait deadlines are in charge instead;
+   * after a final response (lingering), the socket's timeout is LINGER_MS.
+   */
+  #onInactive(): void {
+    if (this.#exchange !== null || this.#awaitingDrain || this.#closing) this.#socket.destroy();
+  }
+
+  /**
+   * Starts waiting for the next request or for the rest of a head. Arming and clearing happen for
+   * every request, so they only set a deadline; the timer that enforces it is rescheduled only when
+   * it would fire too late, and when it fires early (a newer deadline) it sleeps again.
+   */
   #armWaitTimer(): void {
     const waitingFor = this.#reader.bufferedBytes > 0 ? 'head' : 'idle';
     // A running deadline is never extended by more bytes: a slowloris client trickling one byte at a
     // time still has to finish its head within headersMs of the first byte.
     if (waitingFor === this.#waitingFor) return;
-    this.#clearWaitTimer();
     this.#waitingFor = waitingFor;
-    const delay = waitingFor === 'head' ? this.#settings.timeouts.headersMs : this.#settings.timeouts.keepAliveMs;
-    this.#waitTimer = setTimeout(() => {
-      this.#waitTimer = null;
-      this.#waitingFor = null;
-      if (waitingFor === 'head' && this.#exchange === null) {
-        const timedOut = newExchange(null, true, false);
-        this.#exchange = timedOut;
-        this.#respond(timedOut, errorPlan(408));
-      } else if (this.#exchange === null) {
-        this.#endConnection();
-      }
-    }, delay);
+    this.#waitDeadline = performance.now() + (waitingFor === 'head' ? this.#settings.timeouts.headersMs : this.#settings.timeouts.keepAliveMs);
+    if (this.#waitTimer === null || this.#waitTimerDue > this.#waitDeadline) this.#scheduleWaitTimer();
+  }
+
+  #scheduleWaitTimer(): void {
+    if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
+    this.#waitTimerDue = this.#waitDeadline;
+    this.#waitTimer = setTimeout(() => this.#onWaitTimer(), Math.max(0, this.#waitDeadline - performance.now()));
+  }
+
+  #onWaitTimer(): void {
+    this.#waitTimer = null;
+    const waitingFor = this.#waitingFor;
+    if (waitingFor === null || this.#socket.destroyed) return;
+    if (performance.now() < this.#waitDeadline) {
+      this.#scheduleWaitTimer();
+      return;
+    }
+    this.#waitingFor = null;
+    if (this.#exchange !== null) return;
+    if (waitingFor === 'head') {
+      const timedOut = newExchange(null, true, false);
+      this.#exchange = timedOut;
+      this.#respond(timedOut, errorPlan(408));
+    } else {
+      this.#endConnection();
+    }
   }
 
   #clearWaitTimer(): void {
+    this.#waitingFor = null;
+  }
+
+  /** Lets go of the wait timer itself, once the connection is over. */
+  #stopWaitTimer(): void {
+    this.#waitingFor = null;
     if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
     this.#waitTimer = null;
-    this.#waitingFor = null;
   }
 
   #log(exchange: Exchange, status: number, bytesSent: number): void {
@@ -552,35 +603,6 @@ export class ServerConnection {
       durationMs: performance.now() - exchange.startTime,
     });
   }
-}
-
-/** Framing fields are the socket layer's alone: a plan's own values of these are left out. */
-const FIELDS_WE_SET = new Set(['content-length', 'transfer-encoding', 'connection', 'date']);
-
-/**
- * The serialized field lines of a plan, remembered per fields array: a static file's plan reuses the
- * same array for every request, so its fields are checked and serialized once, not per response.
- */
-const fieldBlocks = new WeakMap<readonly FieldLine[], string>();
-
-function fieldBlock(fields: readonly FieldLine[]): string {
-  let block = fieldBlocks.get(fields);
-  if (block === undefined) {
-    block = serializeFieldLines(fields.filter(([name]) => !FIELDS_WE_SET.has(name.toLowerCase())));
-    fieldBlocks.set(fields, block);
-  }
-  return block;
-}
-
-const statusLines = new Map<number, string>();
-
-function statusLine(status: number): string {
-  let line = statusLines.get(status);
-  if (line === undefined) {
-    line = serializeStatusLine(status);
-    statusLines.set(status, line);
-  }
-  return line;
 }
 
 function releasePlan(plan: ResponsePlan): void {

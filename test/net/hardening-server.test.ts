@@ -43,6 +43,7 @@ before(() => {
   writeFileSync(join(folder.path, 'secret.txt'), SECRET);
   sparseFile(join(folder.path, 'hundred.bin'), HUNDRED_MB);
   sparseFile(join(folder.path, 'fifty.bin'), FIFTY_MB);
+  writeFileSync(join(folder.path, 'sixty.bin'), patternBytes(60 * 1024));
 });
 
 after(() => folder?.remove());
@@ -541,6 +542,31 @@ describe('sockhttp serve timeout flags', { skip: !canReadProc && 'needs /proc (L
     assert.equal(head.status, 200);
     assert.equal(head.field('content-length'), String(FIFTY_MB));
     assert.ok(bytes.length - headEnd - 4 < FIFTY_MB, 'the whole file arrived');
+  });
+
+  test('--stall-timeout 0.5: a client that pipelines requests for small files and never reads is let go between exchanges too', async () => {
+    const pid = cli!.child.pid!;
+    const baselineFds = fdCount(pid);
+    const socket = await openSocket(cli!.port);
+    let ended = false;
+    let received = 0;
+    const requests = 500; // 30 MB of 60 KiB answers: more than the kernel buffers between us hold
+    try {
+      socket.on('error', () => {});
+      socket.on('close', () => (ended = true));
+      socket.pause();
+      socket.write(get('/sixty.bin').repeat(requests));
+      assert.equal(await waitUntil(() => fdCount(pid) > baselineFds, 10_000, 10), true, 'the server never took the connection');
+      // Each small answer is written whole, so between two exchanges the server waits for the client
+      // to read; that wait is bounded by the stall timeout as well (10 s here, a third of the default).
+      assert.equal(await waitUntil(() => fdCount(pid) <= baselineFds, 10_000), true, 'the connection of a client that never reads is still held');
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      socket.resume();
+      assert.equal(await waitUntil(() => ended, 10_000), true, 'the connection did not end');
+    } finally {
+      socket.destroy();
+    }
+    assert.ok(received < requests * 60 * 1024, 'every answer arrived: the server never stalled, so this test proves nothing');
   });
 
   const badValues: Array<string[]> = [
