@@ -132,6 +132,30 @@ describe('sockhttp check: against our own server', () => {
   });
 });
 
+describe('sockhttp check: a page larger than what check keeps (1 MiB)', () => {
+  let site: ReturnType<typeof makeTempDir>;
+  let server: BackgroundProcess & { port: number };
+  const SIZE = 3 * 1024 * 1024;
+  before(async () => {
+    site = makeTempDir();
+    const page = Buffer.alloc(SIZE);
+    for (let index = 0; index < SIZE; index++) page[index] = 0x61 + (index % 26);
+    writeFileSync(join(site.path, 'big.txt'), page);
+    server = await startCliServer([site.path, '--headers-timeout', '1', '--quiet']);
+  });
+  after(async () => {
+    await server?.stop();
+    site?.remove();
+  });
+
+  test('is judged like a small one: every probe passes, the whole length is counted', async () => {
+    const run = await check(`http://127.0.0.1:${server.port}/big.txt`);
+    assert.deepEqual(run.notPassed, {}, explain(run));
+    assert.equal(run.report.probes.find((probe) => probe.id === 'content-length')!.received, `${SIZE} body bytes, as announced`);
+    assert.equal(run.code, 0);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 
 describe('sockhttp check: against python3 -m http.server', { skip: !commandExists('python3') && 'python3 is not installed' }, () => {
