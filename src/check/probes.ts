@@ -8,6 +8,7 @@
  * and port of the URL it was given.
  */
 import { randomBytes } from 'node:crypto';
+import { escapeBytes } from '../core/trace.js';
 import type { ParsedAnswer, ParsedResponse } from './answer.js';
 import { MAX_KEPT_BYTES, type Target, type WireResult, exchange, exchangeInTurn, requestBytes } from './wire.js';
 
@@ -30,10 +31,18 @@ export interface CheckOptions {
   slowMs: number;
 }
 
-const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${response.reason}`.trim());
+/**
+ * Text the server chose — its status line, reason phrase, field values — made safe to print: a
+ * hostile server must not move the cursor, recolour the terminal or disguise the report (escape
+ * sequences, C1 controls, bidirectional overrides). The parser decodes such text as latin1, so
+ * this recovers the bytes, shows valid UTF-8 as letters and escapes everything else.
+ */
+const shown = (serverText: string) => escapeBytes(Buffer.from(serverText, 'latin1'));
+
+const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim());
 
 function describeWire(result: WireResult, answer: ParsedAnswer): string {
-  if (result.connectError !== null) return `cannot connect (${result.connectError})`;
+  if (result.connectError !== null) return `cannot connect (${escapeBytes(Buffer.from(result.connectError))})`;
   if (answer.error !== null) return `a malformed response (${answer.error.message})${stoppedReading(result)}`;
   if (answer.responses.length === 0) return result.closed ? 'the connection closed without a response' : result.timedOut ? 'no response in time' : 'no response';
   return `${describeResponse(answer.responses[0])}${stoppedReading(result)}`;
@@ -66,16 +75,18 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   const sentGet = firstLine(base.request);
 
   if (base.result.connectError !== null) {
-    add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${base.result.connectError})`, 'RFC 9112 §9.1');
+    add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${escapeBytes(Buffer.from(base.result.connectError))})`, 'RFC 9112 §9.1');
     return results;
   }
 
-  // status-line: HTTP-version SP status-code SP [reason-phrase]
+  // status-line: HTTP-version SP status-code SP [reason-phrase], where
+  // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): no control characters.
   const statusLine = base.result.bytes.toString('latin1', 0, Math.max(0, base.result.bytes.indexOf(0x0a)));
-  if (/^HTTP\/1\.[01] [1-5]\d\d(?: [^\r\n]*)?\r?$/.test(statusLine)) {
-    add('status-line', 'PASS', sentGet, `"${statusLine.replace('\r', '')}"`, 'RFC 9112 §4');
+  const statusLineText = statusLine.endsWith('\r') ? statusLine.slice(0, -1) : statusLine;
+  if (/^HTTP\/1\.[01] [1-5]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?$/.test(statusLineText)) {
+    add('status-line', 'PASS', sentGet, `"${shown(statusLineText)}"`, 'RFC 9112 §4');
   } else {
-    add('status-line', 'FAIL', sentGet, base.result.bytes.length === 0 ? describeWire(base.result, base.answer) : `"${statusLine.slice(0, 60)}" is not an HTTP/1.x status line`, 'RFC 9112 §4');
+    add('status-line', 'FAIL', sentGet, base.result.bytes.length === 0 ? describeWire(base.result, base.answer) : `"${shown(statusLineText.slice(0, 60))}" is not an HTTP/1.x status line`, 'RFC 9112 §4');
   }
 
   // line-endings: a sender ends every line of the head with CRLF; a lone LF is the classic mistake.
@@ -92,9 +103,9 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   } else {
     judgeFraming(base, add, sentGet);
     const date = response.fields.get('date');
-    add('date', date === undefined ? 'FAIL' : 'PASS', sentGet, date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${date}`, 'RFC 9110 §6.6.1');
+    add('date', date === undefined ? 'FAIL' : 'PASS', sentGet, date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${shown(date)}`, 'RFC 9110 §6.6.1');
     const contentType = response.fields.get('content-type');
-    add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${contentType}`, 'RFC 9110 §8.3');
+    add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${shown(contentType)}`, 'RFC 9110 §8.3');
   }
 
   await probeHead(target, options, base, add);
@@ -251,7 +262,7 @@ async function probeConditional(target: Target, options: CheckOptions, base: Par
   }
   const field: [string, string] = etag !== undefined ? ['If-None-Match', etag] : ['If-Modified-Since', lastModified!];
   const { response } = await get(target, options, [field]);
-  const sent = `GET ${target.path} with ${field[0]}: ${field[1]}`;
+  const sent = `GET ${target.path} with ${field[0]}: ${shown(field[1])}`;
   if (response?.status === 304) add('conditional', response.bodyLength === 0 ? 'PASS' : 'FAIL', sent, response.bodyLength === 0 ? '304 Not Modified' : '304 with a body', 'RFC 9110 §13.1');
   else add('conditional', 'WARN', sent, `${describeResponse(response)}: the unchanged page was sent again`, 'RFC 9110 §13.1');
 }
@@ -264,14 +275,15 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
   const { response } = await get(target, options, [['Range', 'bytes=0-0']]);
   const contentRange = response?.fields.get('content-range');
   if (response?.status === 206 && response.bodyLength === 1 && contentRange?.startsWith('bytes 0-0/')) {
-    add('range', 'PASS', `GET ${target.path} with Range: bytes=0-0`, `206, ${contentRange}, 1 byte`, 'RFC 9110 §14.2');
+    add('range', 'PASS', `GET ${target.path} with Range: bytes=0-0`, `206, ${shown(contentRange)}, 1 byte`, 'RFC 9110 §14.2');
   } else {
-    add('range', 'FAIL', `GET ${target.path} with Range: bytes=0-0`, `${describeResponse(response)}${contentRange ? `, ${contentRange}` : ''}, ${response?.bodyLength ?? 0} bytes`, 'RFC 9110 §14.2');
+    add('range', 'FAIL', `GET ${target.path} with Range: bytes=0-0`, `${describeResponse(response)}${contentRange ? `, ${shown(contentRange)}` : ''}, ${response?.bodyLength ?? 0} bytes`, 'RFC 9110 §14.2');
   }
   const beyond = await get(target, options, [['Range', 'bytes=999999999999-']]);
   const unsatisfiable = beyond.response;
-  if (unsatisfiable?.status === 416 && (unsatisfiable.fields.get('content-range') ?? '').startsWith('bytes */')) {
-    add('range-416', 'PASS', 'Range: bytes=999999999999-', `416, ${unsatisfiable.fields.get('content-range')}`, 'RFC 9110 §15.5.17');
+  const unsatisfiableRange = unsatisfiable?.fields.get('content-range') ?? '';
+  if (unsatisfiable?.status === 416 && unsatisfiableRange.startsWith('bytes */')) {
+    add('range-416', 'PASS', 'Range: bytes=999999999999-', `416, ${shown(unsatisfiableRange)}`, 'RFC 9110 §15.5.17');
   } else {
     add('range-416', 'WARN', 'Range: bytes=999999999999-', `${describeResponse(unsatisfiable)} rather than 416 with Content-Range: bytes */SIZE`, 'RFC 9110 §15.5.17');
   }
