@@ -52,6 +52,24 @@ function describeWire(result: WireResult, answer: ParsedAnswer): string {
 const stoppedReading = (result: WireResult) =>
   result.truncated ? `, then more than ${MAX_KEPT_BYTES / (1024 * 1024)} MiB that no response accounts for (check stopped reading)` : '';
 
+/**
+ * How many bytes the first head of `bytes` takes (up to and including its empty line, or all the
+ * bytes when there is none), and how many of its lines end with a lone LF. The head is walked line
+ * by line: a blank line in the body ("\n\n" in HTML) is not the end of the head.
+ */
+function readLineEndings(bytes: Buffer): { headBytes: number; bareLineFeeds: number } {
+  let bareLineFeeds = 0;
+  let lineStart = 0;
+  for (;;) {
+    const lineFeed = bytes.indexOf(0x0a, lineStart);
+    if (lineFeed === -1) return { headBytes: bytes.length, bareLineFeeds };
+    const isBare = lineFeed === 0 || bytes[lineFeed - 1] !== 0x0d;
+    if (isBare) bareLineFeeds++;
+    if ((isBare ? lineFeed : lineFeed - 1) === lineStart) return { headBytes: lineFeed + 1, bareLineFeeds };
+    lineStart = lineFeed + 1;
+  }
+}
+
 /** The shared first exchange: a plain GET of the URL, read until the response is complete or the server closes. */
 interface BaseExchange {
   request: string;
@@ -90,10 +108,8 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   }
 
   // line-endings: a sender ends every line of the head with CRLF; a lone LF is the classic mistake.
-  const headEnd = base.result.bytes.indexOf('\n\n') === -1 ? base.result.bytes.indexOf('\r\n\r\n') : base.result.bytes.indexOf('\n\n');
-  const head = base.result.bytes.subarray(0, headEnd === -1 ? base.result.bytes.length : headEnd + 2);
-  const bareLineFeeds = [...head.entries()].filter(([index, byte]) => byte === 0x0a && (index === 0 || head[index - 1] !== 0x0d)).length;
-  if (head.length === 0) add('line-endings', 'SKIP', sentGet, 'no response head', 'RFC 9112 §2.2');
+  const { headBytes, bareLineFeeds } = readLineEndings(base.result.bytes);
+  if (headBytes === 0) add('line-endings', 'SKIP', sentGet, 'no response head', 'RFC 9112 §2.2');
   else if (bareLineFeeds > 0) add('line-endings', 'FAIL', sentGet, `${bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n"`, 'RFC 9112 §2.2');
   else add('line-endings', 'PASS', sentGet, 'every line ends with "\\r\\n"', 'RFC 9112 §2.2');
 

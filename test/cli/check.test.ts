@@ -482,8 +482,21 @@ describe('sockhttp check: each classic lab mistake is caught by name', () => {
   test('"\\n" instead of "\\r\\n" → line-endings FAIL (and nothing else)', async () => {
     const run = await checkLabServer({ bareLineFeeds: true });
     assert.deepEqual(run.notPassed, { 'line-endings': 'FAIL', conditional: 'SKIP', range: 'SKIP' }, explain(run));
-    assert.match(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, /instead of "\\r\\n"/);
+    // The status line, Date, Content-Type, Content-Length and the empty line: five lines.
+    assert.match(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, /^5 line\(s\) end with "\\n" instead of "\\r\\n"$/);
     assert.equal(run.code, 1);
+  });
+
+  test('a page with blank lines ("\\n\\n") in its body, after a CRLF head → line-endings PASS (the body is not the head)', async () => {
+    writeFileSync(join(root, 'blank-lines.html'), '<!DOCTYPE html>\n<title>Blank lines</title>\n\n<p>one</p>\n\n<p>two</p>\n');
+    const server = await startLabServer(root);
+    try {
+      const run = await check(`http://127.0.0.1:${server.port}/blank-lines.html`);
+      assert.deepEqual(run.notPassed, { conditional: 'SKIP', range: 'SKIP' }, explain(run));
+      assert.equal(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, 'every line ends with "\\r\\n"');
+    } finally {
+      await server.close();
+    }
   });
 
   test('200 for a missing file → not-found FAIL', async () => {
