@@ -4,10 +4,13 @@
  * classic mistakes of a lab web server by name: no Content-Length and no close, a body on HEAD,
  * "\n" instead of "\r\n", 200 for a missing file, serving "../".
  *
- * Every probe is bounded in time and talks only to the host and port of the URL it was given.
+ * Every probe is bounded in time and memory (see wire.ts and answer.ts) and talks only to the host
+ * and port of the URL it was given.
  */
 import { randomBytes } from 'node:crypto';
-import { type ParsedAnswer, type ParsedResponse, type Target, type WireResult, exchange, exchangeInTurn, parseAnswer, requestBytes, whenResponses } from './wire.js';
+import { escapeBytes } from '../core/trace.js';
+import type { ParsedAnswer, ParsedResponse } from './answer.js';
+import { MAX_KEPT_BYTES, type Target, type WireResult, exchange, exchangeInTurn, requestBytes } from './wire.js';
 
 export type Verdict = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -28,13 +31,43 @@ export interface CheckOptions {
   slowMs: number;
 }
 
-const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${response.reason}`.trim());
+/**
+ * Text the server chose — its status line, reason phrase, field values — made safe to print: a
+ * hostile server must not move the cursor, recolour the terminal or disguise the report (escape
+ * sequences, C1 controls, bidirectional overrides). The parser decodes such text as latin1, so
+ * this recovers the bytes, shows valid UTF-8 as letters and escapes everything else.
+ */
+const shown = (serverText: string) => escapeBytes(Buffer.from(serverText, 'latin1'));
+
+const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim());
 
 function describeWire(result: WireResult, answer: ParsedAnswer): string {
-  if (result.connectError !== null) return `cannot connect (${result.connectError})`;
-  if (answer.error !== null) return `a malformed response (${answer.error.message})`;
+  if (result.connectError !== null) return `cannot connect (${escapeBytes(Buffer.from(result.connectError))})`;
+  if (answer.error !== null) return `a malformed response (${answer.error.message})${stoppedReading(result)}`;
   if (answer.responses.length === 0) return result.closed ? 'the connection closed without a response' : result.timedOut ? 'no response in time' : 'no response';
-  return describeResponse(answer.responses[0]);
+  return `${describeResponse(answer.responses[0])}${stoppedReading(result)}`;
+}
+
+/** Said when an exchange stopped listening before the server closed or time ran out. */
+const stoppedReading = (result: WireResult) =>
+  result.truncated ? `, then more than ${MAX_KEPT_BYTES / (1024 * 1024)} MiB that no response accounts for (check stopped reading)` : '';
+
+/**
+ * How many bytes the first head of `bytes` takes (up to and including its empty line, or all the
+ * bytes when there is none), and how many of its lines end with a lone LF. The head is walked line
+ * by line: a blank line in the body ("\n\n" in HTML) is not the end of the head.
+ */
+function readLineEndings(bytes: Buffer): { headBytes: number; bareLineFeeds: number } {
+  let bareLineFeeds = 0;
+  let lineStart = 0;
+  for (;;) {
+    const lineFeed = bytes.indexOf(0x0a, lineStart);
+    if (lineFeed === -1) return { headBytes: bytes.length, bareLineFeeds };
+    const isBare = lineFeed === 0 || bytes[lineFeed - 1] !== 0x0d;
+    if (isBare) bareLineFeeds++;
+    if ((isBare ? lineFeed : lineFeed - 1) === lineStart) return { headBytes: lineFeed + 1, bareLineFeeds };
+    lineStart = lineFeed + 1;
+  }
 }
 
 /** The shared first exchange: a plain GET of the URL, read until the response is complete or the server closes. */
@@ -47,9 +80,8 @@ interface BaseExchange {
 
 async function get(target: Target, options: CheckOptions, extraFields: Array<[string, string]> = [], path = target.path, method = 'GET'): Promise<BaseExchange> {
   const request = requestBytes(method, path, [['Host', target.authority], ['User-Agent', 'sockhttp-check'], ...extraFields]);
-  const result = await exchange(target, request, { waitMs: options.probeMs, until: whenResponses([method]) });
-  const answer = parseAnswer(result.bytes, [method], result.closed);
-  return { request, result, answer, response: answer.responses[0] };
+  const result = await exchange(target, request, { waitMs: options.probeMs, methods: [method], stopWhenAnswered: true });
+  return { request, result, answer: result.answer, response: result.answer.responses[0] };
 }
 
 const firstLine = (request: string) => request.slice(0, request.indexOf('\r\n'));
@@ -61,23 +93,23 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   const sentGet = firstLine(base.request);
 
   if (base.result.connectError !== null) {
-    add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${base.result.connectError})`, 'RFC 9112 §9.1');
+    add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${escapeBytes(Buffer.from(base.result.connectError))})`, 'RFC 9112 §9.1');
     return results;
   }
 
-  // status-line: HTTP-version SP status-code SP [reason-phrase]
+  // status-line: HTTP-version SP status-code SP [reason-phrase], where
+  // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): no control characters.
   const statusLine = base.result.bytes.toString('latin1', 0, Math.max(0, base.result.bytes.indexOf(0x0a)));
-  if (/^HTTP\/1\.[01] [1-5]\d\d(?: [^\r\n]*)?\r?$/.test(statusLine)) {
-    add('status-line', 'PASS', sentGet, `"${statusLine.replace('\r', '')}"`, 'RFC 9112 §4');
+  const statusLineText = statusLine.endsWith('\r') ? statusLine.slice(0, -1) : statusLine;
+  if (/^HTTP\/1\.[01] [1-5]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?$/.test(statusLineText)) {
+    add('status-line', 'PASS', sentGet, `"${shown(statusLineText)}"`, 'RFC 9112 §4');
   } else {
-    add('status-line', 'FAIL', sentGet, base.result.bytes.length === 0 ? describeWire(base.result, base.answer) : `"${statusLine.slice(0, 60)}" is not an HTTP/1.x status line`, 'RFC 9112 §4');
+    add('status-line', 'FAIL', sentGet, base.result.bytes.length === 0 ? describeWire(base.result, base.answer) : `"${shown(statusLineText.slice(0, 60))}" is not an HTTP/1.x status line`, 'RFC 9112 §4');
   }
 
   // line-endings: a sender ends every line of the head with CRLF; a lone LF is the classic mistake.
-  const headEnd = base.result.bytes.indexOf('\n\n') === -1 ? base.result.bytes.indexOf('\r\n\r\n') : base.result.bytes.indexOf('\n\n');
-  const head = base.result.bytes.subarray(0, headEnd === -1 ? base.result.bytes.length : headEnd + 2);
-  const bareLineFeeds = [...head.entries()].filter(([index, byte]) => byte === 0x0a && (index === 0 || head[index - 1] !== 0x0d)).length;
-  if (head.length === 0) add('line-endings', 'SKIP', sentGet, 'no response head', 'RFC 9112 §2.2');
+  const { headBytes, bareLineFeeds } = readLineEndings(base.result.bytes);
+  if (headBytes === 0) add('line-endings', 'SKIP', sentGet, 'no response head', 'RFC 9112 §2.2');
   else if (bareLineFeeds > 0) add('line-endings', 'FAIL', sentGet, `${bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n"`, 'RFC 9112 §2.2');
   else add('line-endings', 'PASS', sentGet, 'every line ends with "\\r\\n"', 'RFC 9112 §2.2');
 
@@ -87,9 +119,9 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   } else {
     judgeFraming(base, add, sentGet);
     const date = response.fields.get('date');
-    add('date', date === undefined ? 'FAIL' : 'PASS', sentGet, date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${date}`, 'RFC 9110 §6.6.1');
+    add('date', date === undefined ? 'FAIL' : 'PASS', sentGet, date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${shown(date)}`, 'RFC 9110 §6.6.1');
     const contentType = response.fields.get('content-type');
-    add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${contentType}`, 'RFC 9110 §8.3');
+    add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${shown(contentType)}`, 'RFC 9110 §8.3');
   }
 
   await probeHead(target, options, base, add);
@@ -127,19 +159,19 @@ function judgeFraming(base: BaseExchange, add: Add, sentGet: string): void {
   add('framing', 'PASS', sentGet, contentLength !== undefined ? `Content-Length: ${contentLength}` : 'Transfer-Encoding: chunked', 'RFC 9112 §6.3');
   if (contentLength === undefined) return;
   if (!response.complete) {
-    add('content-length', 'FAIL', sentGet, `Content-Length: ${contentLength}, but only ${response.body.length} bytes came`, 'RFC 9110 §8.6');
+    add('content-length', 'FAIL', sentGet, `Content-Length: ${contentLength}, but only ${response.bodyLength} bytes came`, 'RFC 9110 §8.6');
   } else if (base.answer.extraBytes > 0) {
     add('content-length', 'FAIL', sentGet, `${base.answer.extraBytes} bytes more than Content-Length: ${contentLength} followed the body`, 'RFC 9110 §8.6');
   } else {
-    add('content-length', 'PASS', sentGet, `${response.body.length} body bytes, as announced`, 'RFC 9110 §8.6');
+    add('content-length', 'PASS', sentGet, `${response.bodyLength} body bytes, as announced`, 'RFC 9110 §8.6');
   }
 }
 
 async function probeHead(target: Target, options: CheckOptions, base: BaseExchange, add: Add): Promise<void> {
   const request = requestBytes('HEAD', target.path, [['Host', target.authority]]);
   // Wait a moment past the head: a body sent by mistake arrives right behind it.
-  const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 1_000) });
-  const answer = parseAnswer(result.bytes, ['HEAD'], result.closed);
+  const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 1_000), methods: ['HEAD'] });
+  const answer = result.answer;
   const response = answer.responses[0];
   const sent = firstLine(request);
   if (response === undefined) {
@@ -167,21 +199,21 @@ async function probeNotFound(target: Target, options: CheckOptions, add: Add): P
 
 async function probeMalformed(target: Target, options: CheckOptions, add: Add): Promise<void> {
   const request = 'GET this is not a request line\r\n\r\n';
-  const result = await exchange(target, request, { waitMs: options.probeMs, until: whenResponses(['GET']) });
-  const answer = parseAnswer(result.bytes, ['GET'], result.closed);
+  const result = await exchange(target, request, { waitMs: options.probeMs, methods: ['GET'], stopWhenAnswered: true });
+  const answer = result.answer;
   const response = answer.responses[0];
   const sent = '"GET this is not a request line"';
   if (response?.status === 400) add('malformed', 'PASS', sent, '400 Bad Request', 'RFC 9112 §3');
   else if (response !== undefined && response.status >= 200 && response.status < 300) add('malformed', 'FAIL', sent, `${describeResponse(response)} to a malformed request`, 'RFC 9112 §3');
   else if (response !== undefined) add('malformed', 'WARN', sent, `${describeResponse(response)} rather than 400`, 'RFC 9112 §3');
   else if (result.timedOut) add('malformed', 'FAIL', sent, `no answer in ${options.probeMs / 1000} s: the server hangs on a malformed request`, 'RFC 9112 §3');
-  else add('malformed', 'WARN', sent, 'the connection closed without a 400', 'RFC 9112 §3');
+  else add('malformed', 'WARN', sent, result.closed ? 'the connection closed without a 400' : describeWire(result, answer), 'RFC 9112 §3');
 }
 
 async function probeHostRequired(target: Target, options: CheckOptions, add: Add): Promise<void> {
   const request = requestBytes('GET', target.path, []);
-  const result = await exchange(target, request, { waitMs: options.probeMs, until: whenResponses(['GET']) });
-  const answer = parseAnswer(result.bytes, ['GET'], result.closed);
+  const result = await exchange(target, request, { waitMs: options.probeMs, methods: ['GET'], stopWhenAnswered: true });
+  const answer = result.answer;
   const response = answer.responses[0];
   const sent = `${firstLine(request)} without Host`;
   if (response?.status === 400) add('host-required', 'PASS', sent, '400 Bad Request', 'RFC 9112 §3.2');
@@ -202,8 +234,8 @@ async function probeKeepAlive(target: Target, options: CheckOptions, add: Add): 
 async function probePipelining(target: Target, options: CheckOptions, add: Add): Promise<void> {
   const missing = `/sockhttp-check-${randomBytes(6).toString('hex')}.html`;
   const both = requestBytes('GET', target.path, [['Host', target.authority]]) + requestBytes('GET', missing, [['Host', target.authority]]);
-  const result = await exchange(target, both, { waitMs: options.probeMs, until: whenResponses(['GET', 'GET']) });
-  const answer = parseAnswer(result.bytes, ['GET', 'GET'], result.closed);
+  const result = await exchange(target, both, { waitMs: options.probeMs, methods: ['GET', 'GET'], stopWhenAnswered: true });
+  const answer = result.answer;
   const statuses = answer.responses.map((response) => response.status);
   const sent = `GET ${target.path} and GET ${missing} in one write`;
   if (statuses.length === 2 && statuses[1] === 404 && statuses[0] !== 404) add('pipelining', 'PASS', sent, `${statuses.join(' then ')}, in order`, 'RFC 9112 §9.3.2');
@@ -216,11 +248,12 @@ async function probePipelining(target: Target, options: CheckOptions, add: Add):
 async function probeConnectionClose(target: Target, options: CheckOptions, add: Add): Promise<void> {
   const request = requestBytes('GET', target.path, [['Host', target.authority], ['Connection', 'close']]);
   // Waits for the close itself: a server that ignores "close" leaves the connection open.
-  const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 3_000) });
-  const answer = parseAnswer(result.bytes, ['GET'], result.closed);
+  const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 3_000), methods: ['GET'] });
+  const answer = result.answer;
   const sent = `${firstLine(request)} with Connection: close`;
   if (answer.responses.length === 0) add('connection-close', 'FAIL', sent, describeWire(result, answer), 'RFC 9112 §9.6');
   else if (result.closed) add('connection-close', 'PASS', sent, `${describeResponse(answer.responses[0])}, then the server closed`, 'RFC 9112 §9.6');
+  else if (result.truncated) add('connection-close', 'FAIL', sent, describeWire(result, answer), 'RFC 9112 §9.6');
   else add('connection-close', 'FAIL', sent, `${describeResponse(answer.responses[0])}, but the connection stayed open`, 'RFC 9112 §9.6');
 }
 
@@ -245,8 +278,8 @@ async function probeConditional(target: Target, options: CheckOptions, base: Par
   }
   const field: [string, string] = etag !== undefined ? ['If-None-Match', etag] : ['If-Modified-Since', lastModified!];
   const { response } = await get(target, options, [field]);
-  const sent = `GET ${target.path} with ${field[0]}: ${field[1]}`;
-  if (response?.status === 304) add('conditional', response.body.length === 0 ? 'PASS' : 'FAIL', sent, response.body.length === 0 ? '304 Not Modified' : '304 with a body', 'RFC 9110 §13.1');
+  const sent = `GET ${target.path} with ${field[0]}: ${shown(field[1])}`;
+  if (response?.status === 304) add('conditional', response.bodyLength === 0 ? 'PASS' : 'FAIL', sent, response.bodyLength === 0 ? '304 Not Modified' : '304 with a body', 'RFC 9110 §13.1');
   else add('conditional', 'WARN', sent, `${describeResponse(response)}: the unchanged page was sent again`, 'RFC 9110 §13.1');
 }
 
@@ -257,15 +290,16 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
   }
   const { response } = await get(target, options, [['Range', 'bytes=0-0']]);
   const contentRange = response?.fields.get('content-range');
-  if (response?.status === 206 && response.body.length === 1 && contentRange?.startsWith('bytes 0-0/')) {
-    add('range', 'PASS', `GET ${target.path} with Range: bytes=0-0`, `206, ${contentRange}, 1 byte`, 'RFC 9110 §14.2');
+  if (response?.status === 206 && response.bodyLength === 1 && contentRange?.startsWith('bytes 0-0/')) {
+    add('range', 'PASS', `GET ${target.path} with Range: bytes=0-0`, `206, ${shown(contentRange)}, 1 byte`, 'RFC 9110 §14.2');
   } else {
-    add('range', 'FAIL', `GET ${target.path} with Range: bytes=0-0`, `${describeResponse(response)}${contentRange ? `, ${contentRange}` : ''}, ${response?.body.length ?? 0} bytes`, 'RFC 9110 §14.2');
+    add('range', 'FAIL', `GET ${target.path} with Range: bytes=0-0`, `${describeResponse(response)}${contentRange ? `, ${shown(contentRange)}` : ''}, ${response?.bodyLength ?? 0} bytes`, 'RFC 9110 §14.2');
   }
   const beyond = await get(target, options, [['Range', 'bytes=999999999999-']]);
   const unsatisfiable = beyond.response;
-  if (unsatisfiable?.status === 416 && (unsatisfiable.fields.get('content-range') ?? '').startsWith('bytes */')) {
-    add('range-416', 'PASS', 'Range: bytes=999999999999-', `416, ${unsatisfiable.fields.get('content-range')}`, 'RFC 9110 §15.5.17');
+  const unsatisfiableRange = unsatisfiable?.fields.get('content-range') ?? '';
+  if (unsatisfiable?.status === 416 && unsatisfiableRange.startsWith('bytes */')) {
+    add('range-416', 'PASS', 'Range: bytes=999999999999-', `416, ${shown(unsatisfiableRange)}`, 'RFC 9110 §15.5.17');
   } else {
     add('range-416', 'WARN', 'Range: bytes=999999999999-', `${describeResponse(unsatisfiable)} rather than 416 with Content-Range: bytes */SIZE`, 'RFC 9110 §15.5.17');
   }
@@ -276,7 +310,7 @@ async function probeStalledClient(target: Target, options: CheckOptions, add: Ad
   // another client must get an answer. Only whether response bytes come is judged here (whether a
   // body ends properly is the framing probe's business).
   const holder = new AbortController();
-  const held = exchange(target, halfRequest(target), { waitMs: options.probeMs * 2, signal: holder.signal });
+  const held = exchange(target, halfRequest(target), { waitMs: options.probeMs * 2, methods: ['GET'], signal: holder.signal });
   await new Promise((resolve) => setTimeout(resolve, 100)); // let the held connection arrive first
   const { result, answer } = await get(target, options);
   holder.abort();
@@ -287,8 +321,8 @@ async function probeStalledClient(target: Target, options: CheckOptions, add: Ad
 }
 
 async function probeSlowRequest(target: Target, options: CheckOptions, add: Add): Promise<void> {
-  const result = await exchange(target, halfRequest(target), { waitMs: options.slowMs });
-  const answer = parseAnswer(result.bytes, ['GET'], result.closed);
+  const result = await exchange(target, halfRequest(target), { waitMs: options.slowMs, methods: ['GET'] });
+  const answer = result.answer;
   if (result.closed || answer.responses.length > 0) {
     const status = answer.responses[0]?.status;
     add('slow-request', 'PASS', HALF_REQUEST_SENT, status === undefined ? 'the server closed the connection' : `${status} then close`, 'RFC 9112 §9.5');

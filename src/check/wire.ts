@@ -1,14 +1,12 @@
 /**
  * Exact bytes to a server and whatever comes back, for `sockhttp check`: no client logic in the
  * way, so a probe sees precisely what the server did (including what a friendlier client would
- * hide: bare LFs, extra bytes, a connection left open). Every exchange is bounded in time.
+ * hide: bare LFs, extra bytes, a connection left open). Every exchange is bounded in time, and in
+ * memory: MAX_KEPT_BYTES of the answer as it came, and answer.ts's bound on what is parsed.
  */
 import { type Socket, connect } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { HttpProtocolError } from '../core/errors.js';
-import type { Fields } from '../core/fields.js';
-import { DEFAULT_RESPONSE_LIMITS } from '../core/limits.js';
-import { ResponseReader } from '../core/message-reader.js';
+import { AnswerReader, type ParsedAnswer } from './answer.js';
 
 export interface Target {
   host: string;
@@ -20,12 +18,28 @@ export interface Target {
   path: string;
 }
 
+/**
+ * How many bytes of an answer are kept as they came (the probes look at the head), and how many
+ * bytes that no expected response accounts for are read before we stop listening.
+ */
+export const MAX_KEPT_BYTES = 1024 * 1024;
+
 export interface WireResult {
+  /** The first bytes of the answer, exactly as they came (at most MAX_KEPT_BYTES). */
   bytes: Buffer;
+  /** How many bytes came in all. */
+  receivedBytes: number;
+  /** The answer, read as the responses to the requests sent. */
+  answer: ParsedAnswer;
   /** The server closed (or reset) the connection. */
   closed: boolean;
   /** We gave up waiting. */
   timedOut: boolean;
+  /**
+   * We stopped reading: more than MAX_KEPT_BYTES came that no expected response accounts for
+   * (after the last one, or after a malformed answer). Whether the server would have closed is unknown.
+   */
+  truncated: boolean;
   /** Could not connect at all. */
   connectError: string | null;
   /** When the first byte of the answer came, in ms after sending (null if none did). */
@@ -35,8 +49,10 @@ export interface WireResult {
 export interface ExchangeOptions {
   /** Give up after this long. */
   waitMs: number;
-  /** Stop as soon as this says the answer is complete. */
-  until?: (bytes: Buffer) => boolean;
+  /** The methods of the requests in the bytes sent, in order: the answer is read as their responses. */
+  methods: string[];
+  /** Stop as soon as every request has its complete response (otherwise wait for the close or waitMs). */
+  stopWhenAnswered?: boolean;
   /** Stop when this is aborted (a connection held open only while another probe runs). */
   signal?: AbortSignal;
 }
@@ -47,20 +63,38 @@ function open(target: Target): Socket {
     : connect({ host: target.host, port: target.port });
 }
 
-/** Sends `bytes` on a new connection and collects the answer until `until`, the server's close, or `waitMs`. */
+/**
+ * Sends `bytes` on a new connection and reads the answer as it arrives (each byte parsed once),
+ * until it is complete (with `stopWhenAnswered`), the server closes, `waitMs` passes, or more than
+ * MAX_KEPT_BYTES come that no response accounts for.
+ */
 export function exchange(target: Target, bytes: Buffer | string, options: ExchangeOptions): Promise<WireResult> {
   return new Promise((resolve) => {
     const socket = open(target);
-    const chunks: Buffer[] = [];
+    const answer = new AnswerReader(options.methods);
+    /** The kept prefix: views of the first chunks, MAX_KEPT_BYTES at most. */
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let receivedBytes = 0;
     let sentAt = 0;
     let firstByteMs: number | null = null;
     let settled = false;
-    const finish = (result: Partial<WireResult>) => {
+    const finish = (outcome: { closed?: boolean; timedOut?: boolean; truncated?: boolean; connectError?: string }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ bytes: Buffer.concat(chunks), closed: false, timedOut: false, connectError: null, firstByteMs, ...result });
+      const closed = outcome.closed ?? false;
+      resolve({
+        bytes: Buffer.concat(kept),
+        receivedBytes,
+        answer: answer.finish(closed),
+        closed,
+        timedOut: outcome.timedOut ?? false,
+        truncated: outcome.truncated ?? false,
+        connectError: outcome.connectError ?? null,
+        firstByteMs,
+      });
     };
     const timer = setTimeout(() => finish({ timedOut: true }), options.waitMs);
     options.signal?.addEventListener('abort', () => finish({}));
@@ -69,9 +103,17 @@ export function exchange(target: Target, bytes: Buffer | string, options: Exchan
       socket.write(bytes);
     });
     socket.on('data', (chunk: Buffer) => {
+      if (settled) return;
       firstByteMs ??= performance.now() - sentAt;
-      chunks.push(chunk);
-      if (options.until?.(Buffer.concat(chunks))) finish({});
+      receivedBytes += chunk.length;
+      if (keptBytes < MAX_KEPT_BYTES) {
+        const piece = chunk.subarray(0, MAX_KEPT_BYTES - keptBytes);
+        kept.push(piece);
+        keptBytes += piece.length;
+      }
+      answer.push(chunk);
+      if (options.stopWhenAnswered === true && answer.isComplete) finish({});
+      else if (answer.surplusBytes > MAX_KEPT_BYTES) finish({ truncated: true });
     });
     socket.on('end', () => finish({ closed: true }));
     socket.on('close', () => finish({ closed: true }));
@@ -84,15 +126,18 @@ export function exchange(target: Target, bytes: Buffer | string, options: Exchan
 
 /**
  * Sends GET requests one after another on one connection, each only once the previous answer is
- * complete; resolves with how many were answered before the server closed or time ran out.
+ * complete; resolves with how many were answered before the server closed, time ran out, or more
+ * than MAX_KEPT_BYTES came that no response accounts for.
  */
 export function exchangeInTurn(target: Target, requests: string[], waitMs: number): Promise<{ answered: number }> {
   return new Promise((resolve) => {
-    const methods = requests.map(() => 'GET');
     const socket = open(target);
-    const chunks: Buffer[] = [];
+    const answer = new AnswerReader(requests.map(() => 'GET'));
     let answered = 0;
+    let settled = false;
     const done = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       socket.destroy();
       resolve({ answered });
@@ -100,78 +145,17 @@ export function exchangeInTurn(target: Target, requests: string[], waitMs: numbe
     const timer = setTimeout(done, waitMs);
     socket.once(target.isTls ? 'secureConnect' : 'connect', () => socket.write(requests[0]!));
     socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      const complete = parseAnswer(Buffer.concat(chunks), methods, false).responses.filter((response) => response.complete).length;
-      if (complete <= answered) return;
-      answered = complete;
+      if (settled) return;
+      answer.push(chunk);
+      if (answer.surplusBytes > MAX_KEPT_BYTES) return done();
+      if (answer.completeResponses <= answered) return;
+      answered = answer.completeResponses;
       if (answered === requests.length) done();
       else socket.write(requests[answered]!);
     });
     socket.on('close', done);
     socket.on('error', done);
   });
-}
-
-
-export interface ParsedResponse {
-  version: string;
-  status: number;
-  reason: string;
-  fields: Fields;
-  body: Buffer;
-  /** The whole message arrived (its framing says so). */
-  complete: boolean;
-}
-
-export interface ParsedAnswer {
-  responses: ParsedResponse[];
-  /** The bytes could not be read as responses; why. */
-  error: HttpProtocolError | null;
-  /** Bytes left over after the last complete response. */
-  extraBytes: number;
-}
-
-/**
- * Reads `bytes` as the responses to requests with `methods`, as a lenient client would (a lone LF
- * is accepted here; a probe of its own checks line endings). `closed`: the server closed after them.
- */
-export function parseAnswer(bytes: Buffer, methods: string[], closed: boolean): ParsedAnswer {
-  const reader = new ResponseReader({ ...DEFAULT_RESPONSE_LIMITS, allowBareLineFeed: true });
-  for (const method of methods) reader.expectResponseTo(method);
-  const responses: ParsedResponse[] = [];
-  let current: ParsedResponse | null = null;
-  let body: Buffer[] = [];
-  reader.push(bytes);
-  if (closed) reader.peerClosed();
-  try {
-    for (;;) {
-      const event = reader.next();
-      if (event.type === 'need-more' || event.type === 'closed' || event.type === 'paused') break;
-      if (event.type === 'head') {
-        current = { version: event.head.version, status: event.head.status, reason: event.head.reason, fields: event.head.fields, body: Buffer.alloc(0), complete: false };
-        body = [];
-      } else if (event.type === 'body') {
-        body.push(event.data);
-      } else if (event.type === 'end' && current !== null) {
-        current.body = Buffer.concat(body);
-        current.complete = true;
-        if (current.status >= 200) responses.push(current);
-        current = null;
-        if (responses.length === methods.length) break;
-      }
-    }
-  } catch (error) {
-    if (!(error instanceof HttpProtocolError)) throw error;
-    if (current !== null) responses.push({ ...current, body: Buffer.concat(body) });
-    return { responses, error, extraBytes: 0 };
-  }
-  if (current !== null) responses.push({ ...current, body: Buffer.concat(body) });
-  return { responses, error: null, extraBytes: reader.bufferedBytes };
-}
-
-/** An `until` for exchange(): stop once `count` complete responses have arrived. */
-export function whenResponses(methods: string[]): (bytes: Buffer) => boolean {
-  return (bytes) => parseAnswer(bytes, methods, false).responses.filter((response) => response.complete).length >= methods.length;
 }
 
 /** A request head, CRLF-terminated, with the fields given. */

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { type ProbeResult, type Verdict, runProbes } from '../check/probes.js';
 import type { Target } from '../check/wire.js';
-import { wantsColor } from '../index.js';
+import { escapeBytes, wantsColor } from '../index.js';
 import { UsageError, parseNumber, withUsageErrors } from './options.js';
 
 export const CHECK_HELP = `Usage: sockhttp check URL [options]
@@ -48,6 +48,15 @@ function targetOf(text: string, insecure: boolean): Target {
   };
 }
 
+/**
+ * The last guard of the terminal (and of the JSON): the probes escape whatever text the server
+ * chose, so no report line should hold a control character, a C1 control or a bidirectional
+ * override; any that slips through is shown escaped, never raw.
+ */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const printable = (text: string) => text.replace(UNPRINTABLE, (character) => escapeBytes(Buffer.from(character)));
+const printableResult = (result: ProbeResult): ProbeResult => ({ ...result, sent: printable(result.sent), received: printable(result.received), rfc: printable(result.rfc) });
+
 const TINTS: Record<Verdict, string> = { PASS: '\x1b[32m', WARN: '\x1b[33m', FAIL: '\x1b[31m', SKIP: '\x1b[2m' };
 
 function formatLine(result: ProbeResult, color: boolean): string {
@@ -74,7 +83,7 @@ export async function runCheck(args: string[]): Promise<number> {
   }
   const probeMs = (parseNumber(values.timeout, '--timeout', { min: 0.1, max: 120, integer: false }) ?? 5) * 1000;
   const slowMs = (parseNumber(values['slow-timeout'], '--slow-timeout', { min: 0.1, max: 600, integer: false }) ?? 12) * 1000;
-  const results = await runProbes(target, { probeMs, slowMs });
+  const results = (await runProbes(target, { probeMs, slowMs })).map(printableResult);
   const count = (verdict: Verdict) => results.filter((result) => result.verdict === verdict).length;
   const failed = count('FAIL');
   if (values.json) {

@@ -60,10 +60,22 @@ export class UntilCloseDecoder implements BodyDecoder {
  *   chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
  * States: 'size' reads a chunk-size line; 'data' passes chunk-data through; 'data-end' expects the
  * CRLF after the data; 'trailers' reads the trailer section up to its empty line; 'done'.
+ *
+ * In 'trailers', nothing is consumed until the whole section has arrived, so every call starts at
+ * the section's first byte (in whatever buffer the reader holds by then). The search for the empty
+ * line resumes where the previous call stopped, as picohttpparser does for heads: a section that
+ * trickles in a byte at a time costs linear work, not quadratic.
  */
 export class ChunkedDecoder implements BodyDecoder {
   #state: 'size' | 'data' | 'data-end' | 'trailers' | 'done' = 'size';
   #remainingInChunk = 0;
+  /**
+   * The trailer scan's progress, counted from the start of the section: the first line not yet
+   * complete starts at #trailerLineStart, and its bytes before #trailerScanned hold no LF.
+   *   section start ... [complete lines] #trailerLineStart ... (no LF) ... #trailerScanned ... end of buffer
+   */
+  #trailerLineStart = 0;
+  #trailerScanned = 0;
   readonly #limits: Limits;
 
   constructor(limits: Limits) {
@@ -81,6 +93,8 @@ export class ChunkedDecoder implements BodyDecoder {
           position = buffer.indexOf(LF, lineEnd) + 1;
           if (size === 0) {
             this.#state = 'trailers';
+            this.#trailerLineStart = 0;
+            this.#trailerScanned = 0;
           } else {
             this.#remainingInChunk = size;
             this.#state = 'data';
@@ -122,9 +136,10 @@ export class ChunkedDecoder implements BodyDecoder {
   /**
    * The end of the line content starting at `from` (the index of its CR, or of a lone LF when
    * allowed), or -1 when the line is not complete yet. A line longer than `maxBytes` is an error.
+   * The search for its LF starts at `searchFrom`: the caller knows there is none before it.
    */
-  #findLineEnd(buffer: Buffer, from: number, maxBytes: number, code: 'chunk-line-too-long' | 'bad-chunk-end'): number {
-    const lineFeed = buffer.indexOf(LF, from);
+  #findLineEnd(buffer: Buffer, from: number, maxBytes: number, code: 'chunk-line-too-long' | 'bad-chunk-end', searchFrom = from): number {
+    const lineFeed = buffer.indexOf(LF, searchFrom);
     if (lineFeed === -1 || lineFeed - from > maxBytes) {
       if (buffer.length - from > maxBytes) {
         throw peerError(code, code === 'bad-chunk-end' ? 'Chunk data is longer than its chunk size' : 'A chunk-size line is too long');
@@ -158,19 +173,26 @@ export class ChunkedDecoder implements BodyDecoder {
     return size;
   }
 
-  /** The index just past the empty line that ends the trailer section starting at `from`, or -1. */
+  /**
+   * The index just past the empty line that ends the trailer section starting at `from`, or -1,
+   * having remembered how far the search got.
+   */
   #findTrailerSectionEnd(buffer: Buffer, from: number): number {
-    let lineStart = from;
+    let lineStart = from + this.#trailerLineStart;
+    let searchFrom = from + this.#trailerScanned;
     for (;;) {
-      const lineEnd = this.#findLineEnd(buffer, lineStart, this.#limits.maxTrailerBytes, 'chunk-line-too-long');
+      const lineEnd = this.#findLineEnd(buffer, lineStart, this.#limits.maxTrailerBytes, 'chunk-line-too-long', searchFrom);
       if (lineEnd === -1) {
         if (buffer.length - from > this.#limits.maxTrailerBytes) throw peerError('head-too-large', 'The trailer section is too large', 431);
+        this.#trailerLineStart = lineStart - from;
+        this.#trailerScanned = buffer.length - from;
         return -1;
       }
       const next = buffer.indexOf(LF, lineEnd) + 1;
       if (lineEnd === lineStart) return next;
       if (next - from > this.#limits.maxTrailerBytes) throw peerError('head-too-large', 'The trailer section is too large', 431);
       lineStart = next;
+      searchFrom = next;
     }
   }
 }

@@ -132,6 +132,30 @@ describe('sockhttp check: against our own server', () => {
   });
 });
 
+describe('sockhttp check: a page larger than what check keeps (1 MiB)', () => {
+  let site: ReturnType<typeof makeTempDir>;
+  let server: BackgroundProcess & { port: number };
+  const SIZE = 3 * 1024 * 1024;
+  before(async () => {
+    site = makeTempDir();
+    const page = Buffer.alloc(SIZE);
+    for (let index = 0; index < SIZE; index++) page[index] = 0x61 + (index % 26);
+    writeFileSync(join(site.path, 'big.txt'), page);
+    server = await startCliServer([site.path, '--headers-timeout', '1', '--quiet']);
+  });
+  after(async () => {
+    await server?.stop();
+    site?.remove();
+  });
+
+  test('is judged like a small one: every probe passes, the whole length is counted', async () => {
+    const run = await check(`http://127.0.0.1:${server.port}/big.txt`);
+    assert.deepEqual(run.notPassed, {}, explain(run));
+    assert.equal(run.report.probes.find((probe) => probe.id === 'content-length')!.received, `${SIZE} body bytes, as announced`);
+    assert.equal(run.code, 0);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 
 describe('sockhttp check: against python3 -m http.server', { skip: !commandExists('python3') && 'python3 is not installed' }, () => {
@@ -458,8 +482,21 @@ describe('sockhttp check: each classic lab mistake is caught by name', () => {
   test('"\\n" instead of "\\r\\n" → line-endings FAIL (and nothing else)', async () => {
     const run = await checkLabServer({ bareLineFeeds: true });
     assert.deepEqual(run.notPassed, { 'line-endings': 'FAIL', conditional: 'SKIP', range: 'SKIP' }, explain(run));
-    assert.match(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, /instead of "\\r\\n"/);
+    // The status line, Date, Content-Type, Content-Length and the empty line: five lines.
+    assert.match(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, /^5 line\(s\) end with "\\n" instead of "\\r\\n"$/);
     assert.equal(run.code, 1);
+  });
+
+  test('a page with blank lines ("\\n\\n") in its body, after a CRLF head → line-endings PASS (the body is not the head)', async () => {
+    writeFileSync(join(root, 'blank-lines.html'), '<!DOCTYPE html>\n<title>Blank lines</title>\n\n<p>one</p>\n\n<p>two</p>\n');
+    const server = await startLabServer(root);
+    try {
+      const run = await check(`http://127.0.0.1:${server.port}/blank-lines.html`);
+      assert.deepEqual(run.notPassed, { conditional: 'SKIP', range: 'SKIP' }, explain(run));
+      assert.equal(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, 'every line ends with "\\r\\n"');
+    } finally {
+      await server.close();
+    }
   });
 
   test('200 for a missing file → not-found FAIL', async () => {
@@ -549,6 +586,63 @@ describe('sockhttp check: the lab web server of examples/', () => {
     } finally {
       silent.destroy();
       await own.stop();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("sockhttp check: a hostile server's text is escaped, never printed raw", () => {
+  /** A raw server that answers every connection with `head` and a 2-byte body, then closes. */
+  const hostile = (head: string) =>
+    startRawServer({ pieces: [Buffer.from(`${head}Date: ${new Date().toUTCString()}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`, 'latin1')] });
+
+  /** No control character (C0 other than the line feeds, DEL, C1) and no bidirectional override, anywhere. */
+  function assertNothingRaw(text: string, what: string): void {
+    const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.exec(text);
+    assert.equal(raw, null, `${what} holds a raw U+${raw?.[0].codePointAt(0)!.toString(16).padStart(4, '0')}: ${JSON.stringify(text)}`);
+  }
+
+  test('a reason phrase with ESC[31m and an OSC title sequence: shown escaped, in the report and in --json', async () => {
+    const server = await hostile('HTTP/1.1 200 \x1b[31mRED\x1b]0;pwned\x07 OK\r\n');
+    try {
+      const human = await runCli(['check', server.url(HELLO), ...FAST, '--timeout', '1'], { timeoutMs: 120_000 });
+      const text = human.stdout.toString('utf8');
+      assertNothingRaw(text.replace(/\n/g, ''), 'the report');
+      const statusLine = text.split('\n').find((line) => /^\S+\s+status-line /.test(line));
+      assert.ok(statusLine !== undefined, text);
+      // Controls in a reason phrase are not allowed (RFC 9112 §4): the status line is not a valid one.
+      assert.match(statusLine, /^FAIL {2}status-line .*"HTTP\/1\.1 200 \\x1b\[31mRED\\x1b\]0;pwned\\x07 OK" is not an HTTP\/1\.x status line/);
+
+      const run = await check(server.url(HELLO), ['--timeout', '1']);
+      for (const probe of run.report.probes) {
+        assertNothingRaw(probe.sent, `${probe.id}: sent`);
+        assertNothingRaw(probe.received, `${probe.id}: received`);
+      }
+      assert.match(run.report.probes.find((probe) => probe.id === 'status-line')!.received, /\\x1b\[31mRED\\x1b\]0;pwned\\x07 OK/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('bytes past ASCII in the reason phrase and field values: valid UTF-8 shown as letters, C1 controls and stray bytes escaped', async () => {
+    // 0x9b alone is the C1 control CSI when taken as latin1; E2 9C 93 is "✓" in UTF-8. Both are
+    // obs-text, which a reason phrase and a field value may hold.
+    const server = await hostile('HTTP/1.1 200 OK \xe2\x9c\x93 \x9b2J\r\nContent-Type: text/html; x=\x9b31m\r\nETag: "\x9b1m"\r\n');
+    try {
+      const run = await check(server.url(HELLO), ['--timeout', '1']);
+      for (const probe of run.report.probes) {
+        assertNothingRaw(probe.sent, `${probe.id}: sent`);
+        assertNothingRaw(probe.received, `${probe.id}: received`);
+      }
+      const received = (id: string) => run.report.probes.find((probe) => probe.id === id)!.received;
+      assert.equal(run.verdicts['status-line'], 'PASS', explain(run));
+      assert.equal(received('status-line'), '"HTTP/1.1 200 OK ✓ \\x9b2J"');
+      assert.equal(received('content-type'), 'Content-Type: text/html; x=\\x9b31m');
+      assert.equal(run.report.probes.find((probe) => probe.id === 'conditional')!.sent, `GET ${HELLO} with If-None-Match: "\\x9b1m"`);
+      assert.match(received('not-found'), /^200 OK ✓ \\x9b2J for a file that does not exist$/);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -278,3 +278,66 @@ describe('RequestReader and the chunked decoder: a chunk line that goes on in th
     assert.equal(outcome.error?.code, 'bad-chunk-size');
   });
 });
+
+describe('ChunkedDecoder: a trailer section that arrives one byte at a time', () => {
+  // Within DEFAULT_RESPONSE_LIMITS (64 KiB, 500 lines): 300 ordinary trailer fields and one long one.
+  const FIELDS: FieldLine[] = [
+    ...Array.from({ length: 300 }, (_, i): FieldLine => [`X-Trailer-${i}`, `value ${i} `.padEnd(100, 'v')]),
+    ['X-Long', 'L'.repeat(16 * 1024)],
+  ];
+  const WIRE = bytes(`3\r\nabc\r\n0\r\n${FIELDS.map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`);
+
+  /**
+   * Feeds WIRE to a decoder as a reader does when each push brings one more byte: the same bytes,
+   * one longer each call, from the offset the decoder has consumed up to. Counts the bytes that
+   * Buffer#indexOf examines meanwhile (the decoder looks for line ends with it).
+   */
+  function feedByteByByte(): { body: string; trailers: FieldLine[] | null; examined: number } {
+    const decoder = new ChunkedDecoder(DEFAULT_RESPONSE_LIMITS);
+    const original = Buffer.prototype.indexOf;
+    let examined = 0;
+    Buffer.prototype.indexOf = function (this: Buffer, ...args: Parameters<Buffer['indexOf']>): number {
+      const found = original.apply(this, args);
+      const from = typeof args[1] === 'number' ? args[1] : 0;
+      examined += (found === -1 ? this.length : found + 1) - from;
+      return found;
+    };
+    let body = '';
+    let offset = 0;
+    try {
+      for (let end = 1; end <= WIRE.length; end++) {
+        for (;;) {
+          const step = decoder.decode(WIRE.subarray(0, end), offset);
+          offset += step.consumed;
+          if (step.kind === 'need-more') break;
+          if (step.kind === 'data') {
+            body += step.data.toString('latin1');
+            continue;
+          }
+          assert.equal(end, WIRE.length, 'the body ends with its last byte, not before');
+          return { body, trailers: step.trailers?.toJSON() ?? null, examined };
+        }
+      }
+    } finally {
+      Buffer.prototype.indexOf = original;
+    }
+    assert.fail('the body never ended');
+  }
+
+  test('gives the same trailers as when the section arrives whole', () => {
+    assert.ok(WIRE.length < DEFAULT_RESPONSE_LIMITS.maxTrailerBytes, 'the section is within the limit');
+    const whole = runDecoder(new ChunkedDecoder(DEFAULT_RESPONSE_LIMITS), [WIRE]);
+    assert.deepEqual(whole, { body: 'abc', ended: true, trailers: FIELDS, leftover: '' });
+    const trickled = feedByteByByte();
+    assert.equal(trickled.body, 'abc');
+    assert.deepEqual(trickled.trailers, FIELDS);
+  });
+
+  test('each call scans only the new bytes for the empty line (linear, not quadratic, work)', () => {
+    // Rescanning the section from its start on every call would examine about n²/2 bytes (here
+    // over a billion); resuming where the last scan stopped examines each byte a bounded number of
+    // times (once while searching, once more when the complete section is parsed).
+    const { examined } = feedByteByByte();
+    assert.ok(examined <= 4 * WIRE.length, `${examined} bytes examined for a wire of ${WIRE.length} bytes`);
+  });
+});
