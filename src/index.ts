@@ -15,7 +15,7 @@
 import type { Limits } from './core/limits.js';
 import type { AccessLogEntry } from './net/access-log.js';
 import { HttpServer } from './net/server.js';
-import type { ServerTimeouts } from './net/server-connection.js';
+import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './net/server-connection.js';
 import type { TraceOptions } from './net/trace-writer.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
 import { LIVE_RELOAD_SNIPPET, LiveReload } from './static/live-reload.js';
@@ -70,7 +70,8 @@ export interface ServeStaticOptions extends StaticOptions {
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
 export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
-  const liveReload = options.watch ? new LiveReload(options.root) : null;
+  const stallMs = options.timeouts?.stallMs ?? DEFAULT_TIMEOUTS.stallMs;
+  const liveReload = options.watch ? new LiveReload(options.root, Math.min(15_000, stallMs / 2)) : null;
   try {
     const staticHandler = await createStaticHandler({ ...options, ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
     const server = new HttpServer({

@@ -14,15 +14,23 @@ export const LIVE_RELOAD_SNIPPET =
 
 /** Changes closer together than this become one reload (an editor's save is often several writes). */
 const SETTLE_MS = 80;
+/** An open stream gets a comment line this often, so the server's stall timeout never ends it. */
+const DEFAULT_PING_MS = 15_000;
 
 export class LiveReload {
   readonly #clients = new Set<PassThrough>();
   readonly #watcher: FSWatcher;
   #pending: NodeJS.Timeout | null = null;
+  readonly #ping: NodeJS.Timeout;
 
-  constructor(root: string) {
+  /** `pingMs` must be shorter than the server's stall timeout. */
+  constructor(root: string, pingMs = DEFAULT_PING_MS) {
     this.#watcher = watch(root, { recursive: true }, () => this.#changed());
     this.#watcher.on('error', () => {}); // a folder removed while watched must not stop the server
+    // A line starting with ":" is a comment: browsers ignore it (HTML Living Standard, server-sent events).
+    this.#ping = setInterval(() => {
+      for (const client of this.#clients) client.write(': ping\n\n');
+    }, pingMs).unref();
   }
 
   /** The event stream when the request asks for it, otherwise null. */
@@ -43,12 +51,9 @@ export class LiveReload {
     };
   }
 
-  get clientCount(): number {
-    return this.#clients.size;
-  }
-
   close(): void {
     this.#watcher.close();
+    clearInterval(this.#ping);
     if (this.#pending !== null) clearTimeout(this.#pending);
     for (const client of this.#clients) client.end();
     this.#clients.clear();

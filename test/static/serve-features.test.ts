@@ -1208,6 +1208,22 @@ describe('sockhttp serve --watch', () => {
 });
 
 describe('serveStatic({ watch: true }) in this process', () => {
+  test('an open event stream outlives the stall timeout: comment lines keep it going (--stall-timeout 0.4)', async () => {
+    const quick = await startCliServer([watchRoot, '--watch', '--quiet', '--stall-timeout', '0.4']);
+    let stream: EventStream | undefined;
+    try {
+      stream = await openEventStream(quick.port);
+      let closed = false;
+      stream.socket.on('close', () => (closed = true));
+      assert.equal(await stream.waitFor(/: ping\n\n[\s\S]*: ping\n\n[\s\S]*: ping\n\n/, 10_000), true, `no pings: ${stream.received()}`);
+      // Three pings take at least 0.6 s: three times the stall timeout has passed with the stream open.
+      assert.equal(closed, false, 'the stream was cut');
+    } finally {
+      stream?.socket.destroy();
+      await quick.stop();
+    }
+  });
+
   test('the live-reload endpoint exists only with watch', async () => {
     const response = await send(main.port, '/__sockhttp/live-reload');
     assert.equal(response.status, 404);
