@@ -313,7 +313,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   function serveFile(request: StaticRequest, found: Lookup & { kind: 'file' }, status = 200): ResponsePlan | Promise<ResponsePlan> {
     const { realPath, stats } = found;
     const description = describe(found);
-    const live = description.isHtml && options.htmlSnippet !== undefined;
+    // A live-reload page is read whole to insert the script; a huge one is sent as it is.
+    const live = description.isHtml && options.htmlSnippet !== undefined && stats.size <= MAX_COMPRESS_BYTES;
     const wantsRange = status === 200 && request.method === 'GET' && request.fields.has('range') && !live;
 
     // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else

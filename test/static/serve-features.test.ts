@@ -1224,6 +1224,23 @@ describe('serveStatic({ watch: true }) in this process', () => {
     }
   });
 
+  test('a huge HTML page (9 MiB) is sent as it is, without the script: it is not read whole into memory', async () => {
+    const folder = makeTempDir();
+    const page = Buffer.concat([Buffer.from('<!doctype html><body>'), Buffer.alloc(9 * 1024 * 1024, 'x'), Buffer.from('</body>\n')]);
+    writeFileSync(join(folder.path, 'huge.html'), page);
+    const watching = await startStaticServer(folder.path, { watch: true });
+    try {
+      const response = await fetch(watching.url('/huge.html'));
+      const body = Buffer.from(await response.arrayBuffer());
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('content-length'), String(page.length));
+      assert.equal(sha256(body), sha256(page), 'the page was changed');
+    } finally {
+      await watching.close();
+      folder.remove();
+    }
+  });
+
   test('the live-reload endpoint exists only with watch', async () => {
     const response = await send(main.port, '/__sockhttp/live-reload');
     assert.equal(response.status, 404);
