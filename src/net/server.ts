@@ -78,6 +78,9 @@ export class HttpServer {
       this.#tcpServer.once('error', onError);
       this.#tcpServer.listen({ port, host }, () => {
         this.#tcpServer.off('error', onError);
+        // Once listening, an error is a failed accept (a connection reset before it was taken, a
+        // short-lived lack of memory): it costs that connection, never the listener or the process.
+        this.#tcpServer.on('error', () => {});
         resolve(this.#tcpServer.address() as AddressInfo);
       });
     });
