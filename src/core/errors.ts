@@ -31,7 +31,9 @@ export type ProtocolErrorCode =
   | 'bad-host'
   | 'bad-status-line'
   | 'incomplete-message'
-  | 'bad-field-to-send';
+  | 'bad-field-to-send'
+  /** A fault of ours, not of the message: a bug. */
+  | 'internal-error';
 
 /** Who broke the rules: the other end of the connection, or the code that called us. */
 export type ErrorSide = 'peer' | 'local';

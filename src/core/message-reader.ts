@@ -107,7 +107,8 @@ abstract class MessageReader<Head> {
       return this.#step();
     } catch (error) {
       this.#state = 'error';
-      this.#error = error instanceof HttpProtocolError ? error : peerError('incomplete-message', String(error));
+      // Anything else thrown here is our bug, not the peer's: a 500, and never blamed on the message.
+      this.#error = error instanceof HttpProtocolError ? error : new HttpProtocolError('internal-error', `The reader failed: ${String(error)}`, 500, 'local');
       throw this.#error;
     }
   }

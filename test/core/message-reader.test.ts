@@ -573,3 +573,21 @@ describe('ResponseReader: rejections', () => {
     assert.equal(runReader(responseReaderFor('GET')(), [bytes(`HTTP/1.1 204 No Content\r\n${justEnough}\r\n`)]).error, null);
   });
 });
+
+describe('RequestReader: a fault of ours is not blamed on the message', () => {
+  class BrokenReader extends RequestReader {
+    protected override parseHead(): never {
+      throw new TypeError('a bug');
+    }
+  }
+
+  test('an exception that is not a protocol error becomes internal-error, status 500, side local', () => {
+    const reader = new BrokenReader();
+    reader.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    assert.throws(
+      () => reader.next(),
+      (error: unknown) => error instanceof HttpProtocolError && error.code === 'internal-error' && error.status === 500 && error.side === 'local',
+    );
+    assert.equal(reader.state, 'error');
+  });
+});
