@@ -7,7 +7,7 @@
  * stat. A file that is written, replaced or renamed over gets a new identity, so its old entries are
  * simply never found again and age out of the bounded maps.
  */
-import type { Stats } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 
 export interface FileIdentity {
   dev: number;
@@ -33,6 +33,36 @@ export function sameIdentity(identity: FileIdentity, stats: Stats): boolean {
 
 export function identityKey(identity: FileIdentity): string {
   return `${identity.dev}:${identity.ino}:${identity.size}:${identity.mtimeMs}:${identity.ctimeMs}`;
+}
+
+/**
+ * The stat of a path, taken at most once per turn of the event loop. A busy server answers many
+ * requests for the same hot file in one turn (one batch of ready sockets); they all see the file as
+ * the turn's first check found it, so what they get is never older than the current turn. The
+ * next turn checks again, so a client that changes a file and then asks for it gets the new one.
+ * Synchronous: for a file the kernel has cached, a stat costs less than a trip through libuv's
+ * thread pool, and it is the only system call a hot request makes.
+ */
+export class StatsOfThisTurn {
+  readonly #stats = new Map<string, Stats | null>();
+  #clearScheduled = false;
+
+  /** The stats of `path` (symlinks followed), or undefined if nothing is there. Throws as statSync does. */
+  of(path: string): Stats | undefined {
+    const known = this.#stats.get(path);
+    if (known !== undefined) return known ?? undefined;
+    const stats = statSync(path, { throwIfNoEntry: false });
+    this.#stats.set(path, stats ?? null);
+    if (!this.#clearScheduled) {
+      this.#clearScheduled = true;
+      // Immediates run once the current turn's I/O callbacks are done, before the loop polls again.
+      setImmediate(() => {
+        this.#stats.clear();
+        this.#clearScheduled = false;
+      });
+    }
+    return stats;
+  }
 }
 
 /** A map that holds at most `maxEntries`; when full it starts afresh (its entries are cheap to rebuild). */

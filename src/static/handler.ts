@@ -22,7 +22,7 @@ import { formatHttpDate } from '../core/http-date.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, compress, isCompressible, negotiateCoding } from './compression.js';
 import { type Validators, evaluatePreconditions, makeValidators, rangeStillApplies } from './conditional.js';
-import { BoundedMap, BufferCache, type FileIdentity, identityKey, identityOf, sameIdentity } from './file-index.js';
+import { BoundedMap, BufferCache, type FileIdentity, StatsOfThisTurn, identityKey, identityOf, sameIdentity } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
 import { contentTypeFor } from './mime.js';
@@ -75,6 +75,7 @@ const SMALL_FILE_BYTES = 64 * 1024;
 const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
 const PATH_CACHE_ENTRIES = 10_000;
+const NO_THROW = { throwIfNoEntry: false } as const;
 
 // Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
 // collected, which could happen while the socket layer is still streaming from it.
@@ -89,16 +90,16 @@ type Lookup =
   | { kind: 'file'; requestedPath: string; realPath: string; fileName: string; stats: Stats; description?: FileDescription }
   | { kind: 'directory'; requestedPath: string; realPath: string; segments: string[] }
   | { kind: 'redirect'; location: string }
-  | { kind: 'missing'; status: number };
+  /** `requestedPath` when the path was found absent (not refused): a later request checks it is still absent. */
+  | { kind: 'missing'; status: number; requestedPath?: string };
 
 /**
- * A remembered lookup. Its requested path is stat'ed on every request — following symlinks, so a
- * link pointed elsewhere leads to another identity — and must still have `identity`.
+ * A remembered lookup. Its requested path is stat'ed again (following symlinks, so a link pointed
+ * elsewhere leads to another identity) and must still have `identity`, or still be absent (null).
  */
-interface KnownPath {
-  identity: FileIdentity;
-  found: Lookup & { kind: 'file' | 'directory' };
-}
+type KnownPath =
+  | { identity: FileIdentity; found: Lookup & { kind: 'file' | 'directory' } }
+  | { identity: null; found: Lookup & { kind: 'missing'; requestedPath: string } };
 
 /** The validators and ready fields of one representation, and the cache key of its bytes. */
 interface Representation {
@@ -135,6 +136,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const isInsideRoot = (realPath: string) => realPath === rootReal || realPath.startsWith(rootPrefix);
 
   const knownPaths = new BoundedMap<string, KnownPath>(PATH_CACHE_ENTRIES);
+  const checkedStats = new StatsOfThisTurn();
   const descriptions = new BoundedMap<string, FileDescription>(PATH_CACHE_ENTRIES);
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
@@ -148,7 +150,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     try {
       const requestedPath = join(rootReal, ...segments);
       // A missing file is the common failure: find it without the cost of a thrown error.
-      if (statSync(requestedPath, { throwIfNoEntry: false }) === undefined) return { kind: 'missing', status: 404 };
+      if (statSync(requestedPath, NO_THROW) === undefined) return { kind: 'missing', status: 404, requestedPath };
       const realPath = realpathSync.native(requestedPath);
       if (!isInsideRoot(realPath)) return { kind: 'missing', status: 404 }; // a symlink that leads out of the root
       const stats = statSync(realPath);
@@ -160,7 +162,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       // the normalized segments, so it always starts with exactly one "/" and can never name another
       // host (as "//evil.example/" would).
       if (!trailingSlash) return { kind: 'redirect', location: encodePath(segments, true) + query };
-      if (statSync(join(realPath, indexFile), { throwIfNoEntry: false })?.isFile()) {
+      if (statSync(join(realPath, indexFile), NO_THROW)?.isFile()) {
         const indexReal = realpathSync.native(join(realPath, indexFile));
         const indexStats = statSync(indexReal);
         if (isInsideRoot(indexReal) && indexStats.isFile()) {
@@ -181,10 +183,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   function recall(rawPath: string): Lookup | null {
     const known = knownPaths.get(rawPath);
     if (known === undefined) return null;
-    // A synchronous stat: for a file the kernel has cached, it costs less than a trip through
-    // libuv's thread pool would, and it is the only system call a hot request makes.
-    const stats = statSync(known.found.requestedPath, { throwIfNoEntry: false });
-    if (stats === undefined || !sameIdentity(known.identity, stats)) {
+    const stats = checkedStats.of(known.found.requestedPath);
+    const unchanged = known.identity === null ? stats === undefined : stats !== undefined && sameIdentity(known.identity, stats);
+    if (!unchanged) {
       knownPaths.delete(rawPath);
       return null;
     }
@@ -195,6 +196,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   function remember(rawPath: string, found: Lookup): void {
     if (found.kind === 'file') knownPaths.set(rawPath, { identity: identityOf(found.stats), found });
     if (found.kind === 'directory') knownPaths.set(rawPath, { identity: identityOf(statSync(found.requestedPath)), found });
+    if (found.kind === 'missing' && found.requestedPath !== undefined) {
+      knownPaths.set(rawPath, { identity: null, found: { ...found, requestedPath: found.requestedPath } });
+    }
   }
 
   function lookupPath(rawPath: string, segments: string[], trailingSlash: boolean): Lookup {
@@ -326,7 +330,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     let compressOnTheFly = coding !== null && description.compressesOnTheFly;
     const siblingPath = coding === null ? undefined : description.precompressed.get(coding);
     if (siblingPath !== undefined) {
-      const siblingStats = statSync(siblingPath, { throwIfNoEntry: false });
+      const siblingStats = checkedStats.of(siblingPath);
       if (siblingStats?.isFile()) {
         source = { path: siblingPath, stats: siblingStats };
         compressOnTheFly = false;
