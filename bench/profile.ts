@@ -4,6 +4,7 @@
  *
  *   npm run bench:profile                      (the 100 B file, 50 keep-alive connections, 5 s)
  *   npm run bench:profile -- /page.html 10     (another path, another duration)
+ *   npm run bench:profile -- --close           (a new connection per request)
  *
  * The .cpuprofile file is kept and its path printed: open it in Chrome DevTools for a flame graph.
  */
@@ -15,7 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const [path = '/small.html', seconds = '5'] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const closeEach = args.includes('--close');
+const [path = '/small.html', seconds = '5'] = args.filter((arg) => arg !== '--close');
 
 interface ProfileNode {
   id: number;
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
   const serverArgs = ['--cpu-prof', '--cpu-prof-dir', profileDir, join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', String(port), '--quiet'];
   const server = spawn(...pinned('0', process.execPath, serverArgs), { stdio: 'inherit' });
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const wrk = spawnSync(...pinned('1', 'wrk', ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}${path}`]), { encoding: 'utf8' });
+  const wrk = spawnSync(...pinned('1', 'wrk', ['-t1', '-c50', `-d${seconds}s`, ...(closeEach ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}${path}`]), { encoding: 'utf8' });
   if (wrk.error) throw new Error('wrk is needed (apt-get install wrk)');
   console.log(wrk.stdout.split('\n').filter((line) => /Requests\/sec|Non-2xx|errors/.test(line)).join('\n'));
   const exited = new Promise((resolve) => server.once('exit', resolve));
