@@ -1,12 +1,12 @@
 /**
- * What the static handler remembers between requests, so that serving a hot file costs one stat
- * system call instead of the half-dozen of a cold lookup (realpath, stat, open, fstat, read, close).
+ * What the static handler remembers between requests, so that serving a hot file costs at most one
+ * stat system call instead of the half-dozen of a cold lookup (realpath, stat, open, fstat, read, close).
  *
  * Nothing here can serve a stale file: every entry is tied to a file's identity — device, inode,
- * size, modification and change times — and every request checks the identity again with a fresh
- * stat. A file that is written, replaced or renamed over gets a new identity, so its old entries are
- * simply never found again and age out of the bounded maps.
- */
+ * size, modification and change times — and every request checks the identity again with a stat
+ * taken in its own turn of the event loop (StatsOfThisTurn). A file that is written, replaced or
+ * renamed over gets a new identity, so its old entries are simply never found again and age out of
+ * the bounded maps. */
 import { type Stats, statSync } from 'node:fs';
 
 export interface FileIdentity {
