@@ -150,7 +150,6 @@ export class ServerConnection {
       this.#trace = new ConnectionTrace(id, 'response', settings.trace);
       this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
     }
-    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
     socket.on('error', () => socket.destroy());

@@ -56,14 +56,15 @@ export class HttpServer {
       });
     };
     // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
-    // clients do) must still receive the whole response.
+    // clients do) must still receive the whole response. noDelay: a response goes out as soon as it
+    // is written (it is written in as few pieces as possible), set by node:net as it accepts.
     if (options.tls) {
-      const server = createTlsServer({ allowHalfOpen: true, cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ['http/1.1'] }, accept);
+      const server = createTlsServer({ allowHalfOpen: true, noDelay: true, cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ['http/1.1'] }, accept);
       // A handshake that fails (a plain-HTTP client, a bad certificate on the other side) only ends that connection.
       server.on('tlsClientError', (_error, socket) => socket.destroy());
       this.#tcpServer = server;
     } else {
-      this.#tcpServer = createTcpServer({ allowHalfOpen: true }, accept);
+      this.#tcpServer = createTcpServer({ allowHalfOpen: true, noDelay: true }, accept);
     }
     // node:net closes connections beyond this limit as soon as they are accepted. When the process
     // runs out of file descriptors (EMFILE), libuv does the same with a reserved descriptor, so the
