@@ -202,7 +202,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   }
 
   function lookupPath(rawPath: string, segments: string[], trailingSlash: boolean): Lookup {
-    const found = recall(rawPath) ?? lookup(segments, trailingSlash, '');
+    const known = recall(rawPath);
+    if (known !== null) return known;
+    const found = lookup(segments, trailingSlash, '');
     remember(rawPath, found);
     return found;
   }
