@@ -279,14 +279,14 @@ export class ServerConnection {
     } catch {
       answer = errorPlan(500);
     }
-    if ('then' in answer) {
+    if (isPromiseLike(answer)) {
       answer.then(
-        (plan) => this.#respondOrDestroy(exchange, plan),
+        (plan) => this.#respondOrDestroy(exchange, isPlan(plan) ? plan : errorPlan(500)),
         () => this.#respondOrDestroy(exchange, errorPlan(500)),
       );
     } else {
       // A plan known at once (a hot file) is sent at once, without a trip through the microtask queue.
-      this.#respondOrDestroy(exchange, answer);
+      this.#respondOrDestroy(exchange, isPlan(answer) ? answer : errorPlan(500));
     }
   }
 
@@ -323,7 +323,7 @@ export class ServerConnection {
     const plan = exchange.deferredPlan;
     if (plan === null) return;
     exchange.deferredPlan = null;
-    this.#respond(exchange, plan);
+    this.#respondOrDestroy(exchange, plan);
   }
 
   #respond(exchange: Exchange, plan: ResponsePlan): void {
@@ -602,6 +602,17 @@ export class ServerConnection {
       durationMs: performance.now() - exchange.startTime,
     });
   }
+}
+
+/** Not `instanceof Promise`: a handler may return any thenable, or (from plain JavaScript) anything at all. */
+function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
+  return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** The shape of a plan; what is inside is checked as it is sent. */
+function isPlan(answer: unknown): answer is ResponsePlan {
+  const plan = answer as Partial<ResponsePlan> | null | undefined;
+  return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
 }
 
 function releasePlan(plan: ResponsePlan): void {

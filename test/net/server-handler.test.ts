@@ -1,0 +1,65 @@
+/**
+ * HttpServer with handlers of our own, over raw sockets: a plan given at once or later is sent the
+ * same way and keeps the connection; a handler that throws, rejects, returns nothing or returns a
+ * plan that cannot be sent costs at most its connection, never the process.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { type RequestHandler, type ResponsePlan, createServer } from '../../src/index.js';
+import { rawExchange } from '../helpers.js';
+import { parseResponseAt } from './server-helpers.js';
+
+const servers: Array<{ close(graceMs?: number): Promise<void> }> = [];
+after(async () => {
+  for (const server of servers) await server.close(1_000);
+});
+
+async function serve(handler: RequestHandler): Promise<number> {
+  const server = createServer({ handler });
+  servers.push(server);
+  return (await server.listen(0, '127.0.0.1')).port;
+}
+
+const plan = (text: string): ResponsePlan => ({ status: 200, fields: [['Content-Type', 'text/plain']], body: { kind: 'bytes', bytes: Buffer.from(text) } });
+const twoRequests = 'GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+/** The responses in `bytes`, in order. */
+function responses(bytes: Buffer): Array<{ status: number; body: string; connection: string | undefined }> {
+  const found = [];
+  for (let offset = 0; offset < bytes.length; ) {
+    const parsed = parseResponseAt(bytes, offset, 'GET');
+    if (parsed === null) break;
+    found.push({ status: parsed.response.status, body: parsed.response.body.toString(), connection: parsed.response.field('connection') });
+    offset = parsed.end;
+  }
+  return found;
+}
+
+describe('HttpServer: what a handler answers', () => {
+  test('a plan given at once and a plan given later are sent alike, and the connection is kept between them', async () => {
+    let calls = 0;
+    const port = await serve((request) => (++calls % 2 === 1 ? plan(`now ${request.target}`) : Promise.resolve(plan(`later ${request.target}`))));
+    const answers = responses(await rawExchange(port, twoRequests, { timeoutMs: 10_000 }));
+    assert.deepEqual(answers, [
+      { status: 200, body: 'now /one', connection: undefined },
+      { status: 200, body: 'later /two', connection: 'close' },
+    ]);
+  });
+
+  const broken: Array<[string, RequestHandler]> = [
+    ['throws', () => { throw new Error('boom'); }],
+    ['rejects', () => Promise.reject(new Error('boom'))],
+    ['gives a field that cannot be sent', () => ({ status: 200, fields: [['Bad Name', 'x']], body: { kind: 'empty' } })],
+    ['returns nothing (plain JavaScript)', (() => undefined) as unknown as RequestHandler],
+    ['resolves to nothing', (() => Promise.resolve(undefined)) as unknown as RequestHandler],
+  ];
+  for (const [what, handler] of broken) {
+    test(`a handler that ${what}: 500, and the server goes on`, async () => {
+      const port = await serve(handler);
+      for (let round = 0; round < 2; round++) {
+        const [answer] = responses(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 }));
+        assert.equal(answer?.status, 500);
+      }
+    });
+  }
+});
