@@ -11,7 +11,7 @@
  * failures start; client.ts re-exports it.
  */
 import { createHash } from 'node:crypto';
-import { type Socket, connect as connectTcp, isIP } from 'node:net';
+import { type OnReadOpts, type Socket, connect as connectTcp, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type TLSSocket, connect as connectTls } from 'node:tls';
 import type { BodyFraming } from '../core/framing.js';
@@ -166,14 +166,92 @@ function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
 
 interface TcpResult {
   socket: Socket;
+  /** Where the socket's bytes are read into, when it is read with `onread` (not under TLS). */
+  regions: ReadRegions | null;
   nameLookup: number;
   connect: number;
 }
 
-function openTcp(host: string, port: number, role: 'origin' | 'proxy', options: OpenOptions): Promise<TcpResult> {
+/** Receives a chunk read from a socket; answers whether it keeps a reference to the chunk's memory. */
+export type ChunkReceiver = (chunk: Buffer) => boolean;
+
+/** A slab of read memory: large enough for the biggest reads a loopback socket gives (~100-400 KiB). */
+const SLAB_BYTES = 256 * 1024;
+/** A read is never offered less room than this; what is left of a slab below it starts a new slab. */
+const MIN_READ_BYTES = 64 * 1024;
+/** Reads up to this size are handed on as copies, from Node's shared pool of small buffers. */
+const COPY_UP_TO_BYTES = 4 * 1024;
+
+/**
+ * Memory for reading a plain TCP socket with net's `onread` option: the kernel copies received bytes
+ * straight into a region of a slab we own, and the chunk handed on is a view of it, without the
+ * allocation, Readable push and 'data' event that a socket's default reading costs per chunk
+ * (measured on loopback: 1 GiB in 0.22-0.35 s of a region read again and again, against 0.45-0.63 s
+ * with 'data' events).
+ *
+ * The rule that keeps this safe: memory that someone may still hold is never read into again.
+ * Small reads are handed on as copies, so their region is free at once. A large read is lent: the
+ * receiver says whether it kept a reference (a body chunk waiting in a Readable's buffer does; a
+ * chunk written to a file before the receiver returns does not). When it did, the next region
+ * starts after the kept bytes, or in a new slab when too little room is left.
+ *
+ *   slab:  [ bytes of earlier kept reads | region (the next read goes here), ≥ MIN_READ_BYTES ]
+ */
+export class ReadRegions {
+  #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  /** Where the next read goes: #slab[#start, end of slab). */
+  #start = 0;
+  #receiver: ChunkReceiver;
+
+  constructor(receiver: ChunkReceiver) {
+    this.#receiver = receiver;
+  }
+
+  /** Sends the chunks read from now on to `receiver`. */
+  set receiver(receiver: ChunkReceiver) {
+    this.#receiver = receiver;
+  }
+
+  /** The `onread` option of net.connect. */
+  get onread(): OnReadOpts {
+    return {
+      // Asked once when the socket starts reading, then after each read: the memory for the next one.
+      buffer: () => this.#slab.subarray(this.#start),
+      // Flow control is the receiver's (socket.pause()); `false` here would pause the socket too.
+      callback: (bytesRead) => {
+        this.#received(bytesRead);
+        return true;
+      },
+    };
+  }
+
+  #received(bytesRead: number): void {
+    const chunk = this.#slab.subarray(this.#start, this.#start + bytesRead);
+    if (bytesRead <= COPY_UP_TO_BYTES) {
+      this.#receiver(Buffer.from(chunk));
+      return;
+    }
+    if (!this.#receiver(chunk)) return;
+    this.#start += bytesRead;
+    if (SLAB_BYTES - this.#start < MIN_READ_BYTES) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.#start = 0;
+    }
+  }
+}
+
+function openTcp(host: string, port: number, role: 'origin' | 'proxy', options: OpenOptions & { readWithRegions: boolean }): Promise<TcpResult> {
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(options.signal.reason);
-    const socket = connectTcp({ host, port });
+    // Until a Connection takes the socket over, a byte from the server is one nobody asked for
+    // (servers speak after the request): the socket is of no use, as in Connection.
+    const regions = options.readWithRegions
+      ? new ReadRegions(() => {
+          socket.destroy();
+          return false;
+        })
+      : null;
+    const socket = connectTcp({ host, port, ...(regions !== null && { onread: regions.onread }) });
     const unwatch = watchAbort(options.signal, () => {
       socket.destroy();
       reject(options.signal.reason);
@@ -192,7 +270,7 @@ function openTcp(host: string, port: number, role: 'origin' | 'proxy', options: 
       unwatch();
       socket.off('error', onError);
       const connected = performance.now() - options.since;
-      resolve({ socket, nameLookup: nameLookup ?? connected, connect: connected });
+      resolve({ socket, regions, nameLookup: nameLookup ?? connected, connect: connected });
     });
   });
 }
@@ -332,7 +410,8 @@ export async function openConnection(route: Route, key: string, id: number, opti
   const peer = route.proxy ?? route.target;
   const host = socketHost(peer);
   const port = defaultPort(peer);
-  const tcp = await openTcp(host, port, route.proxy === null ? 'origin' : 'proxy', options);
+  // TLS reads the TCP socket itself (node:tls has no onread for a socket it is given).
+  const tcp = await openTcp(host, port, route.proxy === null ? 'origin' : 'proxy', { ...options, readWithRegions: !isHttps });
   // Errors surface on the TLS socket once it wraps this one; this listener keeps a late one on the
   // raw socket from being an uncaught exception.
   tcp.socket.on('error', () => {});
@@ -356,7 +435,7 @@ export async function openConnection(route: Route, key: string, id: number, opti
     tls,
     timings: { nameLookup: tcp.nameLookup, connect: tcp.connect, appConnect },
   };
-  return new Connection(socket, key, details);
+  return new Connection(socket, key, details, tcp.regions);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,7 +443,11 @@ export async function openConnection(route: Route, key: string, id: number, opti
 
 /** What an exchange (a request and its response) hears from the connection it runs on. */
 export interface ConnectionListener {
-  onData(chunk: Buffer): void;
+  /**
+   * Bytes from the server. The answer says whether the listener keeps a reference to the chunk's
+   * memory after returning (see ReadRegions): when it does not, that memory is read into again.
+   */
+  onData(chunk: Buffer): boolean;
   onEnd(): void;
   onError(error: NodeJS.ErrnoException): void;
   onClose(): void;
@@ -384,12 +467,18 @@ export class Connection {
   #listener: ConnectionListener | null = null;
   readonly #closeHandlers = new Set<() => void>();
 
-  constructor(socket: Socket, key: string, details: ConnectionDetails) {
+  constructor(socket: Socket, key: string, details: ConnectionDetails, regions: ReadRegions | null = null) {
     this.socket = socket;
     this.key = key;
     this.details = details;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => (this.#listener === null ? socket.destroy() : this.#listener.onData(chunk)));
+    const receive = (chunk: Buffer): boolean => {
+      if (this.#listener !== null) return this.#listener.onData(chunk);
+      socket.destroy();
+      return false;
+    };
+    if (regions !== null) regions.receiver = receive;
+    else socket.on('data', receive);
     socket.on('end', () => (this.#listener === null ? socket.destroy() : this.#listener.onEnd()));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#listener?.onError(error));
     socket.on('close', () => {

@@ -468,6 +468,8 @@ class Exchange implements ConnectionListener {
   #wantsData = true;
   #throttleTimer: NodeJS.Timeout | null = null;
   #requestSent = false;
+  /** Whether the chunk being handled in onData is still referenced once it returns. */
+  #keptChunk = false;
   #bodyBytes = 0;
   #receivedBytes = 0;
   #resolve: (response: ClientResponse) => void = () => {};
@@ -514,12 +516,16 @@ class Exchange implements ConnectionListener {
     }).then((response) => ({ response, finished }));
   }
 
-  onData(chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     if (this.#receivedBytes === 0) this.#timings.firstByte = performance.now() - this.#context.since;
     this.#receivedBytes += chunk.length;
-    this.#context.options.onRawBytes?.(chunk);
+    const onRawBytes = this.#context.options.onRawBytes;
+    onRawBytes?.(chunk);
+    this.#keptChunk = onRawBytes !== undefined; // the caller's hook may keep what it is given
     this.#reader.push(chunk);
     this.#pump();
+    // The reader holds on to bytes it could not use yet (a head or chunk-size line cut short).
+    return this.#keptChunk || this.#reader.bufferedBytes > 0;
   }
 
   onEnd(): void {
@@ -607,6 +613,7 @@ class Exchange implements ConnectionListener {
     this.#bodyBytes += data.length;
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     if (this.#bodyBytes > maxBodyBytes) return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
+    this.#keptChunk = true; // the Readable's buffer holds the view until its reader takes it
     if (!this.#body!.push(data)) {
       this.#wantsData = false;
       this.#connection.socket.pause();
