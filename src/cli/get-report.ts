@@ -3,11 +3,26 @@
  * the --json-output object.
  */
 import { performance } from 'node:perf_hooks';
-import type { ClientEvent, ClientResponse, FieldLine } from '../index.js';
+import { type ClientEvent, type ClientResponse, type FieldLine, escapeBytes } from '../index.js';
 import { UsageError } from './options.js';
 
 // ---------------------------------------------------------------------------------------------
 // What -v and -i show
+
+/**
+ * Text from the server made safe for a terminal. The parser lets a reason phrase and field values
+ * carry obs-text (bytes 0x80-0xFF, RFC 9112 §4, RFC 9110 §5.5), read as latin1: among them the C1
+ * controls, such as 0x9b (CSI) and 0x9d (OSC), with which a hostile server could move the cursor,
+ * rewrite the window title or hide lines. Valid UTF-8 is shown as text; anything else is escaped.
+ */
+export function shownText(text: string): string {
+  return escapeBytes(Buffer.from(text, 'latin1'));
+}
+
+/** The status line of a response for -v and error messages, with the reason phrase escaped. */
+export function shownStatus(status: number, reason: string): string {
+  return `${status} ${shownText(reason)}`.trimEnd();
+}
 
 export function headText(statusLine: string, fields: Iterable<FieldLine>): string {
   let text = `${statusLine}\r\n`;
@@ -38,7 +53,8 @@ export function verboseLines(event: ClientEvent): string[] {
       return [...connectionLines(event), ...head.map((line) => `> ${line}`), '>'];
     }
     case 'response-head': {
-      const lines = headText(`HTTP/${event.version} ${event.status} ${event.reason}`.trimEnd(), event.fields).split('\r\n').slice(0, -2);
+      const fields = [...event.fields].map(([name, value]): FieldLine => [name, shownText(value)]);
+      const lines = headText(`HTTP/${event.version} ${shownStatus(event.status, event.reason)}`, fields).split('\r\n').slice(0, -2);
       return [...lines.map((line) => `< ${line}`), '<'];
     }
     case 'connection-done':

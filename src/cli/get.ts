@@ -16,7 +16,7 @@ import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGEN
 import { CommandError, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
 import { type FileWrite, bodySource, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
-import { type Transfer, expandWriteOut, headText, jsonReport, verboseLines } from './get-report.js';
+import { type Transfer, expandWriteOut, headText, jsonReport, shownStatus, verboseLines } from './get-report.js';
 import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
 
 export { EXIT_CODES } from './get-errors.js';
@@ -169,7 +169,7 @@ async function writeResponse(response: ClientResponse, delivery: Delivery, setti
   // -C - looks first: its 416 ("you have it all already") is a success, not a --fail error.
   if (settings.resume) file = await planResume(response, destination!, delivery.url, delivery.resume);
   if (settings.fail && response.status >= 400) {
-    throw new CommandError('http-error', `${`the server answered ${response.status} ${response.reason}`.trimEnd()} (--fail)`);
+    throw new CommandError('http-error', `the server answered ${shownStatus(response.status, response.reason)} (--fail)`);
   }
   if (file === 'complete') {
     response.body.destroy();

@@ -18,6 +18,7 @@ import type { BodyFraming } from '../core/framing.js';
 import { DEFAULT_RESPONSE_LIMITS } from '../core/limits.js';
 import { ResponseReader } from '../core/message-reader.js';
 import { serializeRequestHead } from '../core/serializer.js';
+import { escapeBytes } from '../core/trace.js';
 
 /** Stable codes for every way a request can fail, so callers switch on them instead of on messages. */
 export type ClientErrorCode =
@@ -327,7 +328,9 @@ function openTunnel(socket: Socket, route: Route & { proxy: URL }, options: Open
         if (event.type === 'need-more' || event.type === 'closed' || event.type === 'paused') return;
         if (event.type !== 'head' || event.head.status < 200) continue; // the rest of an interim 1xx
         if (event.head.status >= 300) {
-          return finish(new ClientError('proxy-failed', `The ${where} refused the tunnel to ${authority}: ${event.head.status} ${event.head.reason}`.trimEnd()));
+          // The reason phrase may hold C1 controls (obs-text): escaped, as this message reaches terminals.
+          const reason = escapeBytes(Buffer.from(event.head.reason, 'latin1'));
+          return finish(new ClientError('proxy-failed', `The ${where} refused the tunnel to ${authority}: ${event.head.status} ${reason}`.trimEnd()));
         }
         // The tunnel's first bytes must come from the origin, and a TLS server speaks only after our hello.
         if (reader.bufferedBytes > 0) return finish(new ClientError('proxy-failed', `The ${where} sent bytes into the tunnel before TLS started`));
