@@ -123,6 +123,19 @@ export interface ClientResponse {
   timings: Timings;
   /** Body bytes received so far, without the chunked framing and before content decoding (curl's size_download). */
   readonly bodyBytesReceived: number;
+  /**
+   * Hands the body to `write`, chunk by chunk as it arrives, instead of through `body`; resolves
+   * when the body is complete, rejects with the error `body` would have carried (or with what
+   * `write` threw, which ends the request). Faster than reading `body` for a large download: the
+   * chunks are lent, not given, so none is queued or copied, and the socket's read memory is used
+   * again. `write` must therefore be done with a chunk when it returns (a synchronous file write, a
+   * hash update) and must not keep it. Use one of `body` and `consumeBody`, not both.
+   *
+   * @example
+   * const fd = openSync('big.iso', 'w');
+   * await response.consumeBody((chunk) => writeSync(fd, chunk));
+   */
+  consumeBody(write: (chunk: Buffer) => void): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,13 +199,21 @@ export async function request(url: string | URL, options: RequestOptions = {}): 
     };
     const target = parseUrl(url);
     const { response, finished } = await followRedirects(target, firstPlan(target, options), context);
-    if (options.decompress) response.body = decodeContent(response);
+    if (options.decompress) {
+      response.body = decodeContent(response);
+      // Decoded chunks come from zlib, not from the socket: they are read from the stream.
+      response.consumeBody = (write) => consumeStream(response.body, write);
+    }
     void finished.then(() => deadline.clear());
     return response;
   } catch (error) {
     deadline.clear();
     throw error;
   }
+}
+
+async function consumeStream(body: Readable, write: (chunk: Buffer) => void): Promise<void> {
+  for await (const chunk of body) write(chunk as Buffer);
 }
 
 function parseUrl(url: string | URL): URL {
@@ -470,10 +491,12 @@ class Exchange implements ConnectionListener {
   #requestSent = false;
   /** Whether the chunk being handled in onData is still referenced once it returns. */
   #keptChunk = false;
+  /** consumeBody's receiver, and how to settle its promise; null while the body goes to the Readable. */
+  #sink: { write: (chunk: Buffer) => void; resolve: () => void; reject: (error: Error) => void } | null = null;
   #bodyBytes = 0;
   #receivedBytes = 0;
   #resolve: (response: ClientResponse) => void = () => {};
-  #reject: (error: ClientError) => void = () => {};
+  #reject: (error: Error) => void = () => {};
   #finished: () => void = () => {};
   readonly #onAbort = () => this.#fail(this.#context.signal.reason as ClientError);
 
@@ -593,6 +616,7 @@ class Exchange implements ConnectionListener {
     body.on('error', () => {});
     this.#body = body;
     const exchange = this;
+    const consumeBody = (write: (chunk: Buffer) => void) => this.#consumeBody(write);
     this.#resolve({
       status,
       reason,
@@ -606,6 +630,25 @@ class Exchange implements ConnectionListener {
       get bodyBytesReceived() {
         return exchange.#bodyBytes;
       },
+      consumeBody,
+    });
+  }
+
+  #consumeBody(write: (chunk: Buffer) => void): Promise<void> {
+    const body = this.#body!;
+    return new Promise<void>((resolve, reject) => {
+      try {
+        // What reached the Readable before the caller chose to consume goes first.
+        for (let chunk = body.read() as Buffer | null; chunk !== null; chunk = body.read() as Buffer | null) write(chunk);
+      } catch (error) {
+        this.#fail(error as Error);
+        return reject(error as Error);
+      }
+      if (this.#state === 'done') return resolve();
+      if (this.#state === 'failed') return reject(body.errored ?? new ClientError('connection-reset', 'The exchange was abandoned'));
+      this.#sink = { write, resolve, reject };
+      this.#wantsData = true;
+      this.#resumeSocket();
     });
   }
 
@@ -613,10 +656,18 @@ class Exchange implements ConnectionListener {
     this.#bodyBytes += data.length;
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     if (this.#bodyBytes > maxBodyBytes) return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
-    this.#keptChunk = true; // the Readable's buffer holds the view until its reader takes it
-    if (!this.#body!.push(data)) {
-      this.#wantsData = false;
-      this.#connection.socket.pause();
+    if (this.#sink !== null) {
+      try {
+        this.#sink.write(data); // lent: done with when write returns
+      } catch (error) {
+        return this.#fail(error as Error);
+      }
+    } else {
+      this.#keptChunk = true; // the Readable's buffer holds the view until its reader takes it
+      if (!this.#body!.push(data)) {
+        this.#wantsData = false;
+        this.#connection.socket.pause();
+      }
     }
     const waitMs = this.#throttle?.delayAfter(data.length) ?? 0;
     if (waitMs > 0) {
@@ -657,18 +708,25 @@ class Exchange implements ConnectionListener {
     this.#context.options.onEvent?.({ type: 'connection-done', connection: this.#connection.details, kept, reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason });
     this.#finished();
     this.#body!.push(null);
+    this.#sink?.resolve();
   }
 
   /** Ends the exchange with `error` (null: the body's reader gave up) and closes the connection. */
-  #fail(error: ClientError | null): void {
+  /**
+   * Ends the exchange with `error` (null: the body's reader gave up; not a ClientError: consumeBody's
+   * receiver threw it) and closes the connection.
+   */
+  #fail(error: Error | null): void {
     if (this.#state === 'done' || this.#state === 'failed') return;
     const wasWaiting = this.#state === 'waiting';
     this.#state = 'failed';
     this.#cleanUp();
     this.#connection.destroy();
     this.#finished();
-    if (wasWaiting) this.#reject(error ?? new ClientError('connection-reset', 'The exchange was abandoned'));
+    const reported = error ?? new ClientError('connection-reset', 'The exchange was abandoned');
+    if (wasWaiting) this.#reject(reported);
     else if (error !== null) this.#body!.destroy(error);
+    this.#sink?.reject(reported);
   }
 
   #cleanUp(): void {
