@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, request } from '../index.js';
 import { CommandError, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
-import { type FileWrite, bodySource, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
+import { type FileWrite, bodyDelivery, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
 import { type Transfer, expandWriteOut, headText, jsonReport, shownStatus, verboseLines } from './get-report.js';
 import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
 
@@ -181,12 +181,12 @@ async function writeResponse(response: ClientResponse, delivery: Delivery, setti
   }
   file ??= destination === undefined ? null : await planFileWrite(destination);
   const startValue = file?.appendAt ?? 0;
-  const progress = startProgress(settings, file === null, bodyTotal(response, startValue), startValue);
+  const progress = await startProgress(settings, file === null, bodyTotal(response, startValue), startValue);
   const prefix = settings.showHead && !settings.raw ? delivery.heads.join('') : '';
   try {
-    const source = bodySource(response, delivery.rawChunks, progress, startValue);
-    if (file === null) await writeToStdout(source, prefix);
-    else await writeToFile(file, source, prefix);
+    const body = bodyDelivery(response, delivery.rawChunks, progress, startValue);
+    if (file === null) await writeToStdout(body, prefix);
+    else await writeToFile(file, body, prefix);
   } finally {
     progress?.stop();
   }
