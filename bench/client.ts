@@ -186,9 +186,17 @@ function expect(condition: boolean, what: string, got: Run): void {
 // ---------------------------------------------------------------------------------------------
 // The contenders
 
+interface Timed {
+  seconds: number;
+  cpuSeconds: number;
+  processSeconds: number;
+  /** From the request to the last byte, as the client itself reports it (-w %{time_total}): start-up left out. */
+  transferSeconds: number;
+}
+
 interface Contender {
-  /** Runs once and returns the time that counts, and the CPU time. */
-  time(): { seconds: number; cpuSeconds: number; processSeconds: number };
+  /** Runs once and returns the time that counts, the CPU time, and the client's own -w %{time_total} when it has one. */
+  time(): Timed;
   /** Runs once and throws unless the answer is right. */
   check(): void;
 }
@@ -196,12 +204,12 @@ interface Contender {
 function fileDownloads(url: string, out: string): Record<'curl' | 'sockhttp', Contender> {
   const clean = () => rmSync(out, { force: true });
   const sizeOf = () => statSync(out, { throwIfNoEntry: false })?.size ?? -1;
-  const timed = (command: string, commandArgs: string[]) => () => {
+  const timed = (command: string, commandArgs: string[]) => (): Timed => {
     clean(); // unlinking the last 1 GiB file is not part of anyone's time
-    const result = run(command, commandArgs);
+    const result = run(command, [...commandArgs, '-w', '%{time_total}']);
     expect(result.status === 0 && sizeOf() === HUGE_BYTES, `${command} wrote ${HUGE_BYTES} bytes to ${out}`, result);
     clean();
-    return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds };
+    return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number(result.stdout) };
   };
   const curl = timed('curl', ['-s', '-o', out, url]);
   const sockhttp = timed(process.execPath, [SOCKHTTP, 'get', '-s', url, '-o', out]);
@@ -212,9 +220,9 @@ function nullDownloads(url: string): Record<'curl' | 'sockhttp', Contender> {
   const expected = `200 ${HUGE_BYTES}`;
   const make = (command: string, commandArgs: string[]): Contender => ({
     time: () => {
-      const result = run(command, commandArgs);
+      const result = run(command, [...commandArgs, '-w', '%{time_total}']);
       expect(result.status === 0, `${command} exits 0`, result);
-      return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds };
+      return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number(result.stdout) };
     },
     check: () => {
       const result = run(command, [...commandArgs, '-w', '%{http_code} %{size_download}']);
@@ -236,7 +244,7 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
       time: () => {
         const result = run('curl', ['-s', ...urls]);
         expect(result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES, `curl receives ${REQUESTS} × ${SMALL_BYTES} bytes`, result);
-        return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds };
+        return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number.NaN };
       },
       check: () => {
         // %{num_connects}: 1 for the transfer that opened the connection, 0 for those that reused it.
@@ -251,7 +259,7 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
         const result = run(process.execPath, [SEQUENTIAL, url, String(REQUESTS), String(SMALL_BYTES)]);
         const report = JSON.parse(result.stdout) as { elapsedMs: number; good: number; connections: number };
         expect(result.status === 0 && report.good === REQUESTS && report.connections === 1, `the library script: ${REQUESTS} × 200 on one connection`, result);
-        return { seconds: report.elapsedMs / 1000, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds };
+        return { seconds: report.elapsedMs / 1000, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: report.elapsedMs / 1000 };
       },
       check: () => {
         const result = run(process.execPath, [SEQUENTIAL, url, String(REQUESTS), String(SMALL_BYTES)]);
@@ -262,7 +270,7 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
       time: () => {
         const result = run(process.execPath, [SOCKHTTP, 'get', '-s', ...urls]);
         expect(result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES, `sockhttp get receives ${REQUESTS} × ${SMALL_BYTES} bytes`, result);
-        return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds };
+        return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number.NaN };
       },
       check: () => {
         const result = run(process.execPath, [SOCKHTTP, 'get', '-s', '-v', '-w', '%{http_code} %{size_download}\n', ...perUrlReport]);
@@ -288,6 +296,8 @@ interface Workload {
   contenders: Record<string, Contender>;
   /** What the time is for each contender, for the table's notes. */
   note: string;
+  /** Whether both report -w %{time_total} (the transfer without process start-up). */
+  transfer: boolean;
 }
 
 async function main(): Promise<void> {
@@ -315,20 +325,21 @@ async function main(): Promise<void> {
     nginx = await startNginx(root);
     const base = `http://127.0.0.1:${nginx.port}`;
     const workloads: Workload[] = [
-      { title: '1 GiB download to /dev/null', target: 1.1, contenders: nullDownloads(`${base}/huge.bin`), note: 'process wall time' },
-      { title: '1 GiB download to a file', target: 1.1, contenders: fileDownloads(`${base}/huge.bin`, join(outputs, 'huge.out')), note: 'process wall time' },
-      { title: `${REQUESTS.toLocaleString('en-US')} sequential GETs, one connection`, target: 1.0, contenders: sequentialGets(`${base}/small.html`), note: 'curl: process; library: first request to last byte' },
+      { title: '1 GiB download to /dev/null', target: 1.1, contenders: nullDownloads(`${base}/huge.bin`), note: 'process wall time', transfer: true },
+      { title: '1 GiB download to a file', target: 1.1, contenders: fileDownloads(`${base}/huge.bin`, join(outputs, 'huge.out')), note: 'process wall time', transfer: true },
+      { title: `${REQUESTS.toLocaleString('en-US')} sequential GETs, one connection`, target: 1.0, contenders: sequentialGets(`${base}/small.html`), note: 'curl: process; library: first request to last byte', transfer: false },
     ];
     for (const workload of workloads) for (const contender of Object.values(workload.contenders)) contender.check();
     console.log(`Checked every answer. ${ROUNDS} round(s), alternating; nginx on CPU 0, clients on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`);
 
     const rows: string[][] = [];
     for (const workload of workloads) {
-      const times = new Map<string, { seconds: number[]; cpu: number[]; process: number[] }>();
+      const times = new Map<string, { seconds: number[]; cpu: number[]; process: number[]; transfer: number[] }>();
       for (let round = 0; round < ROUNDS; round++) {
         for (const [name, contender] of Object.entries(workload.contenders)) {
           const result = contender.time();
-          const entry = times.get(name) ?? { seconds: [], cpu: [], process: [] };
+          const entry = times.get(name) ?? { seconds: [], cpu: [], process: [], transfer: [] };
+          entry.transfer.push(result.transferSeconds);
           entry.seconds.push(result.seconds);
           entry.cpu.push(result.cpuSeconds);
           entry.process.push(result.processSeconds);
@@ -349,11 +360,12 @@ async function main(): Promise<void> {
           Number.isFinite(value) ? `${value.toFixed(2)}x` : 'n/a',
           isTarget ? `≤ ${workload.target.toFixed(1)}x: ${value <= workload.target ? 'met' : 'not met'}` : '(for information)',
           `${seconds(median(curl.cpu))} / ${seconds(median(entry.cpu))}`,
+          workload.transfer ? `${seconds(median(curl.transfer))} / ${seconds(median(entry.transfer))} (${ratio(median(entry.transfer), median(curl.transfer)).toFixed(2)}x)` : '',
         ]);
       }
       console.log(`  done: ${workload.title} (${workload.note})`);
     }
-    const header = ['workload', 'curl', 'sockhttp', 'sockhttp / curl', 'target', 'CPU curl / sockhttp'];
+    const header = ['workload', 'curl', 'sockhttp', 'sockhttp / curl', 'target', 'CPU curl / sockhttp', '-w %{time_total} curl / sockhttp'];
     const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
     console.log(`\n${lines.join('\n')}\n`);
     console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s); time ratios, lower is better.`);
