@@ -467,6 +467,8 @@ export class Connection {
   readonly details: ConnectionDetails;
   /** Exchanges this connection has completed. */
   exchanges = 0;
+  /** While the connection is idle in an Agent's pool: performance.now() after which it may not be used. */
+  idleUntil: number | null = null;
   #listener: ConnectionListener | null = null;
   readonly #closeHandlers = new Set<() => void>();
 
@@ -621,8 +623,14 @@ export class Agent {
   readonly #maxIdlePerOrigin: number;
   /** Idle connections per key, least recently used first. */
   readonly #idle = new Map<string, Connection[]>();
-  /** For each idle connection, how to take it out of the idle state (stop its timer and close watcher). */
-  readonly #leaveIdle = new Map<Connection, () => void>();
+  /**
+   * One timer for the whole pool closes idle connections once their time is up; a request never
+   * uses one past its time anyway (takeIdle checks), so the timer may be late but not early. A timer
+   * per release and per take cost a Timeout, closures and map entries on every request.
+   */
+  #sweepTimer: NodeJS.Timeout | null = null;
+  /** performance.now() at which #sweepTimer fires. */
+  #sweepAt = Number.POSITIVE_INFINITY;
   #opened = 0;
   #closed = false;
 
@@ -651,11 +659,13 @@ export class Agent {
   /** The most recently used idle connection for `key` (the least likely to have been closed), or null. */
   takeIdle(key: string): Connection | null {
     const list = this.#idle.get(key);
+    const now = performance.now();
     while (list !== undefined && list.length > 0) {
       const connection = list.pop()!;
       if (list.length === 0) this.#idle.delete(key);
-      this.#leaveIdle.get(connection)?.();
-      if (!connection.isOpen) {
+      const usableUntil = connection.idleUntil!;
+      connection.idleUntil = null;
+      if (!connection.isOpen || now >= usableUntil) {
         connection.destroy();
         continue;
       }
@@ -666,9 +676,14 @@ export class Agent {
   }
 
   /** Opens a new connection for `route`, numbered by this agent. */
-  open(route: Route, key: string, options: OpenOptions): Promise<Connection> {
+  async open(route: Route, key: string, options: OpenOptions): Promise<Connection> {
     this.#opened += 1;
-    return openConnection(route, key, this.#opened, options);
+    const connection = await openConnection(route, key, this.#opened, options);
+    // A connection the server closes while it is idle leaves the pool at once.
+    connection.onClose(() => {
+      if (connection.idleUntil !== null) this.#forget(connection);
+    });
+    return connection;
   }
 
   /**
@@ -684,33 +699,53 @@ export class Agent {
     const socket = connection.socket;
     socket.resume(); // flowing, so that the server's close (or stray bytes) is noticed at once
     socket.unref();
-    const timer = setTimeout(() => connection.destroy(), Math.min(this.#idleTimeoutMs, idleMs ?? Number.POSITIVE_INFINITY));
-    timer.unref();
-    const forget = () => {
-      const current = this.#idle.get(connection.key);
-      const index = current?.indexOf(connection) ?? -1;
-      if (index !== -1) current!.splice(index, 1);
-      if (current?.length === 0) this.#idle.delete(connection.key);
-    };
-    const removeCloseHandler = connection.onClose(() => {
-      clearTimeout(timer);
-      forget();
-      this.#leaveIdle.delete(connection);
-    });
-    this.#leaveIdle.set(connection, () => {
-      clearTimeout(timer);
-      removeCloseHandler();
-      this.#leaveIdle.delete(connection);
-    });
+    connection.idleUntil = performance.now() + Math.min(this.#idleTimeoutMs, idleMs ?? Number.POSITIVE_INFINITY);
     list.push(connection);
-    this.#idle.set(connection.key, list);
+    if (list.length === 1) this.#idle.set(connection.key, list);
+    if (connection.idleUntil < this.#sweepAt) this.#scheduleSweep(connection.idleUntil);
     return true;
   }
 
   /** Closes every idle connection; connections in use are closed when given back. */
   close(): void {
     this.#closed = true;
+    if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = null;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
     for (const list of this.#idle.values()) for (const connection of [...list]) connection.destroy();
     this.#idle.clear();
+  }
+
+  #forget(connection: Connection): void {
+    connection.idleUntil = null;
+    const list = this.#idle.get(connection.key);
+    const index = list?.indexOf(connection) ?? -1;
+    if (index !== -1) list!.splice(index, 1);
+    if (list?.length === 0) this.#idle.delete(connection.key);
+  }
+
+  #scheduleSweep(at: number): void {
+    if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer);
+    this.#sweepAt = at;
+    this.#sweepTimer = setTimeout(() => this.#sweep(), Math.max(0, at - performance.now()) + 1);
+    this.#sweepTimer.unref(); // idle connections do not keep the process alive
+  }
+
+  /** Closes the idle connections whose time is up, and sets the timer for the next one. */
+  #sweep(): void {
+    this.#sweepTimer = null;
+    this.#sweepAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const list of [...this.#idle.values()]) {
+      for (const connection of [...list]) {
+        const usableUntil = connection.idleUntil!; // set for every connection in the pool
+        if (usableUntil <= now) {
+          this.#forget(connection);
+          connection.destroy();
+        } else next = Math.min(next, usableUntil);
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#scheduleSweep(next);
   }
 }

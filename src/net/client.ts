@@ -244,20 +244,31 @@ function firstPlan(target: URL, options: RequestOptions): RequestPlan {
   return { method: options.method ?? 'GET', fields, body };
 }
 
-/** A single timer for the whole request; aborting its signal fails whatever is in progress. */
+/** The signal of a request without a time limit: it never aborts. */
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * A single timer for the whole request; aborting its signal fails whatever is in progress. Without
+ * a time limit there is neither timer nor AbortController (an EventTarget, costly to make and to
+ * listen to on every request): the signal is one that never aborts.
+ */
 class Deadline {
-  readonly #controller = new AbortController();
+  readonly #controller: AbortController | null;
   readonly #timer: NodeJS.Timeout | null;
 
   constructor(timeoutMs: number | undefined) {
-    this.#timer =
-      timeoutMs === undefined
-        ? null
-        : setTimeout(() => this.#controller.abort(new ClientError('timeout', `No complete response within ${timeoutMs / 1000} s`)), timeoutMs);
+    if (timeoutMs === undefined) {
+      this.#controller = null;
+      this.#timer = null;
+      return;
+    }
+    const controller = new AbortController();
+    this.#controller = controller;
+    this.#timer = setTimeout(() => controller.abort(new ClientError('timeout', `No complete response within ${timeoutMs / 1000} s`)), timeoutMs);
   }
 
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#controller?.signal ?? NEVER_ABORTED;
   }
 
   clear(): void {
@@ -526,8 +537,9 @@ class Exchange implements ConnectionListener {
     return new Promise<ClientResponse>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
-      if (this.#context.signal.aborted) return this.#fail(this.#context.signal.reason as ClientError);
-      this.#context.signal.addEventListener('abort', this.#onAbort, { once: true });
+      const signal = this.#context.signal;
+      if (signal.aborted) return this.#fail(signal.reason as ClientError);
+      if (signal !== NEVER_ABORTED) signal.addEventListener('abort', this.#onAbort, { once: true });
       this.#connection.attach(this);
       this.#connection.socket.resume();
       this.#context.options.onEvent?.({ type: 'request', url: this.#route.target, connection: this.#connection.details, reused: this.#reused, head });
@@ -730,7 +742,7 @@ class Exchange implements ConnectionListener {
   }
 
   #cleanUp(): void {
-    this.#context.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#context.signal !== NEVER_ABORTED) this.#context.signal.removeEventListener('abort', this.#onAbort);
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;
     this.#connection.detach();
