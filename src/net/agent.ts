@@ -229,7 +229,9 @@ export class ReadRegions {
   #received(bytesRead: number): void {
     const chunk = this.#slab.subarray(this.#start, this.#start + bytesRead);
     if (bytesRead <= COPY_UP_TO_BYTES) {
-      this.#receiver(Buffer.from(chunk));
+      const copy = Buffer.allocUnsafe(bytesRead); // from Node's pool of small buffers
+      chunk.copy(copy);
+      this.#receiver(copy);
       return;
     }
     if (!this.#receiver(chunk)) return;

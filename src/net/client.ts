@@ -161,8 +161,7 @@ interface RequestContext {
 
 interface ExchangeResult {
   response: ClientResponse;
-  /** Settles when the exchange ends on the wire: its response read whole, or failed. */
-  finished: Promise<void>;
+  exchange: Exchange;
 }
 
 /** Connections made for a request that came without an agent: never kept. */
@@ -195,16 +194,19 @@ export async function request(url: string | URL, options: RequestOptions = {}): 
       keepAlive: (options.keepAlive ?? options.agent !== undefined) && agent.keepsConnections,
       signal: deadline.signal,
       since,
-      limits: { ...DEFAULT_RESPONSE_LIMITS, ...options.limits },
+      limits: options.limits === undefined ? DEFAULT_RESPONSE_LIMITS : { ...DEFAULT_RESPONSE_LIMITS, ...options.limits },
     };
     const target = parseUrl(url);
-    const { response, finished } = await followRedirects(target, firstPlan(target, options), context);
+    const plan = firstPlan(target, options);
+    // Most requests follow no redirect and retry nothing: one exchange, without the loops' promises.
+    const isSingleExchange = options.followRedirects !== true && !((options.retries ?? 0) > 0);
+    const { response, exchange: last } = isSingleExchange ? await exchange(target, plan, context) : await followRedirects(target, plan, context);
     if (options.decompress) {
       response.body = decodeContent(response);
       // Decoded chunks come from zlib, not from the socket: they are read from the stream.
       response.consumeBody = (write) => consumeStream(response.body, write);
     }
-    void finished.then(() => deadline.clear());
+    if (deadline.hasTimer) void last.whenFinished().then(() => deadline.clear());
     return response;
   } catch (error) {
     deadline.clear();
@@ -240,9 +242,11 @@ function firstPlan(target: URL, options: RequestOptions): RequestPlan {
     const credentials = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
     fields.push(['Authorization', `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`]);
   }
-  const body = typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : (options.body ?? Buffer.alloc(0));
+  const body = typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : (options.body ?? NO_CONTENT);
   return { method: options.method ?? 'GET', fields, body };
 }
+
+const NO_CONTENT = Buffer.alloc(0);
 
 /** The signal of a request without a time limit: it never aborts. */
 const NEVER_ABORTED = new AbortController().signal;
@@ -269,6 +273,10 @@ class Deadline {
 
   get signal(): AbortSignal {
     return this.#controller?.signal ?? NEVER_ABORTED;
+  }
+
+  get hasTimer(): boolean {
+    return this.#timer !== null;
   }
 
   clear(): void {
@@ -332,7 +340,7 @@ function redirectPlan(plan: RequestPlan, status: number, from: URL, to: URL): Re
   let fields = plan.fields;
   if (becomesGet) fields = fields.filter(([name]) => !CONTENT_FIELDS.has(name.toLowerCase()));
   if (from.origin !== to.origin) fields = fields.filter(([name]) => !CREDENTIAL_FIELDS.has(name.toLowerCase()));
-  return { method: becomesGet ? 'GET' : plan.method, fields, body: becomesGet ? Buffer.alloc(0) : plan.body };
+  return { method: becomesGet ? 'GET' : plan.method, fields, body: becomesGet ? NO_CONTENT : plan.body };
 }
 
 /** Reads and drops a body we do not pass on, so its connection can be reused; a large one is not worth it. */
@@ -416,8 +424,30 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
 // ---------------------------------------------------------------------------------------------
 // One exchange
 
-/** The request head: defaults, then the caller's fields, which replace defaults of the same name. */
+/**
+ * Serialized heads of plain requests (no fields of the caller's, no content, no proxy), by method,
+ * URL and the two options that change them: a client polling or crawling sends the same few heads
+ * again and again, and building one (fields, validation, encoding) costs more than the lookup.
+ * Bounded: emptied when full.
+ */
+const PLAIN_HEADS = new Map<string, Buffer>();
+const PLAIN_HEADS_MAX = 256;
+
+/** The request head, from PLAIN_HEADS when it is a plain request seen before. */
 function requestHead(route: Route, plan: RequestPlan, context: RequestContext): Buffer {
+  if (plan.fields.length > 0 || plan.body.length > 0 || route.proxy !== null) return buildRequestHead(route, plan, context);
+  const key = `${context.keepAlive ? 'k' : 'c'}${context.options.decompress ? 'd' : 'i'} ${plan.method} ${route.target.href}`;
+  let head = PLAIN_HEADS.get(key);
+  if (head === undefined) {
+    head = buildRequestHead(route, plan, context);
+    if (PLAIN_HEADS.size >= PLAIN_HEADS_MAX) PLAIN_HEADS.clear();
+    PLAIN_HEADS.set(key, head);
+  }
+  return head;
+}
+
+/** The request head: defaults, then the caller's fields, which replace defaults of the same name. */
+function buildRequestHead(route: Route, plan: RequestPlan, context: RequestContext): Buffer {
   const target = route.target;
   const defaults: FieldLine[] = [
     ['Host', target.host],
@@ -499,17 +529,17 @@ class Exchange implements ConnectionListener {
   /** The body's reader wants more; false while its buffer is full (backpressure). */
   #wantsData = true;
   #throttleTimer: NodeJS.Timeout | null = null;
-  #requestSent = false;
   /** Whether the chunk being handled in onData is still referenced once it returns. */
   #keptChunk = false;
   /** consumeBody's receiver, and how to settle its promise; null while the body goes to the Readable. */
   #sink: { write: (chunk: Buffer) => void; resolve: () => void; reject: (error: Error) => void } | null = null;
   #bodyBytes = 0;
   #receivedBytes = 0;
-  #resolve: (response: ClientResponse) => void = () => {};
+  #resolve: (result: ExchangeResult) => void = () => {};
   #reject: (error: Error) => void = () => {};
-  #finished: () => void = () => {};
-  readonly #onAbort = () => this.#fail(this.#context.signal.reason as ClientError);
+  /** Made only for whoever asks (a request with a deadline to clear). */
+  #finished: { promise: Promise<void>; resolve: () => void } | null = null;
+  #onAbort: (() => void) | null = null;
 
   constructor(connection: Connection, reused: boolean, route: Route, plan: RequestPlan, head: Buffer, context: RequestContext) {
     this.#connection = connection;
@@ -522,8 +552,21 @@ class Exchange implements ConnectionListener {
     this.#reader.expectResponseTo(plan.method);
     const rate = context.options.maxBytesPerSecond;
     this.#throttle = rate === undefined ? null : new Throttle(rate);
-    const connected = reused ? { nameLookup: 0, connect: 0, appConnect: 0 } : connection.details.timings;
-    this.#timings = { ...connected, firstByte: 0, total: null };
+    const connected = connection.details.timings;
+    this.#timings = reused
+      ? { nameLookup: 0, connect: 0, appConnect: 0, firstByte: 0, total: null }
+      : { nameLookup: connected.nameLookup, connect: connected.connect, appConnect: connected.appConnect, firstByte: 0, total: null };
+  }
+
+  /** Settles when the exchange ends on the wire: its response read whole, or failed. */
+  whenFinished(): Promise<void> {
+    if (this.#state === 'done' || this.#state === 'failed') return Promise.resolve();
+    if (this.#finished === null) {
+      let resolve = () => {};
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.#finished = { promise, resolve };
+    }
+    return this.#finished.promise;
   }
 
   /** Bytes received from the server during this exchange. */
@@ -532,23 +575,26 @@ class Exchange implements ConnectionListener {
   }
 
   run(): Promise<ExchangeResult> {
-    const head = this.#head;
-    const finished = new Promise<void>((resolve) => (this.#finished = resolve));
-    return new Promise<ClientResponse>((resolve, reject) => {
+    return new Promise<ExchangeResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
-      const signal = this.#context.signal;
+      const { signal, options } = this.#context;
       if (signal.aborted) return this.#fail(signal.reason as ClientError);
-      if (signal !== NEVER_ABORTED) signal.addEventListener('abort', this.#onAbort, { once: true });
+      if (signal !== NEVER_ABORTED) {
+        this.#onAbort = () => this.#fail(signal.reason as ClientError);
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
       this.#connection.attach(this);
       this.#connection.socket.resume();
-      this.#context.options.onEvent?.({ type: 'request', url: this.#route.target, connection: this.#connection.details, reused: this.#reused, head });
-      const bytes = this.#plan.body.length > 0 ? Buffer.concat([head, this.#plan.body]) : head;
-      this.#context.options.onSentBytes?.(bytes);
-      this.#connection.socket.write(bytes, (error) => {
-        if (!error) this.#requestSent = true;
-      });
-    }).then((response) => ({ response, finished }));
+      // The head may be shared (PLAIN_HEADS): the hooks get copies of their own.
+      if (options.onEvent !== undefined) {
+        options.onEvent({ type: 'request', url: this.#route.target, connection: this.#connection.details, reused: this.#reused, head: Buffer.from(this.#head) });
+      }
+      const bytes = this.#plan.body.length > 0 ? Buffer.concat([this.#head, this.#plan.body]) : this.#head;
+      if (options.onSentBytes !== undefined) options.onSentBytes(Buffer.from(bytes));
+      // Whether all of it reached the kernel is read from writableLength when the response ends.
+      this.#connection.socket.write(bytes);
+    });
   }
 
   onData(chunk: Buffer): boolean {
@@ -629,7 +675,7 @@ class Exchange implements ConnectionListener {
     this.#body = body;
     const exchange = this;
     const consumeBody = (write: (chunk: Buffer) => void) => this.#consumeBody(write);
-    this.#resolve({
+    const response: ClientResponse = {
       status,
       reason,
       version,
@@ -643,7 +689,8 @@ class Exchange implements ConnectionListener {
         return exchange.#bodyBytes;
       },
       consumeBody,
-    });
+    };
+    this.#resolve({ response, exchange: this });
   }
 
   #consumeBody(write: (chunk: Buffer) => void): Promise<void> {
@@ -708,7 +755,7 @@ class Exchange implements ConnectionListener {
       framing: head.framing,
       responseKeepAlive: head.keepAlive,
       requestClose: !this.#context.keepAlive,
-      requestSent: this.#requestSent || this.#connection.socket.writableLength === 0,
+      requestSent: this.#connection.socket.writableLength === 0,
       extraBytes: this.#reader.bufferedBytes,
       announcedBody: head.fields.has('transfer-encoding') || Number(head.fields.get('content-length') ?? 0) > 0,
       keepAliveTimeoutMs: parseKeepAliveTimeout(head.fields.get('keep-alive')),
@@ -718,7 +765,7 @@ class Exchange implements ConnectionListener {
     const kept = verdict.reusable && this.#context.agent.release(this.#connection, verdict.idleMs);
     if (!verdict.reusable) this.#connection.destroy();
     this.#context.options.onEvent?.({ type: 'connection-done', connection: this.#connection.details, kept, reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason });
-    this.#finished();
+    this.#finished?.resolve();
     this.#body!.push(null);
     this.#sink?.resolve();
   }
@@ -734,7 +781,7 @@ class Exchange implements ConnectionListener {
     this.#state = 'failed';
     this.#cleanUp();
     this.#connection.destroy();
-    this.#finished();
+    this.#finished?.resolve();
     const reported = error ?? new ClientError('connection-reset', 'The exchange was abandoned');
     if (wasWaiting) this.#reject(reported);
     else if (error !== null) this.#body!.destroy(error);
@@ -742,7 +789,7 @@ class Exchange implements ConnectionListener {
   }
 
   #cleanUp(): void {
-    if (this.#context.signal !== NEVER_ABORTED) this.#context.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#onAbort !== null) this.#context.signal.removeEventListener('abort', this.#onAbort);
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;
     this.#connection.detach();
