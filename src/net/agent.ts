@@ -471,6 +471,8 @@ export class Connection {
   exchanges = 0;
   /** While the connection is idle in an Agent's pool: performance.now() after which it may not be used. */
   idleUntil: number | null = null;
+  /** The details with `reused`, for responses: made once per connection and kind, not per response. */
+  #described: { fresh?: ConnectionDetails & { reused: boolean }; reused?: ConnectionDetails & { reused: boolean } } = {};
   #listener: ConnectionListener | null = null;
   readonly #closeHandlers = new Set<() => void>();
 
@@ -492,6 +494,10 @@ export class Connection {
       this.#listener?.onClose();
       for (const handler of this.#closeHandlers) handler();
     });
+  }
+
+  detailsFor(reused: boolean): ConnectionDetails & { reused: boolean } {
+    return reused ? (this.#described.reused ??= { ...this.details, reused }) : (this.#described.fresh ??= { ...this.details, reused });
   }
 
   attach(listener: ConnectionListener): void {

@@ -525,7 +525,7 @@ class Exchange implements ConnectionListener {
   readonly #timings: Timings;
   #state: ExchangeState = 'waiting';
   #response: { status: number; framing: BodyFraming; keepAlive: boolean; fields: Fields } | null = null;
-  #body: Readable | null = null;
+  #body: ResponseBody | null = null;
   /** The body's reader wants more; false while its buffer is full (backpressure). */
   #wantsData = true;
   #throttleTimer: NodeJS.Timeout | null = null;
@@ -659,19 +659,7 @@ class Exchange implements ConnectionListener {
     }
     this.#response = { status, framing, keepAlive, fields };
     this.#state = 'body';
-    const body = new Readable({
-      read: () => {
-        this.#wantsData = true;
-        this.#resumeSocket();
-      },
-    });
-    // A reader that gives up on the body gives up on the connection too.
-    body.once('close', () => {
-      if (this.#state === 'body') this.#fail(null);
-    });
-    // A body nobody reads must not crash the process when it fails; readers still get the error
-    // from the stream (for await … throws it, `errored` holds it).
-    body.on('error', () => {});
+    const body = new ResponseBody(this);
     this.#body = body;
     const exchange = this;
     const consumeBody = (write: (chunk: Buffer) => void) => this.#consumeBody(write);
@@ -683,7 +671,7 @@ class Exchange implements ConnectionListener {
       body,
       url: this.#route.target.href,
       redirects: 0,
-      connection: { ...this.#connection.details, reused: this.#reused },
+      connection: this.#connection.detailsFor(this.#reused),
       timings: this.#timings,
       get bodyBytesReceived() {
         return exchange.#bodyBytes;
@@ -691,6 +679,17 @@ class Exchange implements ConnectionListener {
       consumeBody,
     };
     this.#resolve({ response, exchange: this });
+  }
+
+  /** ResponseBody: its reader wants more. */
+  bodyWanted(): void {
+    this.#wantsData = true;
+    this.#resumeSocket();
+  }
+
+  /** ResponseBody: destroyed, by its reader or after its end. A reader that gives up on the body gives up on the connection too. */
+  bodyDestroyed(): void {
+    if (this.#state === 'body') this.#fail(null);
   }
 
   #consumeBody(write: (chunk: Buffer) => void): Promise<void> {
@@ -723,7 +722,7 @@ class Exchange implements ConnectionListener {
       }
     } else {
       this.#keptChunk = true; // the Readable's buffer holds the view until its reader takes it
-      if (!this.#body!.push(data)) {
+      if (!this.#body!.deliver(data)) {
         this.#wantsData = false;
         this.#connection.socket.pause();
       }
@@ -766,7 +765,7 @@ class Exchange implements ConnectionListener {
     if (!verdict.reusable) this.#connection.destroy();
     this.#context.options.onEvent?.({ type: 'connection-done', connection: this.#connection.details, kept, reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason });
     this.#finished?.resolve();
-    this.#body!.push(null);
+    this.#body!.complete();
     this.#sink?.resolve();
   }
 
@@ -793,6 +792,88 @@ class Exchange implements ConnectionListener {
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;
     this.#connection.detach();
+  }
+}
+
+/** A body nobody reads must not crash the process when it fails: readers still get the error from the stream. */
+function ignoreError(): void {}
+
+/**
+ * The body of a response: a Readable, whose hooks into its exchange are methods rather than
+ * closures and listeners, with an async iterator of its own. `for await` is how bodies are read
+ * (the README shows it), and Node's generic iterator (a generator, plus end-of-stream watchers on
+ * five events) cost more per small response than the rest of the client's work: 1,000 GETs took
+ * 549 ms with it against 428 ms with consumeBody. This one waits for the exchange to say that
+ * something changed (data, the end, destruction) and reads what the stream holds.
+ */
+class ResponseBody extends Readable {
+  readonly #exchange: Exchange;
+  /** Wakes an iterator waiting for data, the end or an error. */
+  #wake: (() => void) | null = null;
+  /** The exchange pushed the end (push(null)). */
+  #complete = false;
+
+  constructor(exchange: Exchange) {
+    super();
+    this.#exchange = exchange;
+    this.on('error', ignoreError);
+  }
+
+  /** Pushes body bytes; false when the buffer is full (backpressure). */
+  deliver(data: Buffer): boolean {
+    const wantsMore = this.push(data);
+    this.#wakeUp();
+    return wantsMore;
+  }
+
+  complete(): void {
+    this.#complete = true;
+    this.push(null);
+    this.#wakeUp();
+  }
+
+  override _read(): void {
+    this.#exchange.bodyWanted();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#exchange.bodyDestroyed();
+    this.#wakeUp();
+    callback(error);
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return this.#chunks();
+  }
+
+  /** As Node's iterator: the chunks, then done; the stream's error thrown; a loop left early destroys the stream. */
+  async *#chunks(): AsyncGenerator<Buffer, undefined, undefined> {
+    let ended = false;
+    try {
+      for (;;) {
+        const chunk = this.destroyed ? null : (this.read() as Buffer | null);
+        if (chunk !== null) {
+          yield chunk;
+          continue;
+        }
+        if (this.errored !== null) throw this.errored;
+        if (this.#complete && this.readableLength === 0) {
+          ended = true;
+          return undefined;
+        }
+        if (this.destroyed) throw Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+      }
+    } finally {
+      if (!ended) this.destroy();
+    }
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    if (wake === null) return;
+    this.#wake = null;
+    wake();
   }
 }
 

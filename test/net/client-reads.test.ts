@@ -223,3 +223,89 @@ describe('ClientResponse.consumeBody: chunks lent to a synchronous receiver', ()
     assert.ok(Buffer.concat(copies).equals(pattern(size, seedOf(response.fields))));
   });
 });
+
+describe('for await over a body: the same contract as any Readable', () => {
+  let server: PatternServer;
+  before(async () => {
+    server = await startPatternServer();
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test("'end' and 'close' are still emitted when the body is read with for await", async () => {
+    const response = await request(server.url('/50000'), BOUND);
+    const events: string[] = [];
+    response.body.once('end', () => events.push('end'));
+    const closed = new Promise<void>((resolve) => response.body.once('close', () => resolve()));
+    let length = 0;
+    for await (const chunk of response.body) length += (chunk as Buffer).length;
+    await closed;
+    assert.equal(length, 50_000);
+    assert.deepEqual(events, ['end']);
+  });
+
+  test('leaving the loop early destroys the body, and the connection is not kept', async () => {
+    const agent = new Agent();
+    try {
+      const response = await request(server.url(`/${4 * 1024 * 1024}`), { ...BOUND, agent });
+      for await (const _chunk of response.body) break;
+      assert.equal(response.body.destroyed, true);
+      assert.equal(agent.idleConnections, 0);
+      const next = await request(server.url('/10'), { ...BOUND, agent });
+      for await (const _chunk of next.body);
+      assert.equal(next.connection.reused, false);
+    } finally {
+      agent.close();
+    }
+  });
+
+  test('the body destroyed while a loop waits: the loop ends with an error, not a hang', async () => {
+    const sockets = new Set<Socket>();
+    const stalling: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b')); // then silence
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await request(`http://127.0.0.1:${(stalling.address() as AddressInfo).port}/`, BOUND);
+      const loop = (async () => {
+        for await (const _chunk of response.body);
+      })();
+      await nextTurn();
+      response.body.destroy();
+      await assert.rejects(loop, (error: NodeJS.ErrnoException) => error.code === 'ERR_STREAM_PREMATURE_CLOSE');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => stalling.close(() => resolve()));
+    }
+  });
+
+  test('a body cut short: the loop throws incomplete-body', async () => {
+    const sockets = new Set<Socket>();
+    const short: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n');
+        socket.end(pattern(300_000, 1));
+      });
+    });
+    await new Promise<void>((resolve) => short.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await request(`http://127.0.0.1:${(short.address() as AddressInfo).port}/`, BOUND);
+      let received = 0;
+      await assert.rejects(
+        (async () => {
+          for await (const chunk of response.body) received += (chunk as Buffer).length;
+        })(),
+        (error) => error instanceof ClientError && error.code === 'incomplete-body',
+      );
+      assert.ok(received <= 300_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => short.close(() => resolve()));
+    }
+  });
+});
