@@ -144,10 +144,14 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
     headers: [...(base.headers as FieldLine[]), ...resumeFields],
     agent,
     keepAlive,
-    onRawBytes: (bytes: Buffer) => {
-      delivery.rawChunks?.push(bytes);
-      settings.traces?.received(bytes);
-    },
+    // Only when the bytes are wanted: the client must assume a hook keeps every chunk it is given,
+    // and then reads each one into fresh memory.
+    ...((settings.raw || settings.traces) && {
+      onRawBytes: (bytes: Buffer) => {
+        delivery.rawChunks?.push(bytes);
+        settings.traces?.received(bytes);
+      },
+    }),
     ...(settings.traces && { onSentBytes: (bytes: Buffer) => settings.traces!.sent(bytes) }),
     onEvent: (event) => {
       settings.traces?.onEvent(event);
