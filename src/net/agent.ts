@@ -125,8 +125,34 @@ export function connectionKey(route: Route, tls: TlsSettings): string {
   const origin = `${route.target.protocol}//${route.target.hostname}:${defaultPort(route.target)}`;
   const via = route.proxy === null ? 'direct' : `tunnel ${route.proxy.href}`;
   if (route.target.protocol !== 'https:') return `${origin} ${via}`;
-  const ca = tls.ca === undefined ? 'system' : createHash('sha256').update(tls.ca).digest('hex');
+  const ca = tls.ca === undefined ? 'system' : digestOf(tls.ca);
   return `${origin} ${via} insecure=${tls.insecure === true} ca=${ca}`;
+}
+
+/**
+ * SHA-256 of each set of CA certificates seen, so that a key costs a lookup rather than a hash per
+ * request. Strings are compared by value; a Buffer by identity, then by content (memcmp), so one
+ * changed in place is hashed again rather than mistaken for the old trust.
+ */
+const CA_TEXT_DIGESTS = new Map<string, string>();
+const CA_TEXT_DIGESTS_MAX = 64;
+const CA_BUFFER_DIGESTS = new WeakMap<Buffer, { bytes: Buffer; digest: string }>();
+
+function digestOf(ca: Buffer | string): string {
+  if (typeof ca === 'string') {
+    let digest = CA_TEXT_DIGESTS.get(ca);
+    if (digest === undefined) {
+      digest = createHash('sha256').update(ca).digest('hex');
+      if (CA_TEXT_DIGESTS.size >= CA_TEXT_DIGESTS_MAX) CA_TEXT_DIGESTS.clear();
+      CA_TEXT_DIGESTS.set(ca, digest);
+    }
+    return digest;
+  }
+  const known = CA_BUFFER_DIGESTS.get(ca);
+  if (known !== undefined && known.bytes.equals(ca)) return known.digest;
+  const digest = createHash('sha256').update(ca).digest('hex');
+  CA_BUFFER_DIGESTS.set(ca, { bytes: Buffer.from(ca), digest });
+  return digest;
 }
 
 // ---------------------------------------------------------------------------------------------
