@@ -10,6 +10,13 @@
  * TCP, not in our memory. When the reader reports the end of the response, decideReuse (agent.ts)
  * says whether the connection goes back to the pool or is closed.
  *
+ * Memory. Plain TCP sockets are read into memory the connection owns (ReadRegions, agent.ts), and
+ * body chunks are views of it, never copies. Whether a region may be read into again depends on
+ * who still holds its bytes: onData answers that for every chunk. A chunk pushed into the body
+ * Readable is held (until its reader is done with it, which nobody can tell), so the next read goes
+ * elsewhere; a chunk handed to consumeBody's receiver is not, which is what makes consumeBody the
+ * fast way to write a large body to a file.
+ *
  * Without an `agent`, each request has a connection of its own and says "Connection: close": a pool
  * nobody asked for would keep sockets open behind the caller's back (a server's close() then waits
  * for them), so reuse is something a caller asks for by passing an Agent it will close.
