@@ -1,0 +1,127 @@
+/**
+ * -C -: resuming an interrupted download safely. A partial download is kept only with a record of
+ * the representation's strong validator, and appended to only when the server's 206 continues it
+ * exactly (If-Range, Content-Range checked).
+ */
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { type ClientResponse, type Fields, parseHttpDate } from '../index.js';
+import { CommandError } from './get-errors.js';
+import { type FileWrite, partialPath, planFileWrite } from './get-output.js';
+
+/** What is known about a partial download, stored beside it in .NAME.sockhttp-resume.json. */
+export interface ResumeRecord {
+  url: string;
+  /** A strong validator of the representation: the ETag, else a strong Last-Modified. */
+  validator: string;
+  /** The full size of the representation. */
+  total: number;
+}
+
+/** The URL as the record names it: without user:password, which have no business on disk. */
+function recordedUrl(url: string): string {
+  const parsed = URL.canParse(url) ? new URL(url) : null;
+  if (parsed === null) return url;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.href;
+}
+
+function resumeRecordPath(destination: string): string {
+  return join(dirname(destination), `.${basename(destination)}.sockhttp-resume.json`);
+}
+
+/** The partial download and its record, when both exist, agree, and belong to `url`; otherwise null. */
+export async function loadResume(destination: string, url: string): Promise<{ record: ResumeRecord; size: number } | null> {
+  const partial = await stat(partialPath(destination)).catch(() => null);
+  if (partial === null || !partial.isFile()) return null;
+  let record: ResumeRecord;
+  try {
+    record = JSON.parse(await readFile(resumeRecordPath(destination), 'utf8')) as ResumeRecord;
+  } catch {
+    return null;
+  }
+  const valid = record.url === recordedUrl(url) && typeof record.validator === 'string' && record.validator !== '' && Number.isSafeInteger(record.total);
+  if (!valid || partial.size > record.total) return null;
+  return { record, size: partial.size };
+}
+
+async function saveResumeRecord(destination: string, record: ResumeRecord): Promise<void> {
+  const path = resumeRecordPath(destination);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(record)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+export async function forgetResume(destination: string): Promise<void> {
+  await rm(resumeRecordPath(destination), { force: true });
+}
+
+/**
+ * The validator If-Range may carry (RFC 9110 §13.1.5): a strong ETag; else Last-Modified, but only
+ * when it is strong, that is at least a second before the response's Date (§8.8.2.2).
+ */
+function strongValidator(fields: Fields): string | null {
+  const etag = fields.get('etag');
+  if (etag !== undefined && /^"[^"]*"$/.test(etag)) return etag;
+  if (etag !== undefined) return null; // a weak ETag: the representation may change without it changing
+  const lastModified = fields.get('last-modified');
+  const date = fields.get('date');
+  if (lastModified === undefined || date === undefined) return null;
+  const modifiedAt = parseHttpDate(lastModified, Date.now());
+  const sentAt = parseHttpDate(date, Date.now());
+  return modifiedAt !== null && sentAt !== null && sentAt - modifiedAt >= 1000 ? lastModified : null;
+}
+
+/**
+ * Whether a 206 continues the partial download exactly: one range, starting at `offset`, running to
+ * the end of a representation of the recorded size, with the recorded ETag if it names one.
+ */
+function continuesPartial(response: ClientResponse, record: ResumeRecord, offset: number): string | null {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.fields.get('content-range') ?? '');
+  if (match === null) return 'the 206 response has no single byte range (Content-Range)';
+  const [start, end, total] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  if (start !== offset) return `the range starts at byte ${start}, not at ${offset}`;
+  if (total !== record.total) return `the file is now ${total} bytes, not ${record.total}`;
+  if (end !== total - 1) return `the range ends at byte ${end}, before the end of the file`;
+  const etag = response.fields.get('etag');
+  if (etag !== undefined && record.validator.startsWith('"') && etag !== record.validator) return 'the ETag changed';
+  return null;
+}
+
+/**
+ * For -C -, how the response is written. The partial file is appended to only after the 206 has
+ * been checked; a 200 means the representation changed (If-Range did not match) and the download
+ * starts over; a 416 naming exactly the recorded size means the partial file is already whole.
+ * Otherwise (an error status) the partial download is kept untouched for a later try.
+ */
+export async function planResume(
+  response: ClientResponse,
+  destination: string,
+  url: string,
+  state: { record: ResumeRecord; size: number } | null,
+): Promise<FileWrite | 'complete'> {
+  const plan = await planFileWrite(destination);
+  if (state !== null && response.status === 206) {
+    const problem = continuesPartial(response, state.record, state.size);
+    if (problem !== null) throw new CommandError('range-error', `cannot resume ${destination}: ${problem}; the partial download is kept`);
+    return { ...plan, appendAt: state.size, keepOnFailure: true, expectedSize: state.record.total };
+  }
+  if (state !== null && response.status === 416) {
+    const whole = response.fields.get('content-range') === `bytes */${state.size}` && state.size === state.record.total;
+    if (!whole) throw new CommandError('range-error', `cannot resume ${destination}: the server refused the range (416); the partial download is kept`);
+    return 'complete';
+  }
+  if (state !== null && (response.status < 200 || response.status >= 300)) {
+    throw new CommandError('http-error', `the server answered ${response.status}; the partial download of ${destination} is kept for a later -C -`);
+  }
+  if (response.status === 206) throw new CommandError('range-error', `the server sent a range (206) that was not asked for`);
+  // A new download: forget the old record before the partial file is replaced, then describe the
+  // new one before its first byte is written, so a record never describes bytes it did not see.
+  await forgetResume(destination);
+  const validator = strongValidator(response.fields);
+  const length = response.fields.get('content-length');
+  const total = length !== undefined && /^\d+$/.test(length) && !response.fields.has('content-encoding') ? Number(length) : null;
+  if (response.status !== 200 || validator === null || total === null || plan.partial === destination) return plan;
+  await saveResumeRecord(destination, { url: recordedUrl(url), validator, total });
+  return { ...plan, keepOnFailure: true, expectedSize: total };
+}
