@@ -1,7 +1,4 @@
 /** `sockhttp serve | get`: the command-line front of the library. */
-import { runCheck } from './check.js';
-import { runGet } from './get.js';
-import { runServe } from './serve.js';
 import { VERSION } from '../version.js';
 
 const USAGE = `sockhttp ${VERSION} — an HTTP/1.1 server and client written on TCP sockets
@@ -15,15 +12,16 @@ Usage:
   sockhttp serve --help, sockhttp get --help, sockhttp check --help   for the options of each
   sockhttp --version`;
 
+/** Each command's module is loaded only when it runs: a quick `get` does not pay for loading `serve`. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   switch (command) {
     case 'serve':
-      return runServe(rest);
+      return (await import('./serve.js')).runServe(rest);
     case 'get':
-      return runGet(rest);
+      return (await import('./get.js')).runGet(rest);
     case 'check':
-      return runCheck(rest);
+      return (await import('./check.js')).runCheck(rest);
     case '--version':
     case '-V':
       process.stdout.write(`${VERSION}\n`);
