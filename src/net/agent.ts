@@ -493,8 +493,6 @@ export class Connection {
   readonly socket: Socket;
   readonly key: string;
   readonly details: ConnectionDetails;
-  /** Exchanges this connection has completed. */
-  exchanges = 0;
   /** While the connection is idle in an Agent's pool: performance.now() after which it may not be used. */
   idleUntil: number | null = null;
   /** The details with `reused`, for responses: made once per connection and kind, not per response. */

@@ -767,7 +767,6 @@ class Exchange implements ConnectionListener {
       keepAliveTimeoutMs: parseKeepAliveTimeout(head.fields.get('keep-alive')),
       open: this.#connection.isOpen,
     });
-    this.#connection.exchanges += 1;
     const kept = verdict.reusable && this.#context.agent.release(this.#connection, verdict.idleMs);
     if (!verdict.reusable) this.#connection.destroy();
     this.#context.options.onEvent?.({ type: 'connection-done', connection: this.#connection.details, kept, reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason });
