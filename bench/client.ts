@@ -26,11 +26,12 @@
  * (times: lower is better). nginx is pinned to CPU 0 and the clients to CPU 1 when taskset exists.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nginxConfig } from './nginx.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -85,36 +86,6 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   throw new Error(`nothing listens on port ${port}`);
 }
 
-function nginxConfig(prefix: string, root: string, port: number): string {
-  mkdirSync(join(prefix, 'logs'), { recursive: true });
-  const config = `worker_processes 1;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log error;
-events { worker_connections 1024; }
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 5s;
-  keepalive_requests 1000000;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    root ${root};
-  }
-}
-`;
-  const path = join(prefix, 'nginx.conf');
-  writeFileSync(path, config);
-  return path;
-}
 
 interface Nginx {
   port: number;
@@ -124,7 +95,7 @@ interface Nginx {
 async function startNginx(root: string): Promise<Nginx> {
   const port = freePort();
   const prefix = mkdtempSync(join(tmpdir(), 'sockhttp-client-bench-nginx-'));
-  const [command, commandArgs] = pinned('0', 'nginx', ['-p', prefix, '-c', nginxConfig(prefix, root, port), '-g', 'daemon off;']);
+  const [command, commandArgs] = pinned('0', 'nginx', ['-p', prefix, '-c', nginxConfig(prefix, root, port, 1), '-g', 'daemon off;']);
   const child: ChildProcess = spawn(command, commandArgs, { stdio: 'ignore' });
   const stop = () =>
     new Promise<void>((resolve) => {

@@ -12,11 +12,12 @@
  * when taskset exists, so they do not fight over a core.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, ftruncateSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync, ftruncateSync, readFileSync, readdirSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nginxConfig } from './nginx.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -98,36 +99,6 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
-function nginxConfig(prefix: string, root: string, port: number, workers: number): string {
-  mkdirSync(join(prefix, 'logs'), { recursive: true });
-  const config = `worker_processes ${workers};
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log error;
-events { worker_connections 4096; }
-http {
-  include /etc/nginx/mime.types;
-  default_type application/octet-stream;
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  tcp_nodelay on;
-  keepalive_timeout 5s;
-  keepalive_requests 1000000;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    root ${root};
-  }
-}
-`;
-  const path = join(prefix, 'nginx.conf');
-  writeFileSync(path, config);
-  return path;
-}
 
 async function startServer(name: ServerName, root: string, workers = 1): Promise<RunningServer> {
   const port = await freePort();

@@ -1,0 +1,38 @@
+/**
+ * The nginx configuration the benchmarks run their peer with: its own prefix under a temp folder,
+ * no access log, sendfile on, keep-alive without a request limit.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Writes nginx.conf into `prefix` and returns its path. */
+export function nginxConfig(prefix: string, root: string, port: number, workers: number): string {
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const config = `worker_processes ${workers};
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log error;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 5s;
+  keepalive_requests 1000000;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+  }
+}
+`;
+  const path = join(prefix, 'nginx.conf');
+  writeFileSync(path, config);
+  return path;
+}
