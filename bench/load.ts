@@ -18,6 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nginxConfig } from './nginx.js';
+import { freePort, waitForPort } from './ports.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -63,29 +64,7 @@ function makeDocroot(): string {
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = spawnSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]);
-    resolve(Number(probe.stdout.toString().trim()));
-  });
-}
 
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
 
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise((resolve) => {
@@ -101,7 +80,7 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
 
 
 async function startServer(name: ServerName, root: string, workers = 1): Promise<RunningServer> {
-  const port = await freePort();
+  const port = freePort();
   let child: ChildProcess;
   let cleanup = () => {};
   const cpus = workers > 1 ? '0,1' : '0';

@@ -10,10 +10,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -38,15 +38,6 @@ function pinned(cpu: string, command: string, commandArgs: string[]): [string, s
   return PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function selfTimes(profile: Profile): Map<string, number> {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const times = new Map<string, number>();
@@ -64,7 +55,7 @@ async function main(): Promise<void> {
   writeFileSync(join(root, 'small.html'), '<!doctype html><title>small</title><p>A small page of about one hundred bytes.</p>\n'.padEnd(100, ' '));
   writeFileSync(join(root, 'page.html'), '<p>HTTP/1.1 moves representations of resources.</p>\n'.repeat(90).slice(0, 4500));
   const profileDir = mkdtempSync(join(tmpdir(), 'sockhttp-cpuprofile-'));
-  const port = await freePort();
+  const port = freePort();
   const serverArgs = ['--cpu-prof', '--cpu-prof-dir', profileDir, join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', String(port), '--quiet'];
   const server = spawn(...pinned('0', process.execPath, serverArgs), { stdio: 'inherit' });
   await new Promise((resolve) => setTimeout(resolve, 1000));
