@@ -21,7 +21,7 @@
  * descriptor, and every use checks the path still stats to that identity.
  */
 import { randomBytes } from 'node:crypto';
-import { close, read } from 'node:fs';
+import { close, fstat, read } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ import type { FieldLine, Fields } from '../core/fields.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
-import { FileAccess, type SymlinkPolicy, sameIdentity } from './file-access.js';
+import { FileAccess, type SymlinkPolicy, identityOf, sameIdentity } from './file-access.js';
 import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
@@ -99,6 +99,7 @@ const CONCURRENT_COMPRESSIONS = Math.max(1, Math.min(2, availableParallelism() -
 // Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
 // collected, which could happen while the socket layer is still streaming from it.
 const closeFile = promisify(close);
+const statFile = promisify(fstat);
 const readAt = promisify(read);
 
 const refusal = (code: string) => Object.assign(new Error(code), { code });
@@ -137,20 +138,24 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   function smallFileContent(source: Source, key: string): Buffer | Promise<Buffer> {
     const cached = contents.peek(key);
     if (cached !== undefined) return cached;
+    let changedWhileRead = false;
     return contents
       .get(key, async () => {
         const fd = openSource(source);
         try {
           const buffer = Buffer.allocUnsafe(source.identity.size);
           const { bytesRead } = await readAt(fd, buffer, 0, source.identity.size, 0);
+          // Written to while it was read: answer with what was read, but never keep it under this version.
+          if (bytesRead !== source.identity.size || !sameIdentity(source.identity, identityOf(await statFile(fd)))) {
+            changedWhileRead = true;
+          }
           return buffer.subarray(0, bytesRead);
         } finally {
           await closeFile(fd);
         }
       })
       .then((bytes) => {
-        // Changed while it was read: answer with what was read, but do not keep it.
-        if (bytes.length !== source.identity.size) contents.delete(key);
+        if (changedWhileRead) contents.delete(key);
         return bytes;
       });
   }
