@@ -13,9 +13,9 @@
  * for await (const chunk of response.body) process.stdout.write(chunk);
  */
 import type { Limits } from './core/limits.js';
-import type { AccessLogEntry } from './net/access-log.js';
-import { HttpServer } from './net/server.js';
-import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './net/server-connection.js';
+import type { AccessLogEntry } from './net/server/access-log.js';
+import { HttpServer } from './net/server/listener.js';
+import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './net/server/connection.js';
 import type { TraceOptions } from './net/trace-writer.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
 import { LIVE_RELOAD_SNIPPET, LiveReload } from './static/live-reload.js';
@@ -33,9 +33,9 @@ export { reasonPhrase } from './core/status.js';
 export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
 export { ClientTraces, ConnectionTrace, type TraceOptions, wantsColor } from './net/trace-writer.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
-export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server.js';
-export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server-connection.js';
-export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/access-log.js';
+export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server/listener.js';
+export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server/connection.js';
+export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/server/access-log.js';
 export {
   request,
   retryDelay,

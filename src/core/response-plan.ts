@@ -24,12 +24,31 @@ export type ResponseBody =
   | { kind: 'stream'; stream: Readable };
 
 export interface ResponsePlan {
-  status: number;
-  fields: FieldLine[];
-  body: ResponseBody;
+  readonly status: number;
+  readonly fields: readonly FieldLine[];
+  readonly body: ResponseBody;
 }
 
-export const EMPTY_BODY: ResponseBody = Object.freeze({ kind: 'empty' });
+const PREPARED = new WeakSet<ResponsePlan>();
+
+/**
+ * A plan its maker will never change: the same fields and the same body bytes for as long as it
+ * lives (sirv's idea: a static file's answer, made once per version of the file). The server may
+ * keep such a plan's serialized form and reuse it; any other plan is serialized afresh every time,
+ * so a handler that reuses and changes its arrays or Buffers is always answered as it is now.
+ * Returns a frozen copy; its body bytes must not be written to afterwards.
+ */
+export function prepareResponse(status: number, fields: readonly FieldLine[], body: ResponseBody & { kind: 'bytes' | 'empty' }): ResponsePlan {
+  const prepared: ResponsePlan = Object.freeze({ status, fields: Object.freeze([...fields]), body: Object.freeze({ ...body }) });
+  PREPARED.add(prepared);
+  return prepared;
+}
+
+export function isPrepared(plan: ResponsePlan): boolean {
+  return PREPARED.has(plan);
+}
+
+export const EMPTY_BODY: ResponseBody & { kind: 'empty' } = Object.freeze({ kind: 'empty' as const });
 
 /** The length of a body, or null when it is not known in advance. */
 export function bodyLength(body: ResponseBody): number | null {
@@ -51,10 +70,11 @@ export function bodyLength(body: ResponseBody): number | null {
  */
 export function errorPlan(status: number, extraFields: FieldLine[] = []): ResponsePlan {
   if (extraFields.length > 0) return buildErrorPlan(status, extraFields);
-  // Plans are never modified after they are made, so one per status serves every request.
+  // One prepared plan per status serves every request.
   let plan = ERROR_PLANS.get(status);
   if (plan === undefined) {
-    plan = buildErrorPlan(status, []);
+    const built = buildErrorPlan(status, []);
+    plan = prepareResponse(status, built.fields, built.body);
     ERROR_PLANS.set(status, plan);
   }
   return plan;
@@ -62,7 +82,7 @@ export function errorPlan(status: number, extraFields: FieldLine[] = []): Respon
 
 const ERROR_PLANS = new Map<number, ResponsePlan>();
 
-function buildErrorPlan(status: number, extraFields: FieldLine[]): ResponsePlan {
+function buildErrorPlan(status: number, extraFields: FieldLine[]): ResponsePlan & { body: { kind: 'bytes' } } {
   const title = `${status} ${reasonPhrase(status)}`.trim();
   const html = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>\n<body><h1>${title}</h1></body></html>\n`;
   return {

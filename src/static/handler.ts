@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FieldLine, Fields } from '../core/fields.js';
-import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan } from '../core/response-plan.js';
+import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan, prepareResponse } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type SymlinkPolicy, identityOf, sameIdentity } from './file-access.js';
@@ -35,7 +35,7 @@ import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
 import { type Located, Locator } from './locate.js';
-import { Descriptions, type FileDescription, type Source } from './representations.js';
+import { Descriptions, type FileDescription, type Representation, type Source } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
 import { resolveTarget } from './resolve.js';
 
@@ -198,18 +198,19 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (sibling !== undefined) source = sibling;
       else if (!description.compressesOnTheFly) coding = null;
     }
-    let { validators, fields, notModifiedFields, bodyKey } = descriptions.representation(description, coding ?? (live ? 'live' : 'identity'), source);
-    if (coding !== null && source === description.source && !mayCompress(bodyKey)) {
+    let chosen = descriptions.representation(description, coding ?? (live ? 'live' : 'identity'), source);
+    if (coding !== null && source === description.source && !mayCompress(chosen.bodyKey)) {
       coding = null; // the budget of compressions is spent: the identity body costs nothing
-      ({ validators, fields, notModifiedFields, bodyKey } = descriptions.representation(description, 'identity', source));
+      chosen = descriptions.representation(description, 'identity', source);
     }
+    const { validators, fields, notModifiedFields, bodyKey } = chosen;
 
     if (status === 200) {
       const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
-      if (precondition === 'not-modified') return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
-      if (precondition === 'precondition-failed') return withExtraFields(errorPlan(412));
+      if (precondition === 'not-modified') return (chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY));
+      if (precondition === 'precondition-failed') return errorAnswer(412);
     }
-    const withBytes = (bytes: Buffer): ResponsePlan => ({ status, fields, body: { kind: 'bytes', bytes } });
+    const withBytes = (bytes: Buffer): ResponsePlan => preparedAnswer(chosen, status, bytes);
 
     if (coding !== null && source === description.source) {
       const bytes = compressed.peek(bodyKey);
@@ -217,7 +218,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       return compressOnce(description, bodyKey, coding).then(withBytes);
     }
     if (live) {
-      const withSnippet = (page: Buffer) => withBytes(Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8'));
+      // A new page each time: an ordinary plan, not a prepared one.
+      const withSnippet = (page: Buffer): ResponsePlan => ({ status, fields, body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8') } });
       const page = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(page) ? withSnippet(page) : page.then(withSnippet);
     }
@@ -255,7 +257,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   /** A listing of the names read through the directory's verified descriptor, each entry verified before it is shown. */
   async function serveListing(found: Located & { kind: 'directory' }): Promise<ResponsePlan> {
     const directory = await access.readDirectory(found.requestedPath);
-    if (directory === null) return withExtraFields(errorPlan(404));
+    if (directory === null) return errorAnswer(404);
     const entries: ListingEntry[] = [];
     for (const name of directory.names) {
       if (!allowDotfiles && name.startsWith('.')) continue;
@@ -287,7 +289,21 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     // A 404.html in the root is the not-found page, sent with status 404.
     const page = locatePath('/404.html', ['404.html'], false);
     if (page.kind === 'file') return serveFile(request, page, 404);
-    return withExtraFields(errorPlan(404));
+    return errorAnswer(404);
+  }
+
+  /** Prepared error answers with the extra fields, one per status. */
+  const errorAnswers = new Map<number, ResponsePlan>();
+
+  function errorAnswer(status: number): ResponsePlan {
+    if (extraFields.length === 0) return errorPlan(status);
+    let plan = errorAnswers.get(status);
+    if (plan === undefined) {
+      const bare = errorPlan(status);
+      plan = prepareResponse(status, [...bare.fields, ...extraFields], bare.body as ResponsePlan['body'] & { kind: 'bytes' });
+      errorAnswers.set(status, plan);
+    }
+    return plan;
   }
 
   function withExtraFields(plan: ResponsePlan): ResponsePlan {
@@ -296,7 +312,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
 
   const planForFsError = (error: unknown) => {
     const status = (error as { status?: number }).status ?? statusForFsError(error);
-    return withExtraFields(errorPlan(status));
+    return errorAnswer(status);
   };
 
   /** A plan, synchronously when everything it needs is known (see serveFile), else a promise of one. */
@@ -319,10 +335,10 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     let found = locator.recall(rawPath);
     if (found === null) {
       const resolved = resolveTarget(request.target);
-      if (resolved.kind === 'invalid') return withExtraFields(errorPlan(resolved.status));
-      if (resolved.kind === 'asterisk') return withExtraFields(errorPlan(400));
+      if (resolved.kind === 'invalid') return errorAnswer(resolved.status);
+      if (resolved.kind === 'asterisk') return errorAnswer(400);
       const { segments } = resolved;
-      if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return withExtraFields(errorPlan(404));
+      if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return errorAnswer(404);
       found = locator.locate(rawPath, segments, resolved.trailingSlash, resolved.query);
     }
     switch (found.kind) {
@@ -333,11 +349,18 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       case 'file':
         return serveFile(request, found);
       case 'missing':
-        return found.status === 404 ? serveNotFound(request) : withExtraFields(errorPlan(found.status));
+        return found.status === 404 ? serveNotFound(request) : errorAnswer(found.status);
     }
   }
 
   return route;
+}
+
+/** The prepared answer of a representation with these bytes: made once, reused while they are the same Buffer. */
+function preparedAnswer(representation: Representation, status: number, bytes: Buffer): ResponsePlan {
+  const known = representation.answer;
+  if (known !== undefined && known.status === status && known.body.kind === 'bytes' && known.body.bytes === bytes) return known;
+  return (representation.answer = prepareResponse(status, representation.fields, { kind: 'bytes', bytes }));
 }
 
 /** OPTIONS: the allowed methods, and with --cors the answer to a CORS preflight (Fetch standard). */

@@ -11,6 +11,7 @@
  */
 import type { FieldLine } from '../core/fields.js';
 import { formatHttpDate } from '../core/http-date.js';
+import type { ResponsePlan } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, isCompressible } from './compression.js';
 import { type Validators, makeValidators } from './conditional.js';
 import { type FileAccess, type FileIdentity, identityKey, sameIdentity } from './file-access.js';
@@ -35,6 +36,9 @@ export interface Representation {
   fields: FieldLine[];
   notModifiedFields: FieldLine[];
   bodyKey: string;
+  /** Its prepared answer with the bytes last sent, and its prepared 304: made once, reused (see prepareResponse). */
+  answer?: ResponsePlan;
+  notModified?: ResponsePlan;
 }
 
 /** What is known of one version of a file. */

@@ -63,3 +63,47 @@ describe('HttpServer: what a handler answers', () => {
     });
   }
 });
+
+describe('HttpServer: plans are sent as they are now', () => {
+  test('a handler that reuses and changes its fields array and body Buffer gets fresh bytes every time', async () => {
+    const fields: [string, string][] = [['X-Count', '0']];
+    const bytes = Buffer.from('count 0');
+    let count = 0;
+    const port = await serve(() => {
+      count++;
+      fields[0] = ['X-Count', String(count)];
+      bytes.write(`count ${count % 10}`);
+      return { status: 200, fields, body: { kind: 'bytes', bytes } };
+    });
+    for (let round = 1; round <= 3; round++) {
+      const wire = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 });
+      const parsed = parseResponseAt(wire, 0, 'GET')!;
+      assert.equal(parsed.response.field('x-count'), String(round));
+      assert.equal(parsed.response.body.toString(), `count ${round}`);
+    }
+  });
+});
+
+describe('HttpServer: Expect and HTTP/1.0 (RFC 9110 §10.1.1)', () => {
+  const ok = () => plan('ok');
+
+  test('Expect: 100-continue on a request without a body keeps the connection', async () => {
+    const port = await serve(ok);
+    const wire = 'GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+    const answers = responses(await rawExchange(port, wire, { timeoutMs: 10_000 }));
+    assert.deepEqual(answers.map((answer) => [answer.status, answer.connection]), [[200, undefined], [200, 'close']]);
+  });
+
+  test('an HTTP/1.0 request ignores Expect: no 417, the handler answers', async () => {
+    const port = await serve(ok);
+    const [answer] = responses(await rawExchange(port, 'GET / HTTP/1.0\r\nExpect: something-else\r\n\r\n', { timeoutMs: 10_000 }));
+    assert.equal(answer?.status, 200);
+    assert.equal(answer?.body, 'ok');
+  });
+
+  test('the same Expect in HTTP/1.1 is a 417', async () => {
+    const port = await serve(ok);
+    const [answer] = responses(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n', { timeoutMs: 10_000 }));
+    assert.equal(answer?.status, 417);
+  });
+});

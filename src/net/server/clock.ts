@@ -1,4 +1,4 @@
-import { formatHttpDate } from '../core/http-date.js';
+import { formatHttpDate } from '../../core/http-date.js';
 
 let cachedSecond = -1;
 let cachedDate = '';

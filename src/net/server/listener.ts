@@ -4,11 +4,11 @@
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { DEFAULT_REQUEST_LIMITS, type Limits } from '../core/limits.js';
+import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
-import type { TraceOptions } from './trace-writer.js';
-import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './server-connection.js';
+import type { TraceOptions } from '../trace-writer.js';
+import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
 
 export interface HttpServerOptions {
   handler: RequestHandler;

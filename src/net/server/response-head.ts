@@ -1,25 +1,21 @@
 /**
  * The bytes of a response head as the socket layer writes them: the status line, the plan's own
  * field lines, then what only the socket layer sets — Date and the framing fields (Content-Length,
- * Transfer-Encoding, Connection).
+ * Transfer-Encoding, Connection), as the core decided them.
  *
- * A hot small file is answered with the same bytes request after request, apart from the Date,
- * which changes once a second. So a response whose body is small and in memory is kept whole, ready
- * to write, and made again only when something it depends on changes: that is the work nginx and
- * sirv move out of the request path (a head computed once per file).
+ * A prepared plan (core/response-plan.ts: a hot small file's answer, an error page) is answered
+ * with the same bytes request after request, apart from the Date, which changes once a second. So
+ * its whole response is kept, ready to write, and made again only when the Date or the framing
+ * changes: the work nginx and sirv move out of the request path. Any other plan is serialized
+ * afresh each time: a handler may reuse and change its arrays and Buffers.
  */
-import type { FieldLine } from '../core/fields.js';
-import { serializeFieldLines, serializeStatusLine } from '../core/serializer.js';
+import type { ResponseFraming } from '../../core/connection.js';
+import type { FieldLine } from '../../core/fields.js';
+import { type ResponsePlan, isPrepared } from '../../core/response-plan.js';
+import { serializeFieldLines, serializeStatusLine } from '../../core/serializer.js';
 import { httpDateNow } from './clock.js';
 
-/** What the socket layer decided about a response's framing. */
-export interface HeadFraming {
-  /** The Content-Length, or null for none (chunked, close-delimited, or a status without content). */
-  contentLength: number | null;
-  isChunked: boolean;
-  /** The Connection field to send: 'close', 'keep-alive' (for an HTTP/1.0 client), or none. */
-  connection: 'close' | 'keep-alive' | null;
-}
+type HeadFraming = Pick<ResponseFraming, 'contentLength' | 'isChunked' | 'connection'>;
 
 /** The head as text (latin1), ending with the empty line. Throws if the plan's fields cannot be sent. */
 export function serializeHead(status: number, fields: readonly FieldLine[], framing: HeadFraming): string {
@@ -32,21 +28,19 @@ export function serializeHead(status: number, fields: readonly FieldLine[], fram
 
 /**
  * Bodies up to this size are kept in their ready response (the body is then held twice: once in the
- * file cache, once here, for as long as the file cache keeps it).
+ * file cache, once here, for as long as the plan lives).
  */
 const READY_BODY_BYTES = 16 * 1024;
 
 interface ReadyResponse {
-  status: number;
-  fields: readonly FieldLine[];
   date: string;
   framing: HeadFraming;
   hasBody: boolean;
   bytes: Buffer;
 }
 
-/** By the body's Buffer, or by the fields of a response without a body: both are kept by their plans. */
-const readyResponses = new WeakMap<object, ReadyResponse>();
+/** By prepared plan: it lives as long as its maker keeps it (a file's representation). */
+const readyResponses = new WeakMap<ResponsePlan, ReadyResponse>();
 
 function sameFraming(a: HeadFraming, b: HeadFraming): boolean {
   return a.contentLength === b.contentLength && a.isChunked === b.isChunked && a.connection === b.connection;
@@ -57,26 +51,21 @@ function sameFraming(a: HeadFraming, b: HeadFraming): boolean {
  * 304, an empty body). A ready buffer is shared by every connection that sends it, so it is never
  * modified: a change makes a new one.
  */
-export function wholeResponse(status: number, fields: readonly FieldLine[], framing: HeadFraming, body: Buffer | null): Buffer {
-  const key = body ?? fields;
+export function wholeResponse(plan: ResponsePlan, framing: HeadFraming, body: Buffer | null): Buffer {
+  const prepared = isPrepared(plan);
   const date = httpDateNow();
-  const ready = readyResponses.get(key);
-  if (
-    ready !== undefined &&
-    ready.date === date &&
-    ready.status === status &&
-    ready.fields === fields &&
-    ready.hasBody === (body !== null) &&
-    sameFraming(ready.framing, framing)
-  ) {
-    return ready.bytes;
+  if (prepared) {
+    const ready = readyResponses.get(plan);
+    if (ready !== undefined && ready.date === date && ready.hasBody === (body !== null) && sameFraming(ready.framing, framing)) return ready.bytes;
   }
-  const head = serializeHead(status, fields, framing);
+  const head = serializeHead(plan.status, plan.fields, framing);
   const bodyLength = body === null ? 0 : body.length;
   const bytes = Buffer.allocUnsafe(head.length + bodyLength);
   bytes.write(head, 0, 'latin1');
   body?.copy(bytes, head.length);
-  if (bodyLength <= READY_BODY_BYTES) readyResponses.set(key, { status, fields, date, framing, hasBody: body !== null, bytes });
+  if (prepared && bodyLength <= READY_BODY_BYTES) {
+    readyResponses.set(plan, { date, framing: { contentLength: framing.contentLength, isChunked: framing.isChunked, connection: framing.connection }, hasBody: body !== null, bytes });
+  }
   return bytes;
 }
 
@@ -84,16 +73,17 @@ export function wholeResponse(status: number, fields: readonly FieldLine[], fram
 const FIELDS_WE_SET = new Set(['content-length', 'transfer-encoding', 'connection', 'date']);
 
 /**
- * The serialized field lines of a plan, remembered per fields array: a static file's plan reuses the
- * same array for every request, so its fields are checked and serialized once, not per response.
+ * The serialized field lines of a frozen fields array (a prepared plan's), remembered: checked and
+ * serialized once, not per response. A fields array that may still change is serialized each time.
  */
 const fieldBlocks = new WeakMap<readonly FieldLine[], string>();
 
 function fieldBlock(fields: readonly FieldLine[]): string {
-  let block = fieldBlocks.get(fields);
+  const frozen = Object.isFrozen(fields);
+  let block = frozen ? fieldBlocks.get(fields) : undefined;
   if (block === undefined) {
     block = serializeFieldLines(fields.filter(([name]) => !FIELDS_WE_SET.has(name.toLowerCase())));
-    fieldBlocks.set(fields, block);
+    if (frozen) fieldBlocks.set(fields, block);
   }
   return block;
 }

@@ -1,4 +1,4 @@
-import { MONTHS } from '../core/http-date.js';
+import { MONTHS } from '../../core/http-date.js';
 /** One line per answered request, in the formats access logs are read in. */
 export interface AccessLogEntry {
   remoteAddress: string;
