@@ -16,9 +16,9 @@ import type { Limits } from './core/limits.js';
 import type { AccessLogEntry } from './net/server/access-log.js';
 import { HttpServer } from './net/server/listener.js';
 import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './net/server/connection.js';
-import type { TraceOptions } from './net/trace-writer.js';
+import type { TraceOptions } from './core/connection-trace.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
-import { LIVE_RELOAD_SNIPPET, LiveReload } from './static/live-reload.js';
+import { LIVE_RELOAD_SNIPPET, LiveReload } from './net/server/live-reload.js';
 
 export { Fields, type FieldLine } from './core/fields.js';
 export { isToken, isFieldValue } from './core/chars.js';
@@ -31,7 +31,8 @@ export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } 
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
 export { reasonPhrase } from './core/status.js';
 export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
-export { ClientTraces, ConnectionTrace, type TraceOptions, wantsColor } from './net/trace-writer.js';
+export { ConnectionTrace, type TraceOptions } from './core/connection-trace.js';
+export { ClientTraces } from './net/trace-writer.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server/listener.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server/connection.js';

@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { type ProbeResult, type Verdict, runProbes } from '../check/probes.js';
 import type { Target } from '../check/wire.js';
-import { escapeBytes, wantsColor } from '../index.js';
-import { UsageError, parseNumber, withUsageErrors } from './options.js';
+import { escapeBytes } from '../index.js';
+import { UsageError, parseNumber, wantsColor, withUsageErrors } from './options.js';
 
 export const CHECK_HELP = `Usage: sockhttp check URL [options]
 

@@ -1,5 +1,5 @@
 import { openSync, writeSync } from 'node:fs';
-import { type TraceOptions, wantsColor } from '../index.js';
+import type { TraceOptions } from '../index.js';
 
 /** A command-line mistake: reported as one line, exit code 2. */
 export class UsageError extends Error {}
@@ -22,9 +22,14 @@ export function parseNumber(text: string | undefined, name: string, { min = 0, m
   return value;
 }
 
+/** Whether to colour output written to a stream: a terminal, and NO_COLOR unset (no-color.org). */
+export function wantsColor(stream: { isTTY?: boolean }): boolean {
+  return stream.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
+}
+
 /** Where --trace goes: stderr (coloured on a terminal) or a file opened for appending. */
 export function openTrace(file: string | null, bodyBytes: number): TraceOptions {
-  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes };
+  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes, clock: () => new Date() };
   const descriptor = openSync(file, 'a');
-  return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes };
+  return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes, clock: () => new Date() };
 }

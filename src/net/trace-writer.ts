@@ -1,94 +1,8 @@
 /**
- * `--trace`: every byte of a connection, as it crosses the wire, one labelled line per RFC 9112
- * element. The labelling is the core's (WireLabeller); this file adds time, connection and
- * direction, colours on a terminal, and writes the lines out.
- *
- *   09:12:01.337 #3 < request-line   GET /HelloWorld.html HTTP/1.1\r\n
- *   09:12:01.339 #3 > status-line    HTTP/1.1 200 OK\r\n
+ * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s hooks.
  */
-import { type TraceLine, WireLabeller } from '../core/trace.js';
+import { ConnectionTrace, type TraceOptions } from '../core/connection-trace.js';
 import type { ClientEvent } from './client.js';
-
-export interface TraceOptions {
-  /** Where the lines go (stderr, a file). */
-  write: (text: string) => void;
-  /** ANSI colours (only for a terminal, and never with NO_COLOR). */
-  color: boolean;
-  /** Bytes of each body to show before summarizing the rest (--trace-body). */
-  bodyBytes: number;
-}
-
-const COLORS = { sent: '\x1b[36m', received: '\x1b[32m', dim: '\x1b[2m', reset: '\x1b[0m' };
-
-/** Whether to colour output written to a stream: a terminal, and NO_COLOR unset (no-color.org). */
-export function wantsColor(stream: { isTTY?: boolean }): boolean {
-  return stream.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
-}
-
-/** The trace of one connection. `sentRole`: what this side sends — responses for a server, requests for a client. */
-export class ConnectionTrace {
-  readonly #id: number;
-  readonly #options: TraceOptions;
-  readonly #sent: WireLabeller;
-  readonly #received: WireLabeller;
-  /** The labeller that reads requests, whichever direction they travel; its methods tell the other one about HEAD. */
-  readonly #requests: WireLabeller;
-  readonly #responses: WireLabeller;
-
-  constructor(id: number, sentRole: 'request' | 'response', options: TraceOptions) {
-    this.#id = id;
-    this.#options = options;
-    this.#sent = new WireLabeller(sentRole, options.bodyBytes);
-    this.#received = new WireLabeller(sentRole === 'request' ? 'response' : 'request', options.bodyBytes);
-    this.#requests = sentRole === 'request' ? this.#sent : this.#received;
-    this.#responses = sentRole === 'request' ? this.#received : this.#sent;
-  }
-
-  note(text: string): void {
-    this.#emit('*', [{ element: 'unparsed', text }], true);
-  }
-
-  sent(bytes: Buffer): void {
-    this.#emit('>', this.#label(this.#sent, bytes));
-  }
-
-  received(bytes: Buffer): void {
-    this.#emit('<', this.#label(this.#received, bytes));
-  }
-
-  closed(): void {
-    this.#emit('<', this.#received.finish());
-    this.#emit('>', this.#sent.finish());
-    this.note('connection closed');
-  }
-
-  #label(labeller: WireLabeller, bytes: Buffer): TraceLine[] {
-    const lines = labeller.push(bytes);
-    if (labeller === this.#requests) {
-      for (const line of lines) {
-        if (line.element === 'request-line') this.#responses.expectResponseTo(line.text.split(' ')[0]!);
-      }
-    }
-    return lines;
-  }
-
-  #emit(direction: '>' | '<' | '*', lines: TraceLine[], isNote = false): void {
-    if (lines.length === 0) return;
-    const { color } = this.#options;
-    const time = new Date().toISOString().slice(11, 23);
-    let text = '';
-    for (const line of lines) {
-      const element = isNote ? ''.padEnd(14) : line.element.padEnd(14);
-      if (color) {
-        const tint = direction === '>' ? COLORS.sent : direction === '<' ? COLORS.received : COLORS.dim;
-        text += `${COLORS.dim}${time} #${this.#id}${COLORS.reset} ${tint}${direction} ${COLORS.dim}${element}${COLORS.reset}${tint}${line.text}${COLORS.reset}\n`;
-      } else {
-        text += `${time} #${this.#id} ${direction} ${element}${line.text}\n`;
-      }
-    }
-    this.#options.write(text);
-  }
-}
 
 /**
  * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s
@@ -101,7 +15,7 @@ export class ClientTraces {
   #current: ConnectionTrace | null = null;
 
   constructor(options: TraceOptions) {
-    this.#options = options;
+    this.#options = { clock: () => new Date(), ...options };
   }
 
   onEvent(event: ClientEvent): void {

@@ -24,14 +24,24 @@
  * inside the folder (nginx has the same limit; Linux's protected_hardlinks stops links to files the
  * linker does not own).
  */
-import { type Stats, closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { type Stats, close, closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { sep } from 'node:path';
 import { statusForFsError } from './fs-errors.js';
 
 /** Linux's O_PATH (not in fs.constants): a descriptor that only names a file. */
 const O_PATH = 0o10000000;
 const NO_THROW = { throwIfNoEntry: false } as const;
+
+// Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
+// collected, which could happen while the socket layer is still streaming from it.
+const closeAsync = promisify(close);
+const fstatAsync = promisify(fstat);
+const readAsync = promisify(read);
+
+/** An error with an errno-like code, mapped to a status by statusForFsError (or carrying its own). */
+const fsError = (code: string, status?: number) => Object.assign(new Error(code), { code, ...(status === undefined ? {} : { status }) });
 
 export type SymlinkPolicy = 'follow-inside' | 'deny';
 
@@ -89,12 +99,25 @@ export interface FileAccessOptions {
   withoutProc?: boolean;
 }
 
+/** A verified file whose bytes may be sent: its real path, and its identity taken from its descriptor. */
+export interface Source {
+  realPath: string;
+  identity: FileIdentity;
+}
+
 export class FileAccess {
   readonly rootReal: string;
   readonly #rootPrefix: string;
   readonly #allowDotfiles: boolean;
   readonly #denySymlinks: boolean;
   readonly #hasProc: boolean;
+
+  /** The access to the folder `root`, which must be a directory; its real path is resolved once, now. */
+  static async forRoot(root: string, options: FileAccessOptions): Promise<FileAccess> {
+    const rootReal = await realpath(root);
+    if (!(await stat(rootReal)).isDirectory()) throw Object.assign(new Error(`${root} is not a directory`), { code: 'ENOTDIR' });
+    return new FileAccess(rootReal, options);
+  }
 
   /** `rootReal`: the served folder's real path (symlinks resolved once, at start). */
   constructor(rootReal: string, options: FileAccessOptions) {
@@ -148,6 +171,40 @@ export class FileAccess {
       return null;
     } finally {
       closeSync(pathFd);
+    }
+  }
+
+  /**
+   * A descriptor open for reading on `source`, verified again as it is opened, and checked to be the
+   * very version that was described. Throws ENOENT if it is gone or now refused, ESTALE if it was
+   * replaced since (asking again will work). The caller owns the descriptor.
+   */
+  openSource(source: Source): number {
+    const opened = this.open(source.realPath, true);
+    if (opened.kind === 'failed') throw fsError('EIO', opened.status);
+    if (opened.kind !== 'file' || opened.fd === null) throw fsError('ENOENT');
+    if (!sameIdentity(source.identity, opened.identity)) {
+      closeSync(opened.fd);
+      throw fsError('ESTALE');
+    }
+    return opened.fd;
+  }
+
+  /**
+   * The whole content of `source`, read through a verified descriptor. `unchanged` is false when the
+   * file was written to while it was read: the bytes may then be a mix, to answer with once but never
+   * to keep as this version's.
+   */
+  async readWhole(source: Source): Promise<{ bytes: Buffer; unchanged: boolean }> {
+    const fd = this.openSource(source);
+    try {
+      const { size } = source.identity;
+      const buffer = Buffer.allocUnsafe(size);
+      const { bytesRead } = await readAsync(fd, buffer, 0, size, 0);
+      const unchanged = bytesRead === size && sameIdentity(source.identity, identityOf(await fstatAsync(fd)));
+      return { bytes: buffer.subarray(0, bytesRead), unchanged };
+    } finally {
+      await closeAsync(fd);
     }
   }
 
@@ -218,5 +275,35 @@ function procFdWorks(directory: string): boolean {
     return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The stat of a path, taken at most once per turn of the event loop. A busy server answers many
+ * requests for the same hot file in one turn (one batch of ready sockets); they all see the file as
+ * the turn's first check found it, so what they get is never older than the current turn. The
+ * next turn checks again, so a client that changes a file and then asks for it gets the new one.
+ * Synchronous: for a file the kernel has cached, a stat costs less than a trip through libuv's
+ * thread pool, and it is the only system call a hot request makes.
+ */
+export class StatsOfThisTurn {
+  readonly #stats = new Map<string, Stats | null>();
+  #clearScheduled = false;
+
+  /** The stats of `path` (symlinks followed), or undefined if nothing is there. Throws as statSync does. */
+  of(path: string): Stats | undefined {
+    const known = this.#stats.get(path);
+    if (known !== undefined) return known ?? undefined;
+    const stats = statSync(path, { throwIfNoEntry: false });
+    this.#stats.set(path, stats ?? null);
+    if (!this.#clearScheduled) {
+      this.#clearScheduled = true;
+      // Immediates run once the current turn's I/O callbacks are done, before the loop polls again.
+      setImmediate(() => {
+        this.#stats.clear();
+        this.#clearScheduled = false;
+      });
+    }
+    return stats;
   }
 }

@@ -1,44 +1,13 @@
 /**
- * What the static handler remembers between requests, so that serving a hot file costs at most one
- * stat system call instead of the half-dozen of a cold lookup (realpath, stat, open, fstat, read, close).
+ * The bounded memories of the static handler, so that serving a hot file costs at most one stat
+ * system call instead of the half-dozen of a cold lookup (open, fstat, readlink, read, close).
  *
- * Nothing here can serve a stale file: every entry is tied to a file's identity — device, inode,
- * size, modification and change times — and every request checks the identity again with a stat
- * taken in its own turn of the event loop (StatsOfThisTurn). A file that is written, replaced or
- * renamed over gets a new identity, so its old entries are simply never found again and age out of
- * the bounded maps. */
-import { type Stats, statSync } from 'node:fs';
-
-/**
- * The stat of a path, taken at most once per turn of the event loop. A busy server answers many
- * requests for the same hot file in one turn (one batch of ready sockets); they all see the file as
- * the turn's first check found it, so what they get is never older than the current turn. The
- * next turn checks again, so a client that changes a file and then asks for it gets the new one.
- * Synchronous: for a file the kernel has cached, a stat costs less than a trip through libuv's
- * thread pool, and it is the only system call a hot request makes.
+ * Nothing here can serve a stale file: every entry is keyed by a file's identity — device, inode,
+ * size, modification and change times, taken from a verified descriptor — and every request checks
+ * the identity again with a stat taken in its own turn of the event loop (file-access.ts:
+ * StatsOfThisTurn). A file that is written, replaced or renamed over gets a new identity, so its old
+ * entries are simply never found again and age out of the bounded maps.
  */
-export class StatsOfThisTurn {
-  readonly #stats = new Map<string, Stats | null>();
-  #clearScheduled = false;
-
-  /** The stats of `path` (symlinks followed), or undefined if nothing is there. Throws as statSync does. */
-  of(path: string): Stats | undefined {
-    const known = this.#stats.get(path);
-    if (known !== undefined) return known ?? undefined;
-    const stats = statSync(path, { throwIfNoEntry: false });
-    this.#stats.set(path, stats ?? null);
-    if (!this.#clearScheduled) {
-      this.#clearScheduled = true;
-      // Immediates run once the current turn's I/O callbacks are done, before the loop polls again.
-      setImmediate(() => {
-        this.#stats.clear();
-        this.#clearScheduled = false;
-      });
-    }
-    return stats;
-  }
-}
-
 /** A map that holds at most `maxEntries`; when full it starts afresh (its entries are cheap to rebuild). */
 export class BoundedMap<Key, Value> {
   readonly #entries = new Map<Key, Value>();

@@ -13,7 +13,7 @@
  *     the very version whose validators were sent.
  *
  * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
- * event-loop turn (file-index.ts: StatsOfThisTurn) instead of being resolved and opened again; the
+ * event-loop turn (file-access.ts: StatsOfThisTurn) instead of being resolved and opened again; the
  * description and representations of each version of a file are made once; small files and
  * compressed bodies are kept in memory (bounded caches keyed by real path and identity), so a hot
  * small file is answered synchronously with fields the socket layer can reuse. None of it can serve
@@ -21,21 +21,18 @@
  * descriptor, and every use checks the path still stats to that identity.
  */
 import { randomBytes } from 'node:crypto';
-import { close, fstat, read } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { FieldLine, Fields } from '../core/fields.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan, prepareResponse } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
-import { FileAccess, type SymlinkPolicy, identityOf, sameIdentity } from './file-access.js';
+import { FileAccess, type Source, type SymlinkPolicy } from './file-access.js';
 import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
 import { type Located, Locator } from './locate.js';
-import { Descriptions, type FileDescription, type Representation, type Source } from './representations.js';
+import { Descriptions, type FileDescription, type Representation } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
 import { resolveTarget } from './resolve.js';
 
@@ -96,43 +93,17 @@ const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
  */
 const CONCURRENT_COMPRESSIONS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
-// Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
-// collected, which could happen while the socket layer is still streaming from it.
-const closeFile = promisify(close);
-const statFile = promisify(fstat);
-const readAt = promisify(read);
-
-const refusal = (code: string) => Object.assign(new Error(code), { code });
-
 export async function createStaticHandler(options: StaticOptions): Promise<StaticHandler> {
-  const rootReal = await realpath(options.root);
-  if (!(await stat(rootReal)).isDirectory()) throw Object.assign(new Error(`${options.root} is not a directory`), { code: 'ENOTDIR' });
   const allowDotfiles = options.dotfiles === 'allow';
   const compression = options.compress !== false;
   const extraFields: FieldLine[] = [...(options.headers ?? []), ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : [])];
 
-  const access = new FileAccess(rootReal, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside' });
+  const access = await FileAccess.forRoot(options.root, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside' });
   const locator = new Locator(access, options.indexFile ?? 'index.html');
   const descriptions = new Descriptions(access, locator, { compression, cacheControl: options.cacheControl ?? 'no-cache', extraFields });
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
   let compressionsRunning = 0;
-
-  /**
-   * A descriptor open for reading on `source`, verified again as it is opened, and checked to be
-   * the version whose validators were chosen. Throws ENOENT if it is gone or now refused, ESTALE if
-   * it was replaced since (asking again will work).
-   */
-  function openSource(source: Source): number {
-    const opened = access.open(source.realPath, true);
-    if (opened.kind === 'failed') throw Object.assign(refusal('EIO'), { status: opened.status });
-    if (opened.kind !== 'file' || opened.fd === null) throw refusal('ENOENT');
-    if (!sameIdentity(source.identity, opened.identity)) {
-      close(opened.fd, () => {});
-      throw refusal('ESTALE');
-    }
-    return opened.fd;
-  }
 
   /** The whole content of a small file, from memory when this version of it was read before. */
   function smallFileContent(source: Source, key: string): Buffer | Promise<Buffer> {
@@ -141,18 +112,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     let changedWhileRead = false;
     return contents
       .get(key, async () => {
-        const fd = openSource(source);
-        try {
-          const buffer = Buffer.allocUnsafe(source.identity.size);
-          const { bytesRead } = await readAt(fd, buffer, 0, source.identity.size, 0);
-          // Written to while it was read: answer with what was read, but never keep it under this version.
-          if (bytesRead !== source.identity.size || !sameIdentity(source.identity, identityOf(await statFile(fd)))) {
-            changedWhileRead = true;
-          }
-          return buffer.subarray(0, bytesRead);
-        } finally {
-          await closeFile(fd);
-        }
+        const { bytes, unchanged } = await access.readWhole(source);
+        changedWhileRead = !unchanged;
+        return bytes;
       })
       .then((bytes) => {
         if (changedWhileRead) contents.delete(key);
@@ -243,7 +205,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   ): ResponsePlan {
     let fd: number;
     try {
-      fd = openSource(source);
+      fd = access.openSource(source);
     } catch (error) {
       // Replaced between the check and the open: try again.
       if ((error as NodeJS.ErrnoException).code === 'ESTALE') return withExtraFields(errorPlan(503, [['Retry-After', '1']]));

@@ -9,8 +9,8 @@
  * another file stats to another identity and is located afresh, through the descriptor again.
  */
 import { join } from 'node:path';
-import { type FileAccess, type FileIdentity, sameIdentity } from './file-access.js';
-import { BoundedMap, StatsOfThisTurn } from './file-index.js';
+import { type FileAccess, type FileIdentity, StatsOfThisTurn, sameIdentity } from './file-access.js';
+import { BoundedMap } from './file-index.js';
 import { encodePath } from './resolve.js';
 
 export type Located =

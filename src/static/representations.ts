@@ -14,16 +14,10 @@ import { formatHttpDate } from '../core/http-date.js';
 import type { ResponsePlan } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, isCompressible } from './compression.js';
 import { type Validators, makeValidators } from './conditional.js';
-import { type FileAccess, type FileIdentity, identityKey, sameIdentity } from './file-access.js';
+import { type FileAccess, type Source, identityKey, sameIdentity } from './file-access.js';
 import { BoundedMap } from './file-index.js';
 import type { Located, Locator } from './locate.js';
 import { contentTypeFor } from './mime.js';
-
-/** A verified file whose bytes may be sent: its real path, and its identity taken from its descriptor. */
-export interface Source {
-  realPath: string;
-  identity: FileIdentity;
-}
 
 /** A precompressed sibling: the path it was found at (stat-ed again before each use) and what was verified. */
 interface Sibling extends Source {

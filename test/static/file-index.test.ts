@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BufferCache, StatsOfThisTurn } from '../../src/static/file-index.js';
+import { StatsOfThisTurn } from '../../src/static/file-access.js';
+import { BufferCache } from '../../src/static/file-index.js';
 import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
 import { parseSingleResponse } from '../net/server-helpers.js';
 

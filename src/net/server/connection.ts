@@ -21,7 +21,7 @@ import type { Fields } from '../../core/fields.js';
 import type { HttpVersion, RequestHead } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
-import { ConnectionTrace, type TraceOptions } from '../trace-writer.js';
+import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
 import type { AccessLogEntry } from './access-log.js';
 import { BodySender, releasePlan } from './body-sender.js';
 import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';

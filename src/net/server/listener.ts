@@ -7,7 +7,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
-import type { TraceOptions } from '../trace-writer.js';
+import type { TraceOptions } from '../../core/connection-trace.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
 
 export interface HttpServerOptions {
@@ -49,7 +49,7 @@ export class HttpServer {
       limits: { ...DEFAULT_REQUEST_LIMITS, ...options.limits },
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
       onAccess: options.onAccess,
-      trace: options.trace,
+      trace: options.trace && { clock: () => new Date(), ...options.trace },
       fileDataBudget: options.maxFileDataBytes === undefined ? undefined : new FileDataBudget(options.maxFileDataBytes),
     };
     let acceptedCount = 0; // numbers connections in traces

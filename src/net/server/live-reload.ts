@@ -4,7 +4,7 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import type { ResponsePlan } from '../core/response-plan.js';
+import type { ResponsePlan } from '../../core/response-plan.js';
 
 export const LIVE_RELOAD_PATH = '/__sockhttp/live-reload';
 
