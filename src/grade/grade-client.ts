@@ -6,7 +6,7 @@
 import { LARGE_FILE, LARGE_FILE_BODY_PIECES, LARGE_FILE_PAUSE_MS, SMALL_FILE, piecewiseAnswer, wholeAnswer } from './lab-pages.js';
 import { mapLabHost } from './lab-host.js';
 import { GRADE_HOST, type GradeOptions, type GradeReport, GradeSetupError, commandFor, environmentFor, finishReport, lastErrorLine, summarizeProgram } from './grading.js';
-import { startRecordingServer } from './recording-server.js';
+import { QUIET_MS, startRecordingServer } from './recording-server.js';
 import { type RequestExpectation, comparableText, judgeRequest, printedPieces, printedSummary } from './request-judge.js';
 import { LAB_HOST_NAME, LARGE_FILE_PATH, RUBRICS, SMALL_FILE_PATH, Scorecard } from './rubrics.js';
 import { Program, freePort } from './run-program.js';
@@ -53,12 +53,15 @@ export async function gradeClientLab(lab: ClientLab, options: GradeOptions): Pro
   const program = new Program(mapping === null ? command : mapping.wrap(command), { cwd: options.cwd, env: environmentFor(values) });
   const card = new Scorecard(rubric);
   let stoppedAfterMs: number | null = null;
+  // The program's time limit, plus the time the grader itself takes: the pauses between the pieces
+  // of the large file, and the quiet second before a head without its empty line is answered.
+  const runLimitMs = options.timeoutMs + QUIET_MS + (answer.length - 1) * LARGE_FILE_PAUSE_MS;
   try {
-    if (await program.endsWithin(options.timeoutMs)) {
+    if (await program.endsWithin(runLimitMs)) {
       card.record('ends', program.startError === null && program.exit?.code === 0, program.startError === null ? `the program ended by itself (exit code ${program.exit?.code ?? program.exit?.signal})` : `the program could not be started (${program.startError})`);
     } else {
-      stoppedAfterMs = options.timeoutMs;
-      card.fail('ends', `still running after ${options.timeoutMs / 1000} s: stopped (it waits for something that never comes)`);
+      stoppedAfterMs = runLimitMs;
+      card.fail('ends', `still running after ${runLimitMs / 1000} s: stopped (it waits for something that never comes)`);
     }
   } finally {
     await program.stop();
