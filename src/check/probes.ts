@@ -173,7 +173,7 @@ function judgeFraming(base: BaseExchange, add: Add, sentGet: string): void {
   }
 }
 
-export async function probeHead(target: Target, options: CheckOptions, base: BaseExchange, add: Add): Promise<void> {
+async function probeHead(target: Target, options: CheckOptions, base: BaseExchange, add: Add): Promise<void> {
   const request = requestBytes('HEAD', target.path, [['Host', target.authority]]);
   // Wait a moment past the head: a body sent by mistake arrives right behind it.
   const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 1_000), methods: ['HEAD'] });

@@ -47,7 +47,7 @@ export async function gradeServerLab(lab: ServerLab, options: GradeOptions, urlT
     if (!(await isPortFree(port))) throw new GradeSetupError(`port ${port} is already in use by another program: stop it, or choose another with --port`);
     const values = { host: GRADE_HOST, port, file: options.pageName };
     command = commandFor(rubric, options.command!, values, options.appendArguments);
-    target = targetFor(GRADE_HOST, port, lab === 'web-server' ? `/${options.pageName}` : '/');
+    target = targetFor(GRADE_HOST, port, lab === 'web-server' ? `/${encodeURI(options.pageName)}` : '/');
     program = new Program(command, { cwd: options.cwd, env: environmentFor(values) });
   }
   try {

@@ -106,6 +106,19 @@ describe('a server already running, graded by URL', { skip }, () => {
   });
 });
 
+describe('the page', { skip }, () => {
+  test('a folder without HelloWorld.html: the grader writes its own there, and removes it after', async () => {
+    const folder = makeTempDir();
+    try {
+      const run = await grade('web-server', ['python3', join(LABS, 'web_server.py')], ['--dir', folder.path]);
+      assertFullMarks(run);
+      assert.equal(existsSync(join(folder.path, 'HelloWorld.html')), false);
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
 describe('--map-lab-host', { skip }, () => {
   test('a client that hard-codes gaia.cs.umass.edu reaches the grader', async (context) => {
     const run = await grade('simple-get', ['python3', 'simple_get_lab_host.py'], ['--map-lab-host', '--no-args']);
