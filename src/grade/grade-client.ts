@@ -9,7 +9,7 @@ import { GRADE_HOST, type GradeOptions, type GradeReport, GradeSetupError, comma
 import { QUIET_MS, startRecordingServer } from './recording-server.js';
 import { type RequestExpectation, comparableText, judgeRequest, printedPieces, printedSummary } from './request-judge.js';
 import { LAB_HOST_NAME, LARGE_FILE_PATH, RUBRICS, SMALL_FILE_PATH, Scorecard } from './rubrics.js';
-import { Program, freePort } from './run-program.js';
+import { Program, describeExit, freePort } from './run-program.js';
 
 type ClientLab = 'simple-get' | 'large-get' | 'client';
 
@@ -41,13 +41,14 @@ export async function gradeClientLab(lab: ClientLab, options: GradeOptions): Pro
   const started = performance.now();
   const port = options.port === 0 ? await freePort() : options.port;
   const answer = lab === 'large-get' ? piecewiseAnswer() : wholeAnswer(lab === 'simple-get' ? SMALL_FILE : options.page);
+  const mapping = options.mapLabHost ? mapLabHost() : null;
   let server;
   try {
     server = await startRecordingServer(port, answer, LARGE_FILE_PAUSE_MS);
   } catch (error) {
+    mapping?.remove();
     throw new GradeSetupError(`cannot listen on ${GRADE_HOST}:${port}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  const mapping = options.mapLabHost ? mapLabHost() : null;
   const values = { host: GRADE_HOST, port, file: options.pageName };
   const command = commandFor(rubric, options.command!, values, options.appendArguments);
   const program = new Program(mapping === null ? command : mapping.wrap(command), { cwd: options.cwd, env: environmentFor(values) });
@@ -70,6 +71,7 @@ export async function gradeClientLab(lab: ClientLab, options: GradeOptions): Pro
   }
 
   const connection = server.connections[0];
+  if (connection === undefined && stoppedAfterMs === null && program.startError === null) card.fail('ends', `the program ${describeExit(program.exit)} without ever connecting`);
   const summary = summarizeProgram(program, stoppedAfterMs === null ? null : `was stopped after ${stoppedAfterMs / 1000} s`);
   const noConnection =
     program.startError !== null
