@@ -32,7 +32,9 @@ Options:
       --port PORT          servers: the port the program must listen on (default 13331, as the lab
                            says); clients: the port the grader listens on (default: a free one);
                            0: a free port for either
-      --timeout SECONDS    the time limit of each item (default: 10)
+      --timeout SECONDS    the time limit of each item: a client's whole run, each exchange
+                           with a server (default: 10)
+      --start-timeout S    how long a server has to start listening (default: 10)
       --dir DIR            the program's working directory (default: the current one)
       --file FILE          the page the web server must serve and the client is served
                            (default: DIR/HelloWorld.html, else the grader's own, written there)
@@ -50,6 +52,7 @@ Exit codes: 0 full marks, 1 points were lost, 2 usage error, 3 the grading could
 const OPTIONS = {
   port: { type: 'string' },
   timeout: { type: 'string' },
+  'start-timeout': { type: 'string' },
   dir: { type: 'string' },
   file: { type: 'string' },
   skip: { type: 'string', multiple: true },
@@ -96,6 +99,7 @@ function readPlan(args: string[]): Plan | 'help' {
 
   const port = parseNumber(values.port, '--port', { min: 0, max: 65535 }) ?? rubric.defaultPort;
   const timeoutMs = (parseNumber(values.timeout, '--timeout', { min: 0.5, max: 600, integer: false }) ?? 10) * 1000;
+  const startTimeoutMs = (parseNumber(values['start-timeout'], '--start-timeout', { min: 0.5, max: 600, integer: false }) ?? 10) * 1000;
   const cwd = resolve(values.dir ?? '.');
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new UsageError(`--dir ${values.dir}: not a folder`);
   const skip = new Set((values.skip ?? []).flatMap((text) => text.split(',')).map((text) => text.trim()).filter((text) => text !== ''));
@@ -128,7 +132,7 @@ function readPlan(args: string[]): Plan | 'help' {
     json: values.json === true,
     gradescopeFile: values.gradescope ?? null,
     writtenPage,
-    options: { command, url: url?.href ?? null, port, timeoutMs, cwd, page, pageName, appendArguments: values['no-args'] !== true, mapLabHost: values['map-lab-host'] === true, skip },
+    options: { command, url: url?.href ?? null, port, timeoutMs, startTimeoutMs, cwd, page, pageName, appendArguments: values['no-args'] !== true, mapLabHost: values['map-lab-host'] === true, skip },
   };
 }
 

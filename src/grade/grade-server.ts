@@ -53,7 +53,7 @@ export async function gradeServerLab(lab: ServerLab, options: GradeOptions, urlT
   try {
     let isListening = true;
     if (program !== null) {
-      const outcome = await waitUntilListening(program, target.port, options.timeoutMs);
+      const outcome = await waitUntilListening(program, target.port, options.startTimeoutMs);
       isListening = outcome.listening;
       if (outcome.listening) card.pass('listening', `listening on port ${target.port} after ${(outcome.afterMs / 1000).toFixed(1)} s`);
       else card.fail('listening', `the program ${outcome.why}${lastErrorLine(program)}`);

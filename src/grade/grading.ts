@@ -20,8 +20,10 @@ export interface GradeOptions {
   url: string | null;
   /** The port to use; 0: a free one chosen by the grader. */
   port: number;
-  /** The time limit of each item: a client's whole run, a server's start, each exchange with it. */
+  /** The time limit of each item: a client's whole run, each exchange with a server. */
   timeoutMs: number;
+  /** How long a server has to start listening. */
+  startTimeoutMs: number;
   /** The program's working directory. */
   cwd: string;
   /** The page the web server must serve (its bytes) and the client lab is served. */

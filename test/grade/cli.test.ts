@@ -42,7 +42,7 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs: num
 
 describe('programs that fail to run get a clear verdict', { skip }, () => {
   test('a server that never listens: listening fails after the time limit, nothing else is graded', async () => {
-    const run = await grade('web-server', ['python3', 'broken/server_never_listens.py'], ['--timeout', '1']);
+    const run = await grade('web-server', ['python3', 'broken/server_never_listens.py'], ['--start-timeout', '1']);
     assert.match(run.item('listening').verdict, /not listening on port \d+ after 1 s/);
     assert.deepEqual(run.failed, run.report.items.map((item) => item.id));
     assert.ok(run.report.items.slice(1).every((item) => item.verdict.startsWith('not graded')));
@@ -64,10 +64,10 @@ describe('programs that fail to run get a clear verdict', { skip }, () => {
   });
 
   test('a client that hangs is stopped with everything it started', async () => {
-    const run = await grade('simple-get', ['python3', 'broken/client_hangs.py'], ['--timeout', '1']);
+    const run = await grade('simple-get', ['python3', 'broken/client_hangs.py'], ['--timeout', '3']);
     assert.deepEqual(run.failed, ['ends']);
-    assert.match(run.item('ends').verdict, /still running after 2 s: stopped/);
-    assert.match(run.report.program!.ended, /was stopped after 2 s/);
+    assert.match(run.item('ends').verdict, /still running after 4 s: stopped/);
+    assert.match(run.report.program!.ended, /was stopped after 4 s/);
     const helper = Number(/helper pid (\d+)/.exec(run.report.program!.stderrTail)?.[1]);
     assert.ok(helper > 0, run.report.program!.stderrTail);
     assert.ok(await until(() => isGone(helper), 5_000), `the helper process ${helper} outlived the grading`);
@@ -170,6 +170,7 @@ describe('bad input and set-up problems', () => {
     ['a URL and a program', ['grade', 'web-server', 'http://127.0.0.1:1/', '--', 'true'], /either a URL or a program/],
     ['a bad port', ['grade', 'web-server', '--port', '70000', '--', 'true'], /--port must be a whole number from 0 to 65535/],
     ['a bad time limit', ['grade', 'web-server', '--timeout', 'soon', '--', 'true'], /--timeout must be a number/],
+    ['a bad start time limit', ['grade', 'web-server', '--start-timeout', '0', '--', 'true'], /--start-timeout must be a number from 0.5 to 600/],
     ['an unknown item to skip', ['grade', 'web-server', '--skip', 'speed', '--', 'true'], /--skip speed: the web-server items are listening, /],
     ['an unknown option', ['grade', 'web-server', '--colour', '--', 'true'], /Unknown option '--colour'/],
     ['--map-lab-host for a server', ['grade', 'web-server', '--map-lab-host', '--', 'true'], /--map-lab-host is for the client labs/],
