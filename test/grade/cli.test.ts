@@ -56,6 +56,14 @@ describe('programs that fail to run get a clear verdict', { skip }, () => {
     assert.equal(run.report.score, 0);
   });
 
+  test("a program's output cannot drive the terminal: the report shows it escaped", async () => {
+    const result = await runCli(['grade', 'simplest-server', '--port', '0', '--no-args', '--', 'sh', '-c', 'printf "\\033[2J\\033]0;pwned\\007 boom\\n" >&2; exit 1'], { cwd: LABS });
+    const table = result.stdout.toString('utf8');
+    assert.equal(result.code, 1);
+    assert.match(table, /exited with code 1 without listening on port \d+: "\\x1b\[2J\\x1b\]0;pwned\\x07 boom"/);
+    assert.doesNotMatch(table, /[\x00-\x08\x0b-\x1f\x7f]/);
+  });
+
   test('a program that cannot be started', async () => {
     const run = await grade('simple-get', ['./no-such-program']);
     assert.match(run.item('request-line').verdict, /could not be started \(ENOENT\)/);
