@@ -59,7 +59,9 @@ export async function gradeClientLab(lab: ClientLab, options: GradeOptions): Pro
   const runLimitMs = options.timeoutMs + QUIET_MS + (answer.length - 1) * LARGE_FILE_PAUSE_MS;
   try {
     if (await program.endsWithin(runLimitMs)) {
-      card.record('ends', program.startError === null && program.exit?.code === 0, program.startError === null ? `the program ended by itself (exit code ${program.exit?.code ?? program.exit?.signal})` : `the program could not be started (${program.startError})`);
+      if (program.startError !== null) card.fail('ends', `the program could not be started (${program.startError})`);
+      else if (program.exit?.code === 0) card.pass('ends', 'the program ended by itself (exit code 0)');
+      else card.fail('ends', `the program ${describeExit(program.exit)}${lastErrorLine(program)}`);
     } else {
       stoppedAfterMs = runLimitMs;
       card.fail('ends', `still running after ${runLimitMs / 1000} s: stopped (it waits for something that never comes)`);
