@@ -19,6 +19,7 @@ export const EXIT_CODES: Readonly<Record<ClientErrorCode | CommandFailure, numbe
   'connect-refused': 7,
   'connect-failed': 7,
   'bad-response': 8,
+  'too-many-interim-responses': 8,
   'incomplete-body': 18,
   'http-error': 22,
   'write-failed': 23,

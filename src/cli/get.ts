@@ -102,10 +102,14 @@ Exit codes:
 // ---------------------------------------------------------------------------------------------
 // One URL
 
-/** -v lines, the heads -i shows (those of a retried attempt forgotten), and a warning per retry. */
+/**
+ * -v lines, the heads -i shows (those of a retried attempt forgotten), and a warning per retry.
+ * Heads are kept only when they will be shown: every one of them is the server's to choose, and
+ * so is how many come (the client bounds interim responses per exchange, -L the redirects).
+ */
 function onClientEvent(event: ClientEvent, settings: Settings, heads: string[]): void {
   if (settings.verbose) for (const line of verboseLines(event)) process.stderr.write(`${line}\n`);
-  if (event.type === 'response-head') heads.push(headText(`HTTP/${event.version} ${event.status} ${event.reason}`.trimEnd(), event.fields));
+  if (event.type === 'response-head' && settings.showHead && !settings.raw) heads.push(headText(`HTTP/${event.version} ${event.status} ${event.reason}`.trimEnd(), event.fields));
   if (event.type === 'retry') {
     heads.length = 0;
     if (!settings.silent) process.stderr.write(`sockhttp get: ${event.reason}; retry ${event.attempt} in ${event.delayMs / 1000} s\n`);

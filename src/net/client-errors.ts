@@ -21,6 +21,7 @@ export type ClientErrorCode =
   | 'tls-certificate'
   | 'tls-handshake'
   | 'head-too-large'
+  | 'too-many-interim-responses'
   | 'body-too-large'
   | 'proxy-unknown-host'
   | 'proxy-failed'

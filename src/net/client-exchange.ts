@@ -69,6 +69,8 @@ class Throttle {
 
 type ExchangeState = 'waiting' | 'body' | 'done' | 'failed';
 
+const DEFAULT_MAX_INTERIM_RESPONSES = 10;
+
 /**
  * A request and its response on one connection. States: 'waiting' for the final response head,
  * 'body' while its body arrives, then 'done' (connection released) or 'failed' (connection closed).
@@ -96,6 +98,7 @@ export class Exchange implements ConnectionListener {
   #sink: { write: (chunk: Buffer) => void; resolve: () => void; reject: (error: Error) => void } | null = null;
   #bodyBytes = 0;
   #receivedBytes = 0;
+  #interimResponses = 0;
   #resolve: (result: ExchangeResult) => void = () => {};
   #reject: (error: Error) => void = () => {};
   /** Made only for whoever asks (a request with a deadline to clear). */
@@ -212,8 +215,10 @@ export class Exchange implements ConnectionListener {
   }
 
   #onHead(status: number, reason: string, version: HttpVersion, fields: Fields, framing: BodyFraming, keepAlive: boolean): void {
+    const isInterim = status < 200 && status !== 101; // interim responses come before the final one (RFC 9110 §15.2)
+    if (isInterim && !this.#acceptInterim()) return;
     this.#context.options.onEvent?.({ type: 'response-head', url: this.#route.target, status, reason, version, fields });
-    if (status < 200 && status !== 101) return; // interim responses come before the final one (RFC 9110 §15.2)
+    if (isInterim) return;
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     if (framing.kind === 'length' && framing.length > maxBodyBytes) {
       return this.#fail(new ClientError('body-too-large', `The body (${framing.length} bytes) is larger than the limit of ${maxBodyBytes}`));
@@ -240,6 +245,28 @@ export class Exchange implements ConnectionListener {
       consumeBody,
     };
     this.#resolve({ response, exchange: this });
+  }
+
+  /**
+   * Whether one more interim response is acceptable. RFC 9110 §15.2 sets no bound on how many may
+   * come, so a server could send "100 Continue" forever and hold the client (and, in `get -i`,
+   * every head) for as long as it likes: at most maxInterimResponses are taken (Go's net/http takes
+   * 5), and together their heads may be no larger than one head may be. Interim responses have no
+   * body, so the bytes the reader has consumed so far are exactly theirs.
+   */
+  #acceptInterim(): boolean {
+    this.#interimResponses += 1;
+    const maxInterim = this.#context.options.maxInterimResponses ?? DEFAULT_MAX_INTERIM_RESPONSES;
+    if (this.#interimResponses > maxInterim) {
+      this.#fail(new ClientError('too-many-interim-responses', `The server sent more than ${maxInterim} interim (1xx) responses`));
+      return false;
+    }
+    const interimBytes = this.#receivedBytes - this.#reader.bufferedBytes;
+    if (interimBytes > this.#context.limits.maxHeadBytes) {
+      this.#fail(new ClientError('head-too-large', `The interim (1xx) responses take ${interimBytes} bytes, more than the head limit of ${this.#context.limits.maxHeadBytes}`));
+      return false;
+    }
+    return true;
   }
 
   /** ResponseBody: its reader wants more. */

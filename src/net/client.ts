@@ -60,6 +60,11 @@ export interface RequestOptions {
   limits?: Partial<Limits>;
   /** The body may be at most this many bytes (after decoding the chunked framing); more is an error. */
   maxBodyBytes?: number;
+  /**
+   * Interim (1xx) responses accepted before the final one, per exchange (default 10); more is a
+   * 'too-many-interim-responses' error. Their heads also count, together, against `limits.maxHeadBytes`.
+   */
+  maxInterimResponses?: number;
   /** HTTPS: do not verify the server's certificate (curl -k). */
   insecure?: boolean;
   /** HTTPS: trust these PEM certificate authorities instead of the system's. */
