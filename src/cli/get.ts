@@ -45,6 +45,9 @@ Request:
   -x, --proxy URL          use this HTTP proxy (default: $http_proxy, $https_proxy, $all_proxy)
       --noproxy LIST       hosts reached without the proxy (default: $no_proxy)
   -m, --max-time SECONDS   give up on a URL after this long (default: no limit)
+      --connect-timeout SECONDS  give up on connecting (TCP, proxy tunnel, TLS handshake) after
+                           this long (default 10); the head must come within 300 s of the
+                           request, and the body may pause for at most 300 s
   -k, --insecure           HTTPS: do not verify the server's certificate
       --cacert FILE        HTTPS: trust the PEM certificate authorities in FILE
 
@@ -87,7 +90,7 @@ Exit codes:
  22  HTTP error status with --fail (or with -C - when a partial download is kept)
  23  cannot write the output (or no file name in the URL for -O)
  26  cannot read a --data @FILE
- 28  timeout (--max-time)
+ 28  timeout (--max-time, --connect-timeout, or the head or body timeout)
  33  cannot resume safely: the server's range does not continue the partial file
  35  TLS handshake failed
  47  too many redirects (--max-redirs)

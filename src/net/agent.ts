@@ -19,6 +19,7 @@ import { ResponseReader } from '../core/message-reader.js';
 import { serializeRequestHead } from '../core/serializer.js';
 import { escapeBytes } from '../core/trace.js';
 import { ClientError, socketError } from './client-errors.js';
+import { DEFAULT_CLIENT_TIMEOUTS, connectDeadline } from './client-timeouts.js';
 
 // ---------------------------------------------------------------------------------------------
 // What a connection is
@@ -73,6 +74,8 @@ export interface OpenOptions extends TlsSettings {
   since: number;
   /** Sent in the CONNECT request to a proxy. */
   userAgent: string;
+  /** DNS, TCP, a proxy's tunnel and TLS must be done within this time (default 10 s; 0: no limit). */
+  connectTimeoutMs?: number;
 }
 
 export function defaultPort(url: URL): number {
@@ -376,8 +379,21 @@ function tlsDetails(socket: TLSSocket): TlsDetails {
   };
 }
 
-/** Opens a connection along `route`: TCP to the origin or the proxy, a tunnel for https through a proxy, TLS. */
+/**
+ * Opens a connection along `route`: TCP to the origin or the proxy, a tunnel for https through a
+ * proxy, TLS; all of it within the connect timeout.
+ */
 export async function openConnection(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
+  const peer = route.proxy ?? route.target;
+  const deadline = connectDeadline(options.signal, options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs, `${socketHost(peer)}:${defaultPort(peer)}`);
+  try {
+    return await openConnectionSteps(route, key, id, { ...options, signal: deadline.signal });
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function openConnectionSteps(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
   const isHttps = route.target.protocol === 'https:';
   const peer = route.proxy ?? route.target;
   const host = socketHost(peer);

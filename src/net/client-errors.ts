@@ -12,7 +12,14 @@ export type ClientErrorCode =
   | 'unknown-host'
   | 'connect-refused'
   | 'connect-failed'
+  /** The whole request took longer than `timeoutMs`. */
   | 'timeout'
+  /** No connection (TCP, a proxy's tunnel, TLS) within `connectTimeoutMs`. */
+  | 'connect-timeout'
+  /** No response head within `headersTimeoutMs` of sending the request. */
+  | 'headers-timeout'
+  /** No body bytes for `bodyTimeoutMs` while the body's reader wanted some. */
+  | 'body-timeout'
   | 'connection-reset'
   | 'bad-response'
   | 'empty-response'

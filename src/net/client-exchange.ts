@@ -11,7 +11,7 @@
  * fast way to write a large body to a file.
  *
  * Backpressure. When nobody reads the body, the socket is paused and the server's sends wait in
- * TCP, not in our memory. When the reader
+ * TCP, not in our memory; the body clock (client-timeouts.ts) stops meanwhile. When the reader
  * reports the end of the response, decideReuse (agent.ts) says whether the connection goes back to
  * the pool or is closed.
  */
@@ -25,7 +25,7 @@ import { ResponseReader } from '../core/message-reader.js';
 import { type Agent, type Connection, type ConnectionListener, type Route, decideReuse, parseKeepAliveTimeout } from './agent.js';
 import type { ClientResponse, RequestOptions, Timings } from './client.js';
 import { ClientError, protocolError, socketError } from './client-errors.js';
-import { NEVER_ABORTED } from './client-timeouts.js';
+import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './client-timeouts.js';
 
 /** What is sent in one exchange: it changes along redirects. */
 export interface RequestPlan {
@@ -86,6 +86,8 @@ export class Exchange implements ConnectionListener {
   readonly #reader: ResponseReader;
   readonly #throttle: Throttle | null;
   readonly #timings: Timings;
+  /** The headers and body clocks. */
+  readonly #clock: PhaseTimer;
   #state: ExchangeState = 'waiting';
   #response: { status: number; framing: BodyFraming; keepAlive: boolean; fields: Fields } | null = null;
   #body: ResponseBody | null = null;
@@ -116,6 +118,8 @@ export class Exchange implements ConnectionListener {
     this.#reader.expectResponseTo(plan.method);
     const rate = context.options.maxBytesPerSecond;
     this.#throttle = rate === undefined ? null : new Throttle(rate);
+    const { headersTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.headersMs, bodyTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.bodyMs } = context.options;
+    this.#clock = new PhaseTimer(headersTimeoutMs, bodyTimeoutMs, (error) => this.#fail(error));
     const connected = connection.details.timings;
     this.#timings = reused
       ? { nameLookup: 0, connect: 0, appConnect: 0, firstByte: 0, total: null }
@@ -158,6 +162,7 @@ export class Exchange implements ConnectionListener {
       if (options.onSentBytes !== undefined) options.onSentBytes(Buffer.from(bytes));
       // Whether all of it reached the kernel is read from writableLength when the response ends.
       this.#connection.socket.write(bytes);
+      this.#clock.startHead();
     });
   }
 
@@ -225,6 +230,7 @@ export class Exchange implements ConnectionListener {
     }
     this.#response = { status, framing, keepAlive, fields };
     this.#state = 'body';
+    this.#clock.startBody();
     const body = new ResponseBody(this);
     this.#body = body;
     const exchange = this;
@@ -300,6 +306,7 @@ export class Exchange implements ConnectionListener {
 
   #onBody(data: Buffer): void {
     this.#bodyBytes += data.length;
+    this.#clock.progress();
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     if (this.#bodyBytes > maxBodyBytes) return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
     if (this.#sink !== null) {
@@ -313,11 +320,13 @@ export class Exchange implements ConnectionListener {
       if (!this.#body!.deliver(data)) {
         this.#wantsData = false;
         this.#connection.socket.pause();
+        this.#clock.pause();
       }
     }
     const waitMs = this.#throttle?.delayAfter(data.length) ?? 0;
     if (waitMs > 0) {
       this.#connection.socket.pause();
+      this.#clock.pause();
       if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
       this.#throttleTimer = setTimeout(() => {
         this.#throttleTimer = null;
@@ -327,7 +336,9 @@ export class Exchange implements ConnectionListener {
   }
 
   #resumeSocket(): void {
-    if (this.#state === 'body' && this.#wantsData && this.#throttleTimer === null) this.#connection.socket.resume();
+    if (this.#state !== 'body' || !this.#wantsData || this.#throttleTimer !== null) return;
+    this.#connection.socket.resume();
+    this.#clock.resume();
   }
 
   #finish(): void {
@@ -374,6 +385,7 @@ export class Exchange implements ConnectionListener {
   }
 
   #cleanUp(): void {
+    this.#clock.stop();
     if (this.#onAbort !== null) this.#context.signal.removeEventListener('abort', this.#onAbort);
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;

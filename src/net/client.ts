@@ -26,10 +26,11 @@ import { Agent, type ConnectionDetails, type Route, connectionKey, proxyAuthoriz
 import { decodeContent } from './client-decoding.js';
 import { ClientError } from './client-errors.js';
 import { Exchange, type ExchangeResult, type RequestContext, type RequestPlan } from './client-exchange.js';
-import { Deadline } from './client-timeouts.js';
+import { DEFAULT_CLIENT_TIMEOUTS, Deadline } from './client-timeouts.js';
 import { parseProxyUrl } from './proxy.js';
 
 export { ClientError, type ClientErrorCode } from './client-errors.js';
+export { DEFAULT_CLIENT_TIMEOUTS, type ClientTimeouts } from './client-timeouts.js';
 
 export const USER_AGENT = `sockhttp/${VERSION}`;
 
@@ -49,8 +50,14 @@ export interface RequestOptions {
   /** Extra request fields. A field given here replaces the default of the same name (Host, User-Agent…). */
   headers?: Iterable<FieldLine> | Record<string, string>;
   body?: Buffer | string;
-  /** The whole request, redirects and retries included, connection to last body byte, must finish within this time. */
+  /** The whole request, redirects and retries included, connection to last body byte, must finish within this time ('timeout'; default: no limit). */
   timeoutMs?: number;
+  /** DNS, TCP, a proxy's CONNECT tunnel and the TLS handshake must be done within this time ('connect-timeout'; default 10 s; 0: no limit). */
+  connectTimeoutMs?: number;
+  /** The final response head must arrive within this time of sending the request ('headers-timeout'; default 300 s; 0: no limit). */
+  headersTimeoutMs?: number;
+  /** While the body's reader wants more, no more than this time may pass without a byte of it ('body-timeout'; default 300 s; 0: no limit). */
+  bodyTimeoutMs?: number;
   /** Receives every byte read from the connection, exactly as it arrived (for --raw and traces). */
   onRawBytes?: (bytes: Buffer) => void;
   /** Receives every byte written to the connection, exactly as sent (request heads and bodies). */
@@ -292,7 +299,8 @@ async function discardBody(body: Readable, limit = 1024 * 1024): Promise<void> {
 
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2): the only ones retried automatically (RFC 9112 §9.3.1). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const RETRIED_FAILURES = new Set(['connect-refused', 'connect-failed', 'connection-reset', 'empty-response']);
+/** Failures after which the request may succeed if sent again (curl's "transient" ones, timeouts included). */
+const RETRIED_FAILURES = new Set(['connect-refused', 'connect-failed', 'connect-timeout', 'headers-timeout', 'connection-reset', 'empty-response']);
 const MAX_RETRY_DELAY_MS = 30_000;
 
 /** The wait before retry number `attempt` (0 for the first): doubling from `baseMs`, never above 30 s. */
@@ -349,6 +357,7 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
     signal: context.signal,
     since: context.since,
     userAgent: USER_AGENT,
+    connectTimeoutMs: context.options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
     ...(context.options.insecure !== undefined && { insecure: context.options.insecure }),
     ...(context.options.ca !== undefined && { ca: context.options.ca }),
   });
