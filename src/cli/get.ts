@@ -16,7 +16,7 @@ import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGEN
 import { CommandError, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
 import { type FileWrite, bodyDelivery, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
-import { type Transfer, expandWriteOut, headText, jsonReport, shownStatus, verboseLines } from './get-report.js';
+import { type Transfer, expandWriteOut, jsonReport, shownHead, shownStatus, verboseLines } from './get-report.js';
 import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
 
 export { EXIT_CODES } from './get-errors.js';
@@ -112,7 +112,7 @@ Exit codes:
  */
 function onClientEvent(event: ClientEvent, settings: Settings, heads: string[]): void {
   if (settings.verbose) for (const line of verboseLines(event)) process.stderr.write(`${line}\n`);
-  if (event.type === 'response-head' && settings.showHead && !settings.raw) heads.push(headText(`HTTP/${event.version} ${event.status} ${event.reason}`.trimEnd(), event.fields));
+  if (event.type === 'response-head' && settings.showHead && !settings.raw) heads.push(shownHead(event.version, event.status, event.reason, event.fields));
   if (event.type === 'retry') {
     heads.length = 0;
     if (!settings.silent) process.stderr.write(`sockhttp get: ${event.reason}; retry ${event.attempt} in ${event.delayMs / 1000} s\n`);
