@@ -17,6 +17,8 @@ Options:
                            revalidate, which costs a 304 and never shows a stale file)
       --no-listing         no HTML listing for folders without index.html (404 instead)
       --dotfiles MODE      allow | deny: may names starting with "." be served and listed (default: deny)
+      --symlinks MODE      follow-inside | deny: serve symlinks whose target lies inside DIR, or
+                           no path through a symlink at all (default: follow-inside)
       --spa                single-page app: unknown paths get /index.html when the client accepts HTML
       --no-compress        no gzip/brotli (precompressed .br/.gz siblings and on the fly)
       --cors               Access-Control-Allow-Origin: * and answers to preflight OPTIONS
@@ -45,6 +47,7 @@ const OPTIONS = {
   cache: { type: 'string' },
   'no-listing': { type: 'boolean' },
   dotfiles: { type: 'string' },
+  symlinks: { type: 'string' },
   spa: { type: 'boolean' },
   'no-compress': { type: 'boolean' },
   cors: { type: 'boolean' },
@@ -161,6 +164,7 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
     quiet: values.quiet === true,
     options: {
       dotfiles: oneOf<'allow' | 'deny'>(values.dotfiles, ['allow', 'deny'], '--dotfiles', 'deny'),
+      symlinks: oneOf<'follow-inside' | 'deny'>(values.symlinks, ['follow-inside', 'deny'], '--symlinks', 'follow-inside'),
       listing: !values['no-listing'],
       spa: values.spa === true,
       compress: !values['no-compress'],

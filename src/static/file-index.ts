@@ -9,32 +9,6 @@
  * the bounded maps. */
 import { type Stats, statSync } from 'node:fs';
 
-export interface FileIdentity {
-  dev: number;
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-}
-
-export function identityOf(stats: Stats): FileIdentity {
-  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs };
-}
-
-export function sameIdentity(identity: FileIdentity, stats: Stats): boolean {
-  return (
-    identity.ino === stats.ino &&
-    identity.dev === stats.dev &&
-    identity.size === stats.size &&
-    identity.mtimeMs === stats.mtimeMs &&
-    identity.ctimeMs === stats.ctimeMs
-  );
-}
-
-export function identityKey(identity: FileIdentity): string {
-  return `${identity.dev}:${identity.ino}:${identity.size}:${identity.mtimeMs}:${identity.ctimeMs}`;
-}
-
 /**
  * The stat of a path, taken at most once per turn of the event loop. A busy server answers many
  * requests for the same hot file in one turn (one batch of ready sockets); they all see the file as
@@ -139,6 +113,11 @@ export class BufferCache {
       },
     );
     return pending;
+  }
+
+  /** Whether `key` has bytes, or is being produced. */
+  has(key: string): boolean {
+    return this.#entries.has(key);
   }
 
   /** Forgets an entry (its production turned out to be unusable). */

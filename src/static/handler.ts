@@ -1,39 +1,54 @@
 /**
- * Static file serving: from a request head to a ResponsePlan.
+ * Static file serving: from a request head to a ResponsePlan, in pillarjs/send's order.
  *
- * The order of checks follows the classic one (pillarjs/send): method, target, dotfiles, then the
- * filesystem, where the real path (symlinks resolved) must lie inside the real root. Then, for a
- * file: choose the representation (identity, a precompressed sibling, or compressed on the fly),
- * evaluate preconditions against its validators (RFC 9110 §13.2.2), then ranges (§14).
+ *  1. method and target: OPTIONS, 405/501, the request path resolved without I/O (resolve.ts), the
+ *     dotfile rule on the URL;
+ *  2. locate (locate.ts): what the path names on disk, decided on an opened descriptor
+ *     (file-access.ts: the real path must lie inside the root, pass no dotfile, and be no symlink
+ *     under --symlinks deny);
+ *  3. choose the representation (representations.ts): identity, a precompressed sibling, or
+ *     compressed on the fly;
+ *  4. preconditions against its validators (RFC 9110 §13.2.2), then ranges (§14);
+ *  5. the body plan: bytes from memory, or a descriptor opened, verified again, and checked to be
+ *     the very version whose validators were sent.
  *
- * Hot path: a request path seen before is answered from the file index (file-index.ts) after one
- * stat that proves the file is still the one the entry describes; small files come from memory with
- * their fields ready, so the socket layer can reuse their serialized form. A cold path takes the full
- * walk (realpath, containment, stat). Large files and ranges are streamed from a descriptor opened
- * for the request and checked against the same identity, so what is sent is what was checked.
+ * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
+ * event-loop turn (file-index.ts: StatsOfThisTurn) instead of being resolved and opened again; the
+ * description and representations of each version of a file are made once; small files and
+ * compressed bodies are kept in memory (bounded caches keyed by real path and identity), so a hot
+ * small file is answered synchronously with fields the socket layer can reuse. None of it can serve
+ * a stale or foreign file: every cached entry is tied to an identity taken from a verified
+ * descriptor, and every use checks the path still stats to that identity.
  */
 import { randomBytes } from 'node:crypto';
-import { type Stats, close, fstat, open, read, realpathSync, statSync } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { close, fstat, read } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FieldLine, Fields } from '../core/fields.js';
-import { formatHttpDate } from '../core/http-date.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan } from '../core/response-plan.js';
-import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, compress, isCompressible, negotiateCoding } from './compression.js';
-import { type Validators, evaluatePreconditions, makeValidators, rangeStillApplies } from './conditional.js';
-import { BoundedMap, BufferCache, type FileIdentity, StatsOfThisTurn, identityKey, identityOf, sameIdentity } from './file-index.js';
+import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
+import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
+import { FileAccess, type SymlinkPolicy, identityOf, sameIdentity } from './file-access.js';
+import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing } from './listing.js';
-import { contentTypeFor } from './mime.js';
+import { type Located, Locator } from './locate.js';
+import { Descriptions, type FileDescription, type Source } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
-import { encodePath, resolveTarget } from './resolve.js';
+import { resolveTarget } from './resolve.js';
 
 export interface StaticOptions {
   /** The folder to serve. */
   root: string;
   /** Whether names starting with "." (.env, .git/) may be served. Default 'deny': they answer 404 and are not listed. */
   dotfiles?: 'allow' | 'deny';
+  /**
+   * Symlinks under the root: 'follow-inside' (default) serves a link whose target lies inside the
+   * root; 'deny' serves no path that passes through a symlink (nginx's disable_symlinks on).
+   */
+  symlinks?: SymlinkPolicy;
   /** The file a directory is answered with. Default "index.html". */
   indexFile?: string;
   /** HTML listings of directories without an index file. Default true. */
@@ -74,253 +89,102 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT'
 const SMALL_FILE_BYTES = 64 * 1024;
 const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
-const PATH_CACHE_ENTRIES = 10_000;
-const NO_THROW = { throwIfNoEntry: false } as const;
+/**
+ * Compressions on the fly running at once. Each takes a thread of libuv's pool (four by default,
+ * shared with file reads) for up to a few hundred milliseconds on a large text file; a client asking
+ * for many distinct large files must not take them all. Past the budget, the file is sent as it is.
+ */
+const CONCURRENT_COMPRESSIONS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
 // Raw descriptors, not FileHandle objects: a FileHandle closes its descriptor when it is garbage
 // collected, which could happen while the socket layer is still streaming from it.
-const openFile = promisify(open);
-const statFile = promisify(fstat);
 const closeFile = promisify(close);
+const statFile = promisify(fstat);
 const readAt = promisify(read);
 
-/** What a request path names on disk, with the stats that were checked. */
-type Lookup =
-  /** `requestedPath`: the path as the request named it (symlinks not resolved), `realPath`: the file itself. */
-  | { kind: 'file'; requestedPath: string; realPath: string; fileName: string; stats: Stats; description?: FileDescription }
-  | { kind: 'directory'; requestedPath: string; realPath: string; segments: string[] }
-  | { kind: 'redirect'; location: string }
-  /** `requestedPath` when the path was found absent (not refused): a later request checks it is still absent. */
-  | { kind: 'missing'; status: number; requestedPath?: string };
-
-/**
- * A remembered lookup. Its requested path is stat'ed again (following symlinks, so a link pointed
- * elsewhere leads to another identity) and must still have `identity`, or still be absent (null).
- */
-type KnownPath =
-  | { identity: FileIdentity; found: Lookup & { kind: 'file' | 'directory' } }
-  | { identity: null; found: Lookup & { kind: 'missing'; requestedPath: string } };
-
-/** The validators and ready fields of one representation, and the cache key of its bytes. */
-interface Representation {
-  validators: Validators;
-  fields: FieldLine[];
-  notModifiedFields: FieldLine[];
-  bodyKey: string;
-}
-
-/** What is known of one version of a file: everything about its responses that does not depend on the request. */
-interface FileDescription {
-  identity: FileIdentity;
-  /** The key of this version's bytes in the content cache. */
-  contentKey: string;
-  contentType: string;
-  isHtml: boolean;
-  compressesOnTheFly: boolean;
-  /** Siblings such as app.js.br, by coding, found when the description was made. */
-  precompressed: Map<Coding, string>;
-  varies: boolean;
-  /** By representation: 'identity', 'br', 'gzip', 'live', or a precompressed sibling's coding and identity. */
-  representations: Map<string, Representation>;
-}
+const refusal = (code: string) => Object.assign(new Error(code), { code });
 
 export async function createStaticHandler(options: StaticOptions): Promise<StaticHandler> {
   const rootReal = await realpath(options.root);
   if (!(await stat(rootReal)).isDirectory()) throw Object.assign(new Error(`${options.root} is not a directory`), { code: 'ENOTDIR' });
   const allowDotfiles = options.dotfiles === 'allow';
-  const indexFile = options.indexFile ?? 'index.html';
-  const cacheControl = options.cacheControl ?? 'no-cache';
   const compression = options.compress !== false;
   const extraFields: FieldLine[] = [...(options.headers ?? []), ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : [])];
-  const rootPrefix = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
-  const isInsideRoot = (realPath: string) => realPath === rootReal || realPath.startsWith(rootPrefix);
 
-  const knownPaths = new BoundedMap<string, KnownPath>(PATH_CACHE_ENTRIES);
-  const checkedStats = new StatsOfThisTurn();
-  const descriptions = new BoundedMap<string, FileDescription>(PATH_CACHE_ENTRIES);
+  const access = new FileAccess(rootReal, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside' });
+  const locator = new Locator(access, options.indexFile ?? 'index.html');
+  const descriptions = new Descriptions(access, locator, { compression, cacheControl: options.cacheControl ?? 'no-cache', extraFields });
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
+  let compressionsRunning = 0;
 
   /**
-   * The full walk for a path not known yet. It uses synchronous calls, as nginx does: on a local
-   * disk a realpath and a stat take microseconds, less than the thread-pool round trips of their
-   * asynchronous forms, and a missing file (the 404 path) costs no more than a found one.
+   * A descriptor open for reading on `source`, verified again as it is opened, and checked to be
+   * the version whose validators were chosen. Throws ENOENT if it is gone or now refused, ESTALE if
+   * it was replaced since (asking again will work).
    */
-  function lookup(segments: string[], trailingSlash: boolean, query: string): Lookup {
-    try {
-      const requestedPath = join(rootReal, ...segments);
-      // A missing file is the common failure: find it without the cost of a thrown error.
-      if (statSync(requestedPath, NO_THROW) === undefined) return { kind: 'missing', status: 404, requestedPath };
-      const realPath = realpathSync.native(requestedPath);
-      if (!isInsideRoot(realPath)) return { kind: 'missing', status: 404 }; // a symlink that leads out of the root
-      const stats = statSync(realPath);
-      if (!stats.isDirectory()) {
-        // "file.html/" names a directory that does not exist
-        return trailingSlash ? { kind: 'missing', status: 404 } : { kind: 'file', requestedPath, realPath, fileName: segments[segments.length - 1] ?? '', stats };
-      }
-      // Relative links in an index page only work from the slashed URL. The Location is built from
-      // the normalized segments, so it always starts with exactly one "/" and can never name another
-      // host (as "//evil.example/" would).
-      if (!trailingSlash) return { kind: 'redirect', location: encodePath(segments, true) + query };
-      if (statSync(join(realPath, indexFile), NO_THROW)?.isFile()) {
-        const indexReal = realpathSync.native(join(realPath, indexFile));
-        const indexStats = statSync(indexReal);
-        if (isInsideRoot(indexReal) && indexStats.isFile()) {
-          return { kind: 'file', requestedPath: join(requestedPath, indexFile), realPath: indexReal, fileName: indexFile, stats: indexStats };
-        }
-      }
-      return { kind: 'directory', requestedPath, realPath, segments };
-    } catch (error) {
-      return { kind: 'missing', status: statusForFsError(error) };
+  function openSource(source: Source): number {
+    const opened = access.open(source.realPath, true);
+    if (opened.kind === 'failed') throw Object.assign(refusal('EIO'), { status: opened.status });
+    if (opened.kind !== 'file' || opened.fd === null) throw refusal('ENOENT');
+    if (!sameIdentity(source.identity, opened.identity)) {
+      close(opened.fd, () => {});
+      throw refusal('ESTALE');
     }
-  }
-
-  /**
-   * The lookup of a request path seen before, if its file is unchanged; null otherwise. The key is
-   * the raw path, so a hit also skips percent-decoding and the dotfile check, which gave the same
-   * answer when the entry was made.
-   */
-  function recall(rawPath: string): Lookup | null {
-    const known = knownPaths.get(rawPath);
-    if (known === undefined) return null;
-    const stats = checkedStats.of(known.found.requestedPath);
-    const unchanged = known.identity === null ? stats === undefined : stats !== undefined && sameIdentity(known.identity, stats);
-    if (!unchanged) {
-      knownPaths.delete(rawPath);
-      return null;
-    }
-    // Same identity: the stats kept in the entry are as good as the fresh ones.
-    return known.found;
-  }
-
-  function remember(rawPath: string, found: Lookup): void {
-    if (found.kind === 'file') knownPaths.set(rawPath, { identity: identityOf(found.stats), found });
-    if (found.kind === 'directory') knownPaths.set(rawPath, { identity: identityOf(statSync(found.requestedPath)), found });
-    if (found.kind === 'missing' && found.requestedPath !== undefined) {
-      knownPaths.set(rawPath, { identity: null, found: { ...found, requestedPath: found.requestedPath } });
-    }
-  }
-
-  function lookupPath(rawPath: string, segments: string[], trailingSlash: boolean): Lookup {
-    const known = recall(rawPath);
-    if (known !== null) return known;
-    const found = lookup(segments, trailingSlash, '');
-    remember(rawPath, found);
-    return found;
-  }
-
-  async function openRegularFile(realPath: string): Promise<{ fd: number; stats: Stats } | null> {
-    const fd = await openFile(realPath, 'r');
-    const stats = await statFile(fd).catch(async (error) => {
-      await closeFile(fd);
-      throw error;
-    });
-    if (stats.isFile()) return { fd, stats };
-    await closeFile(fd);
-    return null;
-  }
-
-  /** The precompressed siblings (x.br, x.gz) of a file that exist, lie inside the root and are files. */
-  function findPrecompressed(realPath: string): Map<Coding, string> {
-    const found = new Map<Coding, string>();
-    for (const [coding, suffix] of [['br', '.br'], ['gzip', '.gz']] as const) {
-      try {
-        const siblingReal = realpathSync.native(realPath + suffix);
-        if (isInsideRoot(siblingReal) && statSync(siblingReal).isFile()) found.set(coding, siblingReal);
-      } catch {
-        // no such sibling
-      }
-    }
-    return found;
-  }
-
-  /** The description of a found file, kept on the lookup itself for the next request that recalls it. */
-  function describe(found: Lookup & { kind: 'file' }): FileDescription {
-    if (found.description !== undefined) return found.description;
-    const { realPath, stats } = found;
-    const key = `${realPath}\0${found.fileName}`;
-    let description = descriptions.get(key);
-    if (description === undefined || !sameIdentity(description.identity, stats)) {
-      const contentType = contentTypeFor(found.fileName);
-      const compressible = compression && isCompressible(contentType);
-      const precompressed = compression ? findPrecompressed(realPath) : new Map<Coding, string>();
-      description = {
-        identity: identityOf(stats),
-        contentKey: contentKeyOf(realPath, stats),
-        contentType,
-        isHtml: contentType.startsWith('text/html'),
-        compressesOnTheFly: compressible && stats.size >= MIN_COMPRESS_BYTES && stats.size <= MAX_COMPRESS_BYTES,
-        precompressed,
-        varies: compressible || precompressed.size > 0,
-        representations: new Map(),
-      };
-      descriptions.set(key, description);
-    }
-    found.description = description;
-    return description;
-  }
-
-  /**
-   * The validators and fields of one representation. `source` is the file whose bytes are sent: the
-   * described file itself, or a precompressed sibling with its own path, times and size.
-   */
-  function representation(description: FileDescription, name: string, source: { path: string; stats: Stats }, isSibling: boolean): Representation {
-    const key = isSibling ? `${name}\0${contentKeyOf(source.path, source.stats)}` : name;
-    let known = description.representations.get(key);
-    if (known === undefined) {
-      const validators = makeValidators(source.stats.mtimeMs, source.stats.size, name === 'identity' ? undefined : name);
-      const cachingFields: FieldLine[] = [
-        ['Last-Modified', formatHttpDate(validators.lastModified)],
-        ['ETag', validators.etag],
-        ['Cache-Control', cacheControl],
-        ...(description.varies ? [['Vary', 'Accept-Encoding'] as const] : []),
-      ];
-      const fields: FieldLine[] = [['Content-Type', description.contentType], ...cachingFields];
-      if (name === 'br' || name === 'gzip') fields.push(['Content-Encoding', name]);
-      if (name === 'identity') fields.push(['Accept-Ranges', 'bytes']);
-      fields.push(...extraFields);
-      const bodyKey = isSibling ? contentKeyOf(source.path, source.stats) : name === 'br' || name === 'gzip' ? `${description.contentKey}\0${name}` : description.contentKey;
-      // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
-      known = { validators, fields, notModifiedFields: [...cachingFields, ...extraFields], bodyKey };
-      description.representations.set(key, known);
-    }
-    return known;
+    return opened.fd;
   }
 
   /** The whole content of a small file, from memory when this version of it was read before. */
-  function smallFileContent(realPath: string, stats: Stats, key: string): Buffer | Promise<Buffer> {
+  function smallFileContent(source: Source, key: string): Buffer | Promise<Buffer> {
     const cached = contents.peek(key);
     if (cached !== undefined) return cached;
+    let changedWhileRead = false;
     return contents
       .get(key, async () => {
-        const file = await openRegularFile(realPath);
-        if (file === null) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+        const fd = openSource(source);
         try {
-          // Replaced since it was checked: what would be read is not the file described.
-          if (!sameIdentity(identityOf(stats), file.stats)) throw Object.assign(new Error('replaced'), { code: 'ESTALE' });
-          const buffer = Buffer.allocUnsafe(file.stats.size);
-          const { bytesRead } = await readAt(file.fd, buffer, 0, file.stats.size, 0);
+          const buffer = Buffer.allocUnsafe(source.identity.size);
+          const { bytesRead } = await readAt(fd, buffer, 0, source.identity.size, 0);
+          // Written to while it was read: answer with what was read, but never keep it under this version.
+          if (bytesRead !== source.identity.size || !sameIdentity(source.identity, identityOf(await statFile(fd)))) {
+            changedWhileRead = true;
+          }
           return buffer.subarray(0, bytesRead);
         } finally {
-          await closeFile(file.fd);
+          await closeFile(fd);
         }
       })
       .then((bytes) => {
-        // Changed while it was read: answer with what was read, but do not keep it.
-        if (bytes.length !== stats.size) contents.delete(key);
+        if (changedWhileRead) contents.delete(key);
         return bytes;
       });
+  }
+
+  /** Whether a compression of `bodyKey` may start now: it is cached or under way, or the budget allows one more. */
+  function mayCompress(bodyKey: string): boolean {
+    return compressed.has(bodyKey) || compressionsRunning < CONCURRENT_COMPRESSIONS;
+  }
+
+  function compressOnce(description: FileDescription, bodyKey: string, coding: Coding): Promise<Buffer> {
+    return compressed.get(bodyKey, async () => {
+      compressionsRunning++;
+      try {
+        return await compress(await smallFileContent(description.source, description.contentKey), coding);
+      } finally {
+        compressionsRunning--;
+      }
+    });
   }
 
   /**
    * The plan for a file. A hot small file (its bytes in memory) is answered synchronously: no
    * promise, no microtask, on the path that most requests of a busy site take.
    */
-  function serveFile(request: StaticRequest, found: Lookup & { kind: 'file' }, status = 200): ResponsePlan | Promise<ResponsePlan> {
-    const { realPath, stats } = found;
-    const description = describe(found);
+  function serveFile(request: StaticRequest, found: Located & { kind: 'file' }, status = 200): ResponsePlan | Promise<ResponsePlan> {
+    const description = descriptions.describe(found);
+    const size = description.source.identity.size;
     // A live-reload page is read whole to insert the script; a huge one is sent as it is.
-    const live = description.isHtml && options.htmlSnippet !== undefined && stats.size <= MAX_COMPRESS_BYTES;
+    const live = description.isHtml && options.htmlSnippet !== undefined && size <= MAX_COMPRESS_BYTES;
     const wantsRange = status === 200 && request.method === 'GET' && request.fields.has('range') && !live;
 
     // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else
@@ -328,19 +192,17 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     // stream made on the fly would not be stable. Live-reload pages are rewritten, so identity too.
     const available: Coding[] = wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
     let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
-    let source: { path: string; stats: Stats } = { path: realPath, stats };
-    let compressOnTheFly = coding !== null && description.compressesOnTheFly;
-    const siblingPath = coding === null ? undefined : description.precompressed.get(coding);
-    if (siblingPath !== undefined) {
-      const siblingStats = checkedStats.of(siblingPath);
-      if (siblingStats?.isFile()) {
-        source = { path: siblingPath, stats: siblingStats };
-        compressOnTheFly = false;
-      }
+    let source = description.source;
+    if (coding !== null) {
+      const sibling = descriptions.sibling(description, coding);
+      if (sibling !== undefined) source = sibling;
+      else if (!description.compressesOnTheFly) coding = null;
     }
-    const isSibling = source.path !== realPath;
-    if (!isSibling && !compressOnTheFly) coding = null;
-    const { validators, fields, notModifiedFields, bodyKey } = representation(description, coding ?? (live ? 'live' : 'identity'), source, isSibling);
+    let { validators, fields, notModifiedFields, bodyKey } = descriptions.representation(description, coding ?? (live ? 'live' : 'identity'), source);
+    if (coding !== null && source === description.source && !mayCompress(bodyKey)) {
+      coding = null; // the budget of compressions is spent: the identity body costs nothing
+      ({ validators, fields, notModifiedFields, bodyKey } = descriptions.representation(description, 'identity', source));
+    }
 
     if (status === 200) {
       const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
@@ -349,60 +211,61 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
     const withBytes = (bytes: Buffer): ResponsePlan => ({ status, fields, body: { kind: 'bytes', bytes } });
 
-    if (coding !== null && compressOnTheFly) {
+    if (coding !== null && source === description.source) {
       const bytes = compressed.peek(bodyKey);
       if (bytes !== undefined) return withBytes(bytes);
-      return compressed.get(bodyKey, async () => compress(await smallFileContent(realPath, stats, description.contentKey), coding!)).then(withBytes);
+      return compressOnce(description, bodyKey, coding).then(withBytes);
     }
     if (live) {
       const withSnippet = (page: Buffer) => withBytes(Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8'));
-      const page = smallFileContent(realPath, stats, bodyKey);
+      const page = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(page) ? withSnippet(page) : page.then(withSnippet);
     }
-    const size = source.stats.size;
-    const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), size) : { kind: 'whole' as const };
-    if (ranges.kind === 'unsatisfiable') return withExtraFields(errorPlan(416, [['Content-Range', `bytes */${size}`]]));
-    if (ranges.kind === 'whole' && size <= SMALL_FILE_BYTES) {
-      const bytes = smallFileContent(source.path, source.stats, bodyKey);
+    const sourceSize = source.identity.size;
+    const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), sourceSize) : { kind: 'whole' as const };
+    if (ranges.kind === 'unsatisfiable') return withExtraFields(errorPlan(416, [['Content-Range', `bytes */${sourceSize}`]]));
+    if (ranges.kind === 'whole' && sourceSize <= SMALL_FILE_BYTES) {
+      const bytes = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
     return streamFile(source, status, fields, description.contentType, ranges);
   }
 
-  /** A large file or ranges, streamed from a descriptor of its own; the file must still be the one described. */
-  async function streamFile(
-    source: { path: string; stats: Stats },
+  /** A large file or ranges, streamed from a descriptor of its own that is the very version described. */
+  function streamFile(
+    source: Source,
     status: number,
     fields: FieldLine[],
     contentType: string,
     ranges: Exclude<RangeDecision, { kind: 'unsatisfiable' }>,
-  ): Promise<ResponsePlan> {
-    const file = await openRegularFile(source.path);
-    if (file === null) return withExtraFields(errorPlan(404));
-    if (!sameIdentity(identityOf(source.stats), file.stats)) {
-      await closeFile(file.fd);
-      return withExtraFields(errorPlan(503, [['Retry-After', '1']])); // replaced between the stat and the open: try again
+  ): ResponsePlan {
+    let fd: number;
+    try {
+      fd = openSource(source);
+    } catch (error) {
+      // Replaced between the check and the open: try again.
+      if ((error as NodeJS.ErrnoException).code === 'ESTALE') return withExtraFields(errorPlan(503, [['Retry-After', '1']]));
+      throw error;
     }
-    const size = source.stats.size;
-    if (ranges.kind === 'partial') return { status: 206, ...partialBody(file.fd, fields, contentType, ranges.ranges, size) };
-    return { status, fields, body: { kind: 'file', fd: file.fd, pieces: [{ start: 0, length: size }] } };
+    const size = source.identity.size;
+    if (ranges.kind === 'partial') return { status: 206, ...partialBody(fd, fields, contentType, ranges.ranges, size) };
+    return { status, fields, body: { kind: 'file', fd, pieces: [{ start: 0, length: size }] } };
   }
 
-  async function serveListing(segments: string[], realPath: string): Promise<ResponsePlan> {
-    const names = await readdir(realPath);
+  /** A listing of the names read through the directory's verified descriptor, each entry verified before it is shown. */
+  async function serveListing(found: Located & { kind: 'directory' }): Promise<ResponsePlan> {
+    const directory = await access.readDirectory(found.requestedPath);
+    if (directory === null) return withExtraFields(errorPlan(404));
     const entries: ListingEntry[] = [];
-    for (const name of names) {
+    for (const name of directory.names) {
       if (!allowDotfiles && name.startsWith('.')) continue;
-      try {
-        const entryReal = await realpath(join(realPath, name));
-        if (!isInsideRoot(entryReal)) continue; // never advertise what we would refuse to serve
-        const stats = await stat(entryReal);
-        entries.push({ name, isDirectory: stats.isDirectory(), size: stats.size, mtimeMs: stats.mtimeMs });
-      } catch {
-        // vanished or unreadable: leave it out
+      // Never advertise what would be refused: outside the root, a dotfile by its real path, a FIFO.
+      const entry = access.open(join(directory.realPath, name), false);
+      if (entry.kind === 'file' || entry.kind === 'directory') {
+        entries.push({ name, isDirectory: entry.kind === 'directory', size: entry.identity.size, mtimeMs: entry.identity.mtimeMs });
       }
     }
-    let html = renderListing(segments, entries);
+    let html = renderListing(found.segments, entries);
     if (options.htmlSnippet) html = insertSnippet(html, options.htmlSnippet);
     return {
       status: 200,
@@ -411,14 +274,18 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     };
   }
 
+  function locatePath(rawPath: string, segments: string[], trailingSlash: boolean): Located {
+    return locator.recall(rawPath) ?? locator.locate(rawPath, segments, trailingSlash, '');
+  }
+
   function serveNotFound(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
     const accept = request.fields.get('accept') ?? '';
     if (options.spa && accept.includes('text/html')) {
-      const index = lookupPath('/', [], true);
+      const index = locatePath('/', [], true);
       if (index.kind === 'file') return serveFile(request, index);
     }
     // A 404.html in the root is the not-found page, sent with status 404.
-    const page = lookupPath('/404.html', ['404.html'], false);
+    const page = locatePath('/404.html', ['404.html'], false);
     if (page.kind === 'file') return serveFile(request, page, 404);
     return withExtraFields(errorPlan(404));
   }
@@ -427,7 +294,10 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return extraFields.length === 0 ? plan : { ...plan, fields: [...plan.fields, ...extraFields] };
   }
 
-  const planForFsError = (error: unknown) => withExtraFields(errorPlan(statusForFsError(error)));
+  const planForFsError = (error: unknown) => {
+    const status = (error as { status?: number }).status ?? statusForFsError(error);
+    return withExtraFields(errorPlan(status));
+  };
 
   /** A plan, synchronously when everything it needs is known (see serveFile), else a promise of one. */
   function route(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
@@ -446,21 +316,20 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (method !== 'GET' && method !== 'HEAD') return withExtraFields(errorPlan(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]));
     const queryStart = request.target.indexOf('?');
     const rawPath = queryStart === -1 ? request.target : request.target.slice(0, queryStart);
-    let found = recall(rawPath);
+    let found = locator.recall(rawPath);
     if (found === null) {
       const resolved = resolveTarget(request.target);
       if (resolved.kind === 'invalid') return withExtraFields(errorPlan(resolved.status));
       if (resolved.kind === 'asterisk') return withExtraFields(errorPlan(400));
       const { segments } = resolved;
       if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return withExtraFields(errorPlan(404));
-      found = lookup(segments, resolved.trailingSlash, resolved.query);
-      remember(rawPath, found);
+      found = locator.locate(rawPath, segments, resolved.trailingSlash, resolved.query);
     }
     switch (found.kind) {
       case 'redirect':
         return withExtraFields({ status: 301, fields: [['Location', found.location]], body: EMPTY_BODY });
       case 'directory':
-        return options.listing === false ? serveNotFound(request) : serveListing(found.segments, found.realPath);
+        return options.listing === false ? serveNotFound(request) : serveListing(found);
       case 'file':
         return serveFile(request, found);
       case 'missing':
@@ -498,11 +367,6 @@ function partialBody(fd: number, fields: FieldLine[], contentType: string, range
   pieces.push(Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'));
   const partFields = fields.map(([name, value]): FieldLine => (name === 'Content-Type' ? [name, `multipart/byteranges; boundary=${boundary}`] : [name, value]));
   return { fields: partFields, body: { kind: 'file', fd, pieces } };
-}
-
-/** The key of one version of a file's bytes in a cache: its path and identity. */
-function contentKeyOf(path: string, stats: Stats): string {
-  return `${path}\0${identityKey(identityOf(stats))}`;
 }
 
 /** Puts `snippet` before the last </body>, or at the end of a page that has none. */
