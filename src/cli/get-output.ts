@@ -156,6 +156,11 @@ export interface FileWrite {
   keepOnFailure: boolean;
   /** When set, `partial` must be exactly this long before it is renamed. */
   expectedSize: number | null;
+  /**
+   * A resumed download: the length of the range the server promised, the most this run may add
+   * after appendAt. A longer body is refused and `partial` cut back to appendAt bytes.
+   */
+  rangeBytes: number | null;
   /** Written with synchronous writes: a regular file (new or not) or a character device such as /dev/null, not a pipe. */
   synchronous: boolean;
 }
@@ -177,7 +182,7 @@ export async function planFileWrite(destination: string): Promise<FileWrite> {
   const existing = await stat(destination).catch(() => null);
   const inPlace = existing !== null && !existing.isFile();
   const synchronous = existing === null || existing.isFile() || existing.isCharacterDevice();
-  return { destination, partial: inPlace ? destination : partialPath(destination), appendAt: 0, keepOnFailure: false, expectedSize: null, synchronous };
+  return { destination, partial: inPlace ? destination : partialPath(destination), appendAt: 0, keepOnFailure: false, expectedSize: null, rangeBytes: null, synchronous };
 }
 
 /**
@@ -207,9 +212,9 @@ function limitedBody(body: BodyDelivery, maxBytes: number, overflow: () => Error
 
 export async function writeToFile(plan: FileWrite, body: BodyDelivery, prefix: string): Promise<void> {
   const inPlace = plan.partial === plan.destination;
-  // A resumed download (appendAt > 0) may add only what its range holds; a longer body leaves the
-  // partial file as it was before this run, since nothing says which of its bytes are right.
-  const rangeBytes = plan.appendAt > 0 && plan.expectedSize !== null ? plan.expectedSize - plan.appendAt : null;
+  // A resumed download may add only what its range holds; a longer body leaves the partial file as
+  // it was before this run, since nothing says which of its bytes are right.
+  const rangeBytes = plan.rangeBytes;
   let overflowed = false;
   if (rangeBytes !== null) {
     body = limitedBody(body, rangeBytes, () => {

@@ -127,8 +127,8 @@ export async function planResume(
   if (state !== null && response.status === 206) {
     const problem = continuesPartial(response, state.record, state.size);
     if (problem !== null) throw new CommandError('range-error', `cannot resume ${destination}: ${problem}; the partial download is kept`);
-    // writeToFile writes at most expectedSize - appendAt bytes, and cuts the file back to appendAt if more come.
-    return { ...plan, appendAt: state.size, keepOnFailure: true, expectedSize: state.record.total };
+    const rangeBytes = state.record.total - state.size;
+    return { ...plan, appendAt: state.size, keepOnFailure: true, expectedSize: state.record.total, rangeBytes };
   }
   if (state !== null && response.status === 416) {
     const whole = response.fields.get('content-range') === `bytes */${state.size}` && state.size === state.record.total;

@@ -35,8 +35,8 @@ interface Outcome {
   record: string;
 }
 
-/** A partial download of 40 bytes recorded with `validator`, resumed with -C - against `answer`. */
-async function resumeAgainst(answer: RawAnswer, validator = '"v1"'): Promise<Outcome> {
+/** A partial download of `have` bytes recorded with `validator`, resumed with -C - against `answer`. */
+async function resumeAgainst(answer: RawAnswer, validator = '"v1"', have = HAVE): Promise<Outcome> {
   const dir = join(folder.path, `case-${++cases}`);
   mkdirSync(dir);
   const destination = join(dir, 'file.bin');
@@ -44,7 +44,7 @@ async function resumeAgainst(answer: RawAnswer, validator = '"v1"'): Promise<Out
   const record = join(dir, '.file.bin.sockhttp-resume.json');
   const server = await startRawServer(answer);
   try {
-    writeFileSync(partial, WHOLE.subarray(0, HAVE));
+    writeFileSync(partial, WHOLE.subarray(0, have));
     writeFileSync(record, JSON.stringify({ url: server.url('/file.bin'), validator, total: WHOLE.length }));
     const result = await runCli(['get', '-C', '-', '-o', destination, server.url('/file.bin'), '--max-time', '15']);
     return { code: result.code, stderr: result.stderr, requestHead: await server.requestHead(), dir, destination, partial, record };
@@ -58,10 +58,10 @@ function partialResponse(fields: string, body: Buffer | string, after: RawAnswer
 }
 
 /** Refused: exit 33, one line on stderr, the partial file and its record as they were, no FILE. */
-function assertUntouched(outcome: Outcome, code = 33): void {
-  assert.equal(outcome.code, code, outcome.stderr);
+function assertUntouched(outcome: Outcome, have = HAVE): void {
+  assert.equal(outcome.code, 33, outcome.stderr);
   assertOneLine(outcome.stderr);
-  assert.ok(readFileSync(outcome.partial).equals(WHOLE.subarray(0, HAVE)), `the partial file changed: ${JSON.stringify(readFileSync(outcome.partial).toString('latin1'))}`);
+  assert.ok(readFileSync(outcome.partial).equals(WHOLE.subarray(0, have)), `the partial file changed: ${JSON.stringify(readFileSync(outcome.partial).toString('latin1'))}`);
   assert.ok(existsSync(outcome.record), 'the resume record is gone');
   assert.equal(existsSync(outcome.destination), false);
   assert.equal(readdirSync(outcome.dir).length, 2);
@@ -118,6 +118,13 @@ describe('-C -: a 206 body longer than its range leaves the partial file as it w
 
   test('delimited by the close, 20 bytes past the range: the same', async () => {
     assertUntouched(await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Connection: close\r\n`, Buffer.concat([REST, Buffer.alloc(20, 'X')]))));
+  });
+
+  test('an empty partial file (Range: bytes=0-), 20 bytes past the range: left empty', async () => {
+    const chunked = `64\r\n${WHOLE.toString('latin1')}\r\n14\r\n${'X'.repeat(20)}\r\n0\r\n\r\n`;
+    const outcome = await resumeAgainst(partialResponse(`ETag: "v1"\r\nContent-Range: bytes 0-99/100\r\nTransfer-Encoding: chunked\r\n`, chunked), '"v1"', 0);
+    assert.match(outcome.requestHead, /\r\nRange: bytes=0-\r\n/);
+    assertUntouched(outcome, 0);
   });
 
   test('a 206 cut short keeps what arrived for the next -C - (exit 18)', async () => {
