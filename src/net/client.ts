@@ -350,7 +350,10 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
     try {
       return await attempt.run();
     } catch (error) {
-      if (attempt.receivedBytes > 0 || !IDEMPOTENT_METHODS.has(plan.method) || context.signal.aborted) throw error;
+      // A server that closed the idle connection fails it at once; one that took the request and
+      // said nothing until the headers timeout is slow, not gone: that is not sent again here.
+      const isSilence = error instanceof ClientError && error.code === 'headers-timeout';
+      if (attempt.receivedBytes > 0 || isSilence || !IDEMPOTENT_METHODS.has(plan.method) || context.signal.aborted) throw error;
     }
   }
   const opened = await context.agent.open(route, key, {

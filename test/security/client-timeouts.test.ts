@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ClientError, type ClientErrorCode, DEFAULT_CLIENT_TIMEOUTS, request } from '../../src/index.js';
+import { Agent, ClientError, type ClientErrorCode, DEFAULT_CLIENT_TIMEOUTS, request } from '../../src/index.js';
 import { runCli } from '../helpers.js';
 import { assertOneLine, readAll, startRawServer } from '../net/client-helpers.js';
 import { patternBytes } from '../net/server-helpers.js';
@@ -61,6 +61,20 @@ describe('request(): a timeout for each phase, with its own code', () => {
     try {
       await assert.rejects(request(server.url('/'), { headersTimeoutMs: 300 }), clientError('headers-timeout'));
     } finally {
+      await server.close();
+    }
+  });
+
+  test('a kept-alive connection that takes the request and says nothing: headers-timeout, not sent again', BOUNDED, async () => {
+    const server = await startRawServer({ pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi'], after: 'keep-open' });
+    const agent = new Agent();
+    try {
+      const first = await request(server.url('/'), { agent });
+      assert.equal((await readAll(first.body)).toString(), 'hi');
+      await assert.rejects(request(server.url('/'), { agent, headersTimeoutMs: 300 }), clientError('headers-timeout'));
+      assert.equal(server.received().length, 1, 'the request was sent again on a new connection');
+    } finally {
+      agent.close();
       await server.close();
     }
   });
