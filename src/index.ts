@@ -39,6 +39,8 @@ export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/acce
 export {
   request,
   retryDelay,
+  DEFAULT_CLIENT_TIMEOUTS,
+  type ClientTimeouts,
   USER_AGENT,
   ClientError,
   type ClientErrorCode,
