@@ -40,6 +40,8 @@ export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/serv
 export {
   request,
   retryDelay,
+  DEFAULT_CLIENT_TIMEOUTS,
+  type ClientTimeouts,
   USER_AGENT,
   ClientError,
   type ClientErrorCode,

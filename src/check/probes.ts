@@ -39,9 +39,9 @@ export interface CheckOptions {
  */
 const shown = (serverText: string) => escapeBytes(Buffer.from(serverText, 'latin1'));
 
-const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim());
+export const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim());
 
-function describeWire(result: WireResult, answer: ParsedAnswer): string {
+export function describeWire(result: WireResult, answer: ParsedAnswer): string {
   if (result.connectError !== null) return `cannot connect (${escapeBytes(Buffer.from(result.connectError))})`;
   if (answer.error !== null) return `a malformed response (${answer.error.message})${stoppedReading(result)}`;
   if (answer.responses.length === 0) return result.closed ? 'the connection closed without a response' : result.timedOut ? 'no response in time' : 'no response';
@@ -54,31 +54,32 @@ const stoppedReading = (result: WireResult) =>
 
 /**
  * How many bytes the first head of `bytes` takes (up to and including its empty line, or all the
- * bytes when there is none), and how many of its lines end with a lone LF. The head is walked line
- * by line: a blank line in the body ("\n\n" in HTML) is not the end of the head.
+ * bytes when there is none), how many of its lines end with a lone LF, and whether an empty line
+ * ended it. The head is walked line by line: a blank line in the body ("\n\n" in HTML) is not the
+ * end of the head. (Exported for `sockhttp grade`, which reads request heads the same way.)
  */
-function readLineEndings(bytes: Buffer): { headBytes: number; bareLineFeeds: number } {
+export function readLineEndings(bytes: Buffer): { headBytes: number; bareLineFeeds: number; hasEmptyLine: boolean } {
   let bareLineFeeds = 0;
   let lineStart = 0;
   for (;;) {
     const lineFeed = bytes.indexOf(0x0a, lineStart);
-    if (lineFeed === -1) return { headBytes: bytes.length, bareLineFeeds };
+    if (lineFeed === -1) return { headBytes: bytes.length, bareLineFeeds, hasEmptyLine: false };
     const isBare = lineFeed === 0 || bytes[lineFeed - 1] !== 0x0d;
     if (isBare) bareLineFeeds++;
-    if ((isBare ? lineFeed : lineFeed - 1) === lineStart) return { headBytes: lineFeed + 1, bareLineFeeds };
+    if ((isBare ? lineFeed : lineFeed - 1) === lineStart) return { headBytes: lineFeed + 1, bareLineFeeds, hasEmptyLine: true };
     lineStart = lineFeed + 1;
   }
 }
 
 /** The shared first exchange: a plain GET of the URL, read until the response is complete or the server closes. */
-interface BaseExchange {
+export interface BaseExchange {
   request: string;
   result: WireResult;
   answer: ParsedAnswer;
   response: ParsedResponse | undefined;
 }
 
-async function get(target: Target, options: CheckOptions, extraFields: Array<[string, string]> = [], path = target.path, method = 'GET'): Promise<BaseExchange> {
+export async function get(target: Target, options: CheckOptions, extraFields: Array<[string, string]> = [], path = target.path, method = 'GET'): Promise<BaseExchange> {
   const request = requestBytes(method, path, [['Host', target.authority], ['User-Agent', 'sockhttp-check'], ...extraFields]);
   const result = await exchange(target, request, { waitMs: options.probeMs, methods: [method], stopWhenAnswered: true });
   return { request, result, answer: result.answer, response: result.answer.responses[0] };
@@ -90,13 +91,34 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   const base = await get(target, options);
   const results: ProbeResult[] = [];
   const add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) => results.push({ id, verdict, sent, received, rfc });
-  const sentGet = firstLine(base.request);
 
   if (base.result.connectError !== null) {
     add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${escapeBytes(Buffer.from(base.result.connectError))})`, 'RFC 9112 §9.1');
     return results;
   }
+  judgeBaseExchange(base, add);
+  const response = base.response;
 
+  await probeHead(target, options, base, add);
+  await probeNotFound(target, options, add);
+  await probeMalformed(target, options, add);
+  await probeHostRequired(target, options, add);
+  await probeKeepAlive(target, options, add);
+  await probePipelining(target, options, add);
+  await probeConnectionClose(target, options, add);
+  await probeTraversal(target, options, add);
+  await probeConditional(target, options, response, add);
+  await probeRanges(target, options, response, add);
+  await probeStalledClient(target, options, add);
+  // Last, because it holds a connection for a long time: a server that serves one connection at a
+  // time would make every other probe wait for it.
+  await probeSlowRequest(target, options, add);
+  return results;
+}
+
+/** The verdicts read from the first plain GET: status-line, line-endings, framing, content-length, date, content-type. */
+export function judgeBaseExchange(base: BaseExchange, add: Add): void {
+  const sentGet = firstLine(base.request);
   // status-line: HTTP-version SP status-code SP [reason-phrase], where
   // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): no control characters.
   const statusLine = base.result.bytes.toString('latin1', 0, Math.max(0, base.result.bytes.indexOf(0x0a)));
@@ -123,28 +145,12 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
     const contentType = response.fields.get('content-type');
     add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${shown(contentType)}`, 'RFC 9110 §8.3');
   }
-
-  await probeHead(target, options, base, add);
-  await probeNotFound(target, options, add);
-  await probeMalformed(target, options, add);
-  await probeHostRequired(target, options, add);
-  await probeKeepAlive(target, options, add);
-  await probePipelining(target, options, add);
-  await probeConnectionClose(target, options, add);
-  await probeTraversal(target, options, add);
-  await probeConditional(target, options, response, add);
-  await probeRanges(target, options, response, add);
-  await probeStalledClient(target, options, add);
-  // Last, because it holds a connection for a long time: a server that serves one connection at a
-  // time would make every other probe wait for it.
-  await probeSlowRequest(target, options, add);
-  return results;
 }
 
 const halfRequest = (target: Target) => `GET ${target.path} HTTP/1.1\r\nHost: ${target.authority}\r\n`;
 const HALF_REQUEST_SENT = '"GET … HTTP/1.1\\r\\nHost: …\\r\\n" and nothing more';
 
-type Add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) => void;
+export type Add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) => void;
 
 /** framing and content-length: can a client tell where the body ends, and is the length right? */
 function judgeFraming(base: BaseExchange, add: Add, sentGet: string): void {
@@ -187,7 +193,7 @@ async function probeHead(target: Target, options: CheckOptions, base: BaseExchan
   }
 }
 
-async function probeNotFound(target: Target, options: CheckOptions, add: Add): Promise<void> {
+export async function probeNotFound(target: Target, options: CheckOptions, add: Add): Promise<void> {
   const missing = `/sockhttp-check-${randomBytes(6).toString('hex')}.html`;
   const { request, result, answer, response } = await get(target, options, [], missing);
   const sent = firstLine(request);
@@ -305,12 +311,16 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
   }
 }
 
-async function probeStalledClient(target: Target, options: CheckOptions, add: Add): Promise<void> {
+/**
+ * `stalledBytes`: what the stalled client sends (half a request by default). `sockhttp grade` sends
+ * nothing at all, because a lab server that does one `recv` would answer half a request at once.
+ */
+export async function probeStalledClient(target: Target, options: CheckOptions, add: Add, stalledBytes = halfRequest(target)): Promise<void> {
   // A connection sits on half a request, held open for as long as this probe lasts; meanwhile
   // another client must get an answer. Only whether response bytes come is judged here (whether a
   // body ends properly is the framing probe's business).
   const holder = new AbortController();
-  const held = exchange(target, halfRequest(target), { waitMs: options.probeMs * 2, methods: ['GET'], signal: holder.signal });
+  const held = exchange(target, stalledBytes, { waitMs: options.probeMs * 2, methods: ['GET'], signal: holder.signal });
   await new Promise((resolve) => setTimeout(resolve, 100)); // let the held connection arrive first
   const { result, answer } = await get(target, options);
   holder.abort();

@@ -29,6 +29,7 @@ const OPTIONS = {
   proxy: { type: 'string', short: 'x' },
   noproxy: { type: 'string' },
   'max-time': { type: 'string', short: 'm' },
+  'connect-timeout': { type: 'string' },
   insecure: { type: 'boolean', short: 'k' },
   cacert: { type: 'string' },
   'continue-at': { type: 'string', short: 'C' },
@@ -197,6 +198,7 @@ async function readCaFile(path: string | undefined): Promise<Buffer | undefined>
 /** The request options every URL of the command line shares. */
 async function requestOptionsFrom(values: ParsedValues): Promise<RequestOptions> {
   const maxTime = parseNumber(values['max-time'], '--max-time', { min: 0.001, max: 2_000_000, integer: false });
+  const connectTimeout = parseNumber(values['connect-timeout'], '--connect-timeout', { min: 0.001, max: 2_000_000, integer: false });
   const maxFileSize = parseNumber(values['max-filesize'], '--max-filesize', { min: 0 });
   const maxRedirects = parseNumber(values['max-redirs'], '--max-redirs', { min: 0, max: 1000 });
   const retries = parseNumber(values.retry, '--retry', { min: 0, max: 100 });
@@ -210,6 +212,7 @@ async function requestOptionsFrom(values: ParsedValues): Promise<RequestOptions>
     proxy: proxyOption(values),
     ...(content && { body: content.body }),
     ...(maxTime !== undefined && { timeoutMs: maxTime * 1000 }),
+    ...(connectTimeout !== undefined && { connectTimeoutMs: connectTimeout * 1000 }),
     ...(maxFileSize !== undefined && { maxBodyBytes: maxFileSize }),
     ...(values.insecure && { insecure: true }),
     ...(ca && { ca }),

@@ -3,7 +3,7 @@
  * when complete), and the progress bar it draws meanwhile.
  */
 import { createWriteStream, fstatSync, writeSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -156,6 +156,11 @@ export interface FileWrite {
   keepOnFailure: boolean;
   /** When set, `partial` must be exactly this long before it is renamed. */
   expectedSize: number | null;
+  /**
+   * A resumed download: the length of the range the server promised, the most this run may add
+   * after appendAt. A longer body is refused and `partial` cut back to appendAt bytes.
+   */
+  rangeBytes: number | null;
   /** Written with synchronous writes: a regular file (new or not) or a character device such as /dev/null, not a pipe. */
   synchronous: boolean;
 }
@@ -177,11 +182,46 @@ export async function planFileWrite(destination: string): Promise<FileWrite> {
   const existing = await stat(destination).catch(() => null);
   const inPlace = existing !== null && !existing.isFile();
   const synchronous = existing === null || existing.isFile() || existing.isCharacterDevice();
-  return { destination, partial: inPlace ? destination : partialPath(destination), appendAt: 0, keepOnFailure: false, expectedSize: null, synchronous };
+  return { destination, partial: inPlace ? destination : partialPath(destination), appendAt: 0, keepOnFailure: false, expectedSize: null, rangeBytes: null, synchronous };
+}
+
+/**
+ * The body, refused once it runs past `maxBytes`: the chunk that would go past is not written.
+ * A resumed download is given the length of its range, so nothing beyond it reaches the file.
+ */
+function limitedBody(body: BodyDelivery, maxBytes: number, overflow: () => Error): BodyDelivery {
+  let received = 0;
+  const count = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > maxBytes) throw overflow();
+  };
+  return {
+    consume: (write) =>
+      body.consume((chunk) => {
+        count(chunk);
+        write(chunk);
+      }),
+    stream: async function* () {
+      for await (const chunk of body.stream()) {
+        count(chunk);
+        yield chunk;
+      }
+    },
+  };
 }
 
 export async function writeToFile(plan: FileWrite, body: BodyDelivery, prefix: string): Promise<void> {
   const inPlace = plan.partial === plan.destination;
+  // A resumed download may add only what its range holds; a longer body leaves the partial file as
+  // it was before this run, since nothing says which of its bytes are right.
+  const rangeBytes = plan.rangeBytes;
+  let overflowed = false;
+  if (rangeBytes !== null) {
+    body = limitedBody(body, rangeBytes, () => {
+      overflowed = true;
+      return new CommandError('range-error', `the server sent more than the ${rangeBytes} bytes of its range; the partial download of ${plan.destination} is left as it was`);
+    });
+  }
   try {
     if (plan.synchronous) await writeSynchronously(plan, body, prefix);
     else {
@@ -195,6 +235,7 @@ export async function writeToFile(plan: FileWrite, body: BodyDelivery, prefix: s
     }
     if (!inPlace) await rename(plan.partial, plan.destination);
   } catch (error) {
+    if (overflowed) await truncate(plan.partial, plan.appendAt);
     if (!inPlace && !plan.keepOnFailure) await rm(plan.partial, { force: true });
     if (error instanceof ClientError || error instanceof CommandError) throw error;
     throw writeError(plan.destination, error);

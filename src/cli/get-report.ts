@@ -1,22 +1,30 @@
 /**
  * What `sockhttp get` shows besides the body: the -v lines, the heads of -i, the -w variables and
- * the --json-output object.
+ * the --json-output object. Every text the server chose (reason phrase, field values, certificate
+ * names) goes through shownText or shownUnicode first, whichever of these it ends up in.
  */
 import { performance } from 'node:perf_hooks';
-import { type ClientEvent, type ClientResponse, type FieldLine, escapeBytes } from '../index.js';
+import { type ClientEvent, type ClientResponse, type Fields, type HttpVersion, escapeBytes } from '../index.js';
 import { UsageError } from './options.js';
 
 // ---------------------------------------------------------------------------------------------
 // What -v and -i show
 
 /**
- * Text from the server made safe for a terminal. The parser lets a reason phrase and field values
- * carry obs-text (bytes 0x80-0xFF, RFC 9112 §4, RFC 9110 §5.5), read as latin1: among them the C1
- * controls, such as 0x9b (CSI) and 0x9d (OSC), with which a hostile server could move the cursor,
- * rewrite the window title or hide lines. Valid UTF-8 is shown as text; anything else is escaped.
+ * Text from the server made safe for a terminal and for JSON readers. The parser lets a reason
+ * phrase and field values carry obs-text (bytes 0x80-0xFF, RFC 9112 §4, RFC 9110 §5.5), read as
+ * latin1: among them the C1 controls, such as 0x9b (CSI) and 0x9d (OSC), with which a hostile
+ * server could move the cursor, rewrite the window title or hide lines, raw or encoded in UTF-8
+ * (C2 9B). JSON.stringify would pass them on as they are. Valid UTF-8 is shown as text; controls,
+ * bidirectional overrides and anything else are escaped (\t, \xNN, \u{NN}; a backslash is doubled).
  */
 export function shownText(text: string): string {
   return escapeBytes(Buffer.from(text, 'latin1'));
+}
+
+/** The same for text the server chose that is already decoded (the names in its certificate). */
+export function shownUnicode(text: string): string {
+  return escapeBytes(Buffer.from(text, 'utf8'));
 }
 
 /** The status line of a response for -v and error messages, with the reason phrase escaped. */
@@ -24,9 +32,11 @@ export function shownStatus(status: number, reason: string): string {
   return `${status} ${shownText(reason)}`.trimEnd();
 }
 
-export function headText(statusLine: string, fields: Iterable<FieldLine>): string {
-  let text = `${statusLine}\r\n`;
-  for (const [name, value] of fields) text += `${name}: ${value}\r\n`;
+/** A response head as -i shows it (and -v, line by line): CRLF line ends, the server's text escaped. */
+export function shownHead(version: HttpVersion, status: number, reason: string, fields: Fields): string {
+  // Field names are tokens (the parser checks them), so only values need escaping.
+  let text = `HTTP/${version} ${shownStatus(status, reason)}\r\n`;
+  for (const [name, value] of fields) text += `${name}: ${shownText(value)}\r\n`;
   return `${text}\r\n`;
 }
 
@@ -39,7 +49,7 @@ function connectionLines(event: Extract<ClientEvent, { type: 'request' }>): stri
   const tls = connection.tls;
   if (tls !== null) {
     lines.push(`* TLS connection using ${tls.protocol} / ${tls.cipher}, ALPN: ${tls.alpnProtocol ?? 'none'}`);
-    const names = `subject ${tls.subject ?? '?'}, issuer ${tls.issuer ?? '?'}`;
+    const names = `subject ${tls.subject === null ? '?' : shownUnicode(tls.subject)}, issuer ${tls.issuer === null ? '?' : shownUnicode(tls.issuer)}`;
     lines.push(`* Server certificate: ${names}; ${tls.verified ? 'verified' : 'NOT verified (--insecure)'}`);
   }
   return lines;
@@ -53,8 +63,7 @@ export function verboseLines(event: ClientEvent): string[] {
       return [...connectionLines(event), ...head.map((line) => `> ${line}`), '>'];
     }
     case 'response-head': {
-      const fields = [...event.fields].map(([name, value]): FieldLine => [name, shownText(value)]);
-      const lines = headText(`HTTP/${event.version} ${shownStatus(event.status, event.reason)}`, fields).split('\r\n').slice(0, -2);
+      const lines = shownHead(event.version, event.status, event.reason, event.fields).split('\r\n').slice(0, -2);
       return [...lines.map((line) => `< ${line}`), '<'];
     }
     case 'connection-done':
@@ -114,13 +123,14 @@ function transferVariables(transfer: Transfer): Record<string, string | number |
   const response = transfer.response;
   const timings = response?.timings;
   const total = timings?.total ?? performance.now() - transfer.startedAt;
+  const contentType = response?.fields.get('content-type');
   return {
     url: transfer.url,
     url_effective: response?.url ?? transfer.url,
     http_code: response?.status ?? 0,
     response_code: response?.status ?? 0,
     http_version: response?.version ?? null,
-    content_type: response?.fields.get('content-type') ?? null,
+    content_type: contentType === undefined ? null : shownText(contentType),
     size_download: response?.bodyBytesReceived ?? 0,
     num_redirects: response?.redirects ?? 0,
     remote_ip: response?.connection.remoteAddress ?? null,
@@ -137,7 +147,7 @@ function transferVariables(transfer: Transfer): Record<string, string | number |
 
 export function jsonReport(transfer: Transfer): string {
   const headers: Record<string, string[]> = {};
-  for (const [name, value] of transfer.response?.fields ?? []) (headers[name.toLowerCase()] ??= []).push(value);
+  for (const [name, value] of transfer.response?.fields ?? []) (headers[name.toLowerCase()] ??= []).push(shownText(value));
   return JSON.stringify({ ...transferVariables(transfer), headers });
 }
 

@@ -1,7 +1,9 @@
 /**
  * -C -: resuming an interrupted download safely. A partial download is kept only with a record of
  * the representation's strong validator, and appended to only when the server's 206 continues it
- * exactly (If-Range, Content-Range checked).
+ * exactly: the range asked for (Content-Range, Content-Length), and the recorded representation
+ * (the 206 carries the same strong validator, which shows that If-Range was honoured). The partial
+ * file is not touched before the 206 is accepted, and get-output.ts writes no more than its range.
  */
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -74,7 +76,14 @@ function strongValidator(fields: Fields): string | null {
 
 /**
  * Whether a 206 continues the partial download exactly: one range, starting at `offset`, running to
- * the end of a representation of the recorded size, with the recorded ETag if it names one.
+ * the end of a representation of the recorded size, its bytes as stored (no content coding), from
+ * the recorded representation. Null when it does, otherwise what is wrong.
+ *
+ * A server that ignores If-Range (or a cache in between that does) may answer with a range of
+ * another representation; only the validator in the 206 itself tells. So it must carry the
+ * recorded one: the same strong ETag (RFC 9110 §8.8.3.2, strong comparison), or, when the record
+ * holds a Last-Modified date, the same date. Stricter than RFC 9110 §15.3.7, which lets a 206 to
+ * If-Range leave Last-Modified out: such a 206 is refused (exit 33), never trusted blindly.
  */
 function continuesPartial(response: ClientResponse, record: ResumeRecord, offset: number): string | null {
   const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.fields.get('content-range') ?? '');
@@ -83,9 +92,23 @@ function continuesPartial(response: ClientResponse, record: ResumeRecord, offset
   if (start !== offset) return `the range starts at byte ${start}, not at ${offset}`;
   if (total !== record.total) return `the file is now ${total} bytes, not ${record.total}`;
   if (end !== total - 1) return `the range ends at byte ${end}, before the end of the file`;
-  const etag = response.fields.get('etag');
-  if (etag !== undefined && record.validator.startsWith('"') && etag !== record.validator) return 'the ETag changed';
-  return null;
+  const length = response.fields.get('content-length');
+  if (length !== undefined && length !== String(end - start + 1)) return `the 206 announces ${length} bytes for a range of ${end - start + 1}`;
+  if (response.fields.tokens('content-encoding').some((coding) => coding !== 'identity')) return 'the range is in a content coding, not the bytes of the file';
+  return sameRepresentation(response.fields, record.validator);
+}
+
+/** Whether the 206 names the recorded validator; null when it does, otherwise what is wrong. */
+function sameRepresentation(fields: Fields, validator: string): string | null {
+  if (validator.startsWith('"')) {
+    const etag = fields.get('etag');
+    if (etag === undefined) return 'the 206 has no ETag to show it is the same version of the file';
+    return etag === validator ? null : 'the ETag changed';
+  }
+  const lastModified = fields.get('last-modified');
+  if (lastModified === undefined) return 'the 206 has no Last-Modified to show it is the same version of the file';
+  const then = parseHttpDate(validator, Date.now());
+  return then !== null && parseHttpDate(lastModified, Date.now()) === then ? null : 'Last-Modified changed';
 }
 
 /**
@@ -104,7 +127,8 @@ export async function planResume(
   if (state !== null && response.status === 206) {
     const problem = continuesPartial(response, state.record, state.size);
     if (problem !== null) throw new CommandError('range-error', `cannot resume ${destination}: ${problem}; the partial download is kept`);
-    return { ...plan, appendAt: state.size, keepOnFailure: true, expectedSize: state.record.total };
+    const rangeBytes = state.record.total - state.size;
+    return { ...plan, appendAt: state.size, keepOnFailure: true, expectedSize: state.record.total, rangeBytes };
   }
   if (state !== null && response.status === 416) {
     const whole = response.fields.get('content-range') === `bytes */${state.size}` && state.size === state.record.total;

@@ -16,7 +16,7 @@ import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGEN
 import { CommandError, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
 import { type FileWrite, bodyDelivery, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
-import { type Transfer, expandWriteOut, headText, jsonReport, shownStatus, verboseLines } from './get-report.js';
+import { type Transfer, expandWriteOut, jsonReport, shownHead, shownStatus, verboseLines } from './get-report.js';
 import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
 
 export { EXIT_CODES } from './get-errors.js';
@@ -45,6 +45,9 @@ Request:
   -x, --proxy URL          use this HTTP proxy (default: $http_proxy, $https_proxy, $all_proxy)
       --noproxy LIST       hosts reached without the proxy (default: $no_proxy)
   -m, --max-time SECONDS   give up on a URL after this long (default: no limit)
+      --connect-timeout SECONDS  give up on connecting (TCP, proxy tunnel, TLS handshake) after
+                           this long (default 10); the head must come within 300 s of the
+                           request, and the body may pause for at most 300 s
   -k, --insecure           HTTPS: do not verify the server's certificate
       --cacert FILE        HTTPS: trust the PEM certificate authorities in FILE
 
@@ -87,7 +90,7 @@ Exit codes:
  22  HTTP error status with --fail (or with -C - when a partial download is kept)
  23  cannot write the output (or no file name in the URL for -O)
  26  cannot read a --data @FILE
- 28  timeout (--max-time)
+ 28  timeout (--max-time, --connect-timeout, or the head or body timeout)
  33  cannot resume safely: the server's range does not continue the partial file
  35  TLS handshake failed
  47  too many redirects (--max-redirs)
@@ -102,10 +105,14 @@ Exit codes:
 // ---------------------------------------------------------------------------------------------
 // One URL
 
-/** -v lines, the heads -i shows (those of a retried attempt forgotten), and a warning per retry. */
+/**
+ * -v lines, the heads -i shows (those of a retried attempt forgotten), and a warning per retry.
+ * Heads are kept only when they will be shown: every one of them is the server's to choose, and
+ * so is how many come (the client bounds interim responses per exchange, -L the redirects).
+ */
 function onClientEvent(event: ClientEvent, settings: Settings, heads: string[]): void {
   if (settings.verbose) for (const line of verboseLines(event)) process.stderr.write(`${line}\n`);
-  if (event.type === 'response-head') heads.push(headText(`HTTP/${event.version} ${event.status} ${event.reason}`.trimEnd(), event.fields));
+  if (event.type === 'response-head' && settings.showHead && !settings.raw) heads.push(shownHead(event.version, event.status, event.reason, event.fields));
   if (event.type === 'retry') {
     heads.length = 0;
     if (!settings.silent) process.stderr.write(`sockhttp get: ${event.reason}; retry ${event.attempt} in ${event.delayMs / 1000} s\n`);

@@ -1,4 +1,4 @@
-/** `sockhttp serve | get`: the command-line front of the library. */
+/** `sockhttp serve | get | check | grade`: the command-line front of the library. */
 import { VERSION } from '../version.js';
 
 const USAGE = `sockhttp ${VERSION} — an HTTP/1.1 server and client written on TCP sockets
@@ -8,8 +8,9 @@ Usage:
   sockhttp get URL [options]           fetch a URL; the body goes to stdout
   sockhttp get HOST PORT FILENAME      the lab client form: GET /FILENAME from HOST:PORT
   sockhttp check URL [options]         probe any HTTP/1.x server and print a report card
+  sockhttp grade LAB -- COMMAND…       run a student's lab program and grade it (for teachers)
 
-  sockhttp serve --help, sockhttp get --help, sockhttp check --help   for the options of each
+  sockhttp serve --help, get --help, check --help, grade --help   for the options of each
   sockhttp --version`;
 
 /** Each command's module is loaded only when it runs: a quick `get` does not pay for loading `serve`. */
@@ -22,6 +23,8 @@ export async function main(args: string[]): Promise<number> {
       return (await import('./get.js')).runGet(rest);
     case 'check':
       return (await import('./check.js')).runCheck(rest);
+    case 'grade':
+      return (await import('./grade.js')).runGrade(rest);
     case '--version':
     case '-V':
       process.stdout.write(`${VERSION}\n`);

@@ -7,8 +7,7 @@
  * with every reason written down next to its rule: a connection reused when it should not be is how
  * a client ends up reading the tail of one response as the head of the next.
  *
- * ClientError lives here, at the bottom of the client's modules, because connections are where most
- * failures start; client.ts re-exports it.
+ * Failures are ClientErrors (client-errors.ts), each with a stable code.
  */
 import { createHash } from 'node:crypto';
 import { type OnReadOpts, type Socket, connect as connectTcp, isIP } from 'node:net';
@@ -19,38 +18,8 @@ import { DEFAULT_RESPONSE_LIMITS } from '../core/limits.js';
 import { ResponseReader } from '../core/message-reader.js';
 import { serializeRequestHead } from '../core/serializer.js';
 import { escapeBytes } from '../core/trace.js';
-
-/** Stable codes for every way a request can fail, so callers switch on them instead of on messages. */
-export type ClientErrorCode =
-  | 'bad-url'
-  | 'unsupported-protocol'
-  | 'unknown-host'
-  | 'connect-refused'
-  | 'connect-failed'
-  | 'timeout'
-  | 'connection-reset'
-  | 'bad-response'
-  | 'empty-response'
-  | 'incomplete-body'
-  | 'bad-request'
-  | 'tls-certificate'
-  | 'tls-handshake'
-  | 'head-too-large'
-  | 'body-too-large'
-  | 'proxy-unknown-host'
-  | 'proxy-failed'
-  | 'too-many-redirects'
-  | 'bad-content-encoding';
-
-export class ClientError extends Error {
-  readonly code: ClientErrorCode;
-
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ClientError';
-    this.code = code;
-  }
-}
+import { ClientError, socketError } from './client-errors.js';
+import { DEFAULT_CLIENT_TIMEOUTS, connectDeadline } from './client-timeouts.js';
 
 // ---------------------------------------------------------------------------------------------
 // What a connection is
@@ -105,6 +74,8 @@ export interface OpenOptions extends TlsSettings {
   since: number;
   /** Sent in the CONNECT request to a proxy. */
   userAgent: string;
+  /** DNS, TCP, a proxy's tunnel and TLS must be done within this time (default 10 s; 0: no limit). */
+  connectTimeoutMs?: number;
 }
 
 export function defaultPort(url: URL): number {
@@ -157,33 +128,6 @@ function digestOf(ca: Buffer | string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Opening a connection
-
-/** Certificate verification failures (node:tls error codes), as opposed to other handshake failures. */
-const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/;
-
-/** A socket error turned into a ClientError; `role` says whether the peer is the origin or a proxy. */
-export function socketError(error: NodeJS.ErrnoException, host: string, port: number, role: 'origin' | 'proxy' = 'origin'): ClientError {
-  const where = role === 'proxy' ? `proxy ${host}:${port}` : `${host}:${port}`;
-  if (error.code !== undefined && CERTIFICATE_ERRORS.test(error.code)) {
-    return new ClientError('tls-certificate', `The certificate of ${where} cannot be trusted (${error.code}); use --cacert, or -k to skip the check`, { cause: error });
-  }
-  if (error.code === 'EPROTO' || error.code?.startsWith('ERR_SSL') || error.code?.startsWith('ERR_TLS')) {
-    return new ClientError('tls-handshake', `TLS handshake with ${where} failed (${error.code})`, { cause: error });
-  }
-  switch (error.code) {
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EAI_NONAME':
-      return new ClientError(role === 'proxy' ? 'proxy-unknown-host' : 'unknown-host', `Could not resolve ${role === 'proxy' ? 'proxy' : 'host'} ${host}`, { cause: error });
-    case 'ECONNREFUSED':
-      return new ClientError('connect-refused', `Connection refused by ${where}`, { cause: error });
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return new ClientError('connection-reset', `Connection reset by ${where}`, { cause: error });
-    default:
-      return new ClientError('connect-failed', `Could not connect to ${where} (${error.code ?? error.message})`, { cause: error });
-  }
-}
 
 /** Calls `onAbort` if `signal` aborts before the returned function is called. */
 function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
@@ -435,8 +379,21 @@ function tlsDetails(socket: TLSSocket): TlsDetails {
   };
 }
 
-/** Opens a connection along `route`: TCP to the origin or the proxy, a tunnel for https through a proxy, TLS. */
+/**
+ * Opens a connection along `route`: TCP to the origin or the proxy, a tunnel for https through a
+ * proxy, TLS; all of it within the connect timeout.
+ */
 export async function openConnection(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
+  const peer = route.proxy ?? route.target;
+  const deadline = connectDeadline(options.signal, options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs, `${socketHost(peer)}:${defaultPort(peer)}`);
+  try {
+    return await openConnectionSteps(route, key, id, { ...options, signal: deadline.signal });
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function openConnectionSteps(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
   const isHttps = route.target.protocol === 'https:';
   const peer = route.proxy ?? route.target;
   const host = socketHost(peer);

@@ -4,7 +4,7 @@
  * tunnel) is in agent.ts, where connections are opened.
  */
 import { BlockList, isIP } from 'node:net';
-import { ClientError } from './agent.js';
+import { ClientError } from './client-errors.js';
 
 /**
  * The proxy for `target` according to `env`, or null for a direct connection.

@@ -1,0 +1,176 @@
+/**
+ * The client's clocks. A request has up to four, each failing with its own code so that callers
+ * can tell a server that is down from one that is slow to answer or stalls halfway (undici's
+ * UND_ERR_CONNECT_TIMEOUT, HEADERS_TIMEOUT and BODY_TIMEOUT are the model):
+ *
+ *   connect   DNS, TCP, a proxy's CONNECT tunnel and the TLS handshake (curl's --connect-timeout)
+ *   headers   from the request written to the final response head (interim 1xx heads do not reset it)
+ *   body      between two pieces of the body, counted only while its reader wants more: time the
+ *             caller spends not reading (backpressure, --limit-rate) is not the server's fault
+ *   total     `timeoutMs`, the whole request, redirects and retries included (curl's --max-time)
+ *
+ * The first three have defaults, so that a silent server never holds a request forever; the total
+ * has none. 0 turns a phase's clock off.
+ */
+import { performance } from 'node:perf_hooks';
+import { ClientError } from './client-errors.js';
+
+export interface ClientTimeouts {
+  connectMs: number;
+  headersMs: number;
+  bodyMs: number;
+}
+
+/** undici's defaults for the head and the body; its 10 s for connecting, where curl waits 300 s. */
+export const DEFAULT_CLIENT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({ connectMs: 10_000, headersMs: 300_000, bodyMs: 300_000 });
+
+/** The signal of a request without a time limit: it never aborts. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+function seconds(milliseconds: number): string {
+  return `${milliseconds / 1000} s`;
+}
+
+/**
+ * A single timer for the whole request; aborting its signal fails whatever is in progress. Without
+ * a time limit there is neither timer nor AbortController (an EventTarget, costly to make and to
+ * listen to on every request): the signal is one that never aborts.
+ */
+export class Deadline {
+  readonly #controller: AbortController | null;
+  readonly #timer: NodeJS.Timeout | null;
+
+  constructor(timeoutMs: number | undefined) {
+    if (timeoutMs === undefined) {
+      this.#controller = null;
+      this.#timer = null;
+      return;
+    }
+    const controller = new AbortController();
+    this.#controller = controller;
+    this.#timer = setTimeout(() => controller.abort(new ClientError('timeout', `No complete response within ${seconds(timeoutMs)}`)), timeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller?.signal ?? NEVER_ABORTED;
+  }
+
+  get hasTimer(): boolean {
+    return this.#timer !== null;
+  }
+
+  clear(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * The signal for opening a connection to `where`: the request's own, and also aborted with a
+ * 'connect-timeout' error when `timeoutMs` passes first. Made once per new connection (a pooled one
+ * skips it). `clear` must be called when the connection is open or has failed.
+ */
+export function connectDeadline(signal: AbortSignal, timeoutMs: number, where: string): { signal: AbortSignal; clear: () => void } {
+  if (!(timeoutMs > 0 && timeoutMs < Number.POSITIVE_INFINITY)) return { signal, clear: () => {} };
+  const controller = new AbortController();
+  const forward = () => controller.abort(signal.reason);
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
+  const timer = setTimeout(() => controller.abort(new ClientError('connect-timeout', `Could not connect to ${where} within ${seconds(timeoutMs)} (the connect timeout)`)), timeoutMs);
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', forward);
+    },
+  };
+}
+
+type Phase = 'head' | 'body' | 'paused' | 'stopped';
+
+/**
+ * The headers and body clocks of one exchange, on one timer. The body clock is not restarted for
+ * every chunk (a timer update per read would cost more than the read): a chunk only notes the time,
+ * and when the timer fires it looks at how long ago that was and waits for the rest if needed, the
+ * way the server's connection timers work.
+ */
+export class PhaseTimer {
+  readonly #headersMs: number;
+  readonly #bodyMs: number;
+  readonly #onTimeout: (error: ClientError) => void;
+  #phase: Phase = 'stopped';
+  #timer: NodeJS.Timeout | null = null;
+  /** performance.now() of the last sign of progress in the body phase. */
+  #lastProgress = 0;
+
+  constructor(headersMs: number, bodyMs: number, onTimeout: (error: ClientError) => void) {
+    this.#headersMs = headersMs;
+    this.#bodyMs = bodyMs;
+    this.#onTimeout = onTimeout;
+  }
+
+  /** The request is on its way: the final response head must arrive within headersMs. */
+  startHead(): void {
+    this.#phase = 'head';
+    this.#arm(this.#headersMs);
+  }
+
+  /** The final head arrived: from now on, body bytes must keep coming while they are wanted. */
+  startBody(): void {
+    this.#phase = 'body';
+    this.#lastProgress = performance.now();
+    this.#clearTimer();
+    this.#arm(this.#bodyMs);
+  }
+
+  /** Body bytes arrived. */
+  progress(): void {
+    if (this.#phase === 'body') this.#lastProgress = performance.now();
+  }
+
+  /** We stopped reading (the body's reader is full, or --limit-rate waits): the server is not late. */
+  pause(): void {
+    if (this.#phase === 'body') this.#phase = 'paused';
+  }
+
+  /** We read again: the body clock starts over. */
+  resume(): void {
+    if (this.#phase !== 'paused' && this.#phase !== 'body') return;
+    this.#phase = 'body';
+    this.#lastProgress = performance.now();
+    if (this.#timer === null) this.#arm(this.#bodyMs);
+  }
+
+  stop(): void {
+    this.#phase = 'stopped';
+    this.#clearTimer();
+  }
+
+  #arm(milliseconds: number): void {
+    if (!(milliseconds > 0 && milliseconds < Number.POSITIVE_INFINITY)) return;
+    this.#timer = setTimeout(() => this.#fire(), milliseconds);
+    this.#timer.unref(); // the socket keeps the process alive while it is wanted, not this timer
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #fire(): void {
+    this.#timer = null;
+    switch (this.#phase) {
+      case 'head':
+        this.#phase = 'stopped';
+        return this.#onTimeout(new ClientError('headers-timeout', `No response head within ${seconds(this.#headersMs)} of the request (the headers timeout)`));
+      case 'body': {
+        const idleMs = performance.now() - this.#lastProgress;
+        if (idleMs < this.#bodyMs) return this.#arm(this.#bodyMs - idleMs);
+        this.#phase = 'stopped';
+        return this.#onTimeout(new ClientError('body-timeout', `The body stalled: nothing arrived for ${seconds(this.#bodyMs)} (the body timeout)`));
+      }
+      case 'paused': // resume() arms the timer again
+      case 'stopped':
+        return;
+    }
+  }
+}
