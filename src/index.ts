@@ -32,7 +32,7 @@ export { formatHttpDate, parseHttpDate } from './core/http-date.js';
 export { reasonPhrase } from './core/status.js';
 export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
 export { ConnectionTrace, type TraceOptions } from './core/connection-trace.js';
-export { ClientTraces } from './net/trace-writer.js';
+export { ClientTraces } from './net/client/traces.js';
 export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server/listener.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server/connection.js';
@@ -49,9 +49,11 @@ export {
   type ClientResponse,
   type RequestOptions,
   type Timings,
-} from './net/client.js';
-export { Agent, type AgentOptions, type ConnectionDetails, type TlsDetails, decideReuse, type ExchangeOutcome, type ReuseVerdict } from './net/agent.js';
-export { proxyFromEnvironment, bypassesProxy, parseProxyUrl } from './net/proxy.js';
+} from './net/client/request.js';
+export { Agent, type AgentOptions, decideReuse, type ExchangeOutcome, type ReuseVerdict } from './net/client/pool.js';
+export type { ConnectionDetails, TlsDetails } from './net/client/connection.js';
+export { proxyFromEnvironment, bypassesProxy, parseProxyUrl } from './net/client/proxy.js';
+export { defaultPort, isHttpUrl, socketHost } from './core/origin.js';
 export { createStaticHandler, type StaticOptions, type StaticHandler } from './static/handler.js';
 
 export interface ServeStaticOptions extends StaticOptions {

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { type ProbeResult, type Verdict, runProbes } from '../check/probes.js';
 import type { Target } from '../check/wire.js';
-import { escapeBytes } from '../index.js';
+import { defaultPort, escapeBytes, isHttpUrl, socketHost } from '../index.js';
 import { UsageError, parseNumber, wantsColor, withUsageErrors } from './options.js';
 
 export const CHECK_HELP = `Usage: sockhttp check URL [options]
@@ -36,11 +36,11 @@ function targetOf(text: string, insecure: boolean): Target {
   } catch {
     throw new UsageError(`not a valid URL: ${text}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`only http and https URLs can be checked, not ${url.protocol}`);
+  if (!isHttpUrl(url)) throw new UsageError(`only http and https URLs can be checked, not ${url.protocol}`);
   const isTls = url.protocol === 'https:';
   return {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port === '' ? (isTls ? 443 : 80) : Number(url.port),
+    host: socketHost(url),
+    port: defaultPort(url),
     isTls,
     insecure,
     authority: url.host,

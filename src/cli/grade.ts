@@ -10,8 +10,8 @@ import { DEFAULT_HELLO_WORLD } from '../grade/lab-pages.js';
 import { formatJson, formatTable, printableReport } from '../grade/report.js';
 import { LAB_NAMES, type LabName, RUBRICS, isLabName } from '../grade/rubrics.js';
 import { killAllPrograms } from '../grade/run-program.js';
-import { wantsColor } from '../index.js';
-import { UsageError, parseNumber, withUsageErrors } from './options.js';
+import { defaultPort, socketHost } from '../index.js';
+import { UsageError, parseNumber, wantsColor, withUsageErrors } from './options.js';
 
 export const GRADE_HELP = `Usage: sockhttp grade LAB [options] -- COMMAND [ARGUMENTS…]
        sockhttp grade web-server URL [options]
@@ -148,7 +148,7 @@ async function grade(plan: Plan): Promise<GradeReport> {
   const { lab, options, url } = plan;
   if (lab === 'simplest-server' || lab === 'web-server') {
     const target =
-      url === null ? null : targetFor(url.hostname.replace(/^\[|\]$/g, ''), url.port === '' ? 80 : Number(url.port), url.pathname === '/' ? `/${options.pageName}` : `${url.pathname}${url.search}`);
+      url === null ? null : targetFor(socketHost(url), defaultPort(url), url.pathname === '/' ? `/${options.pageName}` : `${url.pathname}${url.search}`);
     return gradeServerLab(lab, options, target);
   }
   return gradeClientLab(lab, options);

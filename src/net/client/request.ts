@@ -17,20 +17,22 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import type { FieldLine, Fields } from '../core/fields.js';
-import type { HttpVersion } from '../core/head-parser.js';
-import { DEFAULT_RESPONSE_LIMITS, type Limits } from '../core/limits.js';
-import { serializeRequestHead } from '../core/serializer.js';
-import { VERSION } from '../version.js';
-import { Agent, type ConnectionDetails, type Route, connectionKey, proxyAuthorization } from './agent.js';
-import { decodeContent } from './client-decoding.js';
-import { ClientError } from './client-errors.js';
-import { Exchange, type ExchangeResult, type RequestContext, type RequestPlan } from './client-exchange.js';
-import { DEFAULT_CLIENT_TIMEOUTS, Deadline } from './client-timeouts.js';
-import { parseProxyUrl } from './proxy.js';
+import type { FieldLine, Fields } from '../../core/fields.js';
+import type { HttpVersion } from '../../core/head-parser.js';
+import { DEFAULT_RESPONSE_LIMITS, type Limits } from '../../core/limits.js';
+import { isHttpUrl } from '../../core/origin.js';
+import { serializeRequestHead } from '../../core/serializer.js';
+import { VERSION } from '../../version.js';
+import type { ConnectionDetails, Route } from './connection.js';
+import { Agent, connectionKey } from './pool.js';
+import { decodeContent } from './decoding.js';
+import { ClientError } from './errors.js';
+import { Exchange, type ExchangeResult, type RequestContext, type RequestPlan } from './exchange.js';
+import { DEFAULT_CLIENT_TIMEOUTS, Deadline } from './timeouts.js';
+import { parseProxyUrl, proxyAuthorization } from './proxy.js';
 
-export { ClientError, type ClientErrorCode } from './client-errors.js';
-export { DEFAULT_CLIENT_TIMEOUTS, type ClientTimeouts } from './client-timeouts.js';
+export { ClientError, type ClientErrorCode } from './errors.js';
+export { DEFAULT_CLIENT_TIMEOUTS, type ClientTimeouts } from './timeouts.js';
 
 export const USER_AGENT = `sockhttp/${VERSION}`;
 
@@ -202,7 +204,7 @@ function parseUrl(url: string | URL): URL {
   } catch {
     throw new ClientError('bad-url', `Not a valid URL: ${String(url)}`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ClientError('unsupported-protocol', `Unsupported protocol: ${parsed.protocol}`);
+  if (!isHttpUrl(parsed)) throw new ClientError('unsupported-protocol', `Unsupported protocol: ${parsed.protocol}`);
   if (parsed.hostname === '') throw new ClientError('bad-url', 'The URL has no host');
   return parsed;
 }
@@ -259,7 +261,7 @@ function redirectTarget(response: ClientResponse, current: URL): URL | null {
     response.body.destroy();
     throw new ClientError('bad-url', 'The redirect points to a malformed URL');
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+  if (!isHttpUrl(next)) {
     response.body.destroy();
     throw new ClientError('unsupported-protocol', `The redirect points to an unsupported protocol: ${next.protocol}`);
   }

@@ -4,8 +4,8 @@
  */
 import { PassThrough, type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
-import type { ClientResponse } from './client.js';
-import { ClientError } from './client-errors.js';
+import type { ClientResponse } from './request.js';
+import { ClientError } from './errors.js';
 
 /**
  * The body with its content codings undone, last applied first. deflate is meant to be a zlib

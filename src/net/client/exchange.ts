@@ -17,15 +17,16 @@
  */
 import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import type { FieldLine, Fields } from '../core/fields.js';
-import type { BodyFraming } from '../core/framing.js';
-import type { HttpVersion } from '../core/head-parser.js';
-import type { Limits } from '../core/limits.js';
-import { ResponseReader } from '../core/message-reader.js';
-import { type Agent, type Connection, type ConnectionListener, type Route, decideReuse, parseKeepAliveTimeout } from './agent.js';
-import type { ClientResponse, RequestOptions, Timings } from './client.js';
-import { ClientError, protocolError, socketError } from './client-errors.js';
-import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './client-timeouts.js';
+import type { FieldLine, Fields } from '../../core/fields.js';
+import type { BodyFraming } from '../../core/framing.js';
+import type { HttpVersion } from '../../core/head-parser.js';
+import type { Limits } from '../../core/limits.js';
+import { ResponseReader } from '../../core/message-reader.js';
+import type { Connection, ConnectionListener, Route } from './connection.js';
+import { type Agent, decideReuse, parseKeepAliveTimeout } from './pool.js';
+import type { ClientResponse, RequestOptions, Timings } from './request.js';
+import { ClientError, protocolError, socketError } from './errors.js';
+import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './timeouts.js';
 
 /** What is sent in one exchange: it changes along redirects. */
 export interface RequestPlan {

@@ -3,7 +3,7 @@
  * maps each code to an exit code) switch on the code instead of matching messages. Socket and parser
  * errors are turned into ClientErrors here, in one place each.
  */
-import { HttpProtocolError } from '../core/errors.js';
+import { HttpProtocolError } from '../../core/errors.js';
 
 /** Stable codes for every way a request can fail, so callers switch on them instead of on messages. */
 export type ClientErrorCode =

@@ -1,8 +1,8 @@
 /**
  * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s hooks.
  */
-import { ConnectionTrace, type TraceOptions } from '../core/connection-trace.js';
-import type { ClientEvent } from './client.js';
+import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
+import type { ClientEvent } from './request.js';
 
 /**
  * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s

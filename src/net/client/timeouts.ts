@@ -13,7 +13,7 @@
  * has none. 0 turns a phase's clock off.
  */
 import { performance } from 'node:perf_hooks';
-import { ClientError } from './client-errors.js';
+import { ClientError } from './errors.js';
 
 export interface ClientTimeouts {
   connectMs: number;

@@ -4,7 +4,8 @@
  * tunnel) is in agent.ts, where connections are opened.
  */
 import { BlockList, isIP } from 'node:net';
-import { ClientError } from './client-errors.js';
+import { defaultPort, socketHost } from '../../core/origin.js';
+import { ClientError } from './errors.js';
 
 /**
  * The proxy for `target` according to `env`, or null for a direct connection.
@@ -47,8 +48,8 @@ export function parseProxyUrl(text: string | URL): URL {
  * matches the addresses in it; an entry may end in ":port" to match that port only.
  */
 export function bypassesProxy(target: URL, noProxy: string): boolean {
-  const hostname = target.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
+  const hostname = socketHost(target).toLowerCase();
+  const port = defaultPort(target);
   for (const element of noProxy.split(/[\s,]+/)) {
     const entry = element.trim().toLowerCase();
     if (entry === '') continue;
@@ -87,4 +88,11 @@ function inBlock(address: string, block: string): boolean {
   } catch {
     return false; // a prefix out of range: the entry matches nothing
   }
+}
+
+/** The Proxy-Authorization value for a proxy URL with user:password in it (RFC 9110 §11.7.2, Basic). */
+export function proxyAuthorization(proxy: URL): string | null {
+  if (proxy.username === '' && proxy.password === '') return null;
+  const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  return `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
 }
