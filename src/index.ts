@@ -25,7 +25,7 @@ export { isToken, isFieldValue } from './core/chars.js';
 export { HttpProtocolError, type ProtocolErrorCode, type ErrorSide } from './core/errors.js';
 export { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './core/limits.js';
 export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead, scanForHeadEnd } from './core/head-parser.js';
-export { type BodyFraming, decideRequestBodyLength, decideResponseBodyLength, wantsKeepAlive } from './core/framing.js';
+export { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength, wantsKeepAlive } from './core/framing.js';
 export { RequestReader, ResponseReader, type ReaderEvent } from './core/message-reader.js';
 export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } from './core/serializer.js';
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';

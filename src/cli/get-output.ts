@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isatty } from 'node:tty';
 import type { Options as BarOptions, Params as BarParams } from 'cli-progress';
-import { ClientError, type ClientResponse } from '../index.js';
+import { ClientError, type ClientResponse, announcedContentLength } from '../index.js';
 import { CommandError } from './get-errors.js';
 import type { Settings } from './get-options.js';
 
@@ -290,6 +290,6 @@ function bodySource(response: ClientResponse, rawChunks: Buffer[] | null, progre
 export function bodyTotal(response: ClientResponse, startValue: number): number {
   const range = /\/(\d+)$/.exec(response.fields.get('content-range') ?? '');
   if (response.status === 206 && range) return Number(range[1]);
-  const length = response.fields.get('content-length');
-  return response.fields.has('transfer-encoding') || length === undefined ? 0 : startValue + Number(length);
+  const length = announcedContentLength(response.fields);
+  return response.fields.has('transfer-encoding') || length === null ? 0 : startValue + length;
 }

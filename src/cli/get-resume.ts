@@ -7,7 +7,7 @@
  */
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { type ClientResponse, type Fields, parseHttpDate } from '../index.js';
+import { type ClientResponse, type Fields, announcedContentLength, parseHttpDate } from '../index.js';
 import { CommandError } from './get-errors.js';
 import { type FileWrite, partialPath, planFileWrite } from './get-output.js';
 
@@ -92,8 +92,8 @@ function continuesPartial(response: ClientResponse, record: ResumeRecord, offset
   if (start !== offset) return `the range starts at byte ${start}, not at ${offset}`;
   if (total !== record.total) return `the file is now ${total} bytes, not ${record.total}`;
   if (end !== total - 1) return `the range ends at byte ${end}, before the end of the file`;
-  const length = response.fields.get('content-length');
-  if (length !== undefined && length !== String(end - start + 1)) return `the 206 announces ${length} bytes for a range of ${end - start + 1}`;
+  const length = announcedContentLength(response.fields);
+  if (response.fields.has('content-length') && length !== end - start + 1) return `the 206 announces ${length} bytes for a range of ${end - start + 1}`;
   if (response.fields.tokens('content-encoding').some((coding) => coding !== 'identity')) return 'the range is in a content coding, not the bytes of the file';
   return sameRepresentation(response.fields, record.validator);
 }
@@ -143,8 +143,8 @@ export async function planResume(
   // new one before its first byte is written, so a record never describes bytes it did not see.
   await forgetResume(destination);
   const validator = strongValidator(response.fields);
-  const length = response.fields.get('content-length');
-  const total = length !== undefined && /^\d+$/.test(length) && !response.fields.has('content-encoding') ? Number(length) : null;
+  const length = announcedContentLength(response.fields);
+  const total = length !== null && !response.fields.has('content-encoding') ? length : null;
   if (response.status !== 200 || validator === null || total === null || plan.partial === destination) return plan;
   await saveResumeRecord(destination, { url: recordedUrl(url), validator, total });
   return { ...plan, keepOnFailure: true, expectedSize: total };

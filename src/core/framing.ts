@@ -118,3 +118,18 @@ export function wantsKeepAlive(version: HttpVersion, fields: Fields): boolean {
   if (options.includes('close')) return false;
   return version === '1.1' || options.includes('keep-alive');
 }
+
+/**
+ * The Content-Length a message announces, whatever its framing (a response to HEAD announces the
+ * length a GET would get), or null when it has none or one that is malformed. The only reading of
+ * Content-Length outside the framing decision: "5, 5" is 5, and nothing is guessed from garbage.
+ */
+export function announcedContentLength(fields: Fields): number | null {
+  const values = fields.getAll('content-length');
+  if (values.length === 0) return null;
+  try {
+    return parseContentLength(values);
+  } catch {
+    return null;
+  }
+}

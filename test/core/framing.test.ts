@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Fields, type FieldLine } from '../../src/core/fields.js';
-import { type BodyFraming, decideRequestBodyLength, decideResponseBodyLength, parseContentLength, wantsKeepAlive } from '../../src/core/framing.js';
+import { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength, parseContentLength, wantsKeepAlive } from '../../src/core/framing.js';
 import type { HttpVersion } from '../../src/core/head-parser.js';
 import { RequestReader } from '../../src/core/message-reader.js';
 import { CHUNKED, NO_BODY, type Rejection, UNTIL_CLOSE, assertProtocolError, assertRejectedEverywhere, bytes, length } from './vectors.js';
@@ -203,6 +203,23 @@ describe('framing rejections through the RequestReader (whole, one byte at a tim
   for (const vector of vectors) {
     test(`${vector.name} → ${vector.code} ${vector.status}`, () => {
       assertRejectedEverywhere(() => new RequestReader(), bytes(vector.wire), vector);
+    });
+  }
+});
+
+describe('announcedContentLength: the one reading of Content-Length outside the framing decision', () => {
+  const cases: [string[], number | null][] = [
+    [['5'], 5],
+    [['5, 5'], 5],
+    [['5', '5'], 5],
+    [['5, 6'], null],
+    [['five'], null],
+    [[], null],
+  ];
+  for (const [values, expected] of cases) {
+    test(`${JSON.stringify(values)} → ${expected}`, () => {
+      const fields = new Fields(values.map((value): [string, string] => ['Content-Length', value]));
+      assert.equal(announcedContentLength(fields), expected);
     });
   }
 });

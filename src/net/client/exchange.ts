@@ -18,7 +18,7 @@
 import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { FieldLine, Fields } from '../../core/fields.js';
-import type { BodyFraming } from '../../core/framing.js';
+import { type BodyFraming, announcedContentLength } from '../../core/framing.js';
 import type { HttpVersion } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { ResponseReader } from '../../core/message-reader.js';
@@ -356,7 +356,7 @@ export class Exchange implements ConnectionListener {
       requestClose: !this.#context.keepAlive,
       requestSent: this.#connection.socket.writableLength === 0,
       extraBytes: this.#reader.bufferedBytes,
-      announcedBody: head.fields.has('transfer-encoding') || Number(head.fields.get('content-length') ?? 0) > 0,
+      announcedBody: head.fields.has('transfer-encoding') || (announcedContentLength(head.fields) ?? 0) > 0,
       keepAliveTimeoutMs: parseKeepAliveTimeout(head.fields.get('keep-alive')),
       open: this.#connection.isOpen,
     });
