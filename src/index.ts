@@ -24,22 +24,21 @@ export { Fields, type FieldLine } from './core/fields.js';
 export { isToken, isFieldValue } from './core/chars.js';
 export { HttpProtocolError, type ProtocolErrorCode, type ErrorSide } from './core/errors.js';
 export { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './core/limits.js';
-export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead, scanForHeadEnd } from './core/head-parser.js';
-export { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength, wantsKeepAlive } from './core/framing.js';
+export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead } from './core/head-parser.js';
+export { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength } from './core/framing.js';
+export { ServerConnectionCore, type ServerConnectionState, type ServerEvent, decideServerReuse, decideResponseFraming } from './core/connection.js';
 export { RequestReader, ResponseReader, type ReaderEvent } from './core/message-reader.js';
-export { serializeRequestHead, serializeResponseHead, encodeChunk, LAST_CHUNK } from './core/serializer.js';
+export { serializeRequestHead, serializeResponseHead, encodeChunk } from './core/serializer.js';
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
-export { reasonPhrase } from './core/status.js';
-export { WireLabeller, escapeBytes, type TraceElement, type TraceLine } from './core/trace.js';
-export { ConnectionTrace, type TraceOptions } from './core/connection-trace.js';
+export { escapeBytes } from './core/trace.js';
+export type { TraceOptions } from './core/connection-trace.js';
 export { ClientTraces } from './net/client/traces.js';
-export { type ResponsePlan, type ResponseBody, errorPlan } from './core/response-plan.js';
+export { type ResponsePlan, type ResponseBody, errorPlan, prepareResponse } from './core/response-plan.js';
 export { HttpServer, createServer, type HttpServerOptions, DEFAULT_MAX_CONNECTIONS } from './net/server/listener.js';
 export { type IncomingRequest, type RequestHandler, type ServerTimeouts, DEFAULT_TIMEOUTS } from './net/server/connection.js';
 export { type AccessLogEntry, type LogFormat, formatAccessLog } from './net/server/access-log.js';
 export {
   request,
-  retryDelay,
   DEFAULT_CLIENT_TIMEOUTS,
   type ClientTimeouts,
   USER_AGENT,

@@ -24,9 +24,9 @@ import {
   decideReuse,
   proxyFromEnvironment,
   request,
-  retryDelay,
   serveStatic,
 } from '../../src/index.js';
+import { retryDelay } from '../../src/net/client/request.js';
 import { commandExists, makeTempDir, runCommand } from '../helpers.js';
 import { type RawAnswer, readAll, splitEvery, startRawServer } from './client-helpers.js';
 
