@@ -115,7 +115,7 @@ export function checkRequestLinePrefix(buffer: Buffer, start: number, end: numbe
   for (; index < end && progress.part !== 'done'; index++) {
     const byte = buffer[index]!;
     const position = index - start - progress.partStart;
-    if (byte === LF && !allowBareLineFeed && buffer[index - 1] !== CR) throw peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
+    if (byte === LF && !allowBareLineFeed && (index === start || buffer[index - 1] !== CR)) throw peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
     switch (progress.part) {
       case 'method':
       case 'target':
