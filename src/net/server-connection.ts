@@ -438,9 +438,20 @@ export class ServerConnection {
    * turns out shorter than planned (truncated while it streams) ends the connection, so the client
    * sees a short body rather than a complete-looking one. The descriptor is closed here, exactly
    * once, however the sending ends (the socket closing makes every wait below return).
+   *
+   * Read buffers: at most two or three per connection (one being written, one read ahead), reused
+   * once the socket has taken their bytes, so a long download makes no garbage. A buffer larger than
+   * the floor holds its excess from the budget (see budgetShare) until it is dropped: at the end of
+   * the response, or when it comes back while the budget is spent, so that others get a turn.
    */
   async #sendFile(exchange: Exchange, status: number, fd: number, pieces: FilePiece[]): Promise<void> {
     let bytesSent = 0;
+    const spare: Buffer[] = [];
+    let isSending = true;
+    const recycle = (buffer: Buffer) => {
+      if (isSending && (buffer.length <= FILE_READ_FLOOR_BYTES || this.#budget.inUse < this.#budget.capacity)) spare.push(buffer);
+      else this.#giveBack(budgetShare(buffer));
+    };
     try {
       for (const piece of pieces) {
         if (this.#socket.destroyed) return;
@@ -454,28 +465,31 @@ export class ServerConnection {
         const end = piece.start + piece.length;
         while (position < end) {
           // One read ahead while the previous one is being written; then wait for the socket.
-          const wanted = Math.min(FILE_READ_BYTES, end - position);
-          const granted = wanted > FILE_READ_FLOOR_BYTES ? this.#budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
-          this.#budgetHeld += granted;
-          const size = Math.min(wanted, FILE_READ_FLOOR_BYTES + granted);
-          const chunk = Buffer.allocUnsafe(size);
+          let chunk = spare.pop();
+          if (chunk === undefined) {
+            const wanted = Math.min(FILE_READ_BYTES, end - position);
+            const granted = wanted > FILE_READ_FLOOR_BYTES ? this.#budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
+            this.#budgetHeld += granted;
+            chunk = Buffer.allocUnsafe(Math.min(wanted, FILE_READ_FLOOR_BYTES + granted));
+          }
           let bytesRead: number;
           try {
-            bytesRead = await readAt(fd, chunk, position);
+            bytesRead = await readAt(fd, chunk, Math.min(chunk.length, end - position), position);
           } catch (error) {
-            this.#giveBack(granted);
+            recycle(chunk);
             throw error;
           }
           if (bytesRead === 0) {
-            this.#giveBack(granted);
+            recycle(chunk);
             throw new Error('the file is shorter than planned');
           }
           if (this.#socket.writableNeedDrain) await this.#drainedOrClosed();
           if (this.#socket.destroyed) {
-            this.#giveBack(granted);
+            recycle(chunk);
             return;
           }
-          this.#write(bytesRead === size ? chunk : chunk.subarray(0, bytesRead), () => this.#giveBack(granted));
+          const written = chunk;
+          this.#write(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead), () => recycle(written));
           position += bytesRead;
           bytesSent += bytesRead;
         }
@@ -484,6 +498,10 @@ export class ServerConnection {
       this.#socket.destroy();
       return;
     } finally {
+      // Buffers still being written are dropped by recycle when the socket gives them back.
+      isSending = false;
+      for (const buffer of spare) this.#giveBack(budgetShare(buffer));
+      spare.length = 0;
       closeFd(fd, () => {});
     }
     this.#finishResponse(exchange, status, bytesSent);
@@ -713,11 +731,16 @@ function isPlan(answer: unknown): answer is ResponsePlan {
   return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
 }
 
-/** Reads into the whole of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
-function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+/** Reads `length` bytes into the start of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    read(fd, buffer, 0, buffer.length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
+    read(fd, buffer, 0, length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
   });
+}
+
+/** What a read buffer holds from the shared budget: all it has beyond the floor every connection may have. */
+function budgetShare(buffer: Buffer): number {
+  return Math.max(0, buffer.length - FILE_READ_FLOOR_BYTES);
 }
 
 function releasePlan(plan: ResponsePlan): void {

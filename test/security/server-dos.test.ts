@@ -123,6 +123,34 @@ describe('a request whose announced body never comes', { skip: !canReadProc && '
     }
   });
 
+  test('a plan that arrives after its client has reset: its descriptor is closed', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let plansMade = 0;
+    const httpServer: HttpServer = createServer({
+      handler: async () => {
+        const fd = openSync(join(folder.path, 'big.bin'), 'r');
+        await released; // the plan is ready only once every client has gone
+        plansMade++;
+        return { status: 200, fields: [], body: { kind: 'file', fd, pieces: [{ start: 0, length: 1024 * 1024 }] } };
+      },
+    });
+    const { port } = await httpServer.listen(0);
+    try {
+      const before = openDescriptors();
+      const sockets = await Promise.all(Array.from({ length: 10 }, () => openSocket(port)));
+      for (const socket of sockets) socket.write(BODY_NEVER_COMES);
+      assert.equal(await waitUntil(() => openDescriptors() >= before + 3 * sockets.length, 5_000), true, 'the handler did not open every file (client, server and file: 3 descriptors a request)');
+      for (const socket of sockets) socket.resetAndDestroy();
+      assert.equal(await waitUntil(() => httpServer.connectionCount === 0, 5_000), true);
+      release();
+      assert.equal(await waitUntil(() => plansMade === sockets.length && openDescriptors() <= before, 5_000), true, `${openDescriptors() - before} descriptors still open`);
+    } finally {
+      release();
+      await httpServer.close(500);
+    }
+  });
+
   test('an event stream (as --watch answers) is destroyed when the client resets', async () => {
     const streams: PassThrough[] = [];
     const httpServer: HttpServer = createServer({

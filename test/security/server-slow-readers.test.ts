@@ -82,8 +82,9 @@ describe('many slow readers of a large file', { skip: !canReadProc && 'needs /pr
     t.diagnostic(`server RSS: idle ${(idle / MB).toFixed(1)} MB, growth with ${READERS} slow readers ${(growth / MB).toFixed(1)} MB`);
     // Before the shared budget each reader held about 0.55 MB (a 256 KiB read ahead and a 256 KiB
     // write): 400 of them, about 220 MB, plus what each connection costs anyway (about 0.1 MB).
-    // Now: at most 64 MiB of file data, plus 2 × 16 KiB per connection, plus that cost.
-    assert.ok(growth < 150 * MB, `the server grew by ${(growth / MB).toFixed(1)} MB`);
+    // Now: at most 64 MiB of file data, plus 2 × 16 KiB per connection, plus that cost: measured
+    // +118 to +151 MB on a busy 2-core machine (and +242 MB before).
+    assert.ok(growth < 175 * MB, `the server grew by ${(growth / MB).toFixed(1)} MB`);
     const deadline = Date.now() + 10_000;
     while (readdirSync(`/proc/${pid}/fd`).length > baselineFds && Date.now() < deadline) await delay(50);
     assert.ok(readdirSync(`/proc/${pid}/fd`).length <= baselineFds, 'the server still holds descriptors of the readers');
