@@ -4,6 +4,8 @@
  */
 export type ProtocolErrorCode =
   | 'bad-request-line'
+  /** More empty lines before a request line than a server ignores (a CR/LF trickle). */
+  | 'too-many-empty-lines'
   | 'bad-method'
   | 'bad-request-target'
   | 'bad-version'

@@ -82,6 +82,90 @@ function checkSizes(buffer: Buffer, start: number, end: number, limits: Limits, 
   }
 }
 
+/**
+ * How far an incomplete request line has been checked (see checkRequestLinePrefix). Offsets count
+ * from the start of the message, so they survive the reader moving its buffer.
+ */
+export interface RequestLineProgress {
+  /** Bytes of the message checked so far. */
+  checkedBytes: number;
+  part: 'method' | 'target' | 'version' | 'done';
+  /** Where the current part starts. */
+  partStart: number;
+}
+
+export function newRequestLineProgress(): RequestLineProgress {
+  return { checkedBytes: 0, part: 'method', partStart: 0 };
+}
+
+const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
+
+/**
+ * Refuses a request line as soon as its first bytes cannot begin one, instead of waiting for the rest
+ * (or for the head timeout): a TLS ClientHello sent to the plain port (first byte 0x16), binary
+ * garbage, a control character where the method must start (a method is a token, RFC 9110 §5.6.2 and
+ * RFC 9112 §3). Checks buffer[start + progress.checkedBytes, end) against
+ * `method SP request-target SP HTTP-version CRLF`, left to right, and records how far it got: a line
+ * trickling in a byte at a time is checked in O(n) in all, and the verdict (which error, and when) is
+ * the same however the bytes are split. The reader runs it on every request line, complete or not;
+ * what it lets through, parseRequestHead checks again and completes (505 for HTTP/2.0).
+ */
+export function checkRequestLinePrefix(buffer: Buffer, start: number, end: number, progress: RequestLineProgress, allowBareLineFeed = false): void {
+  // Each part is a tight loop over a lookup table (this runs for every request); the rare bytes that
+  // end a part or break a rule leave the loop and are judged below it.
+  let index = start + progress.checkedBytes;
+  let part = progress.part;
+  let partStart = start + progress.partStart;
+  while (index < end && part !== 'done') {
+    if (part === 'version') {
+      // "HTTP/" DIGIT "." DIGIT CR LF, or a lone LF where the limits allow it.
+      const byte = buffer[index]!;
+      const position = index - partStart;
+      if (byte === LF && position === 8 && allowBareLineFeed) {
+        part = 'done';
+      } else {
+        if (byte === LF && !allowBareLineFeed && buffer[index - 1] !== CR) throw bareLineFeed();
+        const expected =
+          position < 5 ? byte === HTTP_SLASH[position] : position === 5 || position === 7 ? byte >= 0x30 && byte <= 0x39 : position === 6 ? byte === 0x2e : position === 8 ? byte === CR : byte === LF;
+        if (!expected) throw peerError('bad-version', 'The HTTP version is malformed');
+        if (position === 9) part = 'done';
+      }
+      index++;
+      continue;
+    }
+    const table = part === 'method' ? TCHAR : TARGET_CHAR;
+    while (index < end && table[buffer[index]!] === 1) index++;
+    if (index === end) break;
+    const byte = buffer[index]!;
+    if (byte === SP && index > partStart) {
+      part = part === 'method' ? 'target' : 'version';
+      partStart = index + 1;
+      index++;
+      continue;
+    }
+    if (byte === LF && !allowBareLineFeed && (index === start || buffer[index - 1] !== CR)) throw bareLineFeed();
+    if (byte === CR || byte === LF) {
+      // The line ends too early. A CR may be the first half of its CRLF: the next byte tells.
+      if (byte === CR && index + 1 === end) break;
+      if (byte === LF || buffer[index + 1] === LF) throw peerError('bad-request-line', 'The request line ends before its HTTP version');
+    }
+    throw notAllowedIn(part);
+  }
+  progress.checkedBytes = index - start;
+  progress.part = part;
+  progress.partStart = partStart - start;
+}
+
+function bareLineFeed() {
+  return peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
+}
+
+function notAllowedIn(part: 'method' | 'target') {
+  return part === 'method'
+    ? peerError('bad-method', 'The method is not a valid token')
+    : peerError('bad-request-target', 'The request target has characters that are not allowed');
+}
+
 /** The end of the line content that ends at the LF at `lineFeed` (before the CR, if any). */
 function lineContentEnd(buffer: Buffer, lineStart: number, lineFeed: number, limits: Limits): number {
   if (lineFeed > lineStart && buffer[lineFeed - 1] === CR) return lineFeed - 1;

@@ -15,6 +15,12 @@ export interface Limits {
   maxTrailerBytes: number;
   /** Tolerate a lone LF as a line terminator (RFC 9112 §2.2 MAY). Off for requests (smuggling), on for responses (lab servers). */
   allowBareLineFeed: boolean;
+  /**
+   * Empty lines ignored before a request line (RFC 9112 §2.2: a server SHOULD ignore at least one,
+   * for clients that add a CRLF after a body). More are a 400: an endless stream of CRLF would
+   * otherwise keep a connection open without ever starting a request.
+   */
+  maxEmptyLinesBeforeRequest: number;
 }
 
 export const DEFAULT_REQUEST_LIMITS: Readonly<Limits> = Object.freeze({
@@ -24,6 +30,7 @@ export const DEFAULT_REQUEST_LIMITS: Readonly<Limits> = Object.freeze({
   maxChunkLineBytes: 4 * 1024,
   maxTrailerBytes: 16 * 1024,
   allowBareLineFeed: false,
+  maxEmptyLinesBeforeRequest: 4,
 });
 
 export const DEFAULT_RESPONSE_LIMITS: Readonly<Limits> = Object.freeze({
@@ -33,4 +40,5 @@ export const DEFAULT_RESPONSE_LIMITS: Readonly<Limits> = Object.freeze({
   maxChunkLineBytes: 4 * 1024,
   maxTrailerBytes: 64 * 1024,
   allowBareLineFeed: true,
+  maxEmptyLinesBeforeRequest: 4,
 });

@@ -24,7 +24,16 @@ import { HttpProtocolError, peerError } from './errors.js';
 import type { Fields } from './fields.js';
 import { type BodyDecoder, ChunkedDecoder, LengthDecoder, UntilCloseDecoder } from './body-decoder.js';
 import { type BodyFraming, decideRequestBodyLength, decideResponseBodyLength, wantsKeepAlive } from './framing.js';
-import { type RequestHead, type ResponseHead, parseRequestHead, parseResponseHead, scanForHeadEnd } from './head-parser.js';
+import {
+  type RequestHead,
+  type RequestLineProgress,
+  type ResponseHead,
+  checkRequestLinePrefix,
+  newRequestLineProgress,
+  parseRequestHead,
+  parseResponseHead,
+  scanForHeadEnd,
+} from './head-parser.js';
 import { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './limits.js';
 
 export type ReaderEvent<Head> =
@@ -54,6 +63,10 @@ abstract class MessageReader<Head> {
   #decoder: BodyDecoder = new LengthDecoder(0);
   #peerHasClosed = false;
   #error: HttpProtocolError | null = null;
+  /** Empty lines skipped before the current request line (RFC 9112 §2.2), bounded by the limits. */
+  #emptyLinesSkipped = 0;
+  /** How much of an incomplete request line is known to be a valid beginning of one. */
+  #requestLine: RequestLineProgress = newRequestLineProgress();
 
   constructor(limits: Limits) {
     this.limits = limits;
@@ -66,6 +79,15 @@ abstract class MessageReader<Head> {
 
   get state(): ReaderState {
     return this.#state;
+  }
+
+  /**
+   * Whether a message head has begun: some of its bytes are here, or empty lines before it were
+   * skipped. A server's head deadline runs from then, so a peer sending only CR and LF cannot keep
+   * a connection looking idle.
+   */
+  get headStarted(): boolean {
+    return this.#state === 'head' && (this.#offset < this.#buffer.length || this.#emptyLinesSkipped > 0);
   }
 
   push(bytes: Buffer): void {
@@ -145,6 +167,12 @@ abstract class MessageReader<Head> {
       this.#state = 'closed';
       return CLOSED;
     }
+    if (this.isRequest) {
+      // Bytes that cannot begin a request line are refused now, not at the head timeout. Only the
+      // first maxStartLineBytes are looked at, so a line that is too long is a 414 however it is split.
+      const checkEnd = Math.min(buffer.length, this.#offset + this.limits.maxStartLineBytes + 1);
+      checkRequestLinePrefix(buffer, this.#offset, checkEnd, this.#requestLine, this.limits.allowBareLineFeed);
+    }
     const scan = scanForHeadEnd(buffer, this.#offset, Math.max(this.#offset, this.#headScanResume), this.limits, this.isRequest);
     if (!scan.complete) {
       this.#headScanResume = scan.resumeAt;
@@ -152,6 +180,8 @@ abstract class MessageReader<Head> {
       return NEED_MORE;
     }
     const parsed = this.parseHead(buffer, this.#offset, scan.headEnd);
+    this.#emptyLinesSkipped = 0;
+    this.#requestLine = newRequestLineProgress();
     this.#offset = scan.headEnd;
     this.#headScanResume = scan.headEnd;
     this.#decoder = createDecoder(parsed.framing, this.limits);
@@ -159,13 +189,19 @@ abstract class MessageReader<Head> {
     return { type: 'head', ...parsed };
   }
 
-  /** A server ignores empty lines before a request line (RFC 9112 §2.2), for clients that add a CRLF after a body. */
+  /**
+   * A server ignores empty lines before a request line (RFC 9112 §2.2), for clients that add a CRLF
+   * after a body, but only a few: see Limits.maxEmptyLinesBeforeRequest.
+   */
   #skipEmptyLines(): void {
     const buffer = this.#buffer;
     for (;;) {
       if (buffer[this.#offset] === CR && buffer[this.#offset + 1] === LF) this.#offset += 2;
       else if (buffer[this.#offset] === LF && this.limits.allowBareLineFeed) this.#offset += 1;
       else return;
+      if (++this.#emptyLinesSkipped > this.limits.maxEmptyLinesBeforeRequest) {
+        throw peerError('too-many-empty-lines', 'Too many empty lines before the request line');
+      }
     }
   }
 

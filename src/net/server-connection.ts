@@ -3,20 +3,29 @@
  *
  * Theory of operation. Bytes from the socket go into a RequestReader; events come out. A `head`
  * event starts an exchange: the handler is called with the request head and answers with a
- * ResponsePlan, which is written to the socket. Meanwhile any request body is read and discarded
- * (a static server has no use for one). An exchange is over when both the request message has ended
- * and the response has been written; only then does the reader resume, so pipelined requests are
- * answered one after another, in order, and a client that sends without reading makes us stop
- * reading from it (the reader's buffer and the socket's write buffer are both bounded).
+ * ResponsePlan, which is written to the socket at once, whether or not a request body is still
+ * coming: a static server has no use for a body, so it never waits for one (a client trickling a
+ * body cannot hold a response back). The body is read and discarded alongside, up to
+ * MAX_DISCARDED_BODY bytes and, once the response is out, within `headersMs`; a body that is larger
+ * or slower costs the connection, not a slot held forever (as nginx discards request bodies). An
+ * exchange is over when both the request message has ended and the response has been written; only
+ * then does the reader resume, so pipelined requests are answered one after another, in order, and a
+ * client that sends without reading makes us stop reading from it (the reader's buffer and the
+ * socket's write buffer are both bounded).
  *
  * Timers: while waiting for a request head, the head must be complete within `headersMs` of its first
- * byte (slowloris) and an idle keep-alive connection is closed after `keepAliveMs`; while a request
- * is in progress, `stallMs` without any socket activity ends the connection. No timer is created or
- * cleared per request: the socket's own inactivity timer (which node:net refreshes on every read
- * and write) is set once and only acts while an exchange is in progress, and the wait deadline is a
- * number checked when its timer fires (see #armWaitTimer).
+ * byte, empty lines before it included (slowloris), and an idle keep-alive connection is closed after
+ * `keepAliveMs`; while a request is in progress, `stallMs` without any socket activity ends the
+ * connection. No timer is created or cleared per request: the socket's own inactivity timer (which
+ * node:net refreshes on every read and write) is set once and only acts while an exchange is in
+ * progress, and the wait deadline is a number checked when its timer fires (see #startWait).
+ *
+ * Descriptors: a plan with a file descriptor or a stream is released exactly once, whatever happens
+ * to the connection: by #sendFile / #sendStream once it is being sent (their cleanup runs on close,
+ * reset, timeout and error alike), or by releasePlan when it can no longer be sent (the socket died
+ * before the plan arrived, the exchange failed, the response has no body).
  */
-import { type ReadStream, createReadStream, close as closeFd, read } from 'node:fs';
+import { close as closeFd, read } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { HttpProtocolError } from '../core/errors.js';
@@ -28,6 +37,7 @@ import { RequestReader } from '../core/message-reader.js';
 import { type FilePiece, type ResponsePlan, bodyLength, errorPlan } from '../core/response-plan.js';
 import { LAST_CHUNK, encodeChunk } from '../core/serializer.js';
 import type { AccessLogEntry } from './access-log.js';
+import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { type HeadFraming, serializeHead, wholeResponse } from './response-head.js';
 import { ConnectionTrace, type TraceOptions } from './trace-writer.js';
 
@@ -60,27 +70,29 @@ export interface ConnectionSettings {
   onAccess: ((entry: AccessLogEntry) => void) | undefined;
   /** When set, every byte in and out of the connection is traced (--trace). */
   trace: TraceOptions | undefined;
+  /** File data in flight, shared with every other connection (default: the process's). */
+  fileDataBudget?: FileDataBudget | undefined;
 }
 
 /** Once a paused reader holds this many unanswered bytes, we stop reading from the socket. */
 const MAX_PIPELINED_BYTES = 64 * 1024;
 /**
- * File streams of a response read from a descriptor the connection owns and closes itself, once,
- * when the last piece is sent. A ReadStream closes its descriptor when destroyed (a client that
- * leaves mid-download) even with autoClose off; by then the number may belong to another request's
- * file, so the stream is given a close that does nothing.
- */
-const KEEP_DESCRIPTOR_OPEN = { read, close: (_fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => callback(null) };
-
-/**
  * Reads from files for streaming. 64 KiB reads cap a loopback download near 0.5 GB/s; 256 KiB reads
- * reach about 2 GB/s (measured on the bench's 1 GiB file), and bound what one slow reader holds.
+ * reach about 2 GB/s (measured on the bench's 1 GiB file). A connection holds at most two reads (one
+ * being written, one read ahead); beyond FILE_READ_FLOOR_BYTES each comes from the shared budget.
  */
 const FILE_READ_BYTES = 256 * 1024;
+/** What a streaming connection may always read, budget or not: it can never be starved. */
+const FILE_READ_FLOOR_BYTES = 16 * 1024;
 /** A body up to this size goes out in the same write as its head. */
 const SMALL_BODY_BYTES = 64 * 1024;
-/** After a response that closes the connection, how long a client still sending a body may go on. */
+/**
+ * The lingering close (as nginx's lingering_time): after our final response has been handed to the
+ * kernel, what the client still sends is read and dropped for at most this long and this many bytes,
+ * so that our response is not lost to a reset, and then the connection is destroyed.
+ */
 const LINGER_MS = 2_000;
+const MAX_LINGER_BYTES = 1024 * 1024;
 
 interface Exchange {
   head: RequestHead | null;
@@ -91,14 +103,12 @@ interface Exchange {
   keepAlive: boolean;
   /** Set when the request turned out malformed (in its body) before its response started. */
   failedStatus: number | null;
-  /** Whether the response waits for the request body to be read (and discarded) first. */
-  awaitsBody: boolean;
-  /** A response that is ready but waits for the end of the request body (see awaitsBody). */
-  deferredPlan: ResponsePlan | null;
   discardedBytes: number;
+  /** Whether the handler has been asked (or the answer decided without it). */
+  isAnswering: boolean;
 }
 
-function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive: boolean, awaitsBody = false): Exchange {
+function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive: boolean): Exchange {
   return {
     head,
     startTime: performance.now(),
@@ -107,17 +117,22 @@ function newExchange(head: RequestHead | null, requestEnded: boolean, keepAlive:
     responseDone: false,
     keepAlive,
     failedStatus: null,
-    awaitsBody,
-    deferredPlan: null,
     discardedBytes: 0,
+    isAnswering: false,
   };
 }
 
 /**
- * A request body up to this size is read and discarded before the response is sent, so the
- * connection can be kept; a larger one gets its answer at once and the connection closes after it.
+ * A request body up to this size is read and discarded, so the connection can be kept; a larger one
+ * (announced, or counted as it arrives) ends the connection after the response.
  */
 const MAX_DISCARDED_BODY = 1024 * 1024;
+
+/**
+ * What the wait timer is waiting for: the next request ('idle'), the rest of a started head ('head'),
+ * the rest of a request body after its response ('body'), or the end of a lingering close ('linger').
+ */
+type Wait = 'idle' | 'head' | 'body' | 'linger';
 
 export class ServerConnection {
   readonly #socket: Socket;
@@ -128,8 +143,7 @@ export class ServerConnection {
   /** No further request will be read: the connection ends once the current response is out. */
   #closing = false;
   #shuttingDown = false;
-  /** What the connection is waiting for: the next request ('idle') or the rest of a started head ('head'). */
-  #waitingFor: 'idle' | 'head' | null = null;
+  #waitingFor: Wait | null = null;
   /** When the wait ends, in performance.now() milliseconds. */
   #waitDeadline = 0;
   #waitTimer: NodeJS.Timeout | null = null;
@@ -140,12 +154,18 @@ export class ServerConnection {
   #releaseBody: (() => void) | null = null;
   #pumping = false;
   #trace: ConnectionTrace | null = null;
+  readonly #budget: FileDataBudget;
+  /** Budget bytes this connection holds (reads not yet taken by the kernel); given back on close at the latest. */
+  #budgetHeld = 0;
+  /** Bytes read and dropped while lingering. */
+  #lingerBytes = 0;
 
   constructor(socket: Socket, settings: ConnectionSettings, id: number) {
     this.#socket = socket;
     this.#settings = settings;
     this.#reader = new RequestReader(settings.limits);
     this.#remoteAddress = socket.remoteAddress ?? '-';
+    this.#budget = settings.fileDataBudget ?? SHARED_FILE_DATA_BUDGET;
     if (settings.trace) {
       this.#trace = new ConnectionTrace(id, 'response', settings.trace);
       this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
@@ -170,14 +190,19 @@ export class ServerConnection {
   }
 
   /** Every byte we send goes through here, so that --trace sees all of it. */
-  #write(bytes: Buffer): boolean {
+  #write(bytes: Buffer, onWritten?: () => void): boolean {
     this.#trace?.sent(bytes);
-    return this.#socket.write(bytes);
+    return onWritten === undefined ? this.#socket.write(bytes) : this.#socket.write(bytes, onWritten);
   }
 
   #onData(chunk: Buffer): void {
     this.#trace?.received(chunk);
-    if (this.#closing) return; // lingering after a final response: the bytes are read and dropped
+    if (this.#closing) {
+      // Lingering after a final response: the bytes are read and dropped, up to a bound.
+      this.#lingerBytes += chunk.length;
+      if (this.#lingerBytes > MAX_LINGER_BYTES) this.#socket.destroy();
+      return;
+    }
     // After a protocol error nothing more is parsed: keeping the bytes would only grow memory.
     if (this.#reader.state === 'error') return;
     this.#reader.push(chunk);
@@ -198,6 +223,9 @@ export class ServerConnection {
     this.#stopWaitTimer();
     this.#releaseBody?.();
     this.#releaseBody = null;
+    // Write callbacks of a destroyed socket may never come: give back what they would have.
+    this.#budget.give(this.#budgetHeld);
+    this.#budgetHeld = 0;
   }
 
   /** Takes events from the reader until it needs more bytes or waits for a response. */
@@ -221,9 +249,13 @@ export class ServerConnection {
         return;
       }
       switch (event.type) {
-        case 'need-more':
-          if (this.#exchange === null) this.#armWaitTimer();
+        case 'need-more': {
+          const exchange = this.#exchange;
+          if (exchange === null) this.#armWaitTimer();
+          else if (!exchange.isAnswering) this.#answer(exchange); // what the body had here is read: answer now
+          else if (exchange.responseDone && !exchange.requestEnded) this.#startWait('body', this.#settings.timeouts.headersMs);
           return;
+        }
         case 'head':
           this.#startExchange(event.head, event.keepAlive, event.framing);
           break;
@@ -231,17 +263,25 @@ export class ServerConnection {
           // Discarded: see the theory of operation.
           const exchange = this.#exchange!;
           exchange.discardedBytes += event.data.length;
-          if (exchange.discardedBytes > MAX_DISCARDED_BODY && exchange.awaitsBody) {
-            exchange.awaitsBody = false;
-            this.#sendDeferred(exchange);
+          if (exchange.discardedBytes > MAX_DISCARDED_BODY) {
+            // Too much to discard: the connection ends with this exchange, and nothing more is read.
+            exchange.keepAlive = false;
+            if (exchange.responseDone) {
+              this.#exchange = null;
+              this.#endConnection();
+            } else {
+              this.#socket.pause();
+              if (!exchange.isAnswering) this.#answer(exchange);
+            }
+            return;
           }
           break;
         }
         case 'end': {
           const exchange = this.#exchange!;
           exchange.requestEnded = true;
-          this.#sendDeferred(exchange);
-          this.#finishExchangeIfDone();
+          if (!exchange.isAnswering) this.#answer(exchange);
+          else this.#finishExchangeIfDone();
           break;
         }
         case 'paused':
@@ -254,23 +294,32 @@ export class ServerConnection {
     }
   }
 
+  /**
+   * A request head has arrived. The handler is asked once the bytes already received have been read
+   * (see #answer): a body that came with its head is read first, so an error in it is the answer and
+   * a complete one keeps the connection, while a body that is not here yet is never waited for.
+   */
   #startExchange(head: RequestHead, keepAlive: boolean, framing: BodyFraming): void {
     this.#clearWaitTimer();
     const expectation = head.fields.get('expect');
-    // A body the client is already sending is read before we answer, when it is small enough, so the
-    // connection survives. A client that expects 100-continue is waiting for us instead. Without a
-    // body, the request's end is the reader's next event: a plan known at once waits for it too.
-    const awaitsBody =
-      expectation === undefined &&
-      (framing.kind === 'none' || framing.kind === 'chunked' || (framing.kind === 'length' && framing.length <= MAX_DISCARDED_BODY));
-    const exchange = newExchange(head, false, keepAlive, awaitsBody);
+    const exchange = newExchange(head, false, keepAlive);
     this.#exchange = exchange;
+    // The connection is kept only if the body can be discarded after the answer: not one announced as
+    // too large, and not one the client holds back until it hears 100 Continue (it may never send it).
+    if ((framing.kind === 'length' && framing.length > MAX_DISCARDED_BODY) || (expectation !== undefined && framing.kind !== 'none')) {
+      exchange.keepAlive = false;
+    }
     // We never need a request body before answering, so "100-continue" is answered with the final
     // status at once (RFC 9110 §10.1.1). Any other expectation cannot be met: 417.
     if (expectation !== undefined && expectation.toLowerCase() !== '100-continue') {
+      exchange.isAnswering = true;
       this.#respond(exchange, errorPlan(417));
-      return;
     }
+  }
+
+  #answer(exchange: Exchange): void {
+    exchange.isAnswering = true;
+    const head = exchange.head!;
     const request: IncomingRequest = { method: head.method, target: head.target, version: head.version, fields: head.fields, remoteAddress: this.#remoteAddress };
     // A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process.
     let answer: ResponsePlan | Promise<ResponsePlan>;
@@ -306,8 +355,14 @@ export class ServerConnection {
       // answer becomes the error status; otherwise the response finishes. Either way, we close.
       exchange.keepAlive = false;
       if (!exchange.responseStarted) exchange.failedStatus = status;
-      this.#sendDeferred(exchange);
-      if (exchange.responseDone) this.#endConnection();
+      if (!exchange.isAnswering) {
+        // Found before the handler was asked: the error is the answer, and no file is opened for it.
+        exchange.isAnswering = true;
+        this.#respond(exchange, errorPlan(status));
+      } else if (exchange.responseDone) {
+        this.#exchange = null;
+        this.#endConnection();
+      }
       return;
     }
     if (error instanceof HttpProtocolError && error.code === 'incomplete-message') {
@@ -319,20 +374,9 @@ export class ServerConnection {
     this.#respond(failed, errorPlan(status));
   }
 
-  #sendDeferred(exchange: Exchange): void {
-    const plan = exchange.deferredPlan;
-    if (plan === null) return;
-    exchange.deferredPlan = null;
-    this.#respondOrDestroy(exchange, plan);
-  }
-
   #respond(exchange: Exchange, plan: ResponsePlan): void {
     if (this.#socket.destroyed || this.#exchange !== exchange) {
       releasePlan(plan);
-      return;
-    }
-    if (exchange.awaitsBody && !exchange.requestEnded && exchange.failedStatus === null) {
-      exchange.deferredPlan = plan;
       return;
     }
     if (exchange.failedStatus !== null && plan.status !== exchange.failedStatus) {
@@ -340,9 +384,7 @@ export class ServerConnection {
       plan = errorPlan(exchange.failedStatus);
     }
     exchange.responseStarted = true;
-    // A response sent before the request body has fully arrived ends the connection: reading on would
-    // mean waiting for bytes the client may never send (it may be waiting for 100 Continue).
-    if (!exchange.requestEnded || this.#shuttingDown) exchange.keepAlive = false;
+    if (this.#shuttingDown) exchange.keepAlive = false;
     const method = exchange.head?.method ?? 'GET';
     const { status, body } = plan;
     const hasNoContent = status < 200 || status === 204 || status === 304;
@@ -392,11 +434,24 @@ export class ServerConnection {
 
   /**
    * Sends pieces of a file in order, with backpressure: the socket's write buffer, not the file size,
-   * bounds memory. A file that turns out shorter than planned (truncated while it streams) ends the
-   * connection, so the client sees a short body rather than a complete-looking one.
+   * bounds memory, and the shared budget bounds the reads of every connection together. A file that
+   * turns out shorter than planned (truncated while it streams) ends the connection, so the client
+   * sees a short body rather than a complete-looking one. The descriptor is closed here, exactly
+   * once, however the sending ends (the socket closing makes every wait below return).
+   *
+   * Read buffers: at most two or three per connection (one being written, one read ahead), reused
+   * once the socket has taken their bytes, so a long download makes no garbage. A buffer larger than
+   * the floor holds its excess from the budget (see budgetShare) until it is dropped: at the end of
+   * the response, or when it comes back while the budget is spent, so that others get a turn.
    */
   async #sendFile(exchange: Exchange, status: number, fd: number, pieces: FilePiece[]): Promise<void> {
     let bytesSent = 0;
+    const spare: Buffer[] = [];
+    let isSending = true;
+    const recycle = (buffer: Buffer) => {
+      if (isSending && (buffer.length <= FILE_READ_FLOOR_BYTES || this.#budget.inUse < this.#budget.capacity)) spare.push(buffer);
+      else this.#giveBack(budgetShare(buffer));
+    };
     try {
       for (const piece of pieces) {
         if (this.#socket.destroyed) return;
@@ -406,47 +461,69 @@ export class ServerConnection {
           bytesSent += piece.length;
           continue;
         }
-        const stream = createReadStream('', {
-          fd,
-          start: piece.start,
-          end: piece.start + piece.length - 1,
-          autoClose: false,
-          highWaterMark: FILE_READ_BYTES,
-          fs: KEEP_DESCRIPTOR_OPEN,
-        });
-        this.#releaseBody = () => stream.destroy();
-        const streamed = await this.#pipeRegion(stream);
-        if (streamed < piece.length) throw new Error('the file is shorter than planned');
-        bytesSent += streamed;
+        let position = piece.start;
+        const end = piece.start + piece.length;
+        while (position < end) {
+          // One read ahead while the previous one is being written; then wait for the socket.
+          let chunk = spare.pop();
+          if (chunk === undefined) {
+            const wanted = Math.min(FILE_READ_BYTES, end - position);
+            const granted = wanted > FILE_READ_FLOOR_BYTES ? this.#budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
+            this.#budgetHeld += granted;
+            chunk = Buffer.allocUnsafe(Math.min(wanted, FILE_READ_FLOOR_BYTES + granted));
+          }
+          let bytesRead: number;
+          try {
+            bytesRead = await readAt(fd, chunk, Math.min(chunk.length, end - position), position);
+          } catch (error) {
+            recycle(chunk);
+            throw error;
+          }
+          if (bytesRead === 0) {
+            recycle(chunk);
+            throw new Error('the file is shorter than planned');
+          }
+          if (this.#socket.writableNeedDrain) await this.#drainedOrClosed();
+          if (this.#socket.destroyed) {
+            recycle(chunk);
+            return;
+          }
+          const written = chunk;
+          this.#write(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead), () => recycle(written));
+          position += bytesRead;
+          bytesSent += bytesRead;
+        }
       }
     } catch {
       this.#socket.destroy();
       return;
     } finally {
-      this.#releaseBody = null;
+      // Buffers still being written are dropped by recycle when the socket gives them back.
+      isSending = false;
+      for (const buffer of spare) this.#giveBack(budgetShare(buffer));
+      spare.length = 0;
       closeFd(fd, () => {});
     }
     this.#finishResponse(exchange, status, bytesSent);
   }
 
-  /**
-   * Sends one file region with backpressure: reading pauses while the socket's buffer is full.
-   * Resolves with the bytes read; rejects if the stream is cut short.
-   */
-  #pipeRegion(stream: ReadStream): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let bytesRead = 0;
-      stream.on('data', (chunk: string | Buffer) => {
-        const bytes = chunk as Buffer;
-        bytesRead += bytes.length;
-        if (!this.#write(bytes)) {
-          stream.pause();
-          this.#socket.once('drain', () => stream.resume());
-        }
-      });
-      stream.once('end', () => resolve(bytesRead));
-      stream.once('error', reject);
-      stream.once('close', () => reject(new Error('the file stream was closed early')));
+  /** Gives back budget bytes, unless #onClose has already given back everything this connection held. */
+  #giveBack(bytes: number): void {
+    if (bytes === 0 || this.#budgetHeld === 0) return;
+    this.#budgetHeld -= bytes;
+    this.#budget.give(bytes);
+  }
+
+  #drainedOrClosed(): Promise<void> {
+    const socket = this.#socket;
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
     });
   }
 
@@ -483,7 +560,12 @@ export class ServerConnection {
       this.#endConnection();
       return;
     }
-    // Inside #pump (a deferred response sent at the end of its request), the loop goes on by itself.
+    if (!exchange.requestEnded) {
+      // The rest of the body is discarded, and must come soon (inside #pump, 'need-more' starts the wait).
+      if (!this.#pumping) this.#startWait('body', this.#settings.timeouts.headersMs);
+      return;
+    }
+    // Inside #pump (a response known at once), the loop goes on by itself.
     if (this.#finishExchangeIfDone() && !this.#pumping) this.#pump();
   }
 
@@ -518,34 +600,53 @@ export class ServerConnection {
   #endConnection(): void {
     this.#closing = true;
     this.#stopWaitTimer();
-    if (this.#socket.destroyed || this.#socket.writableEnded) return;
-    this.#socket.end();
-    // A client may still be sending a request body we will never read; give it a moment so our
-    // response is not lost to a reset, then let go (the lingering close of nginx). The socket's
-    // own inactivity timeout does it: its 'timeout' handler destroys the socket.
-    this.#socket.setTimeout(LINGER_MS);
+    const socket = this.#socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    socket.end();
+    // A client may still be sending a request body we will never read: the lingering close of nginx.
+    // Until our response has been handed to the kernel, nothing is read (the client's bytes wait in
+    // its own buffers, and the stall timeout still applies); then what comes is read and dropped, for
+    // LINGER_MS and MAX_LINGER_BYTES at most, so that the client has time to read our answer before
+    // a reset could destroy it.
+    if (socket.writableFinished) {
+      this.#linger();
+    } else {
+      socket.pause();
+      socket.once('finish', () => this.#linger());
+    }
+  }
+
+  #linger(): void {
+    if (this.#socket.destroyed) return;
+    this.#socket.resume();
+    this.#startWait('linger', LINGER_MS);
   }
 
   /**
-   * `stallMs` without a read or a write. Between exchanges the wait deadlines are in charge instead;
-   * after a final response (lingering), the socket's timeout is LINGER_MS.
+   * `stallMs` without a read or a write. Between exchanges the wait deadlines are in charge instead,
+   * and while lingering its own deadline.
    */
   #onInactive(): void {
     if (this.#exchange !== null || this.#awaitingDrain || this.#closing) this.#socket.destroy();
   }
 
-  /**
-   * Starts waiting for the next request or for the rest of a head. Arming and clearing happen for
-   * every request, so they only set a deadline; the timer that enforces it is rescheduled only when
-   * it would fire too late, and when it fires early (a newer deadline) it sleeps again.
-   */
+  /** Starts waiting for the next request, or for the rest of a head whose first byte has come. */
   #armWaitTimer(): void {
-    const waitingFor = this.#reader.bufferedBytes > 0 ? 'head' : 'idle';
-    // A running deadline is never extended by more bytes: a slowloris client trickling one byte at a
-    // time still has to finish its head within headersMs of the first byte.
+    const waitingFor = this.#reader.headStarted ? 'head' : 'idle';
+    this.#startWait(waitingFor, waitingFor === 'head' ? this.#settings.timeouts.headersMs : this.#settings.timeouts.keepAliveMs);
+  }
+
+  /**
+   * Starts a wait that ends `ms` from now, unless that wait is running already: a running deadline is
+   * never extended, so a slowloris client trickling one byte at a time (or only empty lines) still
+   * has to finish its head within headersMs of the first byte. Arming and clearing happen for every
+   * request, so they only set a deadline; the timer that enforces it is rescheduled only when it
+   * would fire too late, and when it fires early (a newer deadline) it sleeps again.
+   */
+  #startWait(waitingFor: Wait, ms: number): void {
     if (waitingFor === this.#waitingFor) return;
     this.#waitingFor = waitingFor;
-    this.#waitDeadline = performance.now() + (waitingFor === 'head' ? this.#settings.timeouts.headersMs : this.#settings.timeouts.keepAliveMs);
+    this.#waitDeadline = performance.now() + ms;
     if (this.#waitTimer === null || this.#waitTimerDue > this.#waitDeadline) this.#scheduleWaitTimer();
   }
 
@@ -564,13 +665,28 @@ export class ServerConnection {
       return;
     }
     this.#waitingFor = null;
-    if (this.#exchange !== null) return;
-    if (waitingFor === 'head') {
-      const timedOut = newExchange(null, true, false);
-      this.#exchange = timedOut;
-      this.#respond(timedOut, errorPlan(408));
-    } else {
-      this.#endConnection();
+    const exchange = this.#exchange;
+    switch (waitingFor) {
+      case 'head': {
+        if (exchange !== null) return;
+        const timedOut = newExchange(null, true, false);
+        this.#exchange = timedOut;
+        this.#respond(timedOut, errorPlan(408));
+        return;
+      }
+      case 'idle':
+        if (exchange === null) this.#endConnection();
+        return;
+      case 'body':
+        // The response is out, the body it answered is not: give up on the connection.
+        if (exchange !== null && exchange.responseDone && !exchange.requestEnded) {
+          this.#exchange = null;
+          this.#endConnection();
+        }
+        return;
+      case 'linger':
+        this.#socket.destroy();
+        return;
     }
   }
 
@@ -613,6 +729,18 @@ function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
 function isPlan(answer: unknown): answer is ResponsePlan {
   const plan = answer as Partial<ResponsePlan> | null | undefined;
   return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
+}
+
+/** Reads `length` bytes into the start of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
+  });
+}
+
+/** What a read buffer holds from the shared budget: all it has beyond the floor every connection may have. */
+function budgetShare(buffer: Buffer): number {
+  return Math.max(0, buffer.length - FILE_READ_FLOOR_BYTES);
 }
 
 function releasePlan(plan: ResponsePlan): void {

@@ -6,6 +6,7 @@ import { type AddressInfo, type Server, type Socket, createServer as createTcpSe
 import { createServer as createTlsServer } from 'node:tls';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
+import { FileDataBudget } from './file-data-budget.js';
 import type { TraceOptions } from './trace-writer.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './server-connection.js';
 
@@ -26,6 +27,11 @@ export interface HttpServerOptions {
   maxConnections?: number | undefined;
   /** Trace every byte of every connection (--trace). */
   trace?: TraceOptions | undefined;
+  /**
+   * File data in flight (read from files, not yet taken by the kernel) for all connections of this
+   * server together. By default every server of the process shares one budget of 64 MiB.
+   */
+  maxFileDataBytes?: number | undefined;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -44,6 +50,7 @@ export class HttpServer {
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
       onAccess: options.onAccess,
       trace: options.trace,
+      fileDataBudget: options.maxFileDataBytes === undefined ? undefined : new FileDataBudget(options.maxFileDataBytes),
     };
     let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
@@ -59,7 +66,19 @@ export class HttpServer {
     // clients do) must still receive the whole response. noDelay: a response goes out as soon as it
     // is written (it is written in as few pieces as possible), set by node:net as it accepts.
     if (options.tls) {
-      const server = createTlsServer({ allowHalfOpen: true, noDelay: true, cert: options.tls.cert, key: options.tls.key, ALPNProtocols: ['http/1.1'] }, accept);
+      // The handshake is part of the request head's time: a client that connects and never sends its
+      // ClientHello (or sends it slowly) is let go after headersMs, not Node's default of 120 s.
+      const server = createTlsServer(
+        {
+          allowHalfOpen: true,
+          noDelay: true,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ALPNProtocols: ['http/1.1'],
+          handshakeTimeout: settings.timeouts.headersMs,
+        },
+        accept,
+      );
       // A handshake that fails (a plain-HTTP client, a bad certificate on the other side) only ends that connection.
       server.on('tlsClientError', (_error, socket) => socket.destroy());
       this.#tcpServer = server;
