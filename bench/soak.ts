@@ -1,16 +1,21 @@
 /**
  * The soak test: `sockhttp serve` under a mixed, partly hostile load on loopback for a set time.
  * Legitimate clients (node:http keep-alive agents and one-shot connections) fetch and check files
- * while hostile ones trickle heads (slowloris), send garbage, oversized heads and smuggling
- * attempts, flood pipelined requests without reading, and reset downloads halfway.
+ * while hostile ones trickle heads (slowloris) or lone CR and LF, send garbage (a TLS ClientHello
+ * on the plain port), oversized heads and smuggling attempts, flood pipelined requests without
+ * reading, reset downloads halfway, announce a body that never comes and reset, read large files
+ * slowly, and open TLS connections that never say hello (on a second, HTTPS server, when openssl
+ * can make a certificate).
  *
  *   npm run soak -- --minutes 5
  *
- * It prints requests, errors and the server's RSS every few seconds, and fails (exit 1) on any 5xx,
- * any error on a legitimate request, or memory that keeps growing. Every loop ends at the deadline.
+ * It prints requests, errors, the server's RSS and open descriptors every few seconds, and fails
+ * (exit 1) on any 5xx, any error on a legitimate request, memory that keeps growing, descriptors
+ * left open at the end, or a hostile connection held longer than its timeout allows. Every loop
+ * ends at the deadline.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,8 +28,10 @@ const minutesIndex = args.indexOf('--minutes');
 const MINUTES = minutesIndex === -1 ? 1 : Number(args[minutesIndex + 1]);
 const DEADLINE = Date.now() + MINUTES * 60_000;
 const SAMPLE_MS = 5_000;
+/** The server's --headers-timeout, in seconds: what a connection that never sends a request may cost. */
+const HEADERS_TIMEOUT_S = 3;
 
-const stats = { legitimate: 0, legitimateErrors: 0, serverErrors: 0, hostile: 0, firstError: '' };
+const stats = { legitimate: 0, legitimateErrors: 0, serverErrors: 0, hostile: 0, overstayed: 0, firstError: '', firstOverstay: '' };
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const running = () => Date.now() < DEADLINE;
 
@@ -40,9 +47,10 @@ function makeDocroot(): { root: string; files: Map<string, Buffer> } {
   return { root, files };
 }
 
-function startServer(root: string): Promise<{ child: ChildProcess; port: number }> {
+function startServer(root: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', '0', '--quiet', '--headers-timeout', '3', '--keep-alive-timeout', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const serveArgs = ['serve', root, '--port', '0', '--quiet', '--headers-timeout', String(HEADERS_TIMEOUT_S), '--keep-alive-timeout', '2', ...extraArgs];
+    const child = spawn(process.execPath, [join(REPO, 'bin/sockhttp.js'), ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (chunk: Buffer) => {
       const match = /127\.0\.0\.1:(\d+)/.exec(chunk.toString());
       if (match) resolve({ child, port: Number(match[1]) });
@@ -50,6 +58,18 @@ function startServer(root: string): Promise<{ child: ChildProcess; port: number 
     });
     child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
   });
+}
+
+/** A self-signed certificate in `folder` for the HTTPS server, or null without openssl. */
+function makeCertificate(folder: string): { cert: string; key: string } | null {
+  const cert = join(folder, 'soak-cert.pem');
+  const key = join(folder, 'soak-key.pem');
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  return made.status === 0 ? { cert, key } : null;
+}
+
+function openDescriptors(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 function rssMegabytes(pid: number): number {
@@ -91,6 +111,23 @@ async function legitimateClient(port: number, files: Map<string, Buffer>, keepAl
     });
   }
   agent.destroy();
+}
+
+/** Waits until the server closes `socket` (true) or `ms` have passed (false). */
+function closedWithin(socket: import('node:net').Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+function overstayed(what: string): void {
+  stats.overstayed++;
+  stats.firstOverstay ||= what;
 }
 
 /** Opens a raw connection, lets `behave` misbehave on it, and always closes it. */
@@ -145,6 +182,35 @@ const HOSTILE: Array<(socket: import('node:net').Socket) => Promise<void>> = [
     for (let i = 0; i < 20 && running(); i++) socket.write(request);
     await pause(1_000);
   },
+  // lone CR and LF, one every 100 ms: the head deadline runs from the first one
+  async (socket) => {
+    for (let i = 0; i < 100 && running() && !socket.destroyed; i++) {
+      socket.write(i % 2 === 0 ? '\r' : '\n');
+      await pause(100);
+    }
+    if (!socket.destroyed && running()) overstayed('a CR/LF trickle');
+  },
+  // a TLS ClientHello on the plain port: 400 at once, not after the head timeout
+  async (socket) => {
+    socket.write(Buffer.from('16030100c4010000c00303', 'hex'));
+    if (!(await closedWithin(socket, 1_000))) overstayed('a ClientHello on the plain port');
+  },
+  // a GET announcing a body that never comes, then a reset (once leaked a file descriptor)
+  async (socket) => {
+    socket.pause();
+    socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n');
+    await pause(200);
+    socket.resetAndDestroy();
+  },
+  // a slow reader of a large file: 16 KiB every 200 ms for 3 s
+  async (socket) => {
+    socket.pause();
+    socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (let i = 0; i < 15 && running() && !socket.destroyed; i++) {
+      await pause(200);
+      socket.read(16 * 1024);
+    }
+  },
   // a download reset halfway
   async (socket) => {
     socket.write('GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -164,17 +230,30 @@ async function hostileClient(port: number, which: number): Promise<void> {
   for (let i = which; running(); i++) await rawConnection(port, HOSTILE[i % HOSTILE.length]!);
 }
 
+/** Connections to the HTTPS server that never send a ClientHello: each must be let go after the head timeout. */
+async function silentTlsClient(port: number): Promise<void> {
+  while (running()) {
+    await rawConnection(port, async (socket) => {
+      if (!(await closedWithin(socket, (HEADERS_TIMEOUT_S + 2) * 1000))) overstayed('a TLS connection that never said hello');
+    });
+  }
+}
+
 async function main(): Promise<void> {
   const { root, files } = makeDocroot();
   const { child, port } = await startServer(root);
+  const certificate = makeCertificate(root);
+  const tlsServer = certificate === null ? null : await startServer(root, ['--tls-cert', certificate.cert, '--tls-key', certificate.key]);
   const samples: number[] = [];
   const start = Date.now();
-  console.log(`soak: ${MINUTES} minute(s) against sockhttp on port ${port} (pid ${child.pid})`);
+  const startDescriptors = openDescriptors(child.pid!);
+  let endDescriptors = startDescriptors;
+  console.log(`soak: ${MINUTES} minute(s) against sockhttp on port ${port} (pid ${child.pid})${tlsServer ? `, silent TLS on port ${tlsServer.port}` : ''}`);
   const sampler = setInterval(() => {
     const rss = rssMegabytes(child.pid!);
     samples.push(rss);
     console.log(
-      `  ${Math.round((Date.now() - start) / 1000)} s: ${stats.legitimate} legitimate requests, ${stats.legitimateErrors} errors, ${stats.serverErrors} 5xx, ${stats.hostile} hostile connections, RSS ${rss.toFixed(1)} MB`,
+      `  ${Math.round((Date.now() - start) / 1000)} s: ${stats.legitimate} legitimate requests, ${stats.legitimateErrors} errors, ${stats.serverErrors} 5xx, ${stats.hostile} hostile connections, RSS ${rss.toFixed(1)} MB, ${openDescriptors(child.pid!)} descriptors`,
     );
   }, SAMPLE_MS);
   try {
@@ -182,10 +261,15 @@ async function main(): Promise<void> {
       ...Array.from({ length: 6 }, () => legitimateClient(port, files, true)),
       ...Array.from({ length: 2 }, () => legitimateClient(port, files, false)),
       ...Array.from({ length: 4 }, (_, which) => hostileClient(port, which)),
+      ...(tlsServer ? Array.from({ length: 4 }, () => silentTlsClient(tlsServer.port)) : []),
     ]);
+    // Every client is gone: what the server still holds after a moment (lingering closes end) is a leak.
+    for (let i = 0; i < 50 && openDescriptors(child.pid!) > startDescriptors; i++) await pause(100);
+    endDescriptors = openDescriptors(child.pid!);
   } finally {
     clearInterval(sampler);
     child.kill('SIGTERM');
+    tlsServer?.child.kill('SIGTERM');
     rmSync(root, { recursive: true, force: true });
   }
   // Memory that keeps growing: the last samples well above the highest of the first half.
@@ -197,6 +281,8 @@ async function main(): Promise<void> {
     stats.legitimateErrors > 0 && `${stats.legitimateErrors} errors on legitimate requests (first: ${stats.firstError})`,
     stats.legitimate === 0 && 'no legitimate request completed',
     growth > 30 && `memory kept growing: +${growth.toFixed(1)} MB after the first half`,
+    endDescriptors > startDescriptors && `${endDescriptors - startDescriptors} descriptors still open after every client left`,
+    stats.overstayed > 0 && `${stats.overstayed} hostile connections held longer than their timeout (first: ${stats.firstOverstay})`,
   ].filter(Boolean);
   console.log(`soak: ${stats.legitimate} legitimate requests, ${stats.hostile} hostile connections, RSS ${samples.map((rss) => rss.toFixed(0)).join(' → ')} MB`);
   if (failures.length > 0) {

@@ -22,9 +22,18 @@ const SEEDS = [
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
   'HTTP/1.0 200 OK\nContent-Type: text/html\n\n<html>close-delimited</html>',
   'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n',
+  // Empty lines before a request line (a few are ignored, more refused), and a CR/LF trickle.
+  '\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+  '\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+  '\r\n\r\n\r\n\r\n',
+  // A GET announcing a body that never comes.
+  'GET /big.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n',
+  // Bytes that cannot begin a request: a TLS ClientHello, an ELF header.
+  '\x16\x03\x01\x00\xc4\x01\x00\x00\xc0\x03\x03',
+  '\x7fELF\x02\x01\x01\x00',
 ].map((text) => Buffer.from(text, 'latin1'));
 
-const INTERESTING = ['\r\n', '\n', '\r', ' ', '\t', ':', ';', ',', '0', 'f', '\0', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9999999999999999\r\n', 'Host: x\r\n', '\x7f', '\xff'].map((text) =>
+const INTERESTING = ['\r\n', '\n', '\r', ' ', '\t', ':', ';', ',', '0', 'f', '\0', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9999999999999999\r\n', 'Host: x\r\n', '\x7f', '\xff', '\x16\x03\x01'].map((text) =>
   Buffer.from(text, 'latin1'),
 );
 

@@ -28,7 +28,8 @@ Options:
       --tls-key FILE       the PEM private key of --tls-cert
   -w, --workers N|auto     N processes sharing the port (auto: one per CPU; default: 1)
       --max-connections N  connections at once; more are closed at once (default: 10000)
-      --headers-timeout S  a request head must arrive within S seconds of its first byte (default: 10)
+      --headers-timeout S  a request head must arrive within S seconds of its first byte, and a
+                           TLS handshake within S seconds of the connection (default: 10)
       --keep-alive-timeout S  an idle connection closes after S seconds (default: 5)
       --stall-timeout S    a request or response with no progress for S seconds ends (default: 30)
       --trace              show every byte of every connection on stderr, each line labelled

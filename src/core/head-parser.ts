@@ -111,44 +111,53 @@ const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
  * what it lets through, parseRequestHead checks again and completes (505 for HTTP/2.0).
  */
 export function checkRequestLinePrefix(buffer: Buffer, start: number, end: number, progress: RequestLineProgress, allowBareLineFeed = false): void {
+  // Each part is a tight loop over a lookup table (this runs for every request); the rare bytes that
+  // end a part or break a rule leave the loop and are judged below it.
   let index = start + progress.checkedBytes;
-  for (; index < end && progress.part !== 'done'; index++) {
-    const byte = buffer[index]!;
-    const position = index - start - progress.partStart;
-    if (byte === LF && !allowBareLineFeed && buffer[index - 1] !== CR) throw peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
-    switch (progress.part) {
-      case 'method':
-      case 'target':
-        if (byte === SP && position > 0) {
-          progress.part = progress.part === 'method' ? 'target' : 'version';
-          progress.partStart = index + 1 - start;
-        } else if (byte === CR || byte === LF) {
-          // The line ends too early. A CR may be the first half of its CRLF: the next byte tells.
-          if (byte === CR && index + 1 === end) {
-            progress.checkedBytes = index - start;
-            return;
-          }
-          if (byte === LF || buffer[index + 1] === LF) throw peerError('bad-request-line', 'The request line ends before its HTTP version');
-          throw notAllowedIn(progress.part);
-        } else if ((progress.part === 'method' ? TCHAR : TARGET_CHAR)[byte] === 0) {
-          throw notAllowedIn(progress.part);
-        }
-        break;
-      case 'version': {
-        // "HTTP/" DIGIT "." DIGIT CR LF, or a lone LF where the limits allow it.
-        if (byte === LF && position === 8 && allowBareLineFeed) {
-          progress.part = 'done';
-          break;
-        }
+  let part = progress.part;
+  let partStart = start + progress.partStart;
+  while (index < end && part !== 'done') {
+    if (part === 'version') {
+      // "HTTP/" DIGIT "." DIGIT CR LF, or a lone LF where the limits allow it.
+      const byte = buffer[index]!;
+      const position = index - partStart;
+      if (byte === LF && position === 8 && allowBareLineFeed) {
+        part = 'done';
+      } else {
+        if (byte === LF && !allowBareLineFeed && buffer[index - 1] !== CR) throw bareLineFeed();
         const expected =
           position < 5 ? byte === HTTP_SLASH[position] : position === 5 || position === 7 ? byte >= 0x30 && byte <= 0x39 : position === 6 ? byte === 0x2e : position === 8 ? byte === CR : byte === LF;
         if (!expected) throw peerError('bad-version', 'The HTTP version is malformed');
-        if (position === 9) progress.part = 'done';
-        break;
+        if (position === 9) part = 'done';
       }
+      index++;
+      continue;
     }
+    const table = part === 'method' ? TCHAR : TARGET_CHAR;
+    while (index < end && table[buffer[index]!] === 1) index++;
+    if (index === end) break;
+    const byte = buffer[index]!;
+    if (byte === SP && index > partStart) {
+      part = part === 'method' ? 'target' : 'version';
+      partStart = index + 1;
+      index++;
+      continue;
+    }
+    if (byte === LF && !allowBareLineFeed && (index === start || buffer[index - 1] !== CR)) throw bareLineFeed();
+    if (byte === CR || byte === LF) {
+      // The line ends too early. A CR may be the first half of its CRLF: the next byte tells.
+      if (byte === CR && index + 1 === end) break;
+      if (byte === LF || buffer[index + 1] === LF) throw peerError('bad-request-line', 'The request line ends before its HTTP version');
+    }
+    throw notAllowedIn(part);
   }
   progress.checkedBytes = index - start;
+  progress.part = part;
+  progress.partStart = partStart - start;
+}
+
+function bareLineFeed() {
+  return peerError('bad-line-ending', 'A line ends with LF alone; HTTP lines end with CRLF');
 }
 
 function notAllowedIn(part: 'method' | 'target') {

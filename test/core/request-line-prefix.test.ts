@@ -30,6 +30,11 @@ describe('bytes that cannot begin a request line', () => {
     });
   }
 
+  test('a bare LF right after a body that ends with CR is a bare LF, however the bytes are split (a fuzzer finding)', () => {
+    const wire = bytes('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n');
+    assertRejectedEverywhere(newRequestReader, wire, { code: 'bad-line-ending', status: 400 });
+  });
+
   test('the first byte alone is enough to refuse a ClientHello', () => {
     const { error } = runReader(new RequestReader(), [Buffer.from([0x16])]);
     assert.equal((error as { code?: string } | null)?.code, 'bad-method');

@@ -50,10 +50,22 @@ export class BodySender {
    * Sends pieces of a file in order. A file that turns out shorter than planned (truncated while it
    * streams) ends the connection, so the client sees a short body rather than a complete-looking
    * one. Resolves with the bytes sent, or null if the connection ended first. Closes `fd`.
+   *
+   * Read buffers: at most two or three per connection (one being written, one read ahead), reused
+   * once the socket has taken their bytes, so a long download makes no garbage. A buffer larger than
+   * the floor holds its excess from the budget (see budgetShare) until it is dropped: at the end of
+   * the response, or when it comes back while the budget is spent, so that others get a turn.
    */
   async sendFile(fd: number, pieces: FilePiece[]): Promise<number | null> {
     const sink = this.#sink;
+    const budget = this.#budget;
     let bytesSent = 0;
+    const spare: Buffer[] = [];
+    let isSending = true;
+    const recycle = (buffer: Buffer) => {
+      if (isSending && (buffer.length <= FILE_READ_FLOOR_BYTES || budget.inUse < budget.capacity)) spare.push(buffer);
+      else this.#giveBack(budgetShare(buffer));
+    };
     try {
       for (const piece of pieces) {
         if (sink.destroyed) return null;
@@ -67,28 +79,31 @@ export class BodySender {
         const end = piece.start + piece.length;
         while (position < end) {
           // One read ahead while the previous one is being written; then wait for the socket.
-          const wanted = Math.min(FILE_READ_BYTES, end - position);
-          const granted = wanted > FILE_READ_FLOOR_BYTES ? this.#budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
-          this.#budgetHeld += granted;
-          const size = Math.min(wanted, FILE_READ_FLOOR_BYTES + granted);
-          const chunk = Buffer.allocUnsafe(size);
+          let chunk = spare.pop();
+          if (chunk === undefined) {
+            const wanted = Math.min(FILE_READ_BYTES, end - position);
+            const granted = wanted > FILE_READ_FLOOR_BYTES ? budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
+            this.#budgetHeld += granted;
+            chunk = Buffer.allocUnsafe(Math.min(wanted, FILE_READ_FLOOR_BYTES + granted));
+          }
           let bytesRead: number;
           try {
-            bytesRead = await readAt(fd, chunk, position);
+            bytesRead = await readAt(fd, chunk, Math.min(chunk.length, end - position), position);
           } catch (error) {
-            this.#giveBack(granted);
+            recycle(chunk);
             throw error;
           }
           if (bytesRead === 0) {
-            this.#giveBack(granted);
+            recycle(chunk);
             throw new Error('the file is shorter than planned');
           }
           if (sink.writableNeedDrain) await sink.drainedOrClosed();
           if (sink.destroyed) {
-            this.#giveBack(granted);
+            recycle(chunk);
             return null;
           }
-          sink.write(bytesRead === size ? chunk : chunk.subarray(0, bytesRead), () => this.#giveBack(granted));
+          const written = chunk;
+          sink.write(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead), () => recycle(written));
           position += bytesRead;
           bytesSent += bytesRead;
         }
@@ -97,6 +112,10 @@ export class BodySender {
       sink.destroy();
       return null;
     } finally {
+      // Buffers still being written are dropped by recycle when the socket gives them back.
+      isSending = false;
+      for (const buffer of spare) this.#giveBack(budgetShare(buffer));
+      spare.length = 0;
       closeFd(fd, () => {});
     }
     return bytesSent;
@@ -149,9 +168,14 @@ export function releasePlan(plan: ResponsePlan): void {
   if (plan.body.kind === 'stream') plan.body.stream.destroy();
 }
 
-/** Reads into the whole of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
-function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+/** Reads `length` bytes into the start of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    read(fd, buffer, 0, buffer.length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
+    read(fd, buffer, 0, length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
   });
+}
+
+/** What a read buffer holds from the shared budget: all it has beyond the floor every connection may have. */
+function budgetShare(buffer: Buffer): number {
+  return Math.max(0, buffer.length - FILE_READ_FLOOR_BYTES);
 }
