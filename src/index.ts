@@ -70,6 +70,8 @@ export interface ServeStaticOptions extends StaticOptions {
   maxConnections?: number;
   /** Trace every byte of every connection (--trace). */
   trace?: TraceOptions;
+  /** File data in flight for all connections together (default: the process's shared 64 MiB). */
+  maxFileDataBytes?: number;
 }
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
@@ -87,6 +89,7 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
       onClose: () => liveReload?.close(),
       maxConnections: options.maxConnections,
       trace: options.trace,
+      maxFileDataBytes: options.maxFileDataBytes,
     });
     await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
     return server;

@@ -17,7 +17,6 @@ export interface AccessLogEntry {
 
 export type LogFormat = 'common' | 'combined' | 'json';
 
-
 function pad(value: number): string {
   return String(value).padStart(2, '0');
 }
@@ -41,6 +40,8 @@ export function escapeForLog(text: string): string {
 
 export function formatAccessLog(entry: AccessLogEntry, format: LogFormat): string {
   if (format === 'json') {
+    // JSON.stringify escapes C0 controls but not DEL and the C1 controls (0x80-0x9F): a field value
+    // byte 0x9B would reach a terminal as CSI. Escaped, the line is the same JSON.
     return JSON.stringify({
       time: entry.time.toISOString(),
       remoteAddress: entry.remoteAddress,
@@ -52,7 +53,7 @@ export function formatAccessLog(entry: AccessLogEntry, format: LogFormat): strin
       referer: entry.referer ?? null,
       userAgent: entry.userAgent ?? null,
       durationMs: Math.round(entry.durationMs * 1000) / 1000,
-    });
+    }).replace(/[\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
   }
   const requestLine = entry.method === '-' ? '-' : escapeForLog(`${entry.method} ${entry.target} HTTP/${entry.version}`);
   let line = `${entry.remoteAddress} - - ${commonLogTime(entry.time)} "${requestLine}" ${entry.status} ${entry.bytesSent === 0 ? '-' : entry.bytesSent}`;
