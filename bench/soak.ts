@@ -5,12 +5,14 @@
  * on the plain port), oversized heads and smuggling attempts, flood pipelined requests without
  * reading, reset downloads halfway, announce a body that never comes and reset, read large files
  * slowly, and open TLS connections that never say hello (on a second, HTTPS server, when openssl
- * can make a certificate).
+ * can make a certificate). A writer of the folder races renames against the server: a file swapped
+ * in a loop with a symlink to a secret outside the folder, requested all the while.
  *
  *   npm run soak -- --minutes 5
  *
  * It prints requests, errors, the server's RSS and open descriptors every few seconds, and fails
- * (exit 1) on any 5xx, any error on a legitimate request, memory that keeps growing, descriptors
+ * (exit 1) on any 5xx, any error on a legitimate request, any byte of the outside secret served,
+ * memory that keeps growing, descriptors
  * left open at the end, or a hostile connection held longer than its timeout allows. Every loop
  * ends at the deadline.
  */
@@ -31,7 +33,9 @@ const SAMPLE_MS = 5_000;
 /** The server's --headers-timeout, in seconds: what a connection that never sends a request may cost. */
 const HEADERS_TIMEOUT_S = 3;
 
-const stats = { legitimate: 0, legitimateErrors: 0, serverErrors: 0, hostile: 0, overstayed: 0, firstError: '', firstOverstay: '' };
+const stats = { legitimate: 0, legitimateErrors: 0, serverErrors: 0, hostile: 0, overstayed: 0, raced: 0, leaks: 0, firstError: '', firstOverstay: '' };
+/** The content of the secret outside the folder: it must never be served. */
+const SECRET = 'SOAK-OUTSIDE-SECRET-4f1c';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const running = () => Date.now() < DEADLINE;
 
@@ -44,7 +48,52 @@ function makeDocroot(): { root: string; files: Map<string, Buffer> } {
     ['/big.bin', Buffer.alloc(5 * 1024 * 1024, 7)],
   ]);
   for (const [path, bytes] of files) writeFileSync(join(root, path), bytes);
+  writeFileSync(`${root}-secret.txt`, SECRET);
+  writeFileSync(join(root, 'race.txt'), 'a public file, swapped with a symlink to a secret\n');
   return { root, files };
+}
+
+/**
+ * The folder's writer: swaps race.txt, in a loop until the deadline, between a regular file and a
+ * symlink to the secret outside the folder, each time with rename(2) (python3, so the swaps run
+ * while the server works, not between its turns).
+ */
+function startSwapper(root: string): ChildProcess {
+  const script = [
+    'import os, sys, time',
+    'root, secret, deadline = sys.argv[1], sys.argv[2], float(sys.argv[3])',
+    "target, link, plain = (os.path.join(root, n) for n in ('race.txt', '.swap-link', '.swap-plain'))",
+    'while time.time() < deadline:',
+    '    for path in (link, plain):',
+    '        if os.path.lexists(path): os.unlink(path)',
+    '    os.symlink(secret, link)',
+    '    os.rename(link, target)',
+    "    with open(plain, 'w') as f: f.write('a public file, swapped with a symlink to a secret\\n')",
+    '    os.rename(plain, target)',
+  ].join('\n');
+  return spawn('python3', ['-c', script, root, `${root}-secret.txt`, String(DEADLINE / 1000)], { stdio: 'ignore' });
+}
+
+/** Requests race.txt while it is swapped: the secret's bytes must never come back. */
+async function racingClient(port: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  while (running()) {
+    await new Promise<void>((resolve) => {
+      const request = get({ host: '127.0.0.1', port, path: '/race.txt', agent }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          stats.raced++;
+          if (Buffer.concat(chunks).includes(SECRET)) stats.leaks++;
+          resolve();
+        });
+        response.on('error', () => resolve());
+      });
+      request.setTimeout(15_000, () => request.destroy(new Error('timed out')));
+      request.on('error', () => resolve());
+    });
+  }
+  agent.destroy();
 }
 
 function startServer(root: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number }> {
@@ -256,8 +305,10 @@ async function main(): Promise<void> {
       `  ${Math.round((Date.now() - start) / 1000)} s: ${stats.legitimate} legitimate requests, ${stats.legitimateErrors} errors, ${stats.serverErrors} 5xx, ${stats.hostile} hostile connections, RSS ${rss.toFixed(1)} MB, ${openDescriptors(child.pid!)} descriptors`,
     );
   }, SAMPLE_MS);
+  const swapper = startSwapper(root);
   try {
     await Promise.all([
+      racingClient(port),
       ...Array.from({ length: 6 }, () => legitimateClient(port, files, true)),
       ...Array.from({ length: 2 }, () => legitimateClient(port, files, false)),
       ...Array.from({ length: 4 }, (_, which) => hostileClient(port, which)),
@@ -268,9 +319,11 @@ async function main(): Promise<void> {
     endDescriptors = openDescriptors(child.pid!);
   } finally {
     clearInterval(sampler);
+    swapper.kill('SIGTERM');
     child.kill('SIGTERM');
     tlsServer?.child.kill('SIGTERM');
     rmSync(root, { recursive: true, force: true });
+    rmSync(`${root}-secret.txt`, { force: true });
   }
   // Memory that keeps growing: the last samples well above the highest of the first half.
   const half = samples.slice(0, Math.max(1, Math.floor(samples.length / 2)));
@@ -280,11 +333,12 @@ async function main(): Promise<void> {
     stats.serverErrors > 0 && `${stats.serverErrors} responses with a 5xx status`,
     stats.legitimateErrors > 0 && `${stats.legitimateErrors} errors on legitimate requests (first: ${stats.firstError})`,
     stats.legitimate === 0 && 'no legitimate request completed',
+    stats.leaks > 0 && `the secret outside the folder was served ${stats.leaks} times (of ${stats.raced} racing requests)`,
     growth > 30 && `memory kept growing: +${growth.toFixed(1)} MB after the first half`,
     endDescriptors > startDescriptors && `${endDescriptors - startDescriptors} descriptors still open after every client left`,
     stats.overstayed > 0 && `${stats.overstayed} hostile connections held longer than their timeout (first: ${stats.firstOverstay})`,
   ].filter(Boolean);
-  console.log(`soak: ${stats.legitimate} legitimate requests, ${stats.hostile} hostile connections, RSS ${samples.map((rss) => rss.toFixed(0)).join(' → ')} MB`);
+  console.log(`soak: ${stats.legitimate} legitimate requests, ${stats.hostile} hostile connections, ${stats.raced} racing a swapped file (${stats.leaks} leaks), RSS ${samples.map((rss) => rss.toFixed(0)).join(' → ')} MB`);
   if (failures.length > 0) {
     console.error(`soak: FAILED: ${failures.join('; ')}`);
     process.exit(1);
