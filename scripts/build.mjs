@@ -2,7 +2,7 @@
 // With --if-stale (npm start), it compiles only when a source is newer than that record, so a start
 // with nothing changed costs milliseconds instead of a full compile.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -20,6 +20,8 @@ if (process.argv.includes('--if-stale')) {
   const built = statSync(STAMP, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   if (Math.max(...INPUTS.map(newestChange)) < built) process.exit(0);
 }
+// A clean output folder: a test file moved or removed must not live on as a stale compiled copy.
+rmSync('dist', { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { MAX_KEPT_BODY_BYTES } from '../../src/check/answer.js';
 import { MAX_KEPT_BYTES, type Target, exchange, exchangeInTurn } from '../../src/check/wire.js';
 import { ResponseReader } from '../../src/core/message-reader.js';
-import { type RawServer, answerBytes, splitEvery, startRawServer } from '../net/client-helpers.js';
+import { type RawServer, answerBytes, splitEvery, startRawServer } from '../net/client/helpers.js';
 
 const targetOf = (port: number): Target => ({ host: '127.0.0.1', port, isTls: false, insecure: false, authority: `127.0.0.1:${port}`, path: '/' });
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runCli } from '../helpers.js';
-import { type RawServer, startRawServer } from '../net/client-helpers.js';
+import { type RawServer, startRawServer } from '../net/client/helpers.js';
 
 const MAX_TIME = ['--max-time', '15'];
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GAIA_ROOT, type RunningServer, commandExists, makeTempDir, runCli, startPythonServer, startStaticServer } from '../helpers.js';
-import { type RawAnswer, type RawServer, answerBytes, assertOneLine, closedPort, splitEvery, splitResponse, startRawServer } from '../net/client-helpers.js';
+import { type RawAnswer, type RawServer, answerBytes, assertOneLine, closedPort, splitEvery, splitResponse, startRawServer } from '../net/client/helpers.js';
 
 const FILE1_NAME = 'wireshark-labs/INTRO-wireshark-file1.html';
 const FILE3_NAME = 'wireshark-labs/HTTP-wireshark-file3.html';

@@ -6,7 +6,7 @@ import { type Server, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, CLI, REPO_ROOT, makeTempDir, rawExchange, runCli, startCliServer, startProcess } from '../helpers.js';
-import { download, writeTree } from '../net/server-helpers.js';
+import { download, writeTree } from '../net/server/helpers.js';
 
 const HELLO = 'hello from the CLI test\n';
 const LARGE_BYTES = 64 * 1024 * 1024;

@@ -23,7 +23,7 @@ import {
   startPythonServer,
   startStaticServer,
 } from '../helpers.js';
-import { assertOneLine, closedPort, splitResponse } from '../net/client-helpers.js';
+import { assertOneLine, closedPort, splitResponse } from '../net/client/helpers.js';
 
 const FILE1 = readFileSync(join(GAIA_ROOT, 'wireshark-labs', 'INTRO-wireshark-file1.html'));
 const FILE3 = readFileSync(join(GAIA_ROOT, 'wireshark-labs', 'HTTP-wireshark-file3.html'));

@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI, GAIA_ROOT, commandExists, makeTempDir, rawExchange, runCli, runCommand, startStaticServer } from '../helpers.js';
-import { RawConnection, delay } from './server-helpers.js';
+import { RawConnection, delay } from './server/helpers.js';
 
 const FILE1_PATH = '/wireshark-labs/INTRO-wireshark-file1.html';
 const FILE3_PATH = '/wireshark-labs/HTTP-wireshark-file3.html';

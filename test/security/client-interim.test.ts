@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClientError, type ClientErrorCode, request } from '../../src/index.js';
-import { assertOneLine, readAll, startRawServer } from '../net/client-helpers.js';
+import { assertOneLine, readAll, startRawServer } from '../net/client/helpers.js';
 import { runGet, withServer, write, writeForever } from './hostile-peer.js';
 
 const MB = 1000 * 1000;

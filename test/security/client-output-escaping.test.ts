@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import type { ConnectionDetails } from '../../src/index.js';
 import { verboseLines } from '../../src/cli/get-report.js';
 import { runCli } from '../helpers.js';
-import { type RawServer, startRawServer } from '../net/client-helpers.js';
+import { type RawServer, startRawServer } from '../net/client/helpers.js';
 
 const MAX_TIME = ['--max-time', '15'];
 

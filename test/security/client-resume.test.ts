@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeTempDir, runCli } from '../helpers.js';
-import { type RawAnswer, assertOneLine, startRawServer } from '../net/client-helpers.js';
+import { type RawAnswer, assertOneLine, startRawServer } from '../net/client/helpers.js';
 
 const WHOLE = Buffer.from('0123456789'.repeat(10), 'latin1'); // 100 bytes
 const HAVE = 40;

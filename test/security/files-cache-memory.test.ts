@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, startCliServer } from '../helpers.js';
-import { delay, readRssBytes } from '../net/server-helpers.js';
+import { delay, readRssBytes } from '../net/server/helpers.js';
 import { type Sandbox, hammer, makeSandbox, writeFiles } from './helpers.js';
 
 const REQUESTS = 2_500;

@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackgroundProcess, type RunningServer, makeTempDir, rawExchange, startProcess, startStaticServer } from '../helpers.js';
-import { type ParsedResponse, RawConnection, parseSingleResponse } from '../net/server-helpers.js';
+import { type ParsedResponse, RawConnection, parseSingleResponse } from '../net/server/helpers.js';
 
 /**
  * The options these tests pass. `symlinks` is the option being added by the "open first, then decide

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { type Server, type Socket, createServer } from 'node:net';
 import { CLI, type CommandResult } from '../helpers.js';
-import { sampleRss } from '../net/server-helpers.js';
+import { sampleRss } from '../net/server/helpers.js';
 
 /** An endless writer gives up after this many bytes or this long, whichever comes first. */
 const WRITE_CAP_BYTES = 512 * 1024 * 1024;

@@ -22,7 +22,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { type HttpServer, createServer } from '../../src/index.js';
 import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
-import { RawConnection, delay, parseResponseAt } from '../net/server-helpers.js';
+import { RawConnection, delay, parseResponseAt } from '../net/server/helpers.js';
 
 const canReadProc = existsSync('/proc/self/fd');
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createServer, createStaticHandler } from '../../src/index.js';
 import { type BackgroundProcess, makeTempDir, startCliServer } from '../helpers.js';
-import { delay, download, patternBytes, readRssBytes, sampleRss, sha256 } from '../net/server-helpers.js';
+import { delay, download, patternBytes, readRssBytes, sampleRss, sha256 } from '../net/server/helpers.js';
 
 const canReadProc = existsSync('/proc/self/status') && existsSync('/proc/self/fd');
 const MB = 1000 * 1000;

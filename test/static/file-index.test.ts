@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { StatsOfThisTurn } from '../../src/static/file-access.js';
 import { BufferCache } from '../../src/static/file-index.js';
 import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
-import { parseSingleResponse } from '../net/server-helpers.js';
+import { parseSingleResponse } from '../net/server/helpers.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { compress } from '../../src/static/compression.js';
 import { type BackgroundProcess, type RunningServer, commandExists, makeTempDir, rawExchange, runCli, startCliServer, startStaticServer } from '../helpers.js';
-import { FIXTURE_MTIME, FIXTURE_MTIME_HTTP, type ParsedResponse, curl, parseSingleResponse, patternBytes, sha256, writeTree } from '../net/server-helpers.js';
+import { FIXTURE_MTIME, FIXTURE_MTIME_HTTP, type ParsedResponse, curl, parseSingleResponse, patternBytes, sha256, writeTree } from '../net/server/helpers.js';
 
 const hasCurl = commandExists('curl');
 

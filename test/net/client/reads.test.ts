@@ -14,7 +14,7 @@ import { type AddressInfo, type Server, type Socket, createServer } from 'node:n
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { Agent, ClientError, request } from '../../src/index.js';
+import { Agent, ClientError, request } from '../../../src/index.js';
 
 const BOUND = { timeoutMs: 15_000 };
 const HEAD_END = Buffer.from('\r\n\r\n');

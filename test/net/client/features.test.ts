@@ -25,10 +25,10 @@ import {
   proxyFromEnvironment,
   request,
   serveStatic,
-} from '../../src/index.js';
-import { retryDelay } from '../../src/net/client/request.js';
-import { commandExists, makeTempDir, runCommand } from '../helpers.js';
-import { type RawAnswer, readAll, splitEvery, startRawServer } from './client-helpers.js';
+} from '../../../src/index.js';
+import { retryDelay } from '../../../src/net/client/request.js';
+import { commandExists, makeTempDir, runCommand } from '../../helpers.js';
+import { type RawAnswer, readAll, splitEvery, startRawServer } from './helpers.js';
 
 /** Every request is bounded: a client bug shows up as a 'timeout' failure, never as a hang. */
 const BOUND = { timeoutMs: 10_000 };

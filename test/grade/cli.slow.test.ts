@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isListening } from '../../src/grade/run-program.js';
 import { CLI, REPO_ROOT, makeTempDir, runCli, startProcess } from '../helpers.js';
-import { assertOneLine, closedPort } from '../net/client-helpers.js';
+import { assertOneLine, closedPort } from '../net/client/helpers.js';
 import { HAS_PYTHON, LABS, assertFullMarks, grade } from './grade-helpers.js';
 import { type Schema, validate } from './json-schema.js';
 

@@ -17,8 +17,8 @@ import { type Server, Socket, connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXAMPLES, PUBLIC_ROOT, type BackgroundProcess, commandExists, makeTempDir, rawExchange, runCli, startCliServer, startProcess, startPythonServer } from '../helpers.js';
-import { assertOneLine, closedPort, startRawServer } from '../net/client-helpers.js';
-import { delay } from '../net/server-helpers.js';
+import { assertOneLine, closedPort, startRawServer } from '../net/client/helpers.js';
+import { delay } from '../net/server/helpers.js';
 
 /** Every probe of src/check/probes.ts, in report order. */
 const PROBE_IDS = [

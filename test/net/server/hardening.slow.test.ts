@@ -12,8 +12,8 @@ import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readdirSy
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BackgroundProcess, CLI, makeTempDir, rawExchange, runCli, startCliServer, startProcess } from '../helpers.js';
-import { type ParsedResponse, RawConnection, delay, download, parseResponseAt, parseSingleResponse, patternBytes, readRssBytes, sampleRss, sha256 } from './server-helpers.js';
+import { type BackgroundProcess, CLI, makeTempDir, rawExchange, runCli, startCliServer, startProcess } from '../../helpers.js';
+import { type ParsedResponse, RawConnection, delay, download, parseResponseAt, parseSingleResponse, patternBytes, readRssBytes, sampleRss, sha256 } from './helpers.js';
 
 const canReadProc = existsSync('/proc/self/status') && existsSync('/proc/self/fd');
 const MB = 1000 * 1000;

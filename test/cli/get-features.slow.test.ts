@@ -17,7 +17,7 @@ import { gzipSync } from 'node:zlib';
 import { request } from '../../src/index.js';
 import { VERSION } from '../../src/version.js';
 import { type CommandResult, commandExists, makeTempDir, runCli, runCommand, startPythonServer } from '../helpers.js';
-import { assertOneLine, readAll, splitResponse } from '../net/client-helpers.js';
+import { assertOneLine, readAll, splitResponse } from '../net/client/helpers.js';
 
 /** Every run is bounded twice: by --max-time inside, and by runCli's kill timer outside. */
 const MAX_TIME = ['--max-time', '15'];

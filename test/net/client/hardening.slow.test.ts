@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commandExists, makeTempDir, runCommand } from '../helpers.js';
-import { type Script, type ScriptedServer, runGet, withServer, write, writeForever } from '../security/hostile-peer.js';
-import { assertOneLine } from './client-helpers.js';
-import { delay, patternBytes } from './server-helpers.js';
+import { commandExists, makeTempDir, runCommand } from '../../helpers.js';
+import { type Script, type ScriptedServer, runGet, withServer, write, writeForever } from '../../security/hostile-peer.js';
+import { assertOneLine } from './helpers.js';
+import { delay, patternBytes } from '../server/helpers.js';
 
 const MB = 1000 * 1000;
 let folder: ReturnType<typeof makeTempDir>;

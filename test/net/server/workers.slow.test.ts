@@ -9,9 +9,9 @@ import { type Server, createServer, connect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BackgroundProcess, type CommandResult, makeTempDir, runCli, startCliServer } from '../helpers.js';
-import { assertOneLine } from './client-helpers.js';
-import { RawConnection, delay, download } from './server-helpers.js';
+import { type BackgroundProcess, type CommandResult, makeTempDir, runCli, startCliServer } from '../../helpers.js';
+import { assertOneLine } from '../client/helpers.js';
+import { RawConnection, delay, download } from './helpers.js';
 
 const hasProc = existsSync('/proc/self/task');
 const BIG = 50 * 1024 * 1024;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type RunningServer, commandExists, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
+import { type RunningServer, commandExists, makeTempDir, rawExchange, startStaticServer } from '../../helpers.js';
 import {
   FIXTURE_MTIME_HTTP,
   IMF_FIXDATE,
@@ -14,7 +14,7 @@ import {
   pythonField,
   pythonRequests,
   writeTree,
-} from './server-helpers.js';
+} from './helpers.js';
 
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
 const WASM = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { Agent, request } from '../../src/index.js';
+import { Agent, request } from '../../../src/index.js';
 
 const BOUND = { timeoutMs: 10_000 };
 

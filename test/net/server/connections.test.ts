@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
-import { RawConnection, delay, download, parseResponses, parseSingleResponse, patternBytes, sha256, writeTree } from './server-helpers.js';
+import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../../helpers.js';
+import { RawConnection, delay, download, parseResponses, parseSingleResponse, patternBytes, sha256, writeTree } from './helpers.js';
 
 const A = 'the first file\n';
 const B = 'the second file, a little longer\n';

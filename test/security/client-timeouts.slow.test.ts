@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Agent, ClientError, type ClientErrorCode, DEFAULT_CLIENT_TIMEOUTS, request } from '../../src/index.js';
 import { runCli } from '../helpers.js';
-import { assertOneLine, readAll, startRawServer } from '../net/client-helpers.js';
-import { patternBytes } from '../net/server-helpers.js';
+import { assertOneLine, readAll, startRawServer } from '../net/client/helpers.js';
+import { patternBytes } from '../net/server/helpers.js';
 
 /** node:test's own bound on each test: a client that hangs fails the test instead of the run. */
 const BOUNDED = { timeout: 30_000 };

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { closeSync, existsSync, ftruncateSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BackgroundProcess, commandExists, makeTempDir, runCommand, startCliServer } from '../helpers.js';
-import { delay, download, readRssBytes, sampleRss } from './server-helpers.js';
+import { type BackgroundProcess, commandExists, makeTempDir, runCommand, startCliServer } from '../../helpers.js';
+import { delay, download, readRssBytes, sampleRss } from './helpers.js';
 
 const GIB = 1024 * 1024 * 1024;
 const MAX_RSS_BYTES = 150 * 1000 * 1000;

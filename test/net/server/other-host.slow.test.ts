@@ -9,8 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type BackgroundProcess, CLI, type CommandResult, PUBLIC_ROOT, REPO_ROOT, commandExists, startProcess } from '../helpers.js';
-import { assertOneLine } from './client-helpers.js';
+import { type BackgroundProcess, CLI, type CommandResult, PUBLIC_ROOT, REPO_ROOT, commandExists, startProcess } from '../../helpers.js';
+import { assertOneLine } from '../client/helpers.js';
 
 const HELLO = readFileSync(join(PUBLIC_ROOT, 'HelloWorld.html'));
 

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { runCommand } from '../helpers.js';
+import { runCommand } from '../../helpers.js';
 
 export interface ParsedResponse {
   version: string;

@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ClientError, type ClientErrorCode, request } from '../../src/index.js';
-import { GAIA_ROOT, type RunningServer, commandExists, startPythonServer, startStaticServer } from '../helpers.js';
-import { type RawAnswer, answerBytes, closedPort, readAll, splitEvery, startRawServer } from './client-helpers.js';
+import { ClientError, type ClientErrorCode, request } from '../../../src/index.js';
+import { GAIA_ROOT, type RunningServer, commandExists, startPythonServer, startStaticServer } from '../../helpers.js';
+import { type RawAnswer, answerBytes, closedPort, readAll, splitEvery, startRawServer } from './helpers.js';
 
 const FILE1_PATH = '/wireshark-labs/INTRO-wireshark-file1.html';
 const FILE3_PATH = '/wireshark-labs/HTTP-wireshark-file3.html';

@@ -23,8 +23,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../helpers.js';
-import { parseSingleResponse, writeTree } from './server-helpers.js';
+import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../../helpers.js';
+import { parseSingleResponse, writeTree } from './helpers.js';
 
 const SECRET = 'TOP-SECRET-7d1f3c';
 const SIBLING_SECRET = 'SIBLING-SECRET-2b9e';

@@ -10,10 +10,10 @@ import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as connectTls } from 'node:tls';
-import { ClientError, request } from '../../src/index.js';
-import { type BackgroundProcess, CLI, type CommandResult, commandExists, makeTempDir, runCli, runCommand, startProcess } from '../helpers.js';
-import { assertOneLine, readAll, startRawServer } from './client-helpers.js';
-import { type ParsedResponse, parseResponseAt, patternBytes } from './server-helpers.js';
+import { ClientError, request } from '../../../src/index.js';
+import { type BackgroundProcess, CLI, type CommandResult, commandExists, makeTempDir, runCli, runCommand, startProcess } from '../../helpers.js';
+import { assertOneLine, readAll, startRawServer } from '../client/helpers.js';
+import { type ParsedResponse, parseResponseAt, patternBytes } from './helpers.js';
 
 const hasOpenssl = commandExists('openssl');
 const hasCurl = commandExists('curl');

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { type RequestHandler, type ResponsePlan, createServer } from '../../src/index.js';
-import { rawExchange } from '../helpers.js';
-import { parseResponseAt } from './server-helpers.js';
+import { type RequestHandler, type ResponsePlan, createServer } from '../../../src/index.js';
+import { rawExchange } from '../../helpers.js';
+import { parseResponseAt } from './helpers.js';
 
 const servers: Array<{ close(graceMs?: number): Promise<void> }> = [];
 after(async () => {
