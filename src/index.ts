@@ -50,6 +50,11 @@ export {
 export { Agent, type AgentOptions, type ConnectionDetails, type TlsDetails, decideReuse, type ExchangeOutcome, type ReuseVerdict } from './net/agent.js';
 export { proxyFromEnvironment, bypassesProxy, parseProxyUrl } from './net/proxy.js';
 export { createStaticHandler, type StaticOptions, type StaticHandler } from './static/handler.js';
+export { loadSiteConfig, SiteConfigError, type LoadedSiteConfig } from './site/config.js';
+export { SiteRules, type ServeJson, type RouteDecision, replaceFields, FRAMING_FIELDS } from './site/rules.js';
+export { BasicAuth, AuthConfigError, type BasicAuthOptions, decodeBasic } from './site/auth.js';
+export { ensureLocalCertificate, certificateFolder, localNames, type LocalCertificate } from './site/certificate.js';
+export { renderQrCode, openBrowser } from './site/terminal.js';
 
 export interface ServeStaticOptions extends StaticOptions {
   /** Default 13331, the port of the labs; 0 takes a free port. */

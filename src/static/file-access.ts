@@ -87,6 +87,8 @@ export interface FileAccessOptions {
   symlinks: SymlinkPolicy;
   /** Test hook: use the portable fallback even where /proc/self/fd exists. */
   withoutProc?: boolean;
+  /** Real paths never served nor listed, whatever the rules (the serve.json the server was started with). */
+  hidden?: readonly string[];
 }
 
 export class FileAccess {
@@ -95,6 +97,7 @@ export class FileAccess {
   readonly #allowDotfiles: boolean;
   readonly #denySymlinks: boolean;
   readonly #hasProc: boolean;
+  readonly #hidden: ReadonlySet<string>;
 
   /** `rootReal`: the served folder's real path (symlinks resolved once, at start). */
   constructor(rootReal: string, options: FileAccessOptions) {
@@ -103,6 +106,7 @@ export class FileAccess {
     this.#allowDotfiles = options.allowDotfiles;
     this.#denySymlinks = options.symlinks === 'deny';
     this.#hasProc = !options.withoutProc && procFdWorks(rootReal);
+    this.#hidden = new Set(options.hidden ?? []);
   }
 
   /**
@@ -198,6 +202,7 @@ export class FileAccess {
     const isRoot = realPath === this.rootReal;
     if (!isRoot && !realPath.startsWith(this.#rootPrefix)) return { kind: 'refused' };
     if (this.#denySymlinks && realPath !== requestedPath) return { kind: 'refused' };
+    if (this.#hidden.has(realPath)) return { kind: 'refused' };
     if (!this.#allowDotfiles && !isRoot) {
       const inside = realPath.slice(this.#rootPrefix.length);
       if (inside.startsWith('.') || inside.includes(`${sep}.`)) return { kind: 'refused' };
