@@ -12,6 +12,7 @@ import {
   type LoadedSiteConfig,
   type LocalCertificate,
   SiteConfigError,
+  SiteRules,
   type TraceOptions,
   ensureLocalCertificate,
   loadSiteConfig,
@@ -172,7 +173,8 @@ function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
     https: values.https === true,
     open: values.open === true,
     options: {
-      ...(loaded && { site: loaded.rules, hiddenFiles: [loaded.file] }),
+      // --no-clean-urls also turns off serve.json's clean-URL redirects
+      ...(loaded && { site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules, hiddenFiles: [loaded.file] }),
       cleanUrls: values['no-clean-urls'] ? false : config.cleanUrls !== false,
       ...(config.etag === false && { etag: false }),
       ...(auth && { auth }),
@@ -187,13 +189,18 @@ function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
+/** The start-up warning when Basic credentials would cross a network in clear text, else null. */
+export function plainHttpAuthWarning(host: string, hasTls: boolean, hasAuth: boolean): string | null {
+  if (!hasAuth || hasTls || isLoopback(host)) return null;
+  return `--auth over plain HTTP on ${host}: passwords cross the network readable by anyone on it; add --https`;
+}
+
 /** Start-up lines about the site options: plain-HTTP passwords, the certificate, the QR code. */
 async function announceSite(config: ServeConfig, port: number): Promise<void> {
   const { site } = config;
   const scheme = config.tlsFiles ? 'https' : 'http';
-  if (site.options.auth && !config.tlsFiles && !isLoopback(config.host)) {
-    process.stderr.write(`sockhttp: warning: --auth over plain HTTP on ${config.host}: passwords cross the network readable by anyone on it; add --https\n`);
-  }
+  const warning = plainHttpAuthWarning(config.host, config.tlsFiles !== null, site.options.auth !== undefined);
+  if (warning !== null) process.stderr.write(`sockhttp: warning: ${warning}\n`);
   if (config.certificate) {
     const { certificate } = config;
     process.stdout.write(`HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}\n`);

@@ -69,9 +69,17 @@ interface TargetRule {
   destination: (parameters: Record<string, string>) => string;
 }
 
-function targetRule(source: string, destination: string): TargetRule {
+/**
+ * A redirect's destination becomes a Location: its literal text is encoded as serve does (encodeURI)
+ * and each parameter is percent-encoded once (serve-handler encodes a non-ASCII parameter twice). A
+ * rewrite's destination is a decoded path inside the root, so its parameters are left as they are.
+ */
+function targetRule(source: string, destination: string, kind: 'redirect' | 'rewrite'): TargetRule {
   const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(destination);
-  return { pattern: new SourcePattern(source, true), destination: pathToRegexp.compile(hasScheme ? destination : slash(destination)) };
+  const template = hasScheme ? destination : slash(destination);
+  if (kind === 'redirect') return { pattern: new SourcePattern(source, true), destination: pathToRegexp.compile(encodeURI(template)) };
+  const toPath = pathToRegexp.compile(template);
+  return { pattern: new SourcePattern(source, true), destination: (parameters) => toPath(parameters, { encode: (value: string) => value, validate: false }) };
 }
 
 function fill(rule: TargetRule, path: string): string | null {
@@ -82,6 +90,11 @@ function fill(rule: TargetRule, path: string): string | null {
   } catch {
     return null; // matched as a glob, so the template's parameters are missing: serve-handler fails here too
   }
+}
+
+/** A decoded path as a Location: each segment percent-encoded, so "?" or "#" in a name stays part of the path. */
+function encodeSegments(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
 }
 
 /** A field of a `headers` rule, or of --header, that would break the framing the server owns. */
@@ -107,8 +120,8 @@ export class SiteRules {
   readonly hasHeaderRules: boolean;
 
   constructor(config: ServeJson) {
-    this.#redirects = (config.redirects ?? []).map((rule) => ({ ...targetRule(rule.source, rule.destination), status: rule.type ?? 301 }));
-    this.#rewrites = (config.rewrites ?? []).map((rule) => targetRule(rule.source, rule.destination));
+    this.#redirects = (config.redirects ?? []).map((rule) => ({ ...targetRule(rule.source, rule.destination, 'redirect'), status: rule.type ?? 301 }));
+    this.#rewrites = (config.rewrites ?? []).map((rule) => targetRule(rule.source, rule.destination, 'rewrite'));
     this.#headers = (config.headers ?? []).map((rule) => ({
       pattern: new SourcePattern(rule.source, false),
       fields: rule.headers.map(({ key, value }): FieldLine => [key, value]),
@@ -137,17 +150,17 @@ export class SiteRules {
   route(path: string, hasExtension: boolean): RouteDecision {
     if (this.cleanUrlsFor(path) === true && /(\.html|\/index)$/.test(path)) {
       const stripped = path.replace(/(\.html|\/index)$/, '').replace(/\/+/g, '/');
-      return { kind: 'redirect', location: stripped.startsWith('/') ? stripped : `/${stripped}`, status: 301 };
+      return { kind: 'redirect', location: encodeSegments(stripped.startsWith('/') ? stripped : `/${stripped}`), status: 301 };
     }
     if (this.trailingSlash !== undefined) {
       const isTrailed = path.endsWith('/');
       const name = posix.parse(path).name;
-      if (!this.trailingSlash && isTrailed && path !== '/') return { kind: 'redirect', location: path.slice(0, -1), status: 301 };
-      if (this.trailingSlash && !isTrailed && !hasExtension && !name.startsWith('.')) return { kind: 'redirect', location: `${path}/`, status: 301 };
+      if (!this.trailingSlash && isTrailed && path !== '/') return { kind: 'redirect', location: encodeSegments(path.slice(0, -1)), status: 301 };
+      if (this.trailingSlash && !isTrailed && !hasExtension && !name.startsWith('.')) return { kind: 'redirect', location: encodeSegments(`${path}/`), status: 301 };
     }
     for (const rule of this.#redirects) {
       const target = fill(rule, path);
-      if (target !== null) return { kind: 'redirect', location: encodeURI(target), status: rule.status };
+      if (target !== null) return { kind: 'redirect', location: target, status: rule.status };
     }
     let rewritten: string | null = null;
     // Like serve-handler, a rewrite's result may be rewritten again by a later rule, each rule once.
