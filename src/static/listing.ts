@@ -47,15 +47,17 @@ export interface ListingOptions {
   archiveFormats?: readonly string[];
 }
 
-/** The path of `segments` as breadcrumbs: each ancestor a link, the folder itself plain text. */
+/**
+ * "Index of /a/b/" as breadcrumbs: the root and each ancestor a link, the folder itself plain text,
+ * so the heading reads exactly as the path does.
+ */
 function breadcrumbs(segments: string[]): string {
-  const crumbs = [`<a class="crumb" href="/">~</a>`];
-  segments.forEach((segment, index) => {
-    const label = escapeHtml(segment);
-    const isLast = index === segments.length - 1;
-    crumbs.push(isLast ? `<span class="here">${label}</span>` : `<a class="crumb" href="${escapeHtml(encodePath(segments.slice(0, index + 1), true))}">${label}</a>`);
-  });
-  return `<nav class="crumbs" aria-label="Path">${crumbs.join('<span class="sep">/</span>')}</nav>`;
+  const crumb = (label: string, index: number) => {
+    if (index === segments.length) return `<span class="here">${label}</span>`;
+    return `<a class="crumb" href="${escapeHtml(encodePath(segments.slice(0, index), true))}">${label}</a>`;
+  };
+  const parts = [crumb('/', 0), ...segments.map((segment, index) => crumb(`${escapeHtml(segment)}/`, index + 1))];
+  return `<nav class="crumbs" aria-label="Path">Index of ${parts.join('')}</nav>`;
 }
 
 /** The listing of the directory at URL path `segments`. */

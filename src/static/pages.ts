@@ -15,8 +15,7 @@ export const PAGE_STYLE = `
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: var(--bg); color: var(--fg); }
 main { max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }
 h1 { font-size: 1.3rem; font-weight: 600; margin: 0 0 1rem; word-break: break-all; }
-nav.crumbs a, nav.crumbs span { color: var(--accent); text-decoration: none; }
-nav.crumbs .sep { color: var(--muted); margin: 0 .25rem; }
+nav.crumbs a { color: var(--accent); }
 nav.crumbs span.here { color: var(--fg); }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
@@ -27,7 +26,7 @@ tr:hover td { background: var(--card); }
 td.name { word-break: break-all; }
 td.size, td.date { white-space: nowrap; color: var(--muted); text-align: right; font-variant-numeric: tabular-nums; }
 p.downloads { color: var(--muted); font-size: .9rem; }
-.status { font-size: 3rem; font-weight: 700; margin: 0; color: var(--muted); }
+.status { color: var(--muted); }
 footer { color: var(--muted); font-size: .85rem; margin-top: 1.5rem; }
 @media (max-width: 32rem) { td.date { display: none; } }
 `;
@@ -77,5 +76,6 @@ const MESSAGES: Record<number, string> = {
 export function errorPageHtml(status: number): string {
   const reason = reasonPhrase(status);
   const message = MESSAGES[status] ?? '';
-  return page(`${status} ${reason}`.trim(), `<p class="status">${status}</p>\n<h1>${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`);
+  const title = `${status} ${reason}`.trim();
+  return page(title, `<h1><span class="status">${status}</span> ${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`);
 }
