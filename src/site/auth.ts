@@ -9,8 +9,6 @@
  * the next request with it costs one hash. Credentials are never logged or echoed.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
-import { verify as verifyShaCrypt } from 'unixcrypt';
 import { BoundedMap } from '../static/file-index.js';
 
 /** A user's check: a password in hand, or a hash from an htpasswd file. */
@@ -19,6 +17,10 @@ type Check = { kind: 'plain'; digest: Buffer } | { kind: 'bcrypt'; hash: string 
 export class AuthConfigError extends Error {}
 
 const REMEMBERED_CREDENTIALS = 1_000;
+
+// The hash libraries are loaded by the first check that needs one, not by every server.
+let bcryptModule: Promise<typeof import('bcryptjs')> | undefined;
+let shaCryptModule: Promise<typeof import('unixcrypt')> | undefined;
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 export interface BasicAuthOptions {
@@ -76,14 +78,12 @@ export class BasicAuth {
       case 'plain':
         return remember(timingSafeEqual(sha256(credentials.password), check.digest));
       case 'sha-crypt':
-        try {
-          return remember(verifyShaCrypt(credentials.password, check.hash));
-        } catch {
-          return false;
-        }
+        shaCryptModule ??= import('unixcrypt');
+        return shaCryptModule.then(({ verify }) => remember(verify(credentials.password, check.hash))).catch(() => false);
       case 'bcrypt':
+        bcryptModule ??= import('bcryptjs');
         // bcrypt wants $2b$; Apache's htpasswd writes $2y$, the same algorithm under another name.
-        return bcrypt.compare(credentials.password, check.hash.replace(/^\$2y\$/, '$2b$')).then(remember, () => false);
+        return bcryptModule.then(({ default: bcrypt }) => bcrypt.compare(credentials.password, check.hash.replace(/^\$2y\$/, '$2b$'))).then(remember, () => false);
     }
   }
 }

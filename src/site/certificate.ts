@@ -11,7 +11,6 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
-import { generate } from 'selfsigned';
 
 export interface LocalCertificate {
   cert: string;
@@ -69,6 +68,8 @@ export async function ensureLocalCertificate(names = localNames(), folder = cert
   } catch {
     // missing or unreadable: made below
   }
+  // Loaded only when a certificate must be made: X.509 and ASN.1 libraries are large.
+  const { generate } = await import('selfsigned');
   const notBeforeDate = new Date(Date.now() - 60_000);
   const pems = await generate([{ name: 'commonName', value: 'sockhttp localhost' }, { name: 'organizationName', value: 'sockhttp (self-signed)' }], {
     keySize: 2048,

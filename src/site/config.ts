@@ -6,12 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv } from 'ajv';
 import { createRequire } from 'node:module';
+import type { Ajv as AjvClass } from 'ajv';
 import { FRAMING_FIELDS, type ServeJson, SiteRules } from './rules.js';
 
+// Ajv and the schema are loaded when a serve.json is read, not by every server.
 const require = createRequire(import.meta.url);
-const serveSchema = require('@zeit/schemas/deployment/config-static.js') as { properties: Record<string, unknown> };
 
 const targetItems = (extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -20,7 +20,9 @@ const targetItems = (extra: Record<string, unknown> = {}) => ({
   additionalProperties: false,
 });
 
-const SCHEMA = {
+const schema = () => {
+  const serveSchema = require('@zeit/schemas/deployment/config-static.js') as { properties: Record<string, unknown> };
+  return {
   ...serveSchema,
   properties: {
     ...serveSchema.properties,
@@ -31,6 +33,7 @@ const SCHEMA = {
     redirects: { type: 'array', items: targetItems({ type: { enum: [301, 302, 303, 307, 308] } }) },
     etag: { type: 'boolean' },
   },
+  };
 };
 
 /** A serve.json that cannot be used: `message` is one line, naming the file and the key. */
@@ -45,7 +48,7 @@ export interface LoadedSiteConfig {
   rules: SiteRules;
 }
 
-let validate: ReturnType<Ajv['compile']> | undefined;
+let validate: ReturnType<AjvClass['compile']> | undefined;
 
 /**
  * Reads `configFile` (must exist), or `serve.json` in `folder` if there is one; null when there is
@@ -68,7 +71,8 @@ export function loadSiteConfig(folder: string, configFile?: string): LoadedSiteC
     throw new SiteConfigError(`${file}: not valid JSON (${(error as Error).message.split('\n')[0]})`);
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new SiteConfigError(`${file}: must be a JSON object`);
-  validate ??= new Ajv({ allowUnionTypes: true, allErrors: false }).compile(SCHEMA);
+  const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
+  validate ??= new Ajv({ allowUnionTypes: true, allErrors: false }).compile(schema());
   if (!validate(config)) {
     const [problem] = validate.errors ?? [];
     const where = problem?.instancePath ? problem.instancePath.slice(1).replace(/\//g, '.') : 'the top level';

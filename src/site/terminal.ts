@@ -3,10 +3,10 @@
  * same network (the qrcode library, drawn with Unicode half blocks), and opening the browser (the
  * open library: xdg-open, open, start, or WSL's bridge).
  */
-import QRCode from 'qrcode';
 
 /** The QR code of `text` as lines of Unicode half blocks, for a terminal. */
-export function renderQrCode(text: string): Promise<string> {
+export async function renderQrCode(text: string): Promise<string> {
+  const { default: QRCode } = await import('qrcode');
   return QRCode.toString(text, { type: 'terminal', small: true, errorCorrectionLevel: 'L' });
 }
 

@@ -15,12 +15,24 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, type Readable, pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { create as contentDisposition } from 'content-disposition';
 import tar from 'tar-stream';
 import yazl from 'yazl';
+import type { FieldLine } from '../core/fields.js';
 import { type FileAccess, type FileIdentity, identityKey, sameIdentity } from './file-access.js';
 
 export type ArchiveFormat = 'tar.gz' | 'zip';
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['tar.gz', 'zip'];
+
+/** The fields of an archive of the folder `folderName` (Content-Disposition with RFC 6266/8187 encoding). */
+export function archiveFields(folderName: string, format: ArchiveFormat): FieldLine[] {
+  return [
+    ['Content-Type', format === 'zip' ? 'application/zip' : 'application/gzip'],
+    ['Content-Disposition', contentDisposition(`${folderName}.${format}`)],
+    ['Cache-Control', 'no-store'],
+    ['X-Content-Type-Options', 'nosniff'],
+  ];
+}
 
 /** Folders deeper than this are left out: a guard against pathological trees, not a real limit. */
 const MAX_DEPTH = 32;

@@ -39,11 +39,10 @@ import { type Located, Locator } from './locate.js';
 import { Descriptions, type FileDescription, type Source } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
 import { encodePath, resolveTarget } from './resolve.js';
-import { ARCHIVE_FORMATS, type ArchiveFormat, archiveStream } from './archive.js';
+import type { ArchiveFormat } from './archive.js';
 import { errorPageHtml, pageFields } from './pages.js';
 import { BasicAuth, type BasicAuthOptions } from '../site/auth.js';
 import { type RouteDecision, type SiteRules, replaceFields } from '../site/rules.js';
-import { create as contentDisposition } from 'content-disposition';
 import { BoundedMap } from './file-index.js';
 import { extname } from 'node:path';
 
@@ -181,6 +180,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     ...(options.etag === false && { etag: false }),
   });
   const routes = new BoundedMap<string, Route>(REMEMBERED_ROUTES);
+  // Archive libraries are loaded only by a server that offers archives.
+  const archiver = options.archives ? await import('./archive.js') : null;
   let archivesRunning = 0;
   /** The fields of pages the server writes (errors, listings): no sniffing, a strict CSP, then --header. */
   const ownPageFields = pageFields(options.htmlSnippet !== undefined);
@@ -360,7 +361,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (wantsJson) {
       body = renderListingJson(found.segments, entries);
     } else {
-      body = renderListing(found.segments, entries, options.archives ? { archiveFormats: ARCHIVE_FORMATS } : {});
+      body = renderListing(found.segments, entries, archiver ? { archiveFormats: archiver.ARCHIVE_FORMATS } : {});
       if (options.htmlSnippet) body = insertSnippet(body, options.htmlSnippet);
     }
     const base: FieldLine[] = [
@@ -374,6 +375,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
 
   /** `GET /folder/?archive=tar.gz|zip` under --archives: the folder, streamed as an archive. */
   function serveArchive(request: StaticRequest, format: ArchiveFormat): ResponsePlan | null {
+    if (archiver === null) return null;
     const resolved = resolveTarget(request.target);
     if (resolved.kind !== 'path' || !resolved.trailingSlash) return null;
     const { segments } = resolved;
@@ -383,14 +385,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (folder.kind !== 'directory') return folder.kind === 'failed' ? errorAnswer(folder.status) : errorAnswer(404);
     if (archivesRunning >= CONCURRENT_ARCHIVES) return errorAnswer(503, [['Retry-After', '5']]);
     archivesRunning++;
-    const name = `${segments[segments.length - 1] ?? 'site'}.${format}`;
-    const stream = archiveStream(access, folder.realPath, format, () => archivesRunning--);
-    const fields: FieldLine[] = [
-      ['Content-Type', format === 'zip' ? 'application/zip' : 'application/gzip'],
-      ['Content-Disposition', contentDisposition(name)],
-      ['Cache-Control', 'no-store'],
-      ['X-Content-Type-Options', 'nosniff'],
-    ];
+    const stream = archiver.archiveStream(access, folder.realPath, format, () => archivesRunning--);
+    const fields = archiver.archiveFields(segments[segments.length - 1] ?? 'site', format);
     if (request.method === 'HEAD') stream.destroy();
     return { status: 200, fields: replaceFields(fields, extraFields), body: { kind: 'stream', stream } };
   }
@@ -486,10 +482,10 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (method !== 'GET' && method !== 'HEAD') return errorAnswer(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]);
     const queryStart = request.target.indexOf('?');
     const rawPath = queryStart === -1 ? request.target : request.target.slice(0, queryStart);
-    if (options.archives && queryStart !== -1) {
+    if (archiver !== null && queryStart !== -1) {
       const format = new URLSearchParams(request.target.slice(queryStart + 1)).get('archive');
       if (format !== null) {
-        const archive = ARCHIVE_FORMATS.includes(format as ArchiveFormat) ? serveArchive(request, format as ArchiveFormat) : errorAnswer(404);
+        const archive = archiver.ARCHIVE_FORMATS.includes(format as ArchiveFormat) ? serveArchive(request, format as ArchiveFormat) : errorAnswer(404);
         if (archive !== null) return archive;
       }
     }
