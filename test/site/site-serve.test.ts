@@ -301,6 +301,34 @@ describe('Basic authentication', () => {
     assert.match(refused.stderr, /neither bcrypt/);
   });
 
+  test('--watch: the live-reload stream needs the credentials too', async () => {
+    const server = await startStaticServer(root, { auth: { credentials: ['ann:pw'] }, watch: true });
+    const headOf = (headers: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ port: server.port, host: '127.0.0.1' });
+        let text = '';
+        const timer = setTimeout(() => socket.destroy(new Error('no head')), 5_000);
+        socket.on('data', (chunk) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n\r\n')) {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve(text.slice(0, text.indexOf('\r\n\r\n')));
+          }
+        });
+        socket.on('error', reject);
+        socket.write(`GET /__sockhttp/live-reload HTTP/1.1\r\nHost: x\r\n${headers}\r\n`);
+      });
+    try {
+      assert.match(await headOf(''), /^HTTP\/1\.1 401 /);
+      const allowed = await headOf(`Authorization: ${encode('ann', 'pw')}\r\n`);
+      assert.match(allowed, /^HTTP\/1\.1 200 /);
+      assert.match(allowed, /content-type: text\/event-stream/i);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a warning when passwords would cross a network in clear text', () => {
     assert.match(plainHttpAuthWarning('0.0.0.0', false, true) ?? '', /plain HTTP on 0\.0\.0\.0.*--https/);
     assert.match(plainHttpAuthWarning('192.168.1.20', false, true) ?? '', /plain HTTP/);
