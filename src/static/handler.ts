@@ -103,7 +103,12 @@ export interface StaticRequest {
 export type StaticHandler = (request: StaticRequest) => ResponsePlan | Promise<ResponsePlan>;
 
 const ALLOW = 'GET, HEAD, OPTIONS';
-const NO_CACHE: FieldLine[] = [['Cache-Control', 'no-cache']];
+
+/** The fields of the SPA fallback: Cache-Control: no-cache, and Accept added to Vary. */
+function spaFields(fields: FieldLine[]): FieldLine[] {
+  const vary = fields.filter(([name]) => name.toLowerCase() === 'vary').map(([, value]) => value);
+  return replaceFields(fields, [['Cache-Control', 'no-cache'], ['Vary', [...vary, 'Accept'].join(', ')]]);
+}
 
 /** Methods RFC 9110 §9 and RFC 5789 define: we know them and do not allow them (405). Others are unknown (501). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
@@ -276,9 +281,10 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       ({ validators, fields, notModifiedFields, bodyKey } = descriptions.representation(description, 'identity', source));
     }
     if (spaFallback) {
-      // The shell answers many URLs and changes with every deployment: always revalidated.
-      fields = replaceFields(fields, NO_CACHE);
-      notModifiedFields = replaceFields(notModifiedFields, NO_CACHE);
+      // The shell answers many URLs and changes with every deployment: always revalidated. It was
+      // chosen by Accept, so a shared cache must not give it to a request that does not accept HTML.
+      fields = spaFields(fields);
+      notModifiedFields = spaFields(notModifiedFields);
     }
 
     if (status === 200) {
@@ -305,7 +311,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       const bytes = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
-    return streamFile(source, status, fields, description.contentType, ranges);
+    // Each part of multipart/byteranges says the type the whole would have had (a configured one included).
+    const partType = ranges.kind === 'partial' ? (fields.find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? description.contentType) : description.contentType;
+    return streamFile(source, status, fields, partType, ranges);
   }
 
   /** A large file or ranges, streamed from a descriptor of its own that is the very version described. */
@@ -562,7 +570,8 @@ function partialBody(fd: number, fields: FieldLine[], contentType: string, range
     pieces.push(Buffer.from(partHead, 'latin1'), region(range));
   });
   pieces.push(Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'));
-  const partFields = fields.map(([name, value]): FieldLine => (name === 'Content-Type' ? [name, `multipart/byteranges; boundary=${boundary}`] : [name, value]));
+  // Whatever Content-Type was configured, the whole is multipart/byteranges (each part keeps its type).
+  const partFields = replaceFields(fields, [['Content-Type', `multipart/byteranges; boundary=${boundary}`]]);
   return { fields: partFields, body: { kind: 'file', fd, pieces } };
 }
 

@@ -122,6 +122,7 @@ describe('SPA fallback (--spa FILE)', () => {
       assert.equal(response.status, 200, target);
       assert.equal(response.body.toString(), APP_SHELL, target);
       assert.deepEqual(all(response, 'cache-control'), ['no-cache'], target);
+      assert.match(all(response, 'vary').join(', '), /\bAccept\b/, 'chosen by Accept');
     }
     assert.deepEqual(all(await send(spa.port, '/hello.txt'), 'cache-control'), ['public, max-age=600'], 'files keep --cache');
   });
@@ -183,6 +184,13 @@ describe('fields that replace the server’s own', () => {
       assert.deepEqual(all(response, 'x-extra'), ['one'], label);
     });
   }
+
+  test('several ranges are still multipart/byteranges under a configured Content-Type', async () => {
+    const response = await send(server.port, '/files/b.bin', { Range: 'bytes=0-9,20-29' });
+    assert.equal(response.status, 206);
+    assert.match(all(response, 'content-type').join(), /^multipart\/byteranges; boundary=/);
+    assert.match(response.body.toString('latin1'), /Content-Type: text\/x-custom/);
+  });
 
   test('on a 304 too', async () => {
     const first = await send(server.port, '/hello.txt');
