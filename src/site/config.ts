@@ -5,8 +5,8 @@
  * that schema leaves open) and `etag`. Every problem is one line naming the key.
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import type { Ajv as AjvClass } from 'ajv';
 import { FRAMING_FIELDS, type ServeJson, SiteRules } from './rules.js';
 
@@ -20,27 +20,28 @@ const targetItems = (extra: Record<string, unknown> = {}) => ({
   additionalProperties: false,
 });
 
-const schema = () => {
+/** serve's schema, with the items of `rewrites` and `redirects` checked and `etag` added. */
+function schema(): Record<string, unknown> {
   const serveSchema = require('@zeit/schemas/deployment/config-static.js') as { properties: Record<string, unknown> };
   return {
-  ...serveSchema,
-  properties: {
-    ...serveSchema.properties,
-    cleanUrls: { type: ['boolean', 'array'], items: { type: 'string' } },
-    directoryListing: { type: ['boolean', 'array'], items: { type: 'string' } },
-    unlisted: { type: 'array', items: { type: 'string' } },
-    rewrites: { type: 'array', items: targetItems() },
-    redirects: { type: 'array', items: targetItems({ type: { enum: [301, 302, 303, 307, 308] } }) },
-    etag: { type: 'boolean' },
-  },
+    ...serveSchema,
+    properties: {
+      ...serveSchema.properties,
+      cleanUrls: { type: ['boolean', 'array'], items: { type: 'string' } },
+      directoryListing: { type: ['boolean', 'array'], items: { type: 'string' } },
+      unlisted: { type: 'array', items: { type: 'string' } },
+      rewrites: { type: 'array', items: targetItems() },
+      redirects: { type: 'array', items: targetItems({ type: { enum: [301, 302, 303, 307, 308] } }) },
+      etag: { type: 'boolean' },
+    },
   };
-};
+}
 
 /** A serve.json that cannot be used: `message` is one line, naming the file and the key. */
 export class SiteConfigError extends Error {}
 
 export interface LoadedSiteConfig {
-  /** The file that was read (its real location), so that it is never served. */
+  /** The file that was read (absolute), so that it is never served. */
   file: string;
   config: ServeJson;
   /** The folder to serve when the file names one (`public`, relative to the served folder, as in serve). */

@@ -1,6 +1,8 @@
 /**
  * Static file serving: from a request head to a ResponsePlan, in pillarjs/send's order.
  *
+ *  0. Basic authentication when configured (site/auth.ts); a folder archive under --archives;
+ *     serve.json's redirects and rewrites (site/rules.ts), decided once per raw path;
  *  1. method and target: OPTIONS, 405/501, the request path resolved without I/O (resolve.ts), the
  *     dotfile rule on the URL;
  *  2. locate (locate.ts): what the path names on disk, decided on an opened descriptor
@@ -12,6 +14,10 @@
  *  5. the body plan: bytes from memory, or a descriptor opened, verified again, and checked to be
  *     the very version whose validators were sent.
  *
+ * Nothing at the path: a clean URL (x → x.html), the SPA shell for a navigation, 404.html, or the
+ * server's own 404 page (pages.ts). Every field configured (serve.json headers, --header, --cors,
+ * --isolation) replaces the server's field of the same name, in fields made once per representation.
+ *
  * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
  * event-loop turn (file-index.ts: StatsOfThisTurn) instead of being resolved and opened again; the
  * description and representations of each version of a file are made once; small files and
@@ -21,30 +27,27 @@
  * descriptor, and every use checks the path still stats to that identity.
  */
 import { randomBytes } from 'node:crypto';
-import { close, fstat, read } from 'node:fs';
-import { realpathSync } from 'node:fs';
+import { close, fstat, read, realpathSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FieldLine, Fields } from '../core/fields.js';
 import { type FilePiece, type ResponsePlan, EMPTY_BODY } from '../core/response-plan.js';
+import { BasicAuth, type BasicAuthOptions } from '../site/auth.js';
+import { type RouteDecision, type SiteRules, replaceFields } from '../site/rules.js';
+import type { ArchiveFormat } from './archive.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type SymlinkPolicy, identityOf, sameIdentity } from './file-access.js';
-import { BufferCache } from './file-index.js';
+import { BoundedMap, BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
 import { type Located, Locator } from './locate.js';
+import { errorPageHtml, pageFields } from './pages.js';
 import { Descriptions, type FileDescription, type Source } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
 import { encodePath, resolveTarget } from './resolve.js';
-import type { ArchiveFormat } from './archive.js';
-import { errorPageHtml, pageFields } from './pages.js';
-import { BasicAuth, type BasicAuthOptions } from '../site/auth.js';
-import { type RouteDecision, type SiteRules, replaceFields } from '../site/rules.js';
-import { BoundedMap } from './file-index.js';
-import { extname } from 'node:path';
 
 export interface StaticOptions {
   /** The folder to serve. */

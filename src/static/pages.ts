@@ -40,7 +40,21 @@ export function pageFields(liveReload: boolean): FieldLine[] {
   ];
 }
 
-export function page(title: string, body: string): string {
+/**
+ * The part of PAGE_STYLE an error page uses: the same look in a page under 1 KiB, small enough to
+ * go out in the packet that carries the head.
+ */
+const ERROR_STYLE = `
+:root { color-scheme: light dark; }
+* { box-sizing: border-box; }
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; }
+main { max-width: 56rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.3rem; font-weight: 600; margin: 0 0 1rem; }
+.status { color: #656d76; }
+a { color: #0969da; text-decoration: none; }
+`;
+
+export function page(title: string, body: string, style = PAGE_STYLE): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -48,7 +62,7 @@ export function page(title: string, body: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>${title}</title>
-<style>${PAGE_STYLE}</style>
+<style>${style}</style>
 </head>
 <body>
 <main>
@@ -77,5 +91,5 @@ export function errorPageHtml(status: number): string {
   const reason = reasonPhrase(status);
   const message = MESSAGES[status] ?? '';
   const title = `${status} ${reason}`.trim();
-  return page(title, `<h1><span class="status">${status}</span> ${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`);
+  return page(title, `<h1><span class="status">${status}</span> ${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`, ERROR_STYLE);
 }
