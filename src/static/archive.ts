@@ -47,6 +47,19 @@ interface ArchiveEntry {
   isDirectory: boolean;
 }
 
+/** A folder's place on disk (device and inode), whatever its times: the same folder reached twice has one key. */
+function folderKey(identity: FileIdentity): string {
+  return identityKey({ ...identity, size: 0, mtimeMs: 0, ctimeMs: 0 });
+}
+
+/** The walk of the archived folder, which counts as seen from the start (a symlink back to it is left out). */
+function walkFolder(access: FileAccess, realPath: string): AsyncGenerator<ArchiveEntry> {
+  const seen = new Set<string>();
+  const folder = access.open(realPath, false);
+  if (folder.kind === 'directory') seen.add(folderKey(folder.identity));
+  return walk(access, realPath, '', seen, 0);
+}
+
 /** Every entry under the verified folder `realPath`, depth first, names sorted, each verified before it is yielded. */
 async function* walk(access: FileAccess, realPath: string, prefix: string, seen: Set<string>, depth: number): AsyncGenerator<ArchiveEntry> {
   const directory = await access.readDirectory(realPath);
@@ -57,7 +70,7 @@ async function* walk(access: FileAccess, realPath: string, prefix: string, seen:
     if (opened.kind === 'file') {
       yield { name: prefix + name, realPath: opened.realPath, identity: opened.identity, isDirectory: false };
     } else if (opened.kind === 'directory') {
-      const key = identityKey({ ...opened.identity, size: 0, mtimeMs: 0, ctimeMs: 0 });
+      const key = folderKey(opened.identity);
       if (seen.has(key)) continue;
       seen.add(key);
       yield { name: `${prefix}${name}/`, realPath: opened.realPath, identity: opened.identity, isDirectory: true };
@@ -103,7 +116,7 @@ function tarGzArchive(access: FileAccess, realPath: string): Readable {
   pipeline(pack, gzip, () => {});
   const fill = async () => {
     let count = 0;
-    for await (const entry of walk(access, realPath, '', new Set(), 0)) {
+    for await (const entry of walkFolder(access, realPath)) {
       if (gzip.destroyed) return;
       if (++count > MAX_ENTRIES) throw new Error('too many entries');
       const mtime = new Date(entry.identity.mtimeMs);
@@ -142,7 +155,7 @@ function zipArchive(access: FileAccess, realPath: string): Readable {
   const fill = async () => {
     let count = 0;
     // yazl takes the list of entries first and opens each stream only when it writes that entry, in order.
-    for await (const entry of walk(access, realPath, '', new Set(), 0)) {
+    for await (const entry of walkFolder(access, realPath)) {
       if (output.destroyed) return;
       if (++count > MAX_ENTRIES) throw new Error('too many entries');
       const mtime = new Date(entry.identity.mtimeMs);

@@ -463,6 +463,21 @@ describe('--archives', () => {
     assert.ok(!listed.stdout.toString().includes(SECRET));
   });
 
+  test('a symlink back to an ancestor is included once, not followed round', { skip: !hasTar || !hasCurl }, async () => {
+    const looped = join(base.path, 'looped');
+    writeTree(looped, { 'top.txt': 'top\n', 'inner/deep.txt': 'deep\n' });
+    symlinkSync('..', join(looped, 'inner', 'back-up'));
+    symlinkSync('inner', join(looped, 'inner-again'));
+    const loopServer = await startStaticServer(looped, { archives: true });
+    try {
+      const result = await runCommand('sh', ['-c', `curl -sS --max-time 20 'http://127.0.0.1:${loopServer.port}/?archive=tar.gz' | tar -tzf -`]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.stdout.toString().trim().split('\n').sort(), ['inner/', 'inner/deep.txt', 'top.txt']);
+    } finally {
+      await loopServer.close();
+    }
+  });
+
   test('a dotfolder, a file, a missing folder or an unknown format is not archived', async () => {
     assert.equal((await send(server.port, '/files/.git/?archive=tar.gz')).status, 404);
     assert.equal((await send(server.port, '/hello.txt?archive=zip')).status, 200, 'a file is served as itself');
