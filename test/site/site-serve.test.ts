@@ -571,6 +571,24 @@ describe('serve.json through the CLI', () => {
     }
   });
 
+  test('the flags reach the server: --spa FILE, --spa=FILE, --isolation, --archives', async () => {
+    for (const spaArgs of [['--spa', 'about.html'], ['--spa=about.html']]) {
+      const cli = await startCliServer([site.path, '-q', ...spaArgs, '--isolation', '--archives']);
+      try {
+        const shell = await send(cli.port, '/client/route', NAVIGATION);
+        assert.equal(shell.body.toString(), ABOUT, spaArgs.join(' '));
+        assert.equal(shell.field('cache-control'), 'no-cache');
+        assert.equal(shell.field('cross-origin-embedder-policy'), 'require-corp');
+        assert.equal((await send(cli.port, '/client/app.js', NAVIGATION)).status, 404);
+        const archive = await fetch(`http://127.0.0.1:${cli.port}/dist/?archive=zip`);
+        assert.equal(archive.headers.get('content-type'), 'application/zip');
+        assert.ok((await archive.arrayBuffer()).byteLength > 0);
+      } finally {
+        await cli.stop();
+      }
+    }
+  });
+
   test('an invalid file: one line naming the key, exit 1', async () => {
     const config = join(site.path, 'invalid.json');
     writeFileSync(config, JSON.stringify({ redirects: [{ source: '/a', destination: '/b', type: 'temporary' }] }));
