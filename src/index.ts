@@ -18,7 +18,9 @@ import { HttpServer } from './net/server/listener.js';
 import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './net/server/connection.js';
 import type { TraceOptions } from './core/connection-trace.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
-import { LIVE_RELOAD_SNIPPET, LiveReload } from './net/server/live-reload.js';
+import { LIVE_RELOAD_PATH, LIVE_RELOAD_SNIPPET, LiveReload } from './net/server/live-reload.js';
+import { BasicAuth } from './site/auth.js';
+import type { IncomingRequest } from './net/server/connection.js';
 
 export { Fields, type FieldLine } from './core/fields.js';
 export { isToken, isFieldValue } from './core/chars.js';
@@ -54,6 +56,11 @@ export type { ConnectionDetails, TlsDetails } from './net/client/connection.js';
 export { proxyFromEnvironment, bypassesProxy, parseProxyUrl } from './net/client/proxy.js';
 export { defaultPort, isHttpUrl, socketHost } from './core/origin.js';
 export { createStaticHandler, type StaticOptions, type StaticHandler } from './static/handler.js';
+export { loadSiteConfig, SiteConfigError, type LoadedSiteConfig } from './site/config.js';
+export { SiteRules, type ServeJson, type RouteDecision, replaceFields, FRAMING_FIELDS } from './site/rules.js';
+export { BasicAuth, AuthConfigError, type BasicAuthOptions, decodeBasic } from './site/auth.js';
+export { ensureLocalCertificate, certificateFolder, localNames, type LocalCertificate } from './site/certificate.js';
+export { renderQrCode, openBrowser } from './site/terminal.js';
 
 export interface ServeStaticOptions extends StaticOptions {
   /** Default 13331, the port of the labs; 0 takes a free port. */
@@ -79,9 +86,13 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
   const stallMs = options.timeouts?.stallMs ?? DEFAULT_TIMEOUTS.stallMs;
   const liveReload = options.watch ? new LiveReload(options.root, Math.min(15_000, stallMs / 2)) : null;
   try {
-    const staticHandler = await createStaticHandler({ ...options, ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
+    // One BasicAuth for the files and the live-reload stream, so that both need the same credentials.
+    const auth = options.auth === undefined || options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
+    const staticHandler = await createStaticHandler({ ...options, ...(auth && { auth }), ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
+    // Without valid credentials the event stream's path goes to the static handler, which answers 401.
+    const mayWatch = (request: IncomingRequest) => auth === undefined || auth.allows(request.fields.get('authorization')) === true;
     const server = new HttpServer({
-      handler: (request) => liveReload?.answer(request.method, request.target) ?? staticHandler(request),
+      handler: (request) => (liveReload !== null && request.target.startsWith(LIVE_RELOAD_PATH) && mayWatch(request) ? liveReload.answer(request.method, request.target) : null) ?? staticHandler(request),
       onAccess: options.onAccess,
       limits: options.limits,
       timeouts: options.timeouts,

@@ -21,12 +21,13 @@ function layerOf(path: string): string {
 /** What each layer may import (besides itself, and Node's own modules where noted). */
 const ALLOWED: Record<string, string[]> = {
   core: [],
-  static: ['core'],
+  site: ['core'],
+  static: ['core', 'site'],
   'net/server': ['core'],
   'net/client': ['core', 'version'],
   check: ['core'],
   grade: ['core', 'check'],
-  index: ['core', 'static', 'net/server', 'net/client', 'version'],
+  index: ['core', 'site', 'static', 'net/server', 'net/client', 'version'],
   cli: ['index', 'check', 'grade', 'version'],
   examples: ['index'],
   version: [],

@@ -1,9 +1,25 @@
 /** `sockhttp serve [DIR]`: the static file server. */
 import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic } from '../index.js';
+import {
+  AuthConfigError,
+  BasicAuth,
+  FRAMING_FIELDS,
+  type LoadedSiteConfig,
+  type LocalCertificate,
+  SiteConfigError,
+  SiteRules,
+  type TraceOptions,
+  ensureLocalCertificate,
+  loadSiteConfig,
+  localNames,
+  openBrowser,
+  renderQrCode,
+} from '../index.js';
 import { UsageError, openTrace, parseNumber, withUsageErrors } from './options.js';
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
@@ -19,10 +35,12 @@ Options:
       --dotfiles MODE      allow | deny: may names starting with "." be served and listed (default: deny)
       --symlinks MODE      follow-inside | deny: serve symlinks whose target lies inside DIR, or
                            no path through a symlink at all (default: follow-inside)
-      --spa                single-page app: unknown paths get /index.html when the client accepts HTML
+      --spa [FILE]         single-page app: a navigation to a path that matches no file gets FILE
+                           (default index.html; --spa=FILE, or FILE ending in .html) with Cache-Control:
+                           no-cache; paths with a file extension, and non-HTML requests, get a real 404
       --no-compress        no gzip/brotli (precompressed .br/.gz siblings and on the fly)
       --cors               Access-Control-Allow-Origin: * and answers to preflight OPTIONS
-  -H, --header 'N: V'      add a field to every response (repeatable)
+  -H, --header 'N: V'      set a field on every response, replacing the server's own (repeatable)
       --watch              reload open pages when a file under DIR changes
       --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)
       --tls-key FILE       the PEM private key of --tls-cert
@@ -39,6 +57,18 @@ Options:
       --log-format FORMAT  common | combined | json access log on stdout (default: common)
   -q, --quiet              no access log
   -h, --help               this help
+
+Site options (serve.json and what static-server users expect):
+      --config FILE        read the serve.json rules from FILE (default: DIR/serve.json if present);
+                           flags override it; the file itself is never served
+      --no-clean-urls      /about does not serve about.html
+      --auth USER:PASS     HTTP Basic authentication (repeatable)
+      --auth-file FILE     users from an htpasswd file (bcrypt or SHA-crypt hashes)
+      --isolation          cross-origin isolation: COOP same-origin, COEP require-corp
+      --https              HTTPS with a self-signed certificate for localhost and this machine's
+                           addresses, kept in the user's cache folder (or --tls-cert/--tls-key)
+      --archives           offer each listed folder as a streamed .tar.gz and .zip
+      --open               open the server's URL in the browser
 
 Stop it with Ctrl-C (SIGINT) or SIGTERM: in-flight responses finish first.`;
 
@@ -68,6 +98,129 @@ const OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+// ---- Site options (serve.json, clean URLs, auth, HTTPS, archives, QR, --open) -------------------
+const SITE_OPTIONS = {
+  config: { type: 'string' },
+  'no-clean-urls': { type: 'boolean' },
+  'spa-file': { type: 'string' },
+  auth: { type: 'string', multiple: true },
+  'auth-file': { type: 'string' },
+  isolation: { type: 'boolean' },
+  https: { type: 'boolean' },
+  archives: { type: 'boolean' },
+  open: { type: 'boolean' },
+} as const;
+
+/** `--spa FILE` (FILE ending in .html or .htm) and `--spa=FILE` become `--spa-file FILE`: parseArgs has no optional values. */
+function withSpaFile(args: string[]): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const next = args[index + 1];
+    if (arg.startsWith('--spa=')) out.push('--spa-file', arg.slice('--spa='.length));
+    else if (arg === '--spa' && next !== undefined && !next.startsWith('-') && /\.html?$/i.test(next)) {
+      out.push('--spa-file', next);
+      index++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** A serve.json or --auth-file that cannot be used: one line, exit code 1. */
+class SiteFileError extends Error {}
+
+interface SiteSettings {
+  /** The folder to serve after serve.json's `public`. */
+  root: string;
+  https: boolean;
+  open: boolean;
+  options: Pick<ServeStaticOptions, 'site' | 'cleanUrls' | 'etag' | 'auth' | 'isolation' | 'archives' | 'hiddenFiles' | 'spa' | 'listing' | 'symlinks'>;
+}
+
+type ParsedValues = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS & typeof SITE_OPTIONS; allowPositionals: true }>>['values'];
+
+/** serve.json first, then the flags over it. */
+function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
+  let loaded: LoadedSiteConfig | null;
+  try {
+    loaded = loadSiteConfig(folder, values.config);
+  } catch (error) {
+    if (error instanceof SiteConfigError) throw new SiteFileError(error.message);
+    throw error;
+  }
+  const config = loaded?.config ?? {};
+  let authFile: string | undefined;
+  if (values['auth-file'] !== undefined) {
+    try {
+      authFile = readFileSync(values['auth-file'], 'utf8');
+    } catch (error) {
+      throw new SiteFileError(`${values['auth-file']}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  let auth: BasicAuth | undefined;
+  if (values.auth !== undefined || authFile !== undefined) {
+    try {
+      auth = new BasicAuth({ credentials: values.auth ?? [], htpasswd: authFile ?? '' });
+    } catch (error) {
+      if (!(error instanceof AuthConfigError)) throw error;
+      if (values.auth?.some((pair) => pair.indexOf(':') <= 0)) throw new UsageError('--auth must look like USER:PASSWORD');
+      throw new SiteFileError(`${values['auth-file'] ?? '--auth'}: ${error.message}`);
+    }
+  }
+  const spa = values['spa-file'] ?? (values.spa === true ? true : undefined);
+  return {
+    root: loaded?.root ?? folder,
+    https: values.https === true,
+    open: values.open === true,
+    options: {
+      // --no-clean-urls also turns off serve.json's clean-URL redirects
+      ...(loaded && { site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules, hiddenFiles: [loaded.file] }),
+      cleanUrls: values['no-clean-urls'] ? false : config.cleanUrls !== false,
+      ...(config.etag === false && { etag: false }),
+      ...(auth && { auth }),
+      ...(values.isolation && { isolation: true }),
+      ...(values.archives && { archives: true }),
+      ...(spa !== undefined && { spa }),
+      ...(config.directoryListing === false && { listing: false }),
+      ...(config.symlinks !== undefined && values.symlinks === undefined && { symlinks: config.symlinks ? 'follow-inside' : 'deny' }),
+    },
+  };
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/** The start-up warning when Basic credentials would cross a network in clear text, else null. */
+export function plainHttpAuthWarning(host: string, hasTls: boolean, hasAuth: boolean): string | null {
+  if (!hasAuth || hasTls || isLoopback(host)) return null;
+  return `--auth over plain HTTP on ${host}: passwords cross the network readable by anyone on it; add --https`;
+}
+
+/** Start-up lines about the site options: plain-HTTP passwords, the certificate, the QR code. */
+async function announceSite(config: ServeConfig, port: number): Promise<void> {
+  const { site } = config;
+  const scheme = config.tlsFiles ? 'https' : 'http';
+  const warning = plainHttpAuthWarning(config.host, config.tlsFiles !== null, site.options.auth !== undefined);
+  if (warning !== null) process.stderr.write(`sockhttp: warning: ${warning}\n`);
+  if (config.certificate) {
+    const { certificate } = config;
+    process.stdout.write(`HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}\n`);
+  }
+  const networkUrl = urlsFor(config.host, port)
+    .map((url) => url.replace(/^http/, scheme))
+    .find((url) => !/\/\/(127\.|\[::1\]|localhost)/.test(url));
+  if (networkUrl !== undefined && process.stdout.isTTY) process.stdout.write(`${await renderQrCode(networkUrl)}\n`);
+  if (site.open) {
+    const local = `${scheme}://${isLoopback(config.host) || config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}/`;
+    await openBrowser(local).catch(() => process.stderr.write(`sockhttp: could not open a browser; visit ${local}\n`));
+  }
+}
+
+/** Under --trace with --auth, credentials never reach the trace: the Authorization value is masked. */
+function redactCredentials(trace: TraceOptions): TraceOptions {
+  return { ...trace, write: (text) => trace.write(text.replace(/((?:proxy-)?authorization:\s*)[^\r\n]*?(?=\\r\\n|\r?\n|$)/gi, '$1[redacted]')) };
+}
+// ---- end of site options ------------------------------------------------------------------------
 
 /** `{ [name]: value }` when the value is set, `{}` otherwise: for options that must stay absent. */
 function optional<Name extends string, Value>(name: Name, value: Value | undefined): { [key in Name]?: Value } {
@@ -125,10 +278,14 @@ interface ServeConfig {
   logFormat: LogFormat;
   quiet: boolean;
   options: Omit<ServeStaticOptions, 'root' | 'host' | 'port' | 'tls' | 'onAccess'>;
+  /** Site options (serve.json, --https, --open…). */
+  site: SiteSettings;
+  /** --https without --tls-cert: the certificate from the cache (made before any worker starts). */
+  certificate: LocalCertificate | null;
 }
 
 function parseServeArgs(args: string[]): ServeConfig | 'help' {
-  const { values, positionals } = withUsageErrors(() => parseArgs({ args, options: OPTIONS, allowPositionals: true }));
+  const { values, positionals } = withUsageErrors(() => parseArgs({ args: withSpaFile(args), options: { ...OPTIONS, ...SITE_OPTIONS }, allowPositionals: true }));
   if (values.help) return 'help';
   if (positionals.length > 1) throw new UsageError('serve takes one folder');
   const cacheSeconds = parseNumber(values.cache, '--cache', { max: 10 * 365 * 24 * 3600 });
@@ -150,13 +307,17 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
     const colon = line.indexOf(':');
     const field: FieldLine = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
     if (colon <= 0 || !isToken(field[0]) || !isFieldValue(field[1])) throw new UsageError(`--header must look like 'Name: value', not '${line}'`);
+    if (FRAMING_FIELDS.has(field[0].toLowerCase())) throw new UsageError(`--header cannot set ${field[0]}: the server sets it itself`);
     return field;
   });
   const traceBody = parseNumber(values['trace-body'], '--trace-body', { max: 1024 * 1024 }) ?? 0;
   const tracing = values.trace === true || values['trace-file'] !== undefined;
+  const site = parseSiteArgs(values, positionals[0] ?? '.');
   return {
+    site,
+    certificate: null,
     trace: tracing ? { file: values['trace-file'] ?? null, bodyBytes: traceBody } : undefined,
-    root: positionals[0] ?? '.',
+    root: site.root,
     host: values.host ?? '127.0.0.1',
     port: parseNumber(values.port ?? process.env['PORT'], 'port', { max: 65535 }) ?? 13331,
     workers,
@@ -175,6 +336,7 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
       timeouts,
       ...(cacheSeconds !== undefined && { cacheControl: `public, max-age=${cacheSeconds}` }),
       ...optional('maxConnections', maxConnections),
+      ...site.options,
     },
   };
 }
@@ -184,6 +346,10 @@ export async function runServe(args: string[]): Promise<number> {
   try {
     config = parseServeArgs(args);
   } catch (error) {
+    if (error instanceof SiteFileError) {
+      process.stderr.write(`sockhttp serve: ${error.message}\n`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`sockhttp serve: ${error.message} (try 'sockhttp serve --help')\n`);
     return 2;
@@ -191,6 +357,16 @@ export async function runServe(args: string[]): Promise<number> {
   if (config === 'help') {
     process.stdout.write(`${SERVE_HELP}\n`);
     return 0;
+  }
+  if (config.site.https && config.tlsFiles === null) {
+    try {
+      const names = [...new Set([...localNames(), ...(config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host])])];
+      config.certificate = await ensureLocalCertificate(names);
+      config.tlsFiles = { cert: config.certificate.certFile, key: config.certificate.keyFile };
+    } catch (error) {
+      process.stderr.write(`sockhttp: cannot make an HTTPS certificate: ${(error as Error).message}\n`);
+      return 1;
+    }
   }
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
   const code = await serveUntilSignal(config);
@@ -214,7 +390,8 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   try {
     if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
-    const trace = config.trace && openTrace(config.trace.file, config.trace.bodyBytes);
+    const opened = config.trace && openTrace(config.trace.file, config.trace.bodyBytes);
+    const trace = opened && config.options.auth ? redactCredentials(opened) : opened;
     server = await serveStatic({
       ...config.options,
       ...(trace && { trace }),
@@ -239,7 +416,10 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   });
   // The banner comes after the signal handlers: whoever reads it may send a signal at once.
   // Under --workers the primary prints it once, not every worker.
-  if (!cluster.isWorker) process.stdout.write(banner(config, server.address!.port));
+  if (!cluster.isWorker) {
+    process.stdout.write(banner(config, server.address!.port));
+    await announceSite(config, server.address!.port);
+  }
   return stopped;
 }
 
@@ -269,6 +449,7 @@ function runPrimary(config: ServeConfig): Promise<number> {
       if (!printedBanner) {
         printedBanner = true;
         process.stdout.write(banner(config, address.port));
+        void announceSite(config, address.port);
       }
     });
     let failedToStart = false;

@@ -24,7 +24,8 @@
  * inside the folder (nginx has the same limit; Linux's protected_hardlinks stops links to files the
  * linker does not own).
  */
-import { type Stats, close, closeSync, constants, fstat, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { type Stats, close, closeSync, constants, createReadStream, fstat, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { sep } from 'node:path';
@@ -97,6 +98,8 @@ export interface FileAccessOptions {
   symlinks: SymlinkPolicy;
   /** Test hook: use the portable fallback even where /proc/self/fd exists. */
   withoutProc?: boolean;
+  /** Files never served nor listed, whatever the rules (the serve.json the server was started with); by real path in the constructor. */
+  hidden?: readonly string[];
 }
 
 /** A verified file whose bytes may be sent: its real path, and its identity taken from its descriptor. */
@@ -111,12 +114,15 @@ export class FileAccess {
   readonly #allowDotfiles: boolean;
   readonly #denySymlinks: boolean;
   readonly #hasProc: boolean;
+  readonly #hidden: ReadonlySet<string>;
 
   /** The access to the folder `root`, which must be a directory; its real path is resolved once, now. */
   static async forRoot(root: string, options: FileAccessOptions): Promise<FileAccess> {
     const rootReal = await realpath(root);
     if (!(await stat(rootReal)).isDirectory()) throw Object.assign(new Error(`${root} is not a directory`), { code: 'ENOTDIR' });
-    return new FileAccess(rootReal, options);
+    // Hidden files are named by their real paths, as the rules compare them; one that is missing hides nothing.
+    const hidden = await Promise.all((options.hidden ?? []).map((file) => realpath(file).catch(() => null)));
+    return new FileAccess(rootReal, { ...options, hidden: hidden.filter((file) => file !== null) });
   }
 
   /** `rootReal`: the served folder's real path (symlinks resolved once, at start). */
@@ -126,6 +132,7 @@ export class FileAccess {
     this.#allowDotfiles = options.allowDotfiles;
     this.#denySymlinks = options.symlinks === 'deny';
     this.#hasProc = !options.withoutProc && procFdWorks(rootReal);
+    this.#hidden = new Set(options.hidden ?? []);
   }
 
   /**
@@ -188,6 +195,15 @@ export class FileAccess {
       throw fsError('ESTALE');
     }
     return opened.fd;
+  }
+
+  /**
+   * A stream of the bytes of `source`, through a descriptor verified now and checked to be that very
+   * version; at most its size (a file cut shorter ends the stream early). The stream closes the descriptor.
+   */
+  streamSource(source: Source): Readable {
+    const fd = this.openSource(source);
+    return createReadStream('', { fd, start: 0, end: Math.max(0, source.identity.size - 1), highWaterMark: 64 * 1024 });
   }
 
   /**
@@ -255,6 +271,7 @@ export class FileAccess {
     const isRoot = realPath === this.rootReal;
     if (!isRoot && !realPath.startsWith(this.#rootPrefix)) return { kind: 'refused' };
     if (this.#denySymlinks && realPath !== requestedPath) return { kind: 'refused' };
+    if (this.#hidden.has(realPath)) return { kind: 'refused' };
     if (!this.#allowDotfiles && !isRoot) {
       const inside = realPath.slice(this.#rootPrefix.length);
       if (inside.startsWith('.') || inside.includes(`${sep}.`)) return { kind: 'refused' };

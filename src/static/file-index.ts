@@ -8,29 +8,6 @@
  * StatsOfThisTurn). A file that is written, replaced or renamed over gets a new identity, so its old
  * entries are simply never found again and age out of the bounded maps.
  */
-/** A map that holds at most `maxEntries`; when full it starts afresh (its entries are cheap to rebuild). */
-export class BoundedMap<Key, Value> {
-  readonly #entries = new Map<Key, Value>();
-  readonly #maxEntries: number;
-
-  constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
-  }
-
-  get(key: Key): Value | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: Key, value: Value): void {
-    if (this.#entries.size >= this.#maxEntries) this.#entries.clear();
-    this.#entries.set(key, value);
-  }
-
-  delete(key: Key): void {
-    this.#entries.delete(key);
-  }
-}
-
 interface CacheEntry {
   /** A Buffer once produced, the pending production before. */
   value: Buffer | Promise<Buffer>;

@@ -1,6 +1,8 @@
 /**
  * Static file serving: from a request head to a ResponsePlan, in pillarjs/send's order.
  *
+ *  0. Basic authentication when configured (site/auth.ts); a folder archive under --archives;
+ *     serve.json's redirects and rewrites (site/rules.ts), decided once per raw path;
  *  1. method and target: OPTIONS, 405/501, the request path resolved without I/O (resolve.ts), the
  *     dotfile rule on the URL;
  *  2. locate (locate.ts): what the path names on disk, decided on an opened descriptor
@@ -12,6 +14,10 @@
  *  5. the body plan: bytes from memory, or a descriptor opened, verified again, and checked to be
  *     the very version whose validators were sent.
  *
+ * Nothing at the path: a clean URL (x → x.html), the SPA shell for a navigation, 404.html, or the
+ * server's own 404 page (pages.ts). Every field configured (serve.json headers, --header, --cors,
+ * --isolation) replaces the server's field of the same name, in fields made once per representation.
+ *
  * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
  * event-loop turn (file-access.ts: StatsOfThisTurn) instead of being resolved and opened again; the
  * description and representations of each version of a file are made once; small files and
@@ -22,19 +28,24 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import type { FieldLine, Fields } from '../core/fields.js';
-import { type FilePiece, type ResponsePlan, EMPTY_BODY, errorPlan, prepareResponse } from '../core/response-plan.js';
+import { type FilePiece, type ResponsePlan, EMPTY_BODY, prepareResponse } from '../core/response-plan.js';
+import { BasicAuth, type BasicAuthOptions } from '../site/auth.js';
+import { type RouteDecision, type SiteRules, replaceFields } from '../site/rules.js';
+import type { ArchiveFormat } from './archive.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type Source, type SymlinkPolicy } from './file-access.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
-import { type ListingEntry, renderListing } from './listing.js';
+import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
 import { type Located, Locator } from './locate.js';
+import { errorPageHtml, pageFields } from './pages.js';
 import { Descriptions, type FileDescription, type Representation } from './representations.js';
 import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
-import { resolveTarget } from './resolve.js';
+import { encodePath, resolveTarget } from './resolve.js';
 
 export interface StaticOptions {
   /** The folder to serve. */
@@ -50,8 +61,26 @@ export interface StaticOptions {
   indexFile?: string;
   /** HTML listings of directories without an index file. Default true. */
   listing?: boolean;
-  /** Single-page apps: answer paths that match no file with the root index.html, for clients that accept HTML. Default false. */
-  spa?: boolean;
+  /**
+   * Single-page apps: a navigation (a path whose last segment has no file extension, from a client
+   * that accepts text/html) that matches no file is answered with this file of the root, with
+   * Cache-Control: no-cache. `true` means "index.html". Default false.
+   */
+  spa?: boolean | string;
+  /** Clean URLs: "/about" serves about.html when nothing named "about" exists. Default true. */
+  cleanUrls?: boolean;
+  /** The rules of a serve.json (loadSiteConfig): redirects, rewrites, headers, listings, trailing slashes. */
+  site?: SiteRules;
+  /** serve.json's `etag: false`: send no ETag. Default true. */
+  etag?: boolean;
+  /** HTTP Basic authentication (--auth, --auth-file): every request needs one of these users. */
+  auth?: BasicAuthOptions | BasicAuth;
+  /** Cross-origin isolation (--isolation): COOP same-origin and COEP require-corp on every response. */
+  isolation?: boolean;
+  /** Offer each listed folder as a streamed .tar.gz and .zip (`?archive=tar.gz`, `?archive=zip`). Default false. */
+  archives?: boolean;
+  /** Files never served nor listed, by path (the serve.json itself). */
+  hiddenFiles?: string[];
   /** The Cache-Control of files. Default "no-cache": browsers may keep a copy but revalidate it (a cheap 304) before each use. */
   cacheControl?: string;
   /** Compress text-like files with gzip or brotli when the client accepts it. Default true. */
@@ -76,6 +105,12 @@ export type StaticHandler = (request: StaticRequest) => ResponsePlan | Promise<R
 
 const ALLOW = 'GET, HEAD, OPTIONS';
 
+/** The fields of the SPA fallback: Cache-Control: no-cache, and Accept added to Vary. */
+function spaFields(fields: FieldLine[]): FieldLine[] {
+  const vary = fields.filter(([name]) => name.toLowerCase() === 'vary').map(([, value]) => value);
+  return replaceFields(fields, [['Cache-Control', 'no-cache'], ['Vary', [...vary, 'Accept'].join(', ')]]);
+}
+
 /** Methods RFC 9110 §9 and RFC 5789 define: we know them and do not allow them (405). Others are unknown (501). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
@@ -93,14 +128,53 @@ const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
  */
 const CONCURRENT_COMPRESSIONS = Math.max(1, Math.min(2, availableParallelism() - 1));
 
+/** Archives written at once; more are answered 503. Each holds one file open and some CPU for gzip. */
+const CONCURRENT_ARCHIVES = 2;
+/** Routing decisions of serve.json rules remembered by raw path (they depend on the path alone). */
+const REMEMBERED_ROUTES = 10_000;
+const LONGEST_REMEMBERED_ROUTE = 1024;
+
+/** What serve.json's rules decided for one raw path, with what the handler needs to act on it. */
+type Route = RouteDecision & { hasExtension: boolean };
+
+/** Whether the last segment of a raw path has a file extension ("app.js", not "about" nor "v1."). */
+function lastSegmentHasExtension(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  return extname(name) !== '';
+}
+
 export async function createStaticHandler(options: StaticOptions): Promise<StaticHandler> {
   const allowDotfiles = options.dotfiles === 'allow';
   const compression = options.compress !== false;
-  const extraFields: FieldLine[] = [...(options.headers ?? []), ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : [])];
+  const extraFields: FieldLine[] = [
+    ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : []),
+    ...(options.isolation
+      ? [['Cross-Origin-Opener-Policy', 'same-origin'] as const, ['Cross-Origin-Embedder-Policy', 'require-corp'] as const, ['Cross-Origin-Resource-Policy', 'same-origin'] as const]
+      : []),
+    ...(options.headers ?? []),
+  ];
+  const site = options.site;
+  const cleanUrls = options.cleanUrls !== false;
+  const spaFile = options.spa === true ? 'index.html' : typeof options.spa === 'string' && options.spa !== '' ? options.spa : null;
+  const spaSegments = spaFile?.split('/').filter((segment) => segment !== '' && segment !== '.') ?? [];
+  const auth = options.auth === undefined ? null : options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
 
-  const access = await FileAccess.forRoot(options.root, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside' });
-  const locator = new Locator(access, options.indexFile ?? 'index.html');
-  const descriptions = new Descriptions(access, locator, { compression, cacheControl: options.cacheControl ?? 'no-cache', extraFields });
+  const access = await FileAccess.forRoot(options.root, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside', hidden: options.hiddenFiles ?? [] });
+  const locator = new Locator(access, options.indexFile ?? 'index.html', site?.trailingSlash !== false);
+  const descriptions = new Descriptions(access, locator, {
+    compression,
+    cacheControl: options.cacheControl ?? 'no-cache',
+    extraFields,
+    ...(site?.hasHeaderRules && { fieldsForPath: (path: string) => site.fieldsFor(path) }),
+    ...(options.etag === false && { etag: false }),
+  });
+  const routes = new BoundedMap<string, Route>(REMEMBERED_ROUTES);
+  // Archive libraries are loaded only by a server that offers archives.
+  const archiver = options.archives ? await import('./archive.js') : null;
+  let archivesRunning = 0;
+  /** The fields of pages the server writes (errors, listings): no sniffing, a strict CSP, then --header. */
+  const ownPageFields = pageFields(options.htmlSnippet !== undefined);
+  const errorPlans = new Map<number, ResponsePlan>();
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
   let compressionsRunning = 0;
@@ -142,7 +216,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
    * The plan for a file. A hot small file (its bytes in memory) is answered synchronously: no
    * promise, no microtask, on the path that most requests of a busy site take.
    */
-  function serveFile(request: StaticRequest, found: Located & { kind: 'file' }, status = 200): ResponsePlan | Promise<ResponsePlan> {
+  function serveFile(request: StaticRequest, found: Located & { kind: 'file' }, status = 200, spaFallback = false): ResponsePlan | Promise<ResponsePlan> {
     const description = descriptions.describe(found);
     const size = description.source.identity.size;
     // A live-reload page is read whole to insert the script; a huge one is sent as it is.
@@ -165,14 +239,26 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       coding = null; // the budget of compressions is spent: the identity body costs nothing
       chosen = descriptions.representation(description, 'identity', source);
     }
-    const { validators, fields, notModifiedFields, bodyKey } = chosen;
+    const { validators, bodyKey } = chosen;
+    let { fields, notModifiedFields } = chosen;
+    if (spaFallback) {
+      // The shell answers many URLs and changes with every deployment: always revalidated. It was
+      // chosen by Accept, so a shared cache must not give it to a request that does not accept HTML.
+      fields = spaFields(fields);
+      notModifiedFields = spaFields(notModifiedFields);
+    }
 
     if (status === 200) {
       const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
-      if (precondition === 'not-modified') return (chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY));
+      if (precondition === 'not-modified') {
+        if (spaFallback) return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
+        return (chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY));
+      }
       if (precondition === 'precondition-failed') return errorAnswer(412);
     }
-    const withBytes = (bytes: Buffer): ResponsePlan => preparedAnswer(chosen, status, bytes);
+    // A file's answer is prepared once per version and reused (the SPA shell's fields are made per request).
+    const withBytes = (bytes: Buffer): ResponsePlan =>
+      spaFallback ? { status, fields, body: { kind: 'bytes', bytes } } : preparedAnswer(chosen, status, bytes);
 
     if (coding !== null && source === description.source) {
       const bytes = compressed.peek(bodyKey);
@@ -187,12 +273,14 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
     const sourceSize = source.identity.size;
     const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), sourceSize) : { kind: 'whole' as const };
-    if (ranges.kind === 'unsatisfiable') return withExtraFields(errorPlan(416, [['Content-Range', `bytes */${sourceSize}`]]));
+    if (ranges.kind === 'unsatisfiable') return errorAnswer(416, [['Content-Range', `bytes */${sourceSize}`]]);
     if (ranges.kind === 'whole' && sourceSize <= SMALL_FILE_BYTES) {
       const bytes = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
-    return streamFile(source, status, fields, description.contentType, ranges);
+    // Each part of multipart/byteranges says the type the whole would have had (a configured one included).
+    const partType = ranges.kind === 'partial' ? (fields.find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? description.contentType) : description.contentType;
+    return streamFile(source, status, fields, partType, ranges);
   }
 
   /** A large file or ranges, streamed from a descriptor of its own that is the very version described. */
@@ -208,7 +296,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       fd = access.openSource(source);
     } catch (error) {
       // Replaced between the check and the open: try again.
-      if ((error as NodeJS.ErrnoException).code === 'ESTALE') return withExtraFields(errorPlan(503, [['Retry-After', '1']]));
+      if ((error as NodeJS.ErrnoException).code === 'ESTALE') return errorAnswer(503, [['Retry-After', '1']]);
       throw error;
     }
     const size = source.identity.size;
@@ -216,37 +304,90 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return { status, fields, body: { kind: 'file', fd, pieces: [{ start: 0, length: size }] } };
   }
 
-  /** A listing of the names read through the directory's verified descriptor, each entry verified before it is shown. */
-  async function serveListing(found: Located & { kind: 'directory' }): Promise<ResponsePlan> {
+  /** The entries of a verified directory that would be served, each verified before it is shown. */
+  async function listEntries(found: Located & { kind: 'directory' }): Promise<ListingEntry[] | null> {
     const directory = await access.readDirectory(found.requestedPath);
-    if (directory === null) return errorAnswer(404);
+    if (directory === null) return null;
     const entries: ListingEntry[] = [];
     for (const name of directory.names) {
       if (!allowDotfiles && name.startsWith('.')) continue;
+      if (site?.isUnlisted(name)) continue;
       // Never advertise what would be refused: outside the root, a dotfile by its real path, a FIFO.
       const entry = access.open(join(directory.realPath, name), false);
       if (entry.kind === 'file' || entry.kind === 'directory') {
         entries.push({ name, isDirectory: entry.kind === 'directory', size: entry.identity.size, mtimeMs: entry.identity.mtimeMs });
       }
     }
-    let html = renderListing(found.segments, entries);
-    if (options.htmlSnippet) html = insertSnippet(html, options.htmlSnippet);
-    return {
-      status: 200,
-      fields: [['Content-Type', 'text/html; charset=utf-8'], ['Cache-Control', 'no-cache'], ...extraFields],
-      body: { kind: 'bytes', bytes: Buffer.from(html, 'utf8') },
-    };
+    return entries;
+  }
+
+  /** A listing as HTML, or as JSON for a client that asks for application/json. */
+  async function serveListing(request: StaticRequest, found: Located & { kind: 'directory' }): Promise<ResponsePlan> {
+    const entries = await listEntries(found);
+    if (entries === null) return errorAnswer(404);
+    if (site?.renderSingle && entries.length === 1 && !entries[0]!.isDirectory) {
+      // serve's renderSingle: a folder holding one file answers with that file.
+      const segments = [...found.segments, entries[0]!.name];
+      const single = locator.locate(encodePath(segments, false), segments, false, '');
+      if (single.kind === 'file') return serveFile(request, single);
+    }
+    const wantsJson = (request.fields.get('accept') ?? '').includes('application/json');
+    let body: string;
+    if (wantsJson) {
+      body = renderListingJson(found.segments, entries);
+    } else {
+      body = renderListing(found.segments, entries, archiver ? { archiveFormats: archiver.ARCHIVE_FORMATS } : {});
+      if (options.htmlSnippet) body = insertSnippet(body, options.htmlSnippet);
+    }
+    const base: FieldLine[] = [
+      ['Content-Type', wantsJson ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8'],
+      ['Cache-Control', 'no-cache'],
+      ['Vary', 'Accept'],
+      ...ownPageFields,
+    ];
+    return { status: 200, fields: replaceFields(base, extraFields), body: { kind: 'bytes', bytes: Buffer.from(body, 'utf8') } };
+  }
+
+  /** `GET /folder/?archive=tar.gz|zip` under --archives: the folder, streamed as an archive. */
+  function serveArchive(request: StaticRequest, format: ArchiveFormat): ResponsePlan | null {
+    if (archiver === null) return null;
+    const resolved = resolveTarget(request.target);
+    if (resolved.kind !== 'path' || !resolved.trailingSlash) return null;
+    const { segments } = resolved;
+    if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return errorAnswer(404);
+    if (options.listing === false || (site !== undefined && !site.listingAllowed(`/${segments.join('/')}`))) return errorAnswer(404);
+    const folder = access.open(join(access.rootReal, ...segments), false);
+    if (folder.kind !== 'directory') return folder.kind === 'failed' ? errorAnswer(folder.status) : errorAnswer(404);
+    if (archivesRunning >= CONCURRENT_ARCHIVES) return errorAnswer(503, [['Retry-After', '5']]);
+    archivesRunning++;
+    const stream = archiver.archiveStream(access, folder.realPath, format, () => archivesRunning--);
+    const fields = archiver.archiveFields(segments[segments.length - 1] ?? 'site', format);
+    if (request.method === 'HEAD') stream.destroy();
+    return { status: 200, fields: replaceFields(fields, extraFields), body: { kind: 'stream', stream } };
   }
 
   function locatePath(rawPath: string, segments: string[], trailingSlash: boolean): Located {
     return locator.recall(rawPath) ?? locator.locate(rawPath, segments, trailingSlash, '');
   }
 
-  function serveNotFound(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
-    const accept = request.fields.get('accept') ?? '';
-    if (options.spa && accept.includes('text/html')) {
-      const index = locatePath('/', [], true);
-      if (index.kind === 'file') return serveFile(request, index);
+  /**
+   * Nothing at the path: a clean URL ("/about" → about.html), the SPA shell for a navigation, the
+   * root's 404.html, or the server's own 404 page, in that order.
+   */
+  function serveNotFound(request: StaticRequest, rawPath: string): ResponsePlan | Promise<ResponsePlan> {
+    const hasExtension = lastSegmentHasExtension(rawPath);
+    if (cleanUrls && !hasExtension && !rawPath.endsWith('/')) {
+      const resolved = resolveTarget(request.target);
+      if (resolved.kind === 'path' && resolved.segments.length > 0 && site?.cleanUrlsFor(`/${resolved.segments.join('/')}`) !== false) {
+        const segments = [...resolved.segments];
+        segments[segments.length - 1] += '.html';
+        const page = locatePath(`${rawPath}.html`, segments, false);
+        if (page.kind === 'file') return serveFile(request, page);
+      }
+    }
+    if (spaFile !== null && !hasExtension && (request.fields.get('accept') ?? '').includes('text/html')) {
+      const shell = locatePath(encodePath(spaSegments, false), spaSegments, false);
+      if (shell.kind === 'file') return serveFile(request, shell, 200, true);
     }
     // A 404.html in the root is the not-found page, sent with status 404.
     const page = locatePath('/404.html', ['404.html'], false);
@@ -254,22 +395,22 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return errorAnswer(404);
   }
 
-  /** Prepared error answers with the extra fields, one per status. */
-  const errorAnswers = new Map<number, ResponsePlan>();
-
-  function errorAnswer(status: number): ResponsePlan {
-    if (extraFields.length === 0) return errorPlan(status);
-    let plan = errorAnswers.get(status);
-    if (plan === undefined) {
-      const bare = errorPlan(status);
-      plan = prepareResponse(status, [...bare.fields, ...extraFields], bare.body as ResponsePlan['body'] & { kind: 'bytes' });
-      errorAnswers.set(status, plan);
+  /**
+   * The server's own page for an error status (pages.ts), with `fields` and then the configured ones
+   * (--header and the presets replace fields of the same name). Without extra fields it is made once.
+   */
+  function errorAnswer(status: number, fields: FieldLine[] = []): ResponsePlan {
+    if (fields.length === 0) {
+      const known = errorPlans.get(status);
+      if (known !== undefined) return known;
     }
+    const base: FieldLine[] = [['Content-Type', 'text/html; charset=utf-8'], ...ownPageFields, ...fields];
+    const body = { kind: 'bytes' as const, bytes: Buffer.from(errorPageHtml(status), 'utf8') };
+    if (fields.length > 0) return { status, fields: replaceFields(base, extraFields), body };
+    // One prepared page per status: the server keeps its serialized form.
+    const plan = prepareResponse(status, replaceFields(base, extraFields), body);
+    errorPlans.set(status, plan);
     return plan;
-  }
-
-  function withExtraFields(plan: ResponsePlan): ResponsePlan {
-    return extraFields.length === 0 ? plan : { ...plan, fields: [...plan.fields, ...extraFields] };
   }
 
   const planForFsError = (error: unknown) => {
@@ -277,8 +418,20 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return errorAnswer(status);
   };
 
+  const unauthorized = (): ResponsePlan => errorAnswer(401, [['WWW-Authenticate', auth!.challenge]]);
+
   /** A plan, synchronously when everything it needs is known (see serveFile), else a promise of one. */
   function route(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
+    if (auth !== null && !(request.method === 'OPTIONS' && options.cors)) {
+      // A CORS preflight carries no credentials (Fetch standard), so it is answered without them.
+      const verdict = auth.allows(request.fields.get('authorization'));
+      if (verdict === false) return unauthorized();
+      if (verdict !== true) return verdict.then((valid) => (valid ? routeSafely(request) : unauthorized()), planForFsError);
+    }
+    return routeSafely(request);
+  }
+
+  function routeSafely(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
     let answer: ResponsePlan | Promise<ResponsePlan>;
     try {
       answer = routeOrThrow(request);
@@ -288,12 +441,43 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     return answer instanceof Promise ? answer.catch(planForFsError) : answer;
   }
 
+  /** serve.json's decision for `rawPath`, made once per raw path (the rules depend on the path alone). */
+  function routeFor(rawPath: string, target: string): Route | null {
+    const known = routes.get(rawPath);
+    if (known !== undefined) return known;
+    const resolved = resolveTarget(target);
+    if (resolved.kind !== 'path') return null;
+    const path = `/${resolved.segments.join('/')}${resolved.trailingSlash && resolved.segments.length > 0 ? '/' : ''}`;
+    const hasExtension = extname(resolved.segments[resolved.segments.length - 1] ?? '') !== '';
+    const decided: Route = { ...site!.route(path, hasExtension), hasExtension };
+    if (rawPath.length <= LONGEST_REMEMBERED_ROUTE) routes.set(Buffer.from(rawPath, 'latin1').toString('latin1'), decided);
+    return decided;
+  }
+
   function routeOrThrow(request: StaticRequest): ResponsePlan | Promise<ResponsePlan> {
     const { method } = request;
-    if (method === 'OPTIONS') return withExtraFields(answerOptions(request.fields, options.cors === true));
-    if (method !== 'GET' && method !== 'HEAD') return withExtraFields(errorPlan(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]));
+    if (method === 'OPTIONS') return answerOptions(request.fields, options.cors === true, extraFields);
+    if (method !== 'GET' && method !== 'HEAD') return errorAnswer(KNOWN_METHODS.has(method) ? 405 : 501, [['Allow', ALLOW]]);
     const queryStart = request.target.indexOf('?');
     const rawPath = queryStart === -1 ? request.target : request.target.slice(0, queryStart);
+    if (archiver !== null && queryStart !== -1) {
+      const format = new URLSearchParams(request.target.slice(queryStart + 1)).get('archive');
+      if (format !== null) {
+        const archive = archiver.ARCHIVE_FORMATS.includes(format as ArchiveFormat) ? serveArchive(request, format as ArchiveFormat) : errorAnswer(404);
+        if (archive !== null) return archive;
+      }
+    }
+    // serve.json's redirects and rewrites, when there are any: one map lookup per request.
+    const decision = site?.routes ? routeFor(rawPath, request.target) : null;
+    if (decision?.kind === 'redirect') {
+      const query = queryStart === -1 || decision.location.includes('?') || !decision.location.startsWith('/') ? '' : request.target.slice(queryStart);
+      return { status: decision.status, fields: replaceFields([['Location', decision.location + query]], extraFields), body: EMPTY_BODY };
+    }
+    if (decision?.kind === 'rewrite' && !decision.hasExtension) {
+      // Like serve-handler: a path without an extension is rewritten before it is looked up.
+      const rewritten = serveRewrite(request, decision.path);
+      if (rewritten !== null) return rewritten;
+    }
     let found = locator.recall(rawPath);
     if (found === null) {
       const resolved = resolveTarget(request.target);
@@ -303,16 +487,29 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return errorAnswer(404);
       found = locator.locate(rawPath, segments, resolved.trailingSlash, resolved.query);
     }
+    if (decision?.kind === 'rewrite' && found.kind !== 'file') {
+      const rewritten = serveRewrite(request, decision.path);
+      if (rewritten !== null) return rewritten;
+    }
     switch (found.kind) {
       case 'redirect':
-        return withExtraFields({ status: 301, fields: [['Location', found.location]], body: EMPTY_BODY });
+        return { status: 301, fields: replaceFields([['Location', found.location]], extraFields), body: EMPTY_BODY };
       case 'directory':
-        return options.listing === false ? serveNotFound(request) : serveListing(found);
+        if (options.listing === false || (site !== undefined && !site.listingAllowed(`/${found.segments.join('/')}`))) return serveNotFound(request, rawPath);
+        return serveListing(request, found);
       case 'file':
         return serveFile(request, found);
       case 'missing':
-        return found.status === 404 ? serveNotFound(request) : errorAnswer(found.status);
+        return found.status === 404 ? serveNotFound(request, rawPath) : errorAnswer(found.status);
     }
+  }
+
+  /** The file a rewrite names (a decoded path from serve.json), or null to go on with the request's own path. */
+  function serveRewrite(request: StaticRequest, path: string): ResponsePlan | Promise<ResponsePlan> | null {
+    const segments = path.split('/').filter((segment) => segment !== '');
+    if (!allowDotfiles && segments.some((segment) => segment.startsWith('.'))) return null;
+    const found = locatePath(encodePath(segments, false), segments, false);
+    return found.kind === 'file' ? serveFile(request, found) : null;
   }
 
   return route;
@@ -326,14 +523,14 @@ function preparedAnswer(representation: Representation, status: number, bytes: B
 }
 
 /** OPTIONS: the allowed methods, and with --cors the answer to a CORS preflight (Fetch standard). */
-function answerOptions(fields: Fields, cors: boolean): ResponsePlan {
+function answerOptions(fields: Fields, cors: boolean, extraFields: FieldLine[]): ResponsePlan {
   const answer: FieldLine[] = [['Allow', ALLOW]];
   if (cors && fields.has('origin') && fields.has('access-control-request-method')) {
     answer.push(['Access-Control-Allow-Methods', ALLOW], ['Access-Control-Max-Age', '86400']);
     const requestedHeaders = fields.get('access-control-request-headers');
     if (requestedHeaders !== undefined) answer.push(['Access-Control-Allow-Headers', requestedHeaders]);
   }
-  return { status: 204, fields: answer, body: EMPTY_BODY };
+  return { status: 204, fields: replaceFields(answer, extraFields), body: EMPTY_BODY };
 }
 
 /** 206 Partial Content: one range with Content-Range, or several as multipart/byteranges (RFC 9110 §14.6). */
@@ -350,7 +547,8 @@ function partialBody(fd: number, fields: FieldLine[], contentType: string, range
     pieces.push(Buffer.from(partHead, 'latin1'), region(range));
   });
   pieces.push(Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'));
-  const partFields = fields.map(([name, value]): FieldLine => (name === 'Content-Type' ? [name, `multipart/byteranges; boundary=${boundary}`] : [name, value]));
+  // Whatever Content-Type was configured, the whole is multipart/byteranges (each part keeps its type).
+  const partFields = replaceFields(fields, [['Content-Type', `multipart/byteranges; boundary=${boundary}`]]);
   return { fields: partFields, body: { kind: 'file', fd, pieces } };
 }
 

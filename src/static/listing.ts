@@ -3,6 +3,7 @@
  * percent-encoded for the link, so a file named `<script>alert(1)</script>` shows as text and links
  * to itself.
  */
+import { page } from './pages.js';
 import { encodePath } from './resolve.js';
 
 export interface ListingEntry {
@@ -41,8 +42,26 @@ export function sortEntries(entries: ListingEntry[]): ListingEntry[] {
   });
 }
 
+export interface ListingOptions {
+  /** Offer the folder as archives (--archives): the formats to link to, such as "tar.gz" and "zip". */
+  archiveFormats?: readonly string[];
+}
+
+/**
+ * "Index of /a/b/" as breadcrumbs: the root and each ancestor a link, the folder itself plain text,
+ * so the heading reads exactly as the path does.
+ */
+function breadcrumbs(segments: string[]): string {
+  const crumb = (label: string, index: number) => {
+    if (index === segments.length) return `<span class="here">${label}</span>`;
+    return `<a class="crumb" href="${escapeHtml(encodePath(segments.slice(0, index), true))}">${label}</a>`;
+  };
+  const parts = [crumb('/', 0), ...segments.map((segment, index) => crumb(`${escapeHtml(segment)}/`, index + 1))];
+  return `<nav class="crumbs" aria-label="Path">Index of ${parts.join('')}</nav>`;
+}
+
 /** The listing of the directory at URL path `segments`. */
-export function renderListing(segments: string[], entries: ListingEntry[]): string {
+export function renderListing(segments: string[], entries: ListingEntry[], options: ListingOptions = {}): string {
   const title = `Index of /${segments.map((segment) => `${escapeHtml(segment)}/`).join('')}`;
   const rows = sortEntries(entries).map((entry) => {
     const href = encodePath([...segments, entry.name], entry.isDirectory);
@@ -54,29 +73,27 @@ export function renderListing(segments: string[], entries: ListingEntry[]): stri
     const parent = encodePath(segments.slice(0, -1), true);
     rows.unshift(`<tr><td class="name"><a href="${escapeHtml(parent)}">../</a></td><td class="size"></td><td class="date"></td></tr>`);
   }
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>
-body { font: 16px/1.5 system-ui, sans-serif; margin: 1rem auto; max-width: 56rem; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.25rem; word-break: break-all; }
-table { border-collapse: collapse; width: 100%; }
-td { padding: .35rem .5rem; border-bottom: 1px solid #eee; }
-td.name { word-break: break-all; }
-td.size, td.date { white-space: nowrap; color: #666; text-align: right; }
-a { text-decoration: none; }
-@media (max-width: 32rem) { td.date { display: none; } }
-</style>
-</head>
-<body>
-<h1>${title}</h1>
-<table>
-${rows.join('\n')}
-</table>
-</body>
-</html>
-`;
+  const folderName = escapeHtml(segments[segments.length - 1] ?? 'site');
+  const downloads = (options.archiveFormats ?? []).map((format) => `<a class="download" href="?archive=${format}" download>${folderName}.${format}</a>`);
+  const body = [
+    `<h1>${breadcrumbs(segments)}</h1>`,
+    downloads.length > 0 ? `<p class="downloads">Download this folder: ${downloads.join(' · ')}</p>` : '',
+    `<table>\n${rows.join('\n')}\n</table>`,
+    `<footer>${entries.length} ${entries.length === 1 ? 'entry' : 'entries'}</footer>`,
+  ];
+  return page(title, body.filter((part) => part !== '').join('\n'));
+}
+
+/** The listing as data (Accept: application/json): each entry's name, type, size, modification time and URL. */
+export function renderListingJson(segments: string[], entries: ListingEntry[]): string {
+  return JSON.stringify({
+    path: encodePath(segments, true),
+    entries: sortEntries(entries).map((entry) => ({
+      name: entry.name,
+      type: entry.isDirectory ? 'directory' : 'file',
+      size: entry.isDirectory ? null : entry.size,
+      mtime: new Date(entry.mtimeMs).toISOString(),
+      url: encodePath([...segments, entry.name], entry.isDirectory),
+    })),
+  });
 }

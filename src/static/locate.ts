@@ -10,7 +10,7 @@
  */
 import { join } from 'node:path';
 import { type FileAccess, type FileIdentity, StatsOfThisTurn, sameIdentity } from './file-access.js';
-import { BoundedMap } from './file-index.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import { encodePath } from './resolve.js';
 
 export type Located =
@@ -34,12 +34,15 @@ const LONGEST_REMEMBERED_PATH = 1024;
 export class Locator {
   readonly #access: FileAccess;
   readonly #indexFile: string;
+  readonly #redirectDirectories: boolean;
   readonly #remembered = new BoundedMap<string, Remembered>(REMEMBERED_PATHS);
   readonly #statsThisTurn = new StatsOfThisTurn();
 
-  constructor(access: FileAccess, indexFile: string) {
+  /** `redirectDirectories`: a folder asked for without its trailing slash answers 301 to the slashed URL (false for serve.json's trailingSlash: false). */
+  constructor(access: FileAccess, indexFile: string, redirectDirectories = true) {
     this.#access = access;
     this.#indexFile = indexFile;
+    this.#redirectDirectories = redirectDirectories;
   }
 
   /** The stat of `path` taken once per event-loop turn: a freshness check, never a decision. */
@@ -88,7 +91,7 @@ export class Locator {
     // Relative links in an index page only work from the slashed URL. The Location is built from
     // the normalized segments, so it always starts with exactly one "/" and can never name another
     // host (as "//evil.example/" would).
-    if (!trailingSlash) return { kind: 'redirect', location: encodePath(segments, true) + query };
+    if (!trailingSlash && this.#redirectDirectories && segments.length > 0) return { kind: 'redirect', location: encodePath(segments, true) + query };
     const indexPath = join(requestedPath, this.#indexFile);
     const index = this.#access.open(indexPath, false);
     if (index.kind === 'file') {

@@ -15,9 +15,10 @@ import type { ResponsePlan } from '../core/response-plan.js';
 import { type Coding, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, isCompressible } from './compression.js';
 import { type Validators, makeValidators } from './conditional.js';
 import { type FileAccess, type Source, identityKey, sameIdentity } from './file-access.js';
-import { BoundedMap } from './file-index.js';
+import { BoundedMap } from '../core/bounded-map.js';
 import type { Located, Locator } from './locate.js';
 import { contentTypeFor } from './mime.js';
+import { replaceFields } from '../site/rules.js';
 
 /** A precompressed sibling: the path it was found at (stat-ed again before each use) and what was verified. */
 interface Sibling extends Source {
@@ -48,13 +49,19 @@ export interface FileDescription {
   varies: boolean;
   /** By representation: 'identity', 'br', 'gzip', 'live', or a precompressed sibling's coding and identity. */
   representations: BoundedMap<string, Representation>;
+  /** The fields serve.json's `headers` rules give this file, found once per version. */
+  ruleFields: FieldLine[];
 }
 
 export interface DescriptionOptions {
   compression: boolean;
   cacheControl: string;
-  /** Fields added to every response (--header, --cors). */
+  /** Fields added to every response (--header, --cors, --isolation); each replaces a field of the same name. */
   extraFields: FieldLine[];
+  /** serve.json's `headers` rules: the fields for a file's path inside the root ("/docs/a.js"). */
+  fieldsForPath?: (path: string) => FieldLine[];
+  /** serve.json's `etag: false`: no ETag field (Last-Modified still validates). */
+  etag?: boolean;
 }
 
 const DESCRIBED_FILES = 10_000;
@@ -80,7 +87,9 @@ export class Descriptions {
     const known = this.#byLocation.get(found);
     if (known !== undefined) return known;
     const { realPath, identity } = found;
-    const key = `${realPath}\0${found.fileName}`;
+    const { fieldsForPath } = this.#options;
+    // With headers rules, the path asked for decides fields too (serve matches the path, not the real one).
+    const key = fieldsForPath === undefined ? `${realPath}\0${found.fileName}` : `${realPath}\0${found.fileName}\0${found.requestedPath}`;
     let description = this.#byFile.get(key);
     if (description === undefined || !sameIdentity(description.source.identity, identity)) {
       const { compression } = this.#options;
@@ -96,6 +105,7 @@ export class Descriptions {
         precompressed,
         varies: compressible || precompressed.size > 0,
         representations: new BoundedMap(REPRESENTATIONS_PER_FILE),
+        ruleFields: fieldsForPath?.(found.requestedPath.slice(this.#access.rootReal.length).replace(/^\/?/, '/')) ?? [],
       };
       this.#byFile.set(key, description);
     }
@@ -129,18 +139,19 @@ export class Descriptions {
     const validators = makeValidators(source.identity.mtimeMs, source.identity.size, name === 'identity' ? undefined : name);
     const cachingFields: FieldLine[] = [
       ['Last-Modified', formatHttpDate(validators.lastModified)],
-      ['ETag', validators.etag],
+      ...(this.#options.etag === false ? [] : [['ETag', validators.etag] as const]),
       ['Cache-Control', cacheControl],
       ...(description.varies ? [['Vary', 'Accept-Encoding'] as const] : []),
     ];
     const fields: FieldLine[] = [['Content-Type', description.contentType], ...cachingFields];
     if (name === 'br' || name === 'gzip') fields.push(['Content-Encoding', name]);
     if (name === 'identity') fields.push(['Accept-Ranges', 'bytes']);
-    fields.push(...extraFields);
+    // Configured fields replace the server's own: serve.json's rules per path, then --header and the presets.
+    const finish = (base: FieldLine[]) => replaceFields(replaceFields(base, description.ruleFields), extraFields);
     const onTheFly = !isSibling && (name === 'br' || name === 'gzip');
     const bodyKey = isSibling ? contentKeyOf(source) : onTheFly ? `${description.contentKey}\0${name}` : description.contentKey;
     // A 304 carries the fields a 200 would have that describe caching (RFC 9110 §15.4.5).
-    known = { validators, fields, notModifiedFields: [...cachingFields, ...extraFields], bodyKey };
+    known = { validators, fields: finish(fields), notModifiedFields: finish(cachingFields), bodyKey };
     description.representations.set(key, known);
     return known;
   }

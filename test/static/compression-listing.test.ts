@@ -336,7 +336,7 @@ describe('renderListing', () => {
       assert.ok(!html.includes('onerror=alert(1)>'), 'a name closed a tag');
       // Every tag on the page is one the listing itself writes.
       const tags = new Set([...html.matchAll(/<\/?([a-zA-Z][a-zA-Z0-9]*)/g)].map((match) => match[1]!.toLowerCase()));
-      for (const tag of tags) assert.ok(['html', 'head', 'meta', 'title', 'style', 'body', 'h1', 'table', 'tr', 'td', 'a'].includes(tag), `unexpected tag <${tag}>`);
+      for (const tag of tags) assert.ok(['html', 'head', 'meta', 'link', 'title', 'style', 'body', 'main', 'h1', 'nav', 'span', 'table', 'tr', 'td', 'a', 'footer'].includes(tag), `unexpected tag <${tag}>`);
     });
   }
 

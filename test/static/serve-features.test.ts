@@ -633,11 +633,20 @@ describe('404.html', () => {
 });
 
 describe('SPA fallback', () => {
-  test('an unknown path with Accept: text/html → 200 with the root index.html', async () => {
-    for (const target of ['/app/route', '/deep/link/42', '/missing.txt']) {
+  test('an unknown path with Accept: text/html → 200 with the root index.html, Cache-Control: no-cache', async () => {
+    for (const target of ['/app/route', '/deep/link/42', '/v1.0/']) {
       const response = await send(spa.port, target, { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
       assert.equal(response.status, 200, target);
       assert.equal(response.body.toString(), INDEX_HTML, target);
+      assert.equal(response.field('cache-control'), 'no-cache', target);
+    }
+  });
+
+  test('a path whose last segment has a file extension gets a real 404, never the HTML shell', async () => {
+    for (const target of ['/missing.txt', '/assets/app.js', '/deep/link/chunk.css']) {
+      const response = await send(spa.port, target, { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' });
+      assert.equal(response.status, 404, target);
+      assert.notEqual(response.body.toString(), INDEX_HTML, target);
     }
   });
 
