@@ -45,7 +45,8 @@ const RUN_TIMEOUT_MS = 120_000;
 
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const PIN = has('taskset') && availableParallelism() >= 2;
-const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs]);
+const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 const SOCKHTTP = join(REPO, 'bin/sockhttp.js');
 const SEQUENTIAL = join(REPO, 'dist/bench/client-sequential.js');
 
@@ -63,9 +64,6 @@ function makeDocroot(): string {
   closeSync(fd);
   return root;
 }
-
-
-
 
 interface Nginx {
   port: number;
@@ -135,7 +133,10 @@ function run(command: string, commandArgs: string[]): Run {
 }
 
 function expect(condition: boolean, what: string, got: Run): void {
-  if (!condition) throw new Error(`check failed: ${what} (exit ${got.status}; stdout ${JSON.stringify(got.stdout.slice(0, 200))}; stderr ${JSON.stringify(got.stderr.slice(0, 300))})`);
+  if (!condition)
+    throw new Error(
+      `check failed: ${what} (exit ${got.status}; stdout ${JSON.stringify(got.stdout.slice(0, 200))}; stderr ${JSON.stringify(got.stderr.slice(0, 300))})`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +165,12 @@ function fileDownloads(url: string, out: string): Record<'curl' | 'sockhttp', Co
     const result = run(command, [...commandArgs, '-w', '%{time_total}']);
     expect(result.status === 0 && sizeOf() === HUGE_BYTES, `${command} wrote ${HUGE_BYTES} bytes to ${out}`, result);
     clean();
-    return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number(result.stdout) };
+    return {
+      seconds: result.seconds,
+      cpuSeconds: result.cpuSeconds,
+      processSeconds: result.seconds,
+      transferSeconds: Number(result.stdout),
+    };
   };
   const curl = timed('curl', ['-s', '-o', out, url]);
   const sockhttp = timed(process.execPath, [SOCKHTTP, 'get', '-s', url, '-o', out]);
@@ -177,7 +183,12 @@ function nullDownloads(url: string): Record<'curl' | 'sockhttp', Contender> {
     time: () => {
       const result = run(command, [...commandArgs, '-w', '%{time_total}']);
       expect(result.status === 0, `${command} exits 0`, result);
-      return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number(result.stdout) };
+      return {
+        seconds: result.seconds,
+        cpuSeconds: result.cpuSeconds,
+        processSeconds: result.seconds,
+        transferSeconds: Number(result.stdout),
+      };
     },
     check: () => {
       const result = run(command, [...commandArgs, '-w', '%{http_code} %{size_download}']);
@@ -198,7 +209,11 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
     curl: {
       time: () => {
         const result = run('curl', ['-s', ...urls]);
-        expect(result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES, `curl receives ${REQUESTS} × ${SMALL_BYTES} bytes`, result);
+        expect(
+          result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES,
+          `curl receives ${REQUESTS} × ${SMALL_BYTES} bytes`,
+          result,
+        );
         return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number.NaN };
       },
       check: () => {
@@ -206,31 +221,56 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
         const result = run('curl', ['-s', '-w', '%{http_code} %{size_download} %{num_connects}\n', ...perUrlReport]);
         const lines = result.stdout.trim().split('\n');
         const connects = lines.reduce((sum, line) => sum + Number(line.split(' ')[2]), 0);
-        expect(goodLines(result.stdout, new RegExp(`^200 ${SMALL_BYTES} [01]$`)) === REQUESTS && connects === 1, `curl: ${REQUESTS} × 200 on one connection`, result);
+        expect(
+          goodLines(result.stdout, new RegExp(`^200 ${SMALL_BYTES} [01]$`)) === REQUESTS && connects === 1,
+          `curl: ${REQUESTS} × 200 on one connection`,
+          result,
+        );
       },
     },
     sockhttp: {
       time: () => {
         const result = run(process.execPath, [SEQUENTIAL, url, String(REQUESTS), String(SMALL_BYTES)]);
         const report = JSON.parse(result.stdout) as { elapsedMs: number; good: number; connections: number };
-        expect(result.status === 0 && report.good === REQUESTS && report.connections === 1, `the library script: ${REQUESTS} × 200 on one connection`, result);
-        return { seconds: report.elapsedMs / 1000, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: report.elapsedMs / 1000 };
+        expect(
+          result.status === 0 && report.good === REQUESTS && report.connections === 1,
+          `the library script: ${REQUESTS} × 200 on one connection`,
+          result,
+        );
+        return {
+          seconds: report.elapsedMs / 1000,
+          cpuSeconds: result.cpuSeconds,
+          processSeconds: result.seconds,
+          transferSeconds: report.elapsedMs / 1000,
+        };
       },
       check: () => {
         const result = run(process.execPath, [SEQUENTIAL, url, String(REQUESTS), String(SMALL_BYTES)]);
-        expect(result.status === 0 && /"good":1000,"connections":1}/.test(result.stdout), `the library script: ${REQUESTS} × 200 on one connection`, result);
+        expect(
+          result.status === 0 && /"good":1000,"connections":1}/.test(result.stdout),
+          `the library script: ${REQUESTS} × 200 on one connection`,
+          result,
+        );
       },
     },
     'sockhttp get': {
       time: () => {
         const result = run(process.execPath, [SOCKHTTP, 'get', '-s', ...urls]);
-        expect(result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES, `sockhttp get receives ${REQUESTS} × ${SMALL_BYTES} bytes`, result);
+        expect(
+          result.status === 0 && result.stdout.length === REQUESTS * SMALL_BYTES,
+          `sockhttp get receives ${REQUESTS} × ${SMALL_BYTES} bytes`,
+          result,
+        );
         return { seconds: result.seconds, cpuSeconds: result.cpuSeconds, processSeconds: result.seconds, transferSeconds: Number.NaN };
       },
       check: () => {
         const result = run(process.execPath, [SOCKHTTP, 'get', '-s', '-v', '-w', '%{http_code} %{size_download}\n', ...perUrlReport]);
         const reused = result.stderr.split('\n').filter((line) => line.startsWith('* Re-using connection #1 ')).length;
-        expect(goodLines(result.stdout, new RegExp(`^200 ${SMALL_BYTES}$`)) === REQUESTS && reused === REQUESTS - 1, `sockhttp get: ${REQUESTS} × 200 on one connection`, result);
+        expect(
+          goodLines(result.stdout, new RegExp(`^200 ${SMALL_BYTES}$`)) === REQUESTS && reused === REQUESTS - 1,
+          `sockhttp get: ${REQUESTS} × 200 on one connection`,
+          result,
+        );
       },
     },
   };
@@ -243,7 +283,8 @@ const median = (values: number[]) => {
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 };
 const seconds = (value: number) => (Number.isFinite(value) ? `${value.toFixed(3)} s` : 'n/a');
-const ratio = (ours: number, theirs: number) => (Number.isFinite(ours) && Number.isFinite(theirs) && theirs > 0 ? ours / theirs : Number.NaN);
+const ratio = (ours: number, theirs: number) =>
+  Number.isFinite(ours) && Number.isFinite(theirs) && theirs > 0 ? ours / theirs : Number.NaN;
 
 interface Workload {
   title: string;
@@ -257,7 +298,9 @@ interface Workload {
 
 async function main(): Promise<void> {
   if (!has('nginx')) {
-    console.log('bench:client skipped: nginx is not installed (apt-get install nginx); it is the server every client here is measured against.');
+    console.log(
+      'bench:client skipped: nginx is not installed (apt-get install nginx); it is the server every client here is measured against.',
+    );
     return;
   }
   if (!has('curl')) {
@@ -280,12 +323,32 @@ async function main(): Promise<void> {
     nginx = await startNginx(root);
     const base = `http://127.0.0.1:${nginx.port}`;
     const workloads: Workload[] = [
-      { title: '1 GiB download to /dev/null', target: 1.1, contenders: nullDownloads(`${base}/huge.bin`), note: 'process wall time', transfer: true },
-      { title: '1 GiB download to a file', target: 1.1, contenders: fileDownloads(`${base}/huge.bin`, join(outputs, 'huge.out')), note: 'process wall time', transfer: true },
-      { title: `${REQUESTS.toLocaleString('en-US')} sequential GETs, one connection`, target: 1.0, contenders: sequentialGets(`${base}/small.html`), note: 'curl: process; library: first request to last byte', transfer: false },
+      {
+        title: '1 GiB download to /dev/null',
+        target: 1.1,
+        contenders: nullDownloads(`${base}/huge.bin`),
+        note: 'process wall time',
+        transfer: true,
+      },
+      {
+        title: '1 GiB download to a file',
+        target: 1.1,
+        contenders: fileDownloads(`${base}/huge.bin`, join(outputs, 'huge.out')),
+        note: 'process wall time',
+        transfer: true,
+      },
+      {
+        title: `${REQUESTS.toLocaleString('en-US')} sequential GETs, one connection`,
+        target: 1.0,
+        contenders: sequentialGets(`${base}/small.html`),
+        note: 'curl: process; library: first request to last byte',
+        transfer: false,
+      },
     ];
     for (const workload of workloads) for (const contender of Object.values(workload.contenders)) contender.check();
-    console.log(`Checked every answer. ${ROUNDS} round(s), alternating; nginx on CPU 0, clients on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`);
+    console.log(
+      `Checked every answer. ${ROUNDS} round(s), alternating; nginx on CPU 0, clients on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`,
+    );
 
     const rows: string[][] = [];
     for (const workload of workloads) {
@@ -315,7 +378,9 @@ async function main(): Promise<void> {
           Number.isFinite(value) ? `${value.toFixed(2)}x` : 'n/a',
           isTarget ? `≤ ${workload.target.toFixed(1)}x: ${value <= workload.target ? 'met' : 'not met'}` : '(for information)',
           `${seconds(median(curl.cpu))} / ${seconds(median(entry.cpu))}`,
-          workload.transfer ? `${seconds(median(curl.transfer))} / ${seconds(median(entry.transfer))} (${ratio(median(entry.transfer), median(curl.transfer)).toFixed(2)}x)` : '',
+          workload.transfer
+            ? `${seconds(median(curl.transfer))} / ${seconds(median(entry.transfer))} (${ratio(median(entry.transfer), median(curl.transfer)).toFixed(2)}x)`
+            : '',
         ]);
       }
       console.log(`  done: ${workload.title} (${workload.note})`);
@@ -323,7 +388,9 @@ async function main(): Promise<void> {
     const header = ['workload', 'curl', 'sockhttp', 'sockhttp / curl', 'target', 'CPU curl / sockhttp', '-w %{time_total} curl / sockhttp'];
     const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
     console.log(`\n${lines.join('\n')}\n`);
-    console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s); time ratios, lower is better.`);
+    console.log(
+      `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s); time ratios, lower is better.`,
+    );
   } finally {
     await stopAll();
     process.off('SIGINT', onSignal);

@@ -30,7 +30,8 @@ const ONLY = onlyIndex === -1 ? null : new Set(args[onlyIndex + 1]!.split(','));
 
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const PIN = has('taskset') && availableParallelism() >= 2;
-const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs]);
+const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] =>
+  PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 
 type ServerName = 'sockhttp' | 'nginx' | 'node:http';
 
@@ -64,8 +65,6 @@ function makeDocroot(): string {
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-
-
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
@@ -78,14 +77,21 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
-
 async function startServer(name: ServerName, root: string, workers = 1): Promise<RunningServer> {
   const port = freePort();
   let child: ChildProcess;
   let cleanup = () => {};
   const cpus = workers > 1 ? '0,1' : '0';
   if (name === 'sockhttp') {
-    const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', String(port), '--quiet', ...(workers > 1 ? ['--workers', String(workers)] : [])]);
+    const [command, commandArgs] = pinned(cpus, process.execPath, [
+      join(REPO, 'bin/sockhttp.js'),
+      'serve',
+      root,
+      '--port',
+      String(port),
+      '--quiet',
+      ...(workers > 1 ? ['--workers', String(workers)] : []),
+    ]);
     child = spawn(command, commandArgs, { stdio: 'ignore' });
   } else if (name === 'node:http') {
     const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'dist/bench/peers/node-http-cached.js'), root, String(port)]);
@@ -160,7 +166,11 @@ const serverPid = (server: RunningServer) => server.process.pid!;
 // Checks and load
 
 function check(server: RunningServer, path: string, expectedStatus: number, expectedLength: number): void {
-  const result = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${server.port}${path}`], { encoding: 'utf8' });
+  const result = spawnSync(
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${server.port}${path}`],
+    { encoding: 'utf8' },
+  );
   const [status, size] = result.stdout.split(' ').map(Number);
   if (status !== expectedStatus || (expectedLength >= 0 && size !== expectedLength)) {
     throw new Error(`${server.name} answered ${path} with ${status} and ${size} bytes; expected ${expectedStatus} and ${expectedLength}`);
@@ -187,7 +197,13 @@ function parseWrk(output: string): { requestsPerSecond: number; megabytesPerSeco
 
 function runWrk(server: RunningServer, path: string, connections: number, closeEach: boolean): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const wrkArgs = ['-t1', `-c${connections}`, `-d${SECONDS}s`, ...(closeEach ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${server.port}${path}`];
+    const wrkArgs = [
+      '-t1',
+      `-c${connections}`,
+      `-d${SECONDS}s`,
+      ...(closeEach ? ['-H', 'Connection: close'] : []),
+      `http://127.0.0.1:${server.port}${path}`,
+    ];
     const [command, commandArgs] = pinned('1', 'wrk', wrkArgs);
     const cpuBefore = cpuSeconds(serverPid(server));
     const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -204,7 +220,14 @@ function runWrk(server: RunningServer, path: string, connections: number, closeE
 
 /** Downloads the 1 GiB file once with curl; MB/s. */
 function downloadHuge(server: RunningServer): number {
-  const [command, commandArgs] = pinned('1', 'curl', ['-s', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://127.0.0.1:${server.port}/huge.bin`]);
+  const [command, commandArgs] = pinned('1', 'curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{size_download} %{time_total}',
+    `http://127.0.0.1:${server.port}/huge.bin`,
+  ]);
   const result = spawnSync(command, commandArgs, { encoding: 'utf8' });
   const [size, seconds] = result.stdout.split(' ').map(Number);
   if (size !== 1024 * 1024 * 1024) throw new Error(`${server.name}: the 1 GiB download got ${size} bytes`);
@@ -240,7 +263,8 @@ const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 };
-const format = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
+const format = (value: number, digits = 0) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
 interface Workload {
@@ -276,7 +300,9 @@ async function main(): Promise<void> {
       check(server, '/big.bin', 200, 10 * 1024 * 1024);
       check(server, '/missing.html', 404, -1);
     }
-    console.log(`Checked every answer. ${ROUNDS} round(s) of ${SECONDS} s per workload; servers on CPU 0, wrk on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`);
+    console.log(
+      `Checked every answer. ${ROUNDS} round(s) of ${SECONDS} s per workload; servers on CPU 0, wrk on CPU 1: ${PIN ? 'yes' : 'no (no taskset)'}.`,
+    );
     for (const workload of WORKLOADS) {
       if (ONLY && !ONLY.has(workload.id)) continue;
       const perServer = new Map<ServerName, { value: number[]; cpu: number[] }>();
@@ -296,7 +322,15 @@ async function main(): Promise<void> {
       const node = median(perServer.get('node:http')?.value ?? []);
       const cpu = median(perServer.get('sockhttp')!.cpu);
       const nginxCpu = median(perServer.get('nginx')?.cpu ?? []);
-      rows.push([workload.title, `${format(ours)} ${workload.unit}`, `${format(nginx)}`, `${format(node)}`, ratio(ours, nginx), ratio(ours, node), `${format(cpu, 1)} / ${format(nginxCpu, 1)}`]);
+      rows.push([
+        workload.title,
+        `${format(ours)} ${workload.unit}`,
+        `${format(nginx)}`,
+        `${format(node)}`,
+        ratio(ours, nginx),
+        ratio(ours, node),
+        `${format(cpu, 1)} / ${format(nginxCpu, 1)}`,
+      ]);
       console.log(`  done: ${workload.title}`);
     }
     if (!ONLY || ONLY.has('e')) {
@@ -314,7 +348,15 @@ async function main(): Promise<void> {
     if (!ONLY || ONLY.has('f')) {
       for (const server of servers) {
         const memory = await idleConnectionsMemory(server);
-        rows.push([`(f) RSS idle → with 1,000 idle connections: ${server.name}`, `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB`, '', '', `+${format(memory.withConnections - memory.idle, 1)} MB`, '', '']);
+        rows.push([
+          `(f) RSS idle → with 1,000 idle connections: ${server.name}`,
+          `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB`,
+          '',
+          '',
+          `+${format(memory.withConnections - memory.idle, 1)} MB`,
+          '',
+          '',
+        ]);
       }
     }
     for (const server of servers.splice(0)) await server.stop();
@@ -342,7 +384,9 @@ async function main(): Promise<void> {
   const header = ['workload', 'sockhttp', 'nginx', 'node:http (cached)', 'vs nginx', 'vs node:http', 'CPU µs/req (ours / nginx)'];
   const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
   console.log(`\n${lines.join('\n')}\n`);
-  console.log(`${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1.`);
+  console.log(
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1.`,
+  );
 }
 
 main().catch((error: Error) => {

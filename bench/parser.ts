@@ -88,4 +88,6 @@ const samples = Array.from({ length: 5 }, () => measure(200_000)).sort((a, b) =>
 const median = samples[2]!;
 console.log(`RequestReader: ${median.toFixed(0)} ns per ${HEAD.length}-byte, 12-field request head (median of 5 × 200,000)`);
 const roundTrip = await nodeHttpRoundTrip(20_000);
-console.log(`context: a node:http keep-alive round trip over loopback (llhttp + socket + server): ${(roundTrip / 1000).toFixed(1)} µs per request`);
+console.log(
+  `context: a node:http keep-alive round trip over loopback (llhttp + socket + server): ${(roundTrip / 1000).toFixed(1)} µs per request`,
+);

@@ -4,7 +4,10 @@ import { connect } from 'node:net';
 
 /** A port free right now, found by a child process that binds port 0 and lets go. */
 export function freePort(): number {
-  const probe = spawnSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"]);
+  const probe = spawnSync(process.execPath, [
+    '-e',
+    "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
+  ]);
   return Number(probe.stdout.toString().trim());
 }
 

@@ -52,16 +52,43 @@ function selfTimes(profile: Profile): Map<string, number> {
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'sockhttp-profile-'));
-  writeFileSync(join(root, 'small.html'), '<!doctype html><title>small</title><p>A small page of about one hundred bytes.</p>\n'.padEnd(100, ' '));
+  writeFileSync(
+    join(root, 'small.html'),
+    '<!doctype html><title>small</title><p>A small page of about one hundred bytes.</p>\n'.padEnd(100, ' '),
+  );
   writeFileSync(join(root, 'page.html'), '<p>HTTP/1.1 moves representations of resources.</p>\n'.repeat(90).slice(0, 4500));
   const profileDir = mkdtempSync(join(tmpdir(), 'sockhttp-cpuprofile-'));
   const port = freePort();
-  const serverArgs = ['--cpu-prof', '--cpu-prof-dir', profileDir, join(REPO, 'bin/sockhttp.js'), 'serve', root, '--port', String(port), '--quiet'];
+  const serverArgs = [
+    '--cpu-prof',
+    '--cpu-prof-dir',
+    profileDir,
+    join(REPO, 'bin/sockhttp.js'),
+    'serve',
+    root,
+    '--port',
+    String(port),
+    '--quiet',
+  ];
   const server = spawn(...pinned('0', process.execPath, serverArgs), { stdio: 'inherit' });
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const wrk = spawnSync(...pinned('1', 'wrk', ['-t1', '-c50', `-d${seconds}s`, ...(closeEach ? ['-H', 'Connection: close'] : []), `http://127.0.0.1:${port}${path}`]), { encoding: 'utf8' });
+  const wrk = spawnSync(
+    ...pinned('1', 'wrk', [
+      '-t1',
+      '-c50',
+      `-d${seconds}s`,
+      ...(closeEach ? ['-H', 'Connection: close'] : []),
+      `http://127.0.0.1:${port}${path}`,
+    ]),
+    { encoding: 'utf8' },
+  );
   if (wrk.error) throw new Error('wrk is needed (apt-get install wrk)');
-  console.log(wrk.stdout.split('\n').filter((line) => /Requests\/sec|Non-2xx|errors/.test(line)).join('\n'));
+  console.log(
+    wrk.stdout
+      .split('\n')
+      .filter((line) => /Requests\/sec|Non-2xx|errors/.test(line))
+      .join('\n'),
+  );
   const exited = new Promise((resolve) => server.once('exit', resolve));
   server.kill('SIGTERM');
   await exited;
@@ -74,11 +101,16 @@ async function main(): Promise<void> {
   }
   const byPlace = new Map<string, number>();
   for (const [key, time] of times) {
-    const place = key.includes('dist/src/') ? `sockhttp ${key.split('dist/src/')[1]!.split('/')[0]}` : key.includes('node:') ? 'node internals' : key.split('  ')[0]!;
+    const place = key.includes('dist/src/')
+      ? `sockhttp ${key.split('dist/src/')[1]!.split('/')[0]}`
+      : key.includes('node:')
+        ? 'node internals'
+        : key.split('  ')[0]!;
     byPlace.set(place, (byPlace.get(place) ?? 0) + time);
   }
   console.log('\nself time by place:');
-  for (const [place, time] of [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${((100 * time) / total).toFixed(1).padStart(5)}%  ${place}`);
+  for (const [place, time] of [...byPlace].sort((a, b) => b[1] - a[1]).slice(0, 12))
+    console.log(`${((100 * time) / total).toFixed(1).padStart(5)}%  ${place}`);
   console.log(`\nprofile: ${file}`);
 }
 

@@ -33,7 +33,17 @@ const SAMPLE_MS = 5_000;
 /** The server's --headers-timeout, in seconds: what a connection that never sends a request may cost. */
 const HEADERS_TIMEOUT_S = 3;
 
-const stats = { legitimate: 0, legitimateErrors: 0, serverErrors: 0, hostile: 0, overstayed: 0, raced: 0, leaks: 0, firstError: '', firstOverstay: '' };
+const stats = {
+  legitimate: 0,
+  legitimateErrors: 0,
+  serverErrors: 0,
+  hostile: 0,
+  overstayed: 0,
+  raced: 0,
+  leaks: 0,
+  firstError: '',
+  firstOverstay: '',
+};
 /** The content of the secret outside the folder: it must never be served. */
 const SECRET = 'SOAK-OUTSIDE-SECRET-4f1c';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -98,7 +108,18 @@ async function racingClient(port: number): Promise<void> {
 
 function startServer(root: string, extraArgs: string[] = []): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const serveArgs = ['serve', root, '--port', '0', '--quiet', '--headers-timeout', String(HEADERS_TIMEOUT_S), '--keep-alive-timeout', '2', ...extraArgs];
+    const serveArgs = [
+      'serve',
+      root,
+      '--port',
+      '0',
+      '--quiet',
+      '--headers-timeout',
+      String(HEADERS_TIMEOUT_S),
+      '--keep-alive-timeout',
+      '2',
+      ...extraArgs,
+    ];
     const child = spawn(process.execPath, [join(REPO, 'bin/sockhttp.js'), ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     child.stdout!.once('data', (chunk: Buffer) => {
       const match = /127\.0\.0\.1:(\d+)/.exec(chunk.toString());
@@ -113,7 +134,11 @@ function startServer(root: string, extraArgs: string[] = []): Promise<{ child: C
 function makeCertificate(folder: string): { cert: string; key: string } | null {
   const cert = join(folder, 'soak-cert.pem');
   const key = join(folder, 'soak-key.pem');
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const made = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+    { stdio: 'ignore' },
+  );
   return made.status === 0 ? { cert, key } : null;
 }
 
@@ -144,7 +169,8 @@ async function legitimateClient(port: number, files: Map<string, Buffer>, keepAl
         response.on('end', () => {
           stats.legitimate++;
           if ((response.statusCode ?? 0) >= 500) stats.serverErrors++;
-          if (response.statusCode !== 200 || !Buffer.concat(chunks).equals(files.get(path)!)) legitimateError(`${path}: ${response.statusCode}, ${Buffer.concat(chunks).length} bytes`);
+          if (response.statusCode !== 200 || !Buffer.concat(chunks).equals(files.get(path)!))
+            legitimateError(`${path}: ${response.statusCode}, ${Buffer.concat(chunks).length} bytes`);
           resolve();
         });
         response.on('error', (error) => {
@@ -221,7 +247,9 @@ const HOSTILE: Array<(socket: import('node:net').Socket) => Promise<void>> = [
   },
   // smuggling attempts
   async (socket) => {
-    socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write(
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     await pause(100);
   },
   // a pipelining flood that never reads
@@ -297,7 +325,9 @@ async function main(): Promise<void> {
   const start = Date.now();
   const startDescriptors = openDescriptors(child.pid!);
   let endDescriptors = startDescriptors;
-  console.log(`soak: ${MINUTES} minute(s) against sockhttp on port ${port} (pid ${child.pid})${tlsServer ? `, silent TLS on port ${tlsServer.port}` : ''}`);
+  console.log(
+    `soak: ${MINUTES} minute(s) against sockhttp on port ${port} (pid ${child.pid})${tlsServer ? `, silent TLS on port ${tlsServer.port}` : ''}`,
+  );
   const sampler = setInterval(() => {
     const rss = rssMegabytes(child.pid!);
     samples.push(rss);
@@ -338,7 +368,9 @@ async function main(): Promise<void> {
     endDescriptors > startDescriptors && `${endDescriptors - startDescriptors} descriptors still open after every client left`,
     stats.overstayed > 0 && `${stats.overstayed} hostile connections held longer than their timeout (first: ${stats.firstOverstay})`,
   ].filter(Boolean);
-  console.log(`soak: ${stats.legitimate} legitimate requests, ${stats.hostile} hostile connections, ${stats.raced} racing a swapped file (${stats.leaks} leaks), RSS ${samples.map((rss) => rss.toFixed(0)).join(' → ')} MB`);
+  console.log(
+    `soak: ${stats.legitimate} legitimate requests, ${stats.hostile} hostile connections, ${stats.raced} racing a swapped file (${stats.leaks} leaks), RSS ${samples.map((rss) => rss.toFixed(0)).join(' → ')} MB`,
+  );
   if (failures.length > 0) {
     console.error(`soak: FAILED: ${failures.join('; ')}`);
     process.exit(1);

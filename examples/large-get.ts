@@ -32,10 +32,7 @@ const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 // As in the lab, the Host field stays gaia.cs.umass.edu even when HOST on the
 // command line points at a local stand-in.
 const REQUEST =
-  'GET /wireshark-labs/HTTP-wireshark-file3.html HTTP/1.1\r\n' +
-  'Host:gaia.cs.umass.edu\r\n' +
-  'Connection: close\r\n' +
-  '\r\n';
+  'GET /wireshark-labs/HTTP-wireshark-file3.html HTTP/1.1\r\n' + 'Host:gaia.cs.umass.edu\r\n' + 'Connection: close\r\n' + '\r\n';
 
 const host = process.argv[2] ?? DEFAULT_HOST;
 const portText = process.argv[3] ?? String(DEFAULT_PORT);

@@ -19,10 +19,7 @@ const TIMEOUT_MILLISECONDS = 10_000;
 // gaia.cs.umass.edu even when HOST on the command line points somewhere else:
 // that lets a local stand-in server answer exactly as the real one would.
 // The empty line (the second CRLF) tells the server the request head is over.
-const REQUEST =
-  'GET /wireshark-labs/INTRO-wireshark-file1.html HTTP/1.1\r\n' +
-  'Host:gaia.cs.umass.edu\r\n' +
-  '\r\n';
+const REQUEST = 'GET /wireshark-labs/INTRO-wireshark-file1.html HTTP/1.1\r\n' + 'Host:gaia.cs.umass.edu\r\n' + '\r\n';
 
 const host = process.argv[2] ?? DEFAULT_HOST;
 const portText = process.argv[3] ?? String(DEFAULT_PORT);

@@ -60,8 +60,7 @@ const RESPONSE = Buffer.concat([
 
 const portText = process.argv[2] ?? String(DEFAULT_PORT);
 const port = Number(portText);
-const isPortAllowed =
-  /^[0-9]{1,5}$/.test(portText) && (port === 0 || (port >= LOWEST_UNPRIVILEGED_PORT && port <= 65535));
+const isPortAllowed = /^[0-9]{1,5}$/.test(portText) && (port === 0 || (port >= LOWEST_UNPRIVILEGED_PORT && port <= 65535));
 
 if (!isPortAllowed) {
   process.stderr.write(`${PROGRAM_NAME}: PORT must be 0 or between ${LOWEST_UNPRIVILEGED_PORT} and 65535\n`);

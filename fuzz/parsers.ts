@@ -33,9 +33,25 @@ const SEEDS = [
   '\x7fELF\x02\x01\x01\x00',
 ].map((text) => Buffer.from(text, 'latin1'));
 
-const INTERESTING = ['\r\n', '\n', '\r', ' ', '\t', ':', ';', ',', '0', 'f', '\0', 'Transfer-Encoding: chunked\r\n', 'Content-Length: 9999999999999999\r\n', 'Host: x\r\n', '\x7f', '\xff', '\x16\x03\x01'].map((text) =>
-  Buffer.from(text, 'latin1'),
-);
+const INTERESTING = [
+  '\r\n',
+  '\n',
+  '\r',
+  ' ',
+  '\t',
+  ':',
+  ';',
+  ',',
+  '0',
+  'f',
+  '\0',
+  'Transfer-Encoding: chunked\r\n',
+  'Content-Length: 9999999999999999\r\n',
+  'Host: x\r\n',
+  '\x7f',
+  '\xff',
+  '\x16\x03\x01',
+].map((text) => Buffer.from(text, 'latin1'));
 
 /** A small, seedable PRNG (mulberry32), so that a finding can be replayed from its seed. */
 function makeRandom(seed: number): (limit: number) => number {
@@ -75,7 +91,10 @@ function mutate(input: Buffer, random: (limit: number) => number): Buffer {
         bytes = Buffer.concat([bytes.subarray(0, at), SEEDS[Math.floor(random(SEEDS.length))]!]);
         break;
       default: // random bytes
-        bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from(Array.from({ length: Math.floor(random(16)) }, () => Math.floor(random(256))))]);
+        bytes = Buffer.concat([
+          bytes.subarray(0, at),
+          Buffer.from(Array.from({ length: Math.floor(random(16)) }, () => Math.floor(random(256)))),
+        ]);
     }
   }
   return bytes;
@@ -94,7 +113,13 @@ function outcome(kind: 'request' | 'response', pieces: Buffer[]): string {
         reader.resume();
         continue;
       }
-      events.push(event.type === 'head' ? `head:${JSON.stringify(event.head)}:${JSON.stringify(event.framing)}` : event.type === 'body' ? 'body' : `end:${JSON.stringify(event.trailers)}`);
+      events.push(
+        event.type === 'head'
+          ? `head:${JSON.stringify(event.head)}:${JSON.stringify(event.framing)}`
+          : event.type === 'body'
+            ? 'body'
+            : `end:${JSON.stringify(event.trailers)}`,
+      );
     }
     throw new Error('the reader produced events without end');
   };
@@ -131,7 +156,15 @@ export interface FuzzResult {
 }
 
 /** Runs the fuzzer until `seconds` have passed or `maxInputs` inputs were tried. */
-export function runFuzz({ seconds, seed, maxInputs = Number.POSITIVE_INFINITY }: { seconds: number; seed: number; maxInputs?: number }): FuzzResult {
+export function runFuzz({
+  seconds,
+  seed,
+  maxInputs = Number.POSITIVE_INFINITY,
+}: {
+  seconds: number;
+  seed: number;
+  maxInputs?: number;
+}): FuzzResult {
   const random = makeRandom(seed);
   const deadline = Date.now() + seconds * 1000;
   let inputs = 0;
@@ -168,7 +201,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     mkdirSync(folder, { recursive: true });
     const file = `${folder}${result.failure.kind}-${seed}.bin`;
     writeFileSync(file, result.failure.input);
-    console.error(`fuzz: finding after ${result.inputs} inputs (${result.failure.kind} reader), saved to ${file}\n${result.failure.message}`);
+    console.error(
+      `fuzz: finding after ${result.inputs} inputs (${result.failure.kind} reader), saved to ${file}\n${result.failure.message}`,
+    );
     process.exit(1);
   }
 }

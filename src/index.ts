@@ -28,7 +28,13 @@ export { HttpProtocolError, type ProtocolErrorCode, type ErrorSide } from './cor
 export { DEFAULT_REQUEST_LIMITS, DEFAULT_RESPONSE_LIMITS, type Limits } from './core/limits.js';
 export { type RequestHead, type ResponseHead, type HttpVersion, parseRequestHead, parseResponseHead } from './core/head-parser.js';
 export { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength } from './core/framing.js';
-export { ServerConnectionCore, type ServerConnectionState, type ServerEvent, decideServerReuse, decideResponseFraming } from './core/connection.js';
+export {
+  ServerConnectionCore,
+  type ServerConnectionState,
+  type ServerEvent,
+  decideServerReuse,
+  decideResponseFraming,
+} from './core/connection.js';
 export { RequestReader, ResponseReader, type ReaderEvent } from './core/message-reader.js';
 export { serializeRequestHead, serializeResponseHead, encodeChunk } from './core/serializer.js';
 export { formatHttpDate, parseHttpDate } from './core/http-date.js';
@@ -88,11 +94,18 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
   try {
     // One BasicAuth for the files and the live-reload stream, so that both need the same credentials.
     const auth = options.auth === undefined || options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
-    const staticHandler = await createStaticHandler({ ...options, ...(auth && { auth }), ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }) });
+    const staticHandler = await createStaticHandler({
+      ...options,
+      ...(auth && { auth }),
+      ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }),
+    });
     // Without valid credentials the event stream's path goes to the static handler, which answers 401.
     const mayWatch = (request: IncomingRequest) => auth === undefined || auth.allows(request.fields.get('authorization')) === true;
     const server = new HttpServer({
-      handler: (request) => (liveReload !== null && request.target.startsWith(LIVE_RELOAD_PATH) && mayWatch(request) ? liveReload.answer(request.method, request.target) : null) ?? staticHandler(request),
+      handler: (request) =>
+        (liveReload !== null && request.target.startsWith(LIVE_RELOAD_PATH) && mayWatch(request)
+          ? liveReload.answer(request.method, request.target)
+          : null) ?? staticHandler(request),
       onAccess: options.onAccess,
       limits: options.limits,
       timeouts: options.timeouts,

@@ -77,7 +77,11 @@ export interface CommandResult {
 }
 
 /** Runs a command to completion (bounded by timeoutMs), capturing its output. */
-export function runCommand(command: string, args: string[], options: { timeoutMs?: number; cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
@@ -97,7 +101,10 @@ export function runCommand(command: string, args: string[], options: { timeoutMs
 }
 
 /** Runs `sockhttp ARGS…` (the real bin script) to completion. */
-export function runCli(args: string[], options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+export function runCli(
+  args: string[],
+  options: { timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
   return runCommand(process.execPath, [CLI, ...args], options);
 }
 
@@ -161,7 +168,10 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
 }
 
 /** `sockhttp serve ARGS… --port 0` in a child process; resolves once it prints its URL. */
-export async function startCliServer(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<BackgroundProcess & { port: number }> {
+export async function startCliServer(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<BackgroundProcess & { port: number }> {
   const process_ = startProcess(process.execPath, [CLI, 'serve', ...args, '--port', '0'], options);
   const match = await process_.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//);
   return Object.assign(process_, { port: Number(match[1]) });

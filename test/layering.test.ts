@@ -62,8 +62,10 @@ test('every import follows the dependency rule', () => {
     for (const match of readFileSync(join(REPO_ROOT, file), 'utf8').matchAll(IMPORT)) {
       const [, , typeOnly, specifier] = match;
       if (specifier!.startsWith('node:')) {
-        if (TYPES_ONLY_FROM_NODE.has(from) && typeOnly === undefined) violations.push(`${file}: ${from} may not use ${specifier} (types only)`);
-        if (from === 'static' && /^node:fs(\/|$)/.test(specifier!) && file !== FILESYSTEM_SEAM) violations.push(`${file}: the disk only through ${FILESYSTEM_SEAM}`);
+        if (TYPES_ONLY_FROM_NODE.has(from) && typeOnly === undefined)
+          violations.push(`${file}: ${from} may not use ${specifier} (types only)`);
+        if (from === 'static' && /^node:fs(\/|$)/.test(specifier!) && file !== FILESYSTEM_SEAM)
+          violations.push(`${file}: the disk only through ${FILESYSTEM_SEAM}`);
         continue;
       }
       if (!specifier!.startsWith('.')) continue; // a package from npm

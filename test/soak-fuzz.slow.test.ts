@@ -9,20 +9,26 @@ import { test } from 'node:test';
 import { REPO_ROOT, runCommand } from './helpers.js';
 
 test('the soak test, 15 s: no 5xx, no failed legitimate request, no memory growth', async (t) => {
-  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'soak.js'), '--minutes', '0.25'], { timeoutMs: 60_000 });
+  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'dist', 'bench', 'soak.js'), '--minutes', '0.25'], {
+    timeoutMs: 60_000,
+  });
   const stdout = result.stdout.toString('utf8');
   assert.equal(result.signal, null, `the soak test did not end by itself; stdout: ${stdout}`);
   assert.equal(result.code, 0, `stdout: ${stdout}\nstderr: ${result.stderr}`);
   assert.match(stdout, /^soak: passed$/m);
-  // It did real work: legitimate requests and hostile connections both happened.
-  const summary = /^soak: (\d+) legitimate requests, (\d+) hostile connections, RSS (.*) MB$/m.exec(stdout);
+  // It did real work: legitimate requests, hostile connections and requests racing the swapped file all happened.
+  const summary =
+    /^soak: (\d+) legitimate requests, (\d+) hostile connections, (\d+) racing a swapped file \((\d+) leaks\), RSS (.*) MB$/m.exec(stdout);
   assert.ok(summary !== null, stdout);
-  assert.ok(Number(summary[1]) > 0 && Number(summary[2]) > 0, summary[0]);
+  assert.ok(Number(summary[1]) > 0 && Number(summary[2]) > 0 && Number(summary[3]) > 0, summary[0]);
+  assert.equal(summary[4], '0', summary[0]);
   t.diagnostic(summary[0]);
 });
 
 test('the fuzzer, 3 s with seed 99: no finding', async (t) => {
-  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'dist', 'fuzz', 'parsers.js'), '--minutes', '0.05', '--seed', '99'], { timeoutMs: 60_000 });
+  const result = await runCommand(process.execPath, [join(REPO_ROOT, 'dist', 'fuzz', 'parsers.js'), '--minutes', '0.05', '--seed', '99'], {
+    timeoutMs: 60_000,
+  });
   const stdout = result.stdout.toString('utf8');
   assert.equal(result.signal, null, `the fuzzer did not end by itself; stdout: ${stdout}`);
   assert.equal(result.code, 0, `stdout: ${stdout}\nstderr: ${result.stderr}`);

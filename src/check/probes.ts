@@ -39,12 +39,14 @@ export interface CheckOptions {
  */
 const shown = (serverText: string) => escapeBytes(Buffer.from(serverText, 'latin1'));
 
-export const describeResponse = (response: ParsedResponse | undefined) => (response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim());
+export const describeResponse = (response: ParsedResponse | undefined) =>
+  response === undefined ? 'no response' : `${response.status} ${shown(response.reason)}`.trim();
 
 export function describeWire(result: WireResult, answer: ParsedAnswer): string {
   if (result.connectError !== null) return `cannot connect (${escapeBytes(Buffer.from(result.connectError))})`;
   if (answer.error !== null) return `a malformed response (${answer.error.message})${stoppedReading(result)}`;
-  if (answer.responses.length === 0) return result.closed ? 'the connection closed without a response' : result.timedOut ? 'no response in time' : 'no response';
+  if (answer.responses.length === 0)
+    return result.closed ? 'the connection closed without a response' : result.timedOut ? 'no response in time' : 'no response';
   return `${describeResponse(answer.responses[0])}${stoppedReading(result)}`;
 }
 
@@ -79,7 +81,13 @@ export interface BaseExchange {
   response: ParsedResponse | undefined;
 }
 
-export async function get(target: Target, options: CheckOptions, extraFields: Array<[string, string]> = [], path = target.path, method = 'GET'): Promise<BaseExchange> {
+export async function get(
+  target: Target,
+  options: CheckOptions,
+  extraFields: Array<[string, string]> = [],
+  path = target.path,
+  method = 'GET',
+): Promise<BaseExchange> {
   const request = requestBytes(method, path, [['Host', target.authority], ['User-Agent', 'sockhttp-check'], ...extraFields]);
   const result = await exchange(target, request, { waitMs: options.probeMs, methods: [method], stopWhenAnswered: true });
   return { request, result, answer: result.answer, response: result.answer.responses[0] };
@@ -90,10 +98,17 @@ const firstLine = (request: string) => request.slice(0, request.indexOf('\r\n'))
 export async function runProbes(target: Target, options: CheckOptions): Promise<ProbeResult[]> {
   const base = await get(target, options);
   const results: ProbeResult[] = [];
-  const add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) => results.push({ id, verdict, sent, received, rfc });
+  const add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) =>
+    results.push({ id, verdict, sent, received, rfc });
 
   if (base.result.connectError !== null) {
-    add('connect', 'FAIL', `connect to ${target.host}:${target.port}`, `cannot connect (${escapeBytes(Buffer.from(base.result.connectError))})`, 'RFC 9112 §9.1');
+    add(
+      'connect',
+      'FAIL',
+      `connect to ${target.host}:${target.port}`,
+      `cannot connect (${escapeBytes(Buffer.from(base.result.connectError))})`,
+      'RFC 9112 §9.1',
+    );
     return results;
   }
   judgeBaseExchange(base, add);
@@ -126,13 +141,22 @@ export function judgeBaseExchange(base: BaseExchange, add: Add): void {
   if (/^HTTP\/1\.[01] [1-5]\d\d(?: [\t\x20-\x7e\x80-\xff]*)?$/.test(statusLineText)) {
     add('status-line', 'PASS', sentGet, `"${shown(statusLineText)}"`, 'RFC 9112 §4');
   } else {
-    add('status-line', 'FAIL', sentGet, base.result.bytes.length === 0 ? describeWire(base.result, base.answer) : `"${shown(statusLineText.slice(0, 60))}" is not an HTTP/1.x status line`, 'RFC 9112 §4');
+    add(
+      'status-line',
+      'FAIL',
+      sentGet,
+      base.result.bytes.length === 0
+        ? describeWire(base.result, base.answer)
+        : `"${shown(statusLineText.slice(0, 60))}" is not an HTTP/1.x status line`,
+      'RFC 9112 §4',
+    );
   }
 
   // line-endings: a sender ends every line of the head with CRLF; a lone LF is the classic mistake.
   const { headBytes, bareLineFeeds } = readLineEndings(base.result.bytes);
   if (headBytes === 0) add('line-endings', 'SKIP', sentGet, 'no response head', 'RFC 9112 §2.2');
-  else if (bareLineFeeds > 0) add('line-endings', 'FAIL', sentGet, `${bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n"`, 'RFC 9112 §2.2');
+  else if (bareLineFeeds > 0)
+    add('line-endings', 'FAIL', sentGet, `${bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n"`, 'RFC 9112 §2.2');
   else add('line-endings', 'PASS', sentGet, 'every line ends with "\\r\\n"', 'RFC 9112 §2.2');
 
   const response = base.response;
@@ -141,9 +165,21 @@ export function judgeBaseExchange(base: BaseExchange, add: Add): void {
   } else {
     judgeFraming(base, add, sentGet);
     const date = response.fields.get('date');
-    add('date', date === undefined ? 'FAIL' : 'PASS', sentGet, date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${shown(date)}`, 'RFC 9110 §6.6.1');
+    add(
+      'date',
+      date === undefined ? 'FAIL' : 'PASS',
+      sentGet,
+      date === undefined ? 'no Date field (an origin server with a clock must send one)' : `Date: ${shown(date)}`,
+      'RFC 9110 §6.6.1',
+    );
     const contentType = response.fields.get('content-type');
-    add('content-type', contentType === undefined ? 'WARN' : 'PASS', sentGet, contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${shown(contentType)}`, 'RFC 9110 §8.3');
+    add(
+      'content-type',
+      contentType === undefined ? 'WARN' : 'PASS',
+      sentGet,
+      contentType === undefined ? 'no Content-Type: the client has to guess' : `Content-Type: ${shown(contentType)}`,
+      'RFC 9110 §8.3',
+    );
   }
 }
 
@@ -158,16 +194,29 @@ function judgeFraming(base: BaseExchange, add: Add, sentGet: string): void {
   const contentLength = response.fields.get('content-length');
   const isChunked = (response.fields.get('transfer-encoding') ?? '').toLowerCase().includes('chunked');
   if (contentLength === undefined && !isChunked) {
-    if (base.result.closed) add('framing', 'PASS', sentGet, 'no Content-Length, and the server closed the connection to end the body', 'RFC 9112 §6.3');
+    if (base.result.closed)
+      add('framing', 'PASS', sentGet, 'no Content-Length, and the server closed the connection to end the body', 'RFC 9112 §6.3');
     else add('framing', 'FAIL', sentGet, 'no Content-Length and no close: the client cannot tell where the body ends', 'RFC 9112 §6.3');
     return;
   }
-  add('framing', 'PASS', sentGet, contentLength !== undefined ? `Content-Length: ${contentLength}` : 'Transfer-Encoding: chunked', 'RFC 9112 §6.3');
+  add(
+    'framing',
+    'PASS',
+    sentGet,
+    contentLength !== undefined ? `Content-Length: ${contentLength}` : 'Transfer-Encoding: chunked',
+    'RFC 9112 §6.3',
+  );
   if (contentLength === undefined) return;
   if (!response.complete) {
     add('content-length', 'FAIL', sentGet, `Content-Length: ${contentLength}, but only ${response.bodyLength} bytes came`, 'RFC 9110 §8.6');
   } else if (base.answer.extraBytes > 0) {
-    add('content-length', 'FAIL', sentGet, `${base.answer.extraBytes} bytes more than Content-Length: ${contentLength} followed the body`, 'RFC 9110 §8.6');
+    add(
+      'content-length',
+      'FAIL',
+      sentGet,
+      `${base.answer.extraBytes} bytes more than Content-Length: ${contentLength} followed the body`,
+      'RFC 9110 §8.6',
+    );
   } else {
     add('content-length', 'PASS', sentGet, `${response.bodyLength} body bytes, as announced`, 'RFC 9110 §8.6');
   }
@@ -199,7 +248,8 @@ export async function probeNotFound(target: Target, options: CheckOptions, add: 
   const sent = firstLine(request);
   if (response === undefined) add('not-found', 'FAIL', sent, describeWire(result, answer), 'RFC 9110 §15.5.5');
   else if (response.status === 404) add('not-found', 'PASS', sent, describeResponse(response), 'RFC 9110 §15.5.5');
-  else if (response.status >= 200 && response.status < 300) add('not-found', 'FAIL', sent, `${describeResponse(response)} for a file that does not exist`, 'RFC 9110 §15.5.5');
+  else if (response.status >= 200 && response.status < 300)
+    add('not-found', 'FAIL', sent, `${describeResponse(response)} for a file that does not exist`, 'RFC 9110 §15.5.5');
   else add('not-found', 'WARN', sent, `${describeResponse(response)} rather than 404`, 'RFC 9110 §15.5.5');
 }
 
@@ -210,9 +260,11 @@ async function probeMalformed(target: Target, options: CheckOptions, add: Add): 
   const response = answer.responses[0];
   const sent = '"GET this is not a request line"';
   if (response?.status === 400) add('malformed', 'PASS', sent, '400 Bad Request', 'RFC 9112 §3');
-  else if (response !== undefined && response.status >= 200 && response.status < 300) add('malformed', 'FAIL', sent, `${describeResponse(response)} to a malformed request`, 'RFC 9112 §3');
+  else if (response !== undefined && response.status >= 200 && response.status < 300)
+    add('malformed', 'FAIL', sent, `${describeResponse(response)} to a malformed request`, 'RFC 9112 §3');
   else if (response !== undefined) add('malformed', 'WARN', sent, `${describeResponse(response)} rather than 400`, 'RFC 9112 §3');
-  else if (result.timedOut) add('malformed', 'FAIL', sent, `no answer in ${options.probeMs / 1000} s: the server hangs on a malformed request`, 'RFC 9112 §3');
+  else if (result.timedOut)
+    add('malformed', 'FAIL', sent, `no answer in ${options.probeMs / 1000} s: the server hangs on a malformed request`, 'RFC 9112 §3');
   else add('malformed', 'WARN', sent, result.closed ? 'the connection closed without a 400' : describeWire(result, answer), 'RFC 9112 §3');
 }
 
@@ -223,8 +275,16 @@ async function probeHostRequired(target: Target, options: CheckOptions, add: Add
   const response = answer.responses[0];
   const sent = `${firstLine(request)} without Host`;
   if (response?.status === 400) add('host-required', 'PASS', sent, '400 Bad Request', 'RFC 9112 §3.2');
-  else if (response !== undefined && response.status < 400) add('host-required', 'FAIL', sent, `${describeResponse(response)}: an HTTP/1.1 request without Host must get 400`, 'RFC 9112 §3.2');
-  else add('host-required', 'WARN', sent, response === undefined ? describeWire(result, answer) : `${describeResponse(response)} rather than 400`, 'RFC 9112 §3.2');
+  else if (response !== undefined && response.status < 400)
+    add('host-required', 'FAIL', sent, `${describeResponse(response)}: an HTTP/1.1 request without Host must get 400`, 'RFC 9112 §3.2');
+  else
+    add(
+      'host-required',
+      'WARN',
+      sent,
+      response === undefined ? describeWire(result, answer) : `${describeResponse(response)} rather than 400`,
+      'RFC 9112 §3.2',
+    );
 }
 
 async function probeKeepAlive(target: Target, options: CheckOptions, add: Add): Promise<void> {
@@ -233,7 +293,8 @@ async function probeKeepAlive(target: Target, options: CheckOptions, add: Add): 
   const result = await exchangeInTurn(target, [one, one], options.probeMs);
   const sent = `${firstLine(one)}, twice on one connection`;
   if (result.answered === 2) add('keep-alive', 'PASS', sent, 'both answered on the same connection', 'RFC 9112 §9.3');
-  else if (result.answered === 1) add('keep-alive', 'WARN', sent, 'the connection closed after the first response: no persistent connections', 'RFC 9112 §9.3');
+  else if (result.answered === 1)
+    add('keep-alive', 'WARN', sent, 'the connection closed after the first response: no persistent connections', 'RFC 9112 §9.3');
   else add('keep-alive', 'FAIL', sent, 'the first request was not answered', 'RFC 9112 §9.3');
 }
 
@@ -244,48 +305,91 @@ async function probePipelining(target: Target, options: CheckOptions, add: Add):
   const answer = result.answer;
   const statuses = answer.responses.map((response) => response.status);
   const sent = `GET ${target.path} and GET ${missing} in one write`;
-  if (statuses.length === 2 && statuses[1] === 404 && statuses[0] !== 404) add('pipelining', 'PASS', sent, `${statuses.join(' then ')}, in order`, 'RFC 9112 §9.3.2');
-  else if (statuses.length === 2 && statuses[0] === 404 && statuses[1] !== 404) add('pipelining', 'FAIL', sent, `${statuses.join(' then ')}: answered out of order`, 'RFC 9112 §9.3.2');
+  if (statuses.length === 2 && statuses[1] === 404 && statuses[0] !== 404)
+    add('pipelining', 'PASS', sent, `${statuses.join(' then ')}, in order`, 'RFC 9112 §9.3.2');
+  else if (statuses.length === 2 && statuses[0] === 404 && statuses[1] !== 404)
+    add('pipelining', 'FAIL', sent, `${statuses.join(' then ')}: answered out of order`, 'RFC 9112 §9.3.2');
   else if (statuses.length === 2) add('pipelining', 'WARN', sent, `${statuses.join(' then ')}: cannot tell the order`, 'RFC 9112 §9.3.2');
-  else if (statuses.length === 1) add('pipelining', 'WARN', sent, result.closed ? 'only the first was answered before the connection closed' : 'only the first response arrived in time', 'RFC 9112 §9.3.2');
+  else if (statuses.length === 1)
+    add(
+      'pipelining',
+      'WARN',
+      sent,
+      result.closed ? 'only the first was answered before the connection closed' : 'only the first response arrived in time',
+      'RFC 9112 §9.3.2',
+    );
   else add('pipelining', 'FAIL', sent, describeWire(result, answer), 'RFC 9112 §9.3.2');
 }
 
 async function probeConnectionClose(target: Target, options: CheckOptions, add: Add): Promise<void> {
-  const request = requestBytes('GET', target.path, [['Host', target.authority], ['Connection', 'close']]);
+  const request = requestBytes('GET', target.path, [
+    ['Host', target.authority],
+    ['Connection', 'close'],
+  ]);
   // Waits for the close itself: a server that ignores "close" leaves the connection open.
   const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 3_000), methods: ['GET'] });
   const answer = result.answer;
   const sent = `${firstLine(request)} with Connection: close`;
   if (answer.responses.length === 0) add('connection-close', 'FAIL', sent, describeWire(result, answer), 'RFC 9112 §9.6');
-  else if (result.closed) add('connection-close', 'PASS', sent, `${describeResponse(answer.responses[0])}, then the server closed`, 'RFC 9112 §9.6');
+  else if (result.closed)
+    add('connection-close', 'PASS', sent, `${describeResponse(answer.responses[0])}, then the server closed`, 'RFC 9112 §9.6');
   else if (result.truncated) add('connection-close', 'FAIL', sent, describeWire(result, answer), 'RFC 9112 §9.6');
   else add('connection-close', 'FAIL', sent, `${describeResponse(answer.responses[0])}, but the connection stayed open`, 'RFC 9112 §9.6');
 }
 
 async function probeTraversal(target: Target, options: CheckOptions, add: Add): Promise<void> {
-  const attempts = ['/../../../../../../etc/passwd', '/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd', '/..\\..\\..\\..\\..\\etc\\passwd'];
+  const attempts = [
+    '/../../../../../../etc/passwd',
+    '/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+    '/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd',
+    '/..\\..\\..\\..\\..\\etc\\passwd',
+  ];
   for (const path of attempts) {
     const { response } = await get(target, options, [], path);
     if (response !== undefined && response.status === 200 && /root:[^:\n]*:0:0:/.test(response.body.toString('latin1'))) {
-      add('traversal', 'FAIL', `GET ${path}`, '200 with the contents of /etc/passwd: files outside the served folder are readable', 'RFC 9110 §17.3');
+      add(
+        'traversal',
+        'FAIL',
+        `GET ${path}`,
+        '200 with the contents of /etc/passwd: files outside the served folder are readable',
+        'RFC 9110 §17.3',
+      );
       return;
     }
   }
-  add('traversal', 'PASS', `GET ${attempts[0]} and ${attempts.length - 1} encoded forms`, 'no file outside the served folder came back', 'RFC 9110 §17.3');
+  add(
+    'traversal',
+    'PASS',
+    `GET ${attempts[0]} and ${attempts.length - 1} encoded forms`,
+    'no file outside the served folder came back',
+    'RFC 9110 §17.3',
+  );
 }
 
 async function probeConditional(target: Target, options: CheckOptions, base: ParsedResponse | undefined, add: Add): Promise<void> {
   const etag = base?.fields.get('etag');
   const lastModified = base?.fields.get('last-modified');
   if (base === undefined || base.status !== 200 || (etag === undefined && lastModified === undefined)) {
-    add('conditional', 'SKIP', 'GET with If-None-Match / If-Modified-Since', 'the page has no ETag or Last-Modified to revalidate', 'RFC 9110 §13.1');
+    add(
+      'conditional',
+      'SKIP',
+      'GET with If-None-Match / If-Modified-Since',
+      'the page has no ETag or Last-Modified to revalidate',
+      'RFC 9110 §13.1',
+    );
     return;
   }
   const field: [string, string] = etag !== undefined ? ['If-None-Match', etag] : ['If-Modified-Since', lastModified!];
   const { response } = await get(target, options, [field]);
   const sent = `GET ${target.path} with ${field[0]}: ${shown(field[1])}`;
-  if (response?.status === 304) add('conditional', response.bodyLength === 0 ? 'PASS' : 'FAIL', sent, response.bodyLength === 0 ? '304 Not Modified' : '304 with a body', 'RFC 9110 §13.1');
+  if (response?.status === 304)
+    add(
+      'conditional',
+      response.bodyLength === 0 ? 'PASS' : 'FAIL',
+      sent,
+      response.bodyLength === 0 ? '304 Not Modified' : '304 with a body',
+      'RFC 9110 §13.1',
+    );
   else add('conditional', 'WARN', sent, `${describeResponse(response)}: the unchanged page was sent again`, 'RFC 9110 §13.1');
 }
 
@@ -299,7 +403,13 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
   if (response?.status === 206 && response.bodyLength === 1 && contentRange?.startsWith('bytes 0-0/')) {
     add('range', 'PASS', `GET ${target.path} with Range: bytes=0-0`, `206, ${shown(contentRange)}, 1 byte`, 'RFC 9110 §14.2');
   } else {
-    add('range', 'FAIL', `GET ${target.path} with Range: bytes=0-0`, `${describeResponse(response)}${contentRange ? `, ${shown(contentRange)}` : ''}, ${response?.bodyLength ?? 0} bytes`, 'RFC 9110 §14.2');
+    add(
+      'range',
+      'FAIL',
+      `GET ${target.path} with Range: bytes=0-0`,
+      `${describeResponse(response)}${contentRange ? `, ${shown(contentRange)}` : ''}, ${response?.bodyLength ?? 0} bytes`,
+      'RFC 9110 §14.2',
+    );
   }
   const beyond = await get(target, options, [['Range', 'bytes=999999999999-']]);
   const unsatisfiable = beyond.response;
@@ -307,7 +417,13 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
   if (unsatisfiable?.status === 416 && unsatisfiableRange.startsWith('bytes */')) {
     add('range-416', 'PASS', 'Range: bytes=999999999999-', `416, ${shown(unsatisfiableRange)}`, 'RFC 9110 §15.5.17');
   } else {
-    add('range-416', 'WARN', 'Range: bytes=999999999999-', `${describeResponse(unsatisfiable)} rather than 416 with Content-Range: bytes */SIZE`, 'RFC 9110 §15.5.17');
+    add(
+      'range-416',
+      'WARN',
+      'Range: bytes=999999999999-',
+      `${describeResponse(unsatisfiable)} rather than 416 with Content-Range: bytes */SIZE`,
+      'RFC 9110 §15.5.17',
+    );
   }
 }
 
@@ -315,7 +431,12 @@ async function probeRanges(target: Target, options: CheckOptions, base: ParsedRe
  * `stalledBytes`: what the stalled client sends (half a request by default). `sockhttp grade` sends
  * nothing at all, because a lab server that does one `recv` would answer half a request at once.
  */
-export async function probeStalledClient(target: Target, options: CheckOptions, add: Add, stalledBytes = halfRequest(target)): Promise<void> {
+export async function probeStalledClient(
+  target: Target,
+  options: CheckOptions,
+  add: Add,
+  stalledBytes = halfRequest(target),
+): Promise<void> {
   // A connection sits on half a request, held open for as long as this probe lasts; meanwhile
   // another client must get an answer. Only whether response bytes come is judged here (whether a
   // body ends properly is the framing probe's business).
@@ -326,8 +447,16 @@ export async function probeStalledClient(target: Target, options: CheckOptions, 
   holder.abort();
   await held;
   const sent = `GET ${target.path} while another connection sits on half a request`;
-  if (result.firstByteMs !== null) add('concurrency', 'PASS', sent, `${describeWire(result, answer)}: one stalled client does not block others`, 'RFC 9112 §9');
-  else add('concurrency', 'FAIL', sent, `no answer in ${options.probeMs / 1000} s: a stalled client blocks everyone (one connection at a time)`, 'RFC 9112 §9');
+  if (result.firstByteMs !== null)
+    add('concurrency', 'PASS', sent, `${describeWire(result, answer)}: one stalled client does not block others`, 'RFC 9112 §9');
+  else
+    add(
+      'concurrency',
+      'FAIL',
+      sent,
+      `no answer in ${options.probeMs / 1000} s: a stalled client blocks everyone (one connection at a time)`,
+      'RFC 9112 §9',
+    );
 }
 
 async function probeSlowRequest(target: Target, options: CheckOptions, add: Add): Promise<void> {
@@ -335,8 +464,20 @@ async function probeSlowRequest(target: Target, options: CheckOptions, add: Add)
   const answer = result.answer;
   if (result.closed || answer.responses.length > 0) {
     const status = answer.responses[0]?.status;
-    add('slow-request', 'PASS', HALF_REQUEST_SENT, status === undefined ? 'the server closed the connection' : `${status} then close`, 'RFC 9112 §9.5');
+    add(
+      'slow-request',
+      'PASS',
+      HALF_REQUEST_SENT,
+      status === undefined ? 'the server closed the connection' : `${status} then close`,
+      'RFC 9112 §9.5',
+    );
   } else {
-    add('slow-request', 'WARN', HALF_REQUEST_SENT, `still open after ${options.slowMs / 1000} s: slow clients can hold connections forever (slowloris)`, 'RFC 9112 §9.5');
+    add(
+      'slow-request',
+      'WARN',
+      HALF_REQUEST_SENT,
+      `still open after ${options.slowMs / 1000} s: slow clients can hold connections forever (slowloris)`,
+      'RFC 9112 §9.5',
+    );
   }
 }

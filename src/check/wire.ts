@@ -59,7 +59,13 @@ export interface ExchangeOptions {
 
 function open(target: Target): Socket {
   return target.isTls
-    ? connectTls({ host: target.host, port: target.port, servername: target.host, rejectUnauthorized: !target.insecure, ALPNProtocols: ['http/1.1'] })
+    ? connectTls({
+        host: target.host,
+        port: target.port,
+        servername: target.host,
+        rejectUnauthorized: !target.insecure,
+        ALPNProtocols: ['http/1.1'],
+      })
     : connect({ host: target.host, port: target.port });
 }
 

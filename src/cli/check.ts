@@ -55,7 +55,12 @@ function targetOf(text: string, insecure: boolean): Target {
  */
 const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const printable = (text: string) => text.replace(UNPRINTABLE, (character) => escapeBytes(Buffer.from(character)));
-const printableResult = (result: ProbeResult): ProbeResult => ({ ...result, sent: printable(result.sent), received: printable(result.received), rfc: printable(result.rfc) });
+const printableResult = (result: ProbeResult): ProbeResult => ({
+  ...result,
+  sent: printable(result.sent),
+  received: printable(result.received),
+  rfc: printable(result.rfc),
+});
 
 const TINTS: Record<Verdict, string> = { PASS: '\x1b[32m', WARN: '\x1b[33m', FAIL: '\x1b[31m', SKIP: '\x1b[2m' };
 
@@ -88,7 +93,9 @@ export async function runCheck(args: string[]): Promise<number> {
   const failed = count('FAIL');
   if (values.json) {
     const summary = { passed: count('PASS'), warnings: count('WARN'), failed, skipped: count('SKIP') };
-    process.stdout.write(`${JSON.stringify({ url: `${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}`, summary, probes: results }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ url: `${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}`, summary, probes: results }, null, 2)}\n`,
+    );
   } else {
     const color = wantsColor(process.stdout);
     process.stdout.write(`sockhttp check ${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}\n\n`);

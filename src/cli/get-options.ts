@@ -93,7 +93,8 @@ function urlsFromPositionals(positionals: string[]): string[] {
 
 function jobsFrom(urls: string[], outputs: string[], remoteName: boolean): Job[] {
   if (remoteName && outputs.length > 0) throw new UsageError('use -o or -O, not both');
-  if (outputs.length > 0 && outputs.length !== urls.length) throw new UsageError(`give one -o per URL (${urls.length} URLs, ${outputs.length} -o)`);
+  if (outputs.length > 0 && outputs.length !== urls.length)
+    throw new UsageError(`give one -o per URL (${urls.length} URLs, ${outputs.length} -o)`);
   return urls.map((url, index) => ({ url, output: outputs[index], remoteName }));
 }
 
@@ -122,7 +123,10 @@ async function readArgumentFile(reference: string, what: string): Promise<Buffer
     }
     return await readFile(path);
   } catch (error) {
-    throw new CommandError('read-failed', `cannot read ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new CommandError(
+      'read-failed',
+      `cannot read ${what} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
 }
 
@@ -131,13 +135,28 @@ async function readArgumentFile(reference: string, what: string): Promise<Buffer
  * -d @FILE drops the file's line breaks, several -d are joined with '&', and JSON pieces are
  * concatenated.
  */
-async function requestContent(values: { data?: string[]; 'data-binary'?: string[]; json?: string[] }): Promise<{ body: Buffer; fields: FieldLine[] } | null> {
-  const forms = [...(values.data ?? []).map((value) => ({ value, exact: false })), ...(values['data-binary'] ?? []).map((value) => ({ value, exact: true }))];
+async function requestContent(values: {
+  data?: string[];
+  'data-binary'?: string[];
+  json?: string[];
+}): Promise<{ body: Buffer; fields: FieldLine[] } | null> {
+  const forms = [
+    ...(values.data ?? []).map((value) => ({ value, exact: false })),
+    ...(values['data-binary'] ?? []).map((value) => ({ value, exact: true })),
+  ];
   const json = values.json ?? [];
   if (forms.length > 0 && json.length > 0) throw new UsageError('use --json or -d/--data-binary, not both');
   if (json.length > 0) {
-    const pieces = await Promise.all(json.map((value) => (value.startsWith('@') ? readArgumentFile(value, '--json') : Buffer.from(value, 'utf8'))));
-    return { body: Buffer.concat(pieces), fields: [['Content-Type', 'application/json'], ['Accept', 'application/json']] };
+    const pieces = await Promise.all(
+      json.map((value) => (value.startsWith('@') ? readArgumentFile(value, '--json') : Buffer.from(value, 'utf8'))),
+    );
+    return {
+      body: Buffer.concat(pieces),
+      fields: [
+        ['Content-Type', 'application/json'],
+        ['Accept', 'application/json'],
+      ],
+    };
   }
   if (forms.length === 0) return null;
   const pieces = await Promise.all(
@@ -184,7 +203,8 @@ function wantsResume(values: ParsedValues, jobs: Job[]): boolean {
   if (value === undefined) return false;
   if (value !== '-') throw new UsageError("only '-C -' is supported: the offset is the size of the partial download");
   if (jobs.some((job) => job.output === undefined && !job.remoteName)) throw new UsageError('-C - resumes a file: give -o FILE or -O');
-  if (values.include || values.raw || values.compressed) throw new UsageError('-C - cannot be combined with -i, --raw or --compressed (the file holds the body alone, as sent)');
+  if (values.include || values.raw || values.compressed)
+    throw new UsageError('-C - cannot be combined with -i, --raw or --compressed (the file holds the body alone, as sent)');
   return true;
 }
 

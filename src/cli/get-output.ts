@@ -42,7 +42,8 @@ function progressLine(cliProgress: CliProgress, options: BarOptions, params: Bar
     rate,
   ];
   if (params.value >= params.total) parts.push('done');
-  else if (Number.isFinite(params.eta) && params.value > startValue) parts.push(`${cliProgress.Format.TimeFormat(params.eta, options, 1)} left`);
+  else if (Number.isFinite(params.eta) && params.value > startValue)
+    parts.push(`${cliProgress.Format.TimeFormat(params.eta, options, 1)} left`);
   return parts.join(' | ');
 }
 
@@ -90,7 +91,12 @@ export interface BodyDelivery {
 }
 
 /** The body as received: -i puts the heads before it (the caller writes them); --raw shows the bytes of the wire instead. */
-export function bodyDelivery(response: ClientResponse, rawChunks: Buffer[] | null, progress: Progress | null, startValue: number): BodyDelivery {
+export function bodyDelivery(
+  response: ClientResponse,
+  rawChunks: Buffer[] | null,
+  progress: Progress | null,
+  startValue: number,
+): BodyDelivery {
   const stream = () => bodySource(response, rawChunks, progress, startValue);
   return {
     stream,
@@ -170,7 +176,10 @@ export function partialPath(destination: string): string {
 }
 
 export function writeError(destination: string, error: unknown): CommandError {
-  return new CommandError('write-failed', `cannot write ${destination}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  return new CommandError(
+    'write-failed',
+    `cannot write ${destination}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+  );
 }
 
 /**
@@ -182,7 +191,15 @@ export async function planFileWrite(destination: string): Promise<FileWrite> {
   const existing = await stat(destination).catch(() => null);
   const inPlace = existing !== null && !existing.isFile();
   const synchronous = existing === null || existing.isFile() || existing.isCharacterDevice();
-  return { destination, partial: inPlace ? destination : partialPath(destination), appendAt: 0, keepOnFailure: false, expectedSize: null, rangeBytes: null, synchronous };
+  return {
+    destination,
+    partial: inPlace ? destination : partialPath(destination),
+    appendAt: 0,
+    keepOnFailure: false,
+    expectedSize: null,
+    rangeBytes: null,
+    synchronous,
+  };
 }
 
 /**
@@ -219,19 +236,27 @@ export async function writeToFile(plan: FileWrite, body: BodyDelivery, prefix: s
   if (rangeBytes !== null) {
     body = limitedBody(body, rangeBytes, () => {
       overflowed = true;
-      return new CommandError('range-error', `the server sent more than the ${rangeBytes} bytes of its range; the partial download of ${plan.destination} is left as it was`);
+      return new CommandError(
+        'range-error',
+        `the server sent more than the ${rangeBytes} bytes of its range; the partial download of ${plan.destination} is left as it was`,
+      );
     });
   }
   try {
     if (plan.synchronous) await writeSynchronously(plan, body, prefix);
     else {
-      const file = plan.appendAt > 0 ? createWriteStream(plan.partial, { flags: 'r+', start: plan.appendAt }) : createWriteStream(plan.partial);
+      const file =
+        plan.appendAt > 0 ? createWriteStream(plan.partial, { flags: 'r+', start: plan.appendAt }) : createWriteStream(plan.partial);
       if (prefix !== '') file.write(prefix);
       await pipeline(body.stream(), file);
     }
     if (plan.expectedSize !== null) {
       const { size } = await stat(plan.partial);
-      if (size !== plan.expectedSize) throw new CommandError('range-error', `the download of ${plan.destination} has ${size} bytes, not the ${plan.expectedSize} announced`);
+      if (size !== plan.expectedSize)
+        throw new CommandError(
+          'range-error',
+          `the download of ${plan.destination} has ${size} bytes, not the ${plan.expectedSize} announced`,
+        );
     }
     if (!inPlace) await rename(plan.partial, plan.destination);
   } catch (error) {
@@ -270,12 +295,20 @@ export function remoteFileName(url: string): string {
   // A name starting with '.' would be hidden, or '.' or '..' themselves; a decoded '/' or NUL would
   // leave the current folder or cut the name.
   if (name === '' || name.startsWith('.') || /[/\\\0]/.test(name)) {
-    throw new CommandError('write-failed', `-O: no usable file name in ${url} (the last segment is empty, starts with a dot, or holds a separator)`);
+    throw new CommandError(
+      'write-failed',
+      `-O: no usable file name in ${url} (the last segment is empty, starts with a dot, or holds a separator)`,
+    );
   }
   return name;
 }
 
-function bodySource(response: ClientResponse, rawChunks: Buffer[] | null, progress: Progress | null, startValue: number): AsyncIterable<Buffer> {
+function bodySource(
+  response: ClientResponse,
+  rawChunks: Buffer[] | null,
+  progress: Progress | null,
+  startValue: number,
+): AsyncIterable<Buffer> {
   async function* source() {
     for await (const chunk of response.body) {
       progress?.update(startValue + response.bodyBytesReceived);

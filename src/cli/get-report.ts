@@ -67,7 +67,11 @@ export function verboseLines(event: ClientEvent): string[] {
       return [...lines.map((line) => `< ${line}`), '<'];
     }
     case 'connection-done':
-      return [event.kept ? `* Connection #${event.connection.id} kept for reuse` : `* Closing connection #${event.connection.id}: ${event.reason}`];
+      return [
+        event.kept
+          ? `* Connection #${event.connection.id} kept for reuse`
+          : `* Closing connection #${event.connection.id}: ${event.reason}`,
+      ];
     case 'redirect':
       return [`* Following the ${event.status} redirect to ${event.to.href} with ${event.method}`];
     case 'retry':
@@ -147,15 +151,18 @@ function transferVariables(transfer: Transfer): Record<string, string | number |
 
 export function jsonReport(transfer: Transfer): string {
   const headers: Record<string, string[]> = {};
-  for (const [name, value] of transfer.response?.fields ?? []) (headers[name.toLowerCase()] ??= []).push(shownText(value));
+  for (const [name, value] of transfer.response?.fields ?? []) {
+    const key = name.toLowerCase();
+    headers[key] = [...(headers[key] ?? []), shownText(value)];
+  }
   return JSON.stringify({ ...transferVariables(transfer), headers });
 }
 
 /** -w FORMAT with its variables and curl's backslash escapes. */
 export function expandWriteOut(format: string, transfer: Transfer): string {
   const variables = transferVariables(transfer);
-  return format.replace(/%\{([^}]*)\}|%%|\\([ntr\\])/g, (match, name: string | undefined, escape: string | undefined) => {
-    if (escape !== undefined) return { n: '\n', t: '\t', r: '\r', '\\': '\\' }[escape]!;
+  return format.replace(/%\{([^}]*)\}|%%|\\([ntr\\])/g, (match, name: string | undefined, escaped: string | undefined) => {
+    if (escaped !== undefined) return { n: '\n', t: '\t', r: '\r', '\\': '\\' }[escaped]!;
     if (match === '%%') return '%';
     if (name === 'json') return jsonReport(transfer);
     if (name === 'http_code' || name === 'response_code') return String(variables[name]).padStart(3, '0');

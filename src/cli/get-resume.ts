@@ -43,7 +43,11 @@ export async function loadResume(destination: string, url: string): Promise<{ re
   } catch {
     return null;
   }
-  const valid = record.url === recordedUrl(url) && typeof record.validator === 'string' && record.validator !== '' && Number.isSafeInteger(record.total);
+  const valid =
+    record.url === recordedUrl(url) &&
+    typeof record.validator === 'string' &&
+    record.validator !== '' &&
+    Number.isSafeInteger(record.total);
   if (!valid || partial.size > record.total) return null;
   return { record, size: partial.size };
 }
@@ -93,8 +97,10 @@ function continuesPartial(response: ClientResponse, record: ResumeRecord, offset
   if (total !== record.total) return `the file is now ${total} bytes, not ${record.total}`;
   if (end !== total - 1) return `the range ends at byte ${end}, before the end of the file`;
   const length = announcedContentLength(response.fields);
-  if (response.fields.has('content-length') && length !== end - start + 1) return `the 206 announces ${length} bytes for a range of ${end - start + 1}`;
-  if (response.fields.tokens('content-encoding').some((coding) => coding !== 'identity')) return 'the range is in a content coding, not the bytes of the file';
+  if (response.fields.has('content-length') && length !== end - start + 1)
+    return `the 206 announces ${length} bytes for a range of ${end - start + 1}`;
+  if (response.fields.tokens('content-encoding').some((coding) => coding !== 'identity'))
+    return 'the range is in a content coding, not the bytes of the file';
   return sameRepresentation(response.fields, record.validator);
 }
 
@@ -132,11 +138,18 @@ export async function planResume(
   }
   if (state !== null && response.status === 416) {
     const whole = response.fields.get('content-range') === `bytes */${state.size}` && state.size === state.record.total;
-    if (!whole) throw new CommandError('range-error', `cannot resume ${destination}: the server refused the range (416); the partial download is kept`);
+    if (!whole)
+      throw new CommandError(
+        'range-error',
+        `cannot resume ${destination}: the server refused the range (416); the partial download is kept`,
+      );
     return 'complete';
   }
   if (state !== null && (response.status < 200 || response.status >= 300)) {
-    throw new CommandError('http-error', `the server answered ${response.status}; the partial download of ${destination} is kept for a later -C -`);
+    throw new CommandError(
+      'http-error',
+      `the server answered ${response.status}; the partial download of ${destination} is kept for a later -C -`,
+    );
   }
   if (response.status === 206) throw new CommandError('range-error', `the server sent a range (206) that was not asked for`);
   // A new download: forget the old record before the partial file is replaced, then describe the

@@ -15,7 +15,18 @@ import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, request } from '../index.js';
 import { CommandError, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
-import { type FileWrite, bodyDelivery, bodyTotal, partialPath, planFileWrite, remoteFileName, startProgress, writeError, writeToFile, writeToStdout } from './get-output.js';
+import {
+  type FileWrite,
+  bodyDelivery,
+  bodyTotal,
+  partialPath,
+  planFileWrite,
+  remoteFileName,
+  startProgress,
+  writeError,
+  writeToFile,
+  writeToStdout,
+} from './get-output.js';
 import { type Transfer, expandWriteOut, jsonReport, shownHead, shownStatus, verboseLines } from './get-report.js';
 import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
 
@@ -112,7 +123,8 @@ Exit codes:
  */
 function onClientEvent(event: ClientEvent, settings: Settings, heads: string[]): void {
   if (settings.verbose) for (const line of verboseLines(event)) process.stderr.write(`${line}\n`);
-  if (event.type === 'response-head' && settings.showHead && !settings.raw) heads.push(shownHead(event.version, event.status, event.reason, event.fields));
+  if (event.type === 'response-head' && settings.showHead && !settings.raw)
+    heads.push(shownHead(event.version, event.status, event.reason, event.fields));
   if (event.type === 'retry') {
     heads.length = 0;
     if (!settings.silent) process.stderr.write(`sockhttp get: ${event.reason}; retry ${event.attempt} in ${event.delayMs / 1000} s\n`);
@@ -144,7 +156,13 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
   // A range of the partial download's representation, or the whole of a changed one: If-Range
   // makes the server choose (RFC 9110 §13.1.5, §14.2).
   const state = delivery.resume;
-  const resumeFields: FieldLine[] = state === null ? [] : [['Range', `bytes=${state.size}-`], ['If-Range', state.record.validator]];
+  const resumeFields: FieldLine[] =
+    state === null
+      ? []
+      : [
+          ['Range', `bytes=${state.size}-`],
+          ['If-Range', state.record.validator],
+        ];
   const base = settings.requestOptions;
   const response = await request(job.url, {
     ...base,
@@ -201,7 +219,7 @@ async function writeResponse(response: ClientResponse, delivery: Delivery, setti
   } finally {
     progress?.stop();
   }
-  if (file !== null && file.keepOnFailure) await forgetResume(file.destination);
+  if (file?.keepOnFailure) await forgetResume(file.destination);
 }
 
 async function runJob(job: Job, settings: Settings, agent: Agent, keepAlive: boolean): Promise<number> {

@@ -83,9 +83,11 @@ function readPlan(args: string[]): Plan | 'help' {
   if (labName === undefined) throw new UsageError(`name the lab to grade: ${LAB_NAMES.join(', ')}`);
   if (!isLabName(labName)) throw new UsageError(`unknown lab '${labName}': the labs are ${LAB_NAMES.join(', ')}`);
   const rubric = RUBRICS[labName];
-  if (extra.length > 0 || (urlText !== undefined && labName !== 'web-server')) throw new UsageError(`put the program to run after --, e.g. sockhttp grade ${labName} -- python3 ${labName.replace('-', '_')}.py`);
+  if (extra.length > 0 || (urlText !== undefined && labName !== 'web-server'))
+    throw new UsageError(`put the program to run after --, e.g. sockhttp grade ${labName} -- python3 ${labName.replace('-', '_')}.py`);
   if (urlText !== undefined && command !== null) throw new UsageError('give either a URL or a program to run, not both');
-  if (urlText === undefined && (command === null || command.length === 0)) throw new UsageError(`give the program to run after --, e.g. sockhttp grade ${labName} -- python3 ${labName.replace('-', '_')}.py`);
+  if (urlText === undefined && (command === null || command.length === 0))
+    throw new UsageError(`give the program to run after --, e.g. sockhttp grade ${labName} -- python3 ${labName.replace('-', '_')}.py`);
   let url: URL | null = null;
   if (urlText !== undefined) {
     try {
@@ -95,16 +97,23 @@ function readPlan(args: string[]): Plan | 'help' {
     }
     if (url.protocol !== 'http:') throw new UsageError(`only http URLs can be graded, not ${url.protocol}`);
   }
-  if (values['map-lab-host'] && rubric.kind !== 'client') throw new UsageError('--map-lab-host is for the client labs (simple-get, large-get, client)');
+  if (values['map-lab-host'] && rubric.kind !== 'client')
+    throw new UsageError('--map-lab-host is for the client labs (simple-get, large-get, client)');
 
   const port = parseNumber(values.port, '--port', { min: 0, max: 65535 }) ?? rubric.defaultPort;
   const timeoutMs = (parseNumber(values.timeout, '--timeout', { min: 0.5, max: 600, integer: false }) ?? 10) * 1000;
   const startTimeoutMs = (parseNumber(values['start-timeout'], '--start-timeout', { min: 0.5, max: 600, integer: false }) ?? 10) * 1000;
   const cwd = resolve(values.dir ?? '.');
   if (!existsSync(cwd) || !statSync(cwd).isDirectory()) throw new UsageError(`--dir ${values.dir}: not a folder`);
-  const skip = new Set((values.skip ?? []).flatMap((text) => text.split(',')).map((text) => text.trim()).filter((text) => text !== ''));
+  const skip = new Set(
+    (values.skip ?? [])
+      .flatMap((text) => text.split(','))
+      .map((text) => text.trim())
+      .filter((text) => text !== ''),
+  );
   for (const id of skip) {
-    if (!rubric.items.some((item) => item.id === id)) throw new UsageError(`--skip ${id}: the ${labName} items are ${rubric.items.map((item) => item.id).join(', ')}`);
+    if (!rubric.items.some((item) => item.id === id))
+      throw new UsageError(`--skip ${id}: the ${labName} items are ${rubric.items.map((item) => item.id).join(', ')}`);
   }
 
   // The page: --file, else DIR/HelloWorld.html, else ours (written into DIR for a web server to serve).
@@ -132,7 +141,19 @@ function readPlan(args: string[]): Plan | 'help' {
     json: values.json === true,
     gradescopeFile: values.gradescope ?? null,
     writtenPage,
-    options: { command, url: url?.href ?? null, port, timeoutMs, startTimeoutMs, cwd, page, pageName, appendArguments: values['no-args'] !== true, mapLabHost: values['map-lab-host'] === true, skip },
+    options: {
+      command,
+      url: url?.href ?? null,
+      port,
+      timeoutMs,
+      startTimeoutMs,
+      cwd,
+      page,
+      pageName,
+      appendArguments: values['no-args'] !== true,
+      mapLabHost: values['map-lab-host'] === true,
+      skip,
+    },
   };
 }
 
@@ -148,7 +169,9 @@ async function grade(plan: Plan): Promise<GradeReport> {
   const { lab, options, url } = plan;
   if (lab === 'simplest-server' || lab === 'web-server') {
     const target =
-      url === null ? null : targetFor(socketHost(url), defaultPort(url), url.pathname === '/' ? `/${options.pageName}` : `${url.pathname}${url.search}`);
+      url === null
+        ? null
+        : targetFor(socketHost(url), defaultPort(url), url.pathname === '/' ? `/${options.pageName}` : `${url.pathname}${url.search}`);
     return gradeServerLab(lab, options, target);
   }
   return gradeClientLab(lab, options);

@@ -13,7 +13,11 @@ export function withUsageErrors<T>(parse: () => T): T {
   }
 }
 
-export function parseNumber(text: string | undefined, name: string, { min = 0, max = Number.MAX_SAFE_INTEGER, integer = true } = {}): number | undefined {
+export function parseNumber(
+  text: string | undefined,
+  name: string,
+  { min = 0, max = Number.MAX_SAFE_INTEGER, integer = true } = {},
+): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
@@ -29,7 +33,8 @@ export function wantsColor(stream: { isTTY?: boolean }): boolean {
 
 /** Where --trace goes: stderr (coloured on a terminal) or a file opened for appending. */
 export function openTrace(file: string | null, bodyBytes: number): TraceOptions {
-  if (file === null) return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes, clock: () => new Date() };
+  if (file === null)
+    return { write: (text) => process.stderr.write(text), color: wantsColor(process.stderr), bodyBytes, clock: () => new Date() };
   const descriptor = openSync(file, 'a');
   return { write: (text) => writeSync(descriptor, text), color: false, bodyBytes, clock: () => new Date() };
 }

@@ -4,7 +4,17 @@ import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type AccessLogEntry, type FieldLine, type HttpServer, type LogFormat, type ServeStaticOptions, formatAccessLog, isFieldValue, isToken, serveStatic } from '../index.js';
+import {
+  type AccessLogEntry,
+  type FieldLine,
+  type HttpServer,
+  type LogFormat,
+  type ServeStaticOptions,
+  formatAccessLog,
+  isFieldValue,
+  isToken,
+  serveStatic,
+} from '../index.js';
 import {
   AuthConfigError,
   BasicAuth,
@@ -135,10 +145,15 @@ interface SiteSettings {
   root: string;
   https: boolean;
   open: boolean;
-  options: Pick<ServeStaticOptions, 'site' | 'cleanUrls' | 'etag' | 'auth' | 'isolation' | 'archives' | 'hiddenFiles' | 'spa' | 'listing' | 'symlinks'>;
+  options: Pick<
+    ServeStaticOptions,
+    'site' | 'cleanUrls' | 'etag' | 'auth' | 'isolation' | 'archives' | 'hiddenFiles' | 'spa' | 'listing' | 'symlinks'
+  >;
 }
 
-type ParsedValues = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS & typeof SITE_OPTIONS; allowPositionals: true }>>['values'];
+type ParsedValues = ReturnType<
+  typeof parseArgs<{ args: string[]; options: typeof OPTIONS & typeof SITE_OPTIONS; allowPositionals: true }>
+>['values'];
 
 /** serve.json first, then the flags over it. */
 function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
@@ -175,7 +190,10 @@ function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
     open: values.open === true,
     options: {
       // --no-clean-urls also turns off serve.json's clean-URL redirects
-      ...(loaded && { site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules, hiddenFiles: [loaded.file] }),
+      ...(loaded && {
+        site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules,
+        hiddenFiles: [loaded.file],
+      }),
       cleanUrls: values['no-clean-urls'] ? false : config.cleanUrls !== false,
       ...(config.etag === false && { etag: false }),
       ...(auth && { auth }),
@@ -204,7 +222,9 @@ async function announceSite(config: ServeConfig, port: number): Promise<void> {
   if (warning !== null) process.stderr.write(`sockhttp: warning: ${warning}\n`);
   if (config.certificate) {
     const { certificate } = config;
-    process.stdout.write(`HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}\n`);
+    process.stdout.write(
+      `HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}\n`,
+    );
   }
   const networkUrl = urlsFor(config.host, port)
     .map((url) => url.replace(/^http/, scheme))
@@ -218,7 +238,10 @@ async function announceSite(config: ServeConfig, port: number): Promise<void> {
 
 /** Under --trace with --auth, credentials never reach the trace: the Authorization value is masked. */
 function redactCredentials(trace: TraceOptions): TraceOptions {
-  return { ...trace, write: (text) => trace.write(text.replace(/((?:proxy-)?authorization:\s*)[^\r\n]*?(?=\\r\\n|\r?\n|$)/gi, '$1[redacted]')) };
+  return {
+    ...trace,
+    write: (text) => trace.write(text.replace(/((?:proxy-)?authorization:\s*)[^\r\n]*?(?=\\r\\n|\r?\n|$)/gi, '$1[redacted]')),
+  };
 }
 // ---- end of site options ------------------------------------------------------------------------
 
@@ -285,14 +308,17 @@ interface ServeConfig {
 }
 
 function parseServeArgs(args: string[]): ServeConfig | 'help' {
-  const { values, positionals } = withUsageErrors(() => parseArgs({ args: withSpaFile(args), options: { ...OPTIONS, ...SITE_OPTIONS }, allowPositionals: true }));
+  const { values, positionals } = withUsageErrors(() =>
+    parseArgs({ args: withSpaFile(args), options: { ...OPTIONS, ...SITE_OPTIONS }, allowPositionals: true }),
+  );
   if (values.help) return 'help';
   if (positionals.length > 1) throw new UsageError('serve takes one folder');
   const cacheSeconds = parseNumber(values.cache, '--cache', { max: 10 * 365 * 24 * 3600 });
   const certificate = values['tls-cert'];
   const key = values['tls-key'];
   if ((certificate === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const workers = values.workers === 'auto' ? availableParallelism() : (parseNumber(values.workers, '--workers', { min: 1, max: 256 }) ?? 1);
+  const workers =
+    values.workers === 'auto' ? availableParallelism() : (parseNumber(values.workers, '--workers', { min: 1, max: 256 }) ?? 1);
   const seconds = (text: string | undefined, name: string) => {
     const value = parseNumber(text, name, { min: 0.001, max: 86_400, integer: false });
     return value === undefined ? undefined : Math.round(value * 1000);
@@ -306,7 +332,8 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
   const headers = (values.header ?? []).map((line): FieldLine => {
     const colon = line.indexOf(':');
     const field: FieldLine = [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
-    if (colon <= 0 || !isToken(field[0]) || !isFieldValue(field[1])) throw new UsageError(`--header must look like 'Name: value', not '${line}'`);
+    if (colon <= 0 || !isToken(field[0]) || !isFieldValue(field[1]))
+      throw new UsageError(`--header must look like 'Name: value', not '${line}'`);
     if (FRAMING_FIELDS.has(field[0].toLowerCase())) throw new UsageError(`--header cannot set ${field[0]}: the server sets it itself`);
     return field;
   });

@@ -5,7 +5,7 @@
  */
 import { CR, FIELD_VALUE_CHAR, HEX_VALUE, HTAB, LF, SP } from './chars.js';
 import { peerError } from './errors.js';
-import { Fields } from './fields.js';
+import type { Fields } from './fields.js';
 import { parseFieldLines } from './head-parser.js';
 import type { Limits } from './limits.js';
 

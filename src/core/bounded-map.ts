@@ -23,4 +23,3 @@ export class BoundedMap<Key, Value> {
     this.#entries.delete(key);
   }
 }
-

@@ -51,7 +51,13 @@ type Input =
 const TRANSITIONS: Readonly<Record<ServerConnectionState, Partial<Record<Input, ServerConnectionState>>>> = {
   idle: { 'head-begun': 'head', request: 'answering', 'error-answer': 'answering', 'peer-closed': 'closing', 'shut-down': 'closing' },
   head: { request: 'answering', 'error-answer': 'answering', 'peer-closed': 'closing', 'shut-down': 'closing' },
-  answering: { 'answered-keep': 'idle', 'answered-await-body': 'discarding', 'answered-close': 'closing', 'peer-closed': 'answering', 'shut-down': 'answering' },
+  answering: {
+    'answered-keep': 'idle',
+    'answered-await-body': 'discarding',
+    'answered-close': 'closing',
+    'peer-closed': 'answering',
+    'shut-down': 'answering',
+  },
   discarding: { 'body-ended': 'idle', 'peer-closed': 'closing', 'shut-down': 'closing', 'answered-close': 'closing' },
   closing: { 'peer-closed': 'closed', 'shut-down': 'closing' },
   closed: {},
@@ -143,7 +149,13 @@ export function decideServerReuse(facts: ReuseFacts): { keepAlive: true } | { ke
  * The framing of a response to `method` with `status` and a body of `bodyLength` bytes (null: not
  * known in advance), for a client speaking `version` (RFC 9112 §6.1–6.3, RFC 9110 §6.4.1).
  */
-export function decideResponseFraming(method: string, version: HttpVersion, status: number, bodyLength: number | null, keepAlive: boolean): ResponseFraming {
+export function decideResponseFraming(
+  method: string,
+  version: HttpVersion,
+  status: number,
+  bodyLength: number | null,
+  keepAlive: boolean,
+): ResponseFraming {
   const hasNoContent = status < 200 || status === 204 || status === 304;
   // A body of unknown length is chunked for HTTP/1.1; an HTTP/1.0 client only understands a body
   // that ends when the connection does.
@@ -288,7 +300,8 @@ export class ServerConnectionCore {
    */
   respond(status: number, bodyLength: number | null): RespondDecision {
     const exchange = this.#exchange;
-    if (exchange === null || this.#state !== 'answering') throw new HttpProtocolError('internal-error', 'A response without a request', 500, 'local');
+    if (exchange === null || this.#state !== 'answering')
+      throw new HttpProtocolError('internal-error', 'A response without a request', 500, 'local');
     if (exchange.failedStatus !== null && status !== exchange.failedStatus) return { kind: 'replace', status: exchange.failedStatus };
     exchange.responseStarted = true;
     const version = exchange.head?.version ?? '1.1';

@@ -33,9 +33,7 @@ export interface ResponseHead {
   fields: Fields;
 }
 
-export type HeadScan =
-  | { complete: true; headEnd: number }
-  | { complete: false; resumeAt: number };
+export type HeadScan = { complete: true; headEnd: number } | { complete: false; resumeAt: number };
 
 /**
  * Looks for the end of the head that starts at `start`, scanning from `resumeAt` (a value an earlier
@@ -110,7 +108,13 @@ const HTTP_SLASH = Buffer.from('HTTP/', 'latin1');
  * the same however the bytes are split. The reader runs it on every request line, complete or not;
  * what it lets through, parseRequestHead checks again and completes (505 for HTTP/2.0).
  */
-export function checkRequestLinePrefix(buffer: Buffer, start: number, end: number, progress: RequestLineProgress, allowBareLineFeed = false): void {
+export function checkRequestLinePrefix(
+  buffer: Buffer,
+  start: number,
+  end: number,
+  progress: RequestLineProgress,
+  allowBareLineFeed = false,
+): void {
   // Each part is a tight loop over a lookup table (this runs for every request); the rare bytes that
   // end a part or break a rule leave the loop and are judged below it.
   let index = start + progress.checkedBytes;
@@ -126,7 +130,15 @@ export function checkRequestLinePrefix(buffer: Buffer, start: number, end: numbe
       } else {
         if (byte === LF && !allowBareLineFeed && buffer[index - 1] !== CR) throw bareLineFeed();
         const expected =
-          position < 5 ? byte === HTTP_SLASH[position] : position === 5 || position === 7 ? byte >= 0x30 && byte <= 0x39 : position === 6 ? byte === 0x2e : position === 8 ? byte === CR : byte === LF;
+          position < 5
+            ? byte === HTTP_SLASH[position]
+            : position === 5 || position === 7
+              ? byte >= 0x30 && byte <= 0x39
+              : position === 6
+                ? byte === 0x2e
+                : position === 8
+                  ? byte === CR
+                  : byte === LF;
         if (!expected) throw peerError('bad-version', 'The HTTP version is malformed');
         if (position === 9) part = 'done';
       }

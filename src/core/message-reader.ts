@@ -130,7 +130,10 @@ abstract class MessageReader<Head> {
     } catch (error) {
       this.#state = 'error';
       // Anything else thrown here is our bug, not the peer's: a 500, and never blamed on the message.
-      this.#error = error instanceof HttpProtocolError ? error : new HttpProtocolError('internal-error', `The reader failed: ${String(error)}`, 500, 'local');
+      this.#error =
+        error instanceof HttpProtocolError
+          ? error
+          : new HttpProtocolError('internal-error', `The reader failed: ${String(error)}`, 500, 'local');
       throw this.#error;
     }
   }

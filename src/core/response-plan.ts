@@ -38,7 +38,11 @@ const PREPARED = new WeakSet<ResponsePlan>();
  * so a handler that reuses and changes its arrays or Buffers is always answered as it is now.
  * Returns a frozen copy; its body bytes must not be written to afterwards.
  */
-export function prepareResponse(status: number, fields: readonly FieldLine[], body: ResponseBody & { kind: 'bytes' | 'empty' }): ResponsePlan {
+export function prepareResponse(
+  status: number,
+  fields: readonly FieldLine[],
+  body: ResponseBody & { kind: 'bytes' | 'empty' },
+): ResponsePlan {
   const prepared: ResponsePlan = Object.freeze({ status, fields: Object.freeze([...fields]), body: Object.freeze({ ...body }) });
   PREPARED.add(prepared);
   return prepared;

@@ -32,7 +32,12 @@ export function serializeStatusLine(status: number, reason = reasonPhrase(status
 }
 
 /** The bytes of a response head: status line, field lines, empty line. */
-export function serializeResponseHead(status: number, fields: Iterable<FieldLine>, reason = reasonPhrase(status), version: HttpVersion = '1.1'): Buffer {
+export function serializeResponseHead(
+  status: number,
+  fields: Iterable<FieldLine>,
+  reason = reasonPhrase(status),
+  version: HttpVersion = '1.1',
+): Buffer {
   return Buffer.from(`${serializeStatusLine(status, reason, version)}${serializeFieldLines(fields)}\r\n`, 'latin1');
 }
 

@@ -66,7 +66,13 @@ export function escapeBytes(bytes: Buffer): string {
 
 /** C1 controls and the bidirectional formatting characters that can reorder what a terminal shows. */
 function isInvisibleControl(code: number): boolean {
-  return (code >= 0x80 && code < 0xa0) || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || code === 0x200e || code === 0x200f;
+  return (
+    (code >= 0x80 && code < 0xa0) ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069) ||
+    code === 0x200e ||
+    code === 0x200f
+  );
 }
 
 /** The code point of the well-formed UTF-8 sequence at `index`, and its length; null if there is none. */
@@ -278,7 +284,8 @@ export class WireLabeller {
         framing = decideRequestBodyLength(parsed.version, parsed.fields);
       } else {
         const parsed = parseResponseHead(head, 0, head.length, TRACE_LIMITS);
-        const method = parsed.status >= 200 || parsed.status === 101 ? (this.#pendingMethods.shift() ?? 'GET') : (this.#pendingMethods[0] ?? 'GET');
+        const method =
+          parsed.status >= 200 || parsed.status === 101 ? (this.#pendingMethods.shift() ?? 'GET') : (this.#pendingMethods[0] ?? 'GET');
         framing = decideResponseBodyLength(method, parsed.status, parsed.version, parsed.fields).framing;
       }
     } catch (error) {
@@ -322,8 +329,12 @@ export class WireLabeller {
     const preview = Buffer.concat(this.#preview);
     this.#preview = [];
     this.#previewLength = 0;
-    if (preview.length >= received && received === (announced ?? received)) return { element, text: escapeBytes(preview.subarray(0, received)) };
-    const count = announced === null || announced === received ? received.toLocaleString('en-US') : `${received.toLocaleString('en-US')} of ${announced.toLocaleString('en-US')}`;
+    if (preview.length >= received && received === (announced ?? received))
+      return { element, text: escapeBytes(preview.subarray(0, received)) };
+    const count =
+      announced === null || announced === received
+        ? received.toLocaleString('en-US')
+        : `${received.toLocaleString('en-US')} of ${announced.toLocaleString('en-US')}`;
     const noun = element === 'body' ? 'body' : 'chunk data';
     return { element, text: `${preview.length > 0 ? escapeBytes(preview.subarray(0, received)) : ''}… ${count} bytes of ${noun} …` };
   }

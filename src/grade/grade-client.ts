@@ -5,7 +5,17 @@
  */
 import { LARGE_FILE, LARGE_FILE_BODY_PIECES, LARGE_FILE_PAUSE_MS, SMALL_FILE, piecewiseAnswer, wholeAnswer } from './lab-pages.js';
 import { mapLabHost } from './lab-host.js';
-import { GRADE_HOST, type GradeOptions, type GradeReport, GradeSetupError, commandFor, environmentFor, finishReport, lastErrorLine, summarizeProgram } from './grading.js';
+import {
+  GRADE_HOST,
+  type GradeOptions,
+  type GradeReport,
+  GradeSetupError,
+  commandFor,
+  environmentFor,
+  finishReport,
+  lastErrorLine,
+  summarizeProgram,
+} from './grading.js';
 import { QUIET_MS, startRecordingServer } from './recording-server.js';
 import { type RequestExpectation, comparableText, judgeRequest, printedPieces, printedSummary } from './request-judge.js';
 import { LAB_HOST_NAME, LARGE_FILE_PATH, RUBRICS, SMALL_FILE_PATH, Scorecard } from './rubrics.js';
@@ -73,7 +83,8 @@ export async function gradeClientLab(lab: ClientLab, options: GradeOptions): Pro
   }
 
   const connection = server.connections[0];
-  if (connection === undefined && stoppedAfterMs === null && program.startError === null) card.fail('ends', `the program ${describeExit(program.exit)} without ever connecting`);
+  if (connection === undefined && stoppedAfterMs === null && program.startError === null)
+    card.fail('ends', `the program ${describeExit(program.exit)} without ever connecting`);
   const summary = summarizeProgram(program, stoppedAfterMs === null ? null : `was stopped after ${stoppedAfterMs / 1000} s`);
   const noConnection =
     program.startError !== null
@@ -96,17 +107,43 @@ function judgePrinted(lab: ClientLab, card: Scorecard, program: Program, page: B
   const shown = printedSummary(stdout, program.stdoutBytes);
   const hasStatusLine = printed.includes('HTTP/1.1 200 OK');
   if (lab === 'large-get') {
-    card.record('printed', hasStatusLine, hasStatusLine ? 'the status line is printed' : 'no "HTTP/1.1 200 OK" in what the program printed', '', shown);
+    card.record(
+      'printed',
+      hasStatusLine,
+      hasStatusLine ? 'the status line is printed' : 'no "HTTP/1.1 200 OK" in what the program printed',
+      '',
+      shown,
+    );
     const pieces = printedPieces(printed, LARGE_FILE_BODY_PIECES);
     const piecesText = `${pieces} of ${LARGE_FILE_BODY_PIECES.length} pieces`;
-    if (pieces === LARGE_FILE_BODY_PIECES.length) card.pass('read-to-close', `the whole file (${LARGE_FILE.length.toLocaleString('en-US')} bytes, ${piecesText}) is printed`, 'the file in pieces, then a close', shown);
-    else if (pieces === 0) card.fail('read-to-close', 'the file is not in what the program printed', 'the file in pieces, then a close', shown);
-    else card.fail('read-to-close', `one recv: only ${piecesText} of the file printed — read until the server closes the connection, not once`, 'the file in pieces, then a close', shown);
+    if (pieces === LARGE_FILE_BODY_PIECES.length)
+      card.pass(
+        'read-to-close',
+        `the whole file (${LARGE_FILE.length.toLocaleString('en-US')} bytes, ${piecesText}) is printed`,
+        'the file in pieces, then a close',
+        shown,
+      );
+    else if (pieces === 0)
+      card.fail('read-to-close', 'the file is not in what the program printed', 'the file in pieces, then a close', shown);
+    else
+      card.fail(
+        'read-to-close',
+        `one recv: only ${piecesText} of the file printed — read until the server closes the connection, not once`,
+        'the file in pieces, then a close',
+        shown,
+      );
     return;
   }
   const id = lab === 'client' ? 'displays-response' : 'printed';
   const file = lab === 'client' ? page : SMALL_FILE;
   const hasFile = printed.includes(comparableText(file));
-  const verdict = hasStatusLine && hasFile ? 'the status line and the whole file are printed' : !hasStatusLine && !hasFile ? 'neither the status line nor the file is in what the program printed' : hasStatusLine ? 'the status line is printed, but not the whole file' : 'the file is printed, but not the status line';
+  const verdict =
+    hasStatusLine && hasFile
+      ? 'the status line and the whole file are printed'
+      : !hasStatusLine && !hasFile
+        ? 'neither the status line nor the file is in what the program printed'
+        : hasStatusLine
+          ? 'the status line is printed, but not the whole file'
+          : 'the file is printed, but not the status line';
   card.record(id, hasStatusLine && hasFile, verdict, `200 OK and ${file.length} bytes of file`, shown);
 }

@@ -6,9 +6,29 @@
  * running can be graded by URL instead.
  */
 import { randomBytes } from 'node:crypto';
-import { type Add, type BaseExchange, type CheckOptions, type ProbeResult, describeWire, get, judgeBaseExchange, probeNotFound, probeStalledClient } from '../check/probes.js';
+import {
+  type Add,
+  type BaseExchange,
+  type CheckOptions,
+  type ProbeResult,
+  describeWire,
+  get,
+  judgeBaseExchange,
+  probeNotFound,
+  probeStalledClient,
+} from '../check/probes.js';
 import { type Target, exchange, requestBytes } from '../check/wire.js';
-import { GRADE_HOST, type GradeOptions, type GradeReport, GradeSetupError, commandFor, environmentFor, finishReport, lastErrorLine, summarizeProgram } from './grading.js';
+import {
+  GRADE_HOST,
+  type GradeOptions,
+  type GradeReport,
+  GradeSetupError,
+  commandFor,
+  environmentFor,
+  finishReport,
+  lastErrorLine,
+  summarizeProgram,
+} from './grading.js';
 import { shownBytes } from './request-judge.js';
 import { bodyOf, fieldValue, judgeHead, splitLeniently } from './response-judge.js';
 import { RUBRICS, Scorecard } from './rubrics.js';
@@ -44,7 +64,8 @@ export async function gradeServerLab(lab: ServerLab, options: GradeOptions, urlT
     skip.add('listening');
   } else {
     const port = options.port === 0 ? await freePort() : options.port;
-    if (!(await isPortFree(port))) throw new GradeSetupError(`port ${port} is already in use by another program: stop it, or choose another with --port`);
+    if (!(await isPortFree(port)))
+      throw new GradeSetupError(`port ${port} is already in use by another program: stop it, or choose another with --port`);
     const values = { host: GRADE_HOST, port, file: options.pageName };
     command = commandFor(rubric, options.command!, values, options.appendArguments);
     target = targetFor(GRADE_HOST, port, lab === 'web-server' ? `/${encodeURI(options.pageName)}` : '/');
@@ -67,11 +88,18 @@ export async function gradeServerLab(lab: ServerLab, options: GradeOptions, urlT
     runningAtEnd = program?.exit === null;
     await program?.stop();
   }
-  const why = program === null ? 'not graded' : `not graded: the program ${program.startError !== null ? `could not be started (${program.startError})` : describeExit(program.exit)}`;
+  const why =
+    program === null
+      ? 'not graded'
+      : `not graded: the program ${program.startError !== null ? `could not be started (${program.startError})` : describeExit(program.exit)}`;
   // A server that died on the way fails the items after it: each says so.
-  const items = card.finish(why, skip).map((item) =>
-    item.passed || program === null || runningAtEnd || item.id === 'listening' || item.verdict === why ? item : { ...item, verdict: `${item.verdict} — the program ${describeExit(program.exit)}${lastErrorLine(program)}` },
-  );
+  const items = card
+    .finish(why, skip)
+    .map((item) =>
+      item.passed || program === null || runningAtEnd || item.id === 'listening' || item.verdict === why
+        ? item
+        : { ...item, verdict: `${item.verdict} — the program ${describeExit(program.exit)}${lastErrorLine(program)}` },
+    );
   return finishReport(rubric, {
     command,
     address: `${target.host}:${target.port}`,
@@ -86,7 +114,14 @@ function judgeFirstAnswer(card: Scorecard, base: BaseExchange): ReturnType<typeo
   const sent = base.request.slice(0, base.request.indexOf('\r\n'));
   const statusLine = base.result.bytes.length === 0 ? undefined : judgeStatusLine(base);
   if (statusLine === undefined) card.fail('status-line', describeWire(base.result, base.answer), sent);
-  else card.record('status-line', statusLine.verdict === 'PASS', statusLine.verdict === 'PASS' ? 'a well-formed status line' : 'not an HTTP/1.x status line', sent, statusLine.received);
+  else
+    card.record(
+      'status-line',
+      statusLine.verdict === 'PASS',
+      statusLine.verdict === 'PASS' ? 'a well-formed status line' : 'not an HTTP/1.x status line',
+      sent,
+      statusLine.received,
+    );
   const split = splitLeniently(base.result.bytes);
   if (split.statusLine === null) return split;
   const head = judgeHead(split);
@@ -109,7 +144,13 @@ async function gradeSimplestServer(card: Scorecard, target: Target, options: Che
   const split = judgeFirstAnswer(card, base);
   if (split.statusLine !== null) {
     const body = bodyOf(base, split);
-    card.record('page', body.length > 0, body.length > 0 ? `a page of ${body.length} bytes after the head` : 'nothing after the head', `GET ${path}`, shownBytes(body.subarray(0, 40)));
+    card.record(
+      'page',
+      body.length > 0,
+      body.length > 0 ? `a page of ${body.length} bytes after the head` : 'nothing after the head',
+      `GET ${path}`,
+      shownBytes(body.subarray(0, 40)),
+    );
   }
   if (program === null) return;
   const requestLine = `GET ${path} HTTP/1.1`;
@@ -117,22 +158,48 @@ async function gradeSimplestServer(card: Scorecard, target: Target, options: Che
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const printed = program.stdout().includes(requestLine);
-  card.record('prints-request', printed, printed ? 'the request line it received is printed' : `"${requestLine}" is not in what the program printed (is its output flushed?)`, requestLine, `printed ${program.stdoutBytes} bytes`);
+  card.record(
+    'prints-request',
+    printed,
+    printed ? 'the request line it received is printed' : `"${requestLine}" is not in what the program printed (is its output flushed?)`,
+    requestLine,
+    `printed ${program.stdoutBytes} bytes`,
+  );
 }
 
-async function gradeWebServer(card: Scorecard, target: Target, options: CheckOptions, page: Buffer, skip: ReadonlySet<string>): Promise<void> {
+async function gradeWebServer(
+  card: Scorecard,
+  target: Target,
+  options: CheckOptions,
+  page: Buffer,
+  skip: ReadonlySet<string>,
+): Promise<void> {
   const base = await get(target, options);
   const sent = `GET ${target.path}`;
   const split = judgeFirstAnswer(card, base);
   if (split.statusLine !== null) {
     const body = bodyOf(base, split);
     const isExact = body.equals(page);
-    if (split.status === 200 && isExact) card.pass('hello-file', `200 and the ${page.length} bytes of the file, exactly`, sent, `${split.status}, ${body.length} bytes`);
-    else if (split.status !== 200) card.fail('hello-file', `status ${split.status ?? '(none)'} for a file that exists`, sent, shownBytes(split.statusLine.raw));
-    else card.fail('hello-file', `the body is not the file: ${body.length} bytes, where the file has ${page.length}`, sent, shownBytes(body.subarray(0, 40)));
+    if (split.status === 200 && isExact)
+      card.pass('hello-file', `200 and the ${page.length} bytes of the file, exactly`, sent, `${split.status}, ${body.length} bytes`);
+    else if (split.status !== 200)
+      card.fail('hello-file', `status ${split.status ?? '(none)'} for a file that exists`, sent, shownBytes(split.statusLine.raw));
+    else
+      card.fail(
+        'hello-file',
+        `the body is not the file: ${body.length} bytes, where the file has ${page.length}`,
+        sent,
+        shownBytes(body.subarray(0, 40)),
+      );
     const contentType = fieldValue(split, 'content-type');
-    if (contentType !== undefined && /^text\/html\b/i.test(contentType)) card.pass('content-type', `Content-Type: ${contentType}`, sent, shownBytes(Buffer.from(contentType, 'latin1')));
-    else card.fail('content-type', contentType === undefined ? 'no Content-Type field: the browser has to guess' : `Content-Type: ${contentType}, not text/html`, sent);
+    if (contentType !== undefined && /^text\/html\b/i.test(contentType))
+      card.pass('content-type', `Content-Type: ${contentType}`, sent, shownBytes(Buffer.from(contentType, 'latin1')));
+    else
+      card.fail(
+        'content-type',
+        contentType === undefined ? 'no Content-Type field: the browser has to guess' : `Content-Type: ${contentType}, not text/html`,
+        sent,
+      );
   }
   const notFound = (await probe((add) => probeNotFound(target, options, add)))[0]!;
   if (notFound.verdict === 'PASS') card.pass('not-found', 'a missing file gets 404 Not Found', notFound.sent, notFound.received);
@@ -157,7 +224,19 @@ async function gradeHead(card: Scorecard, target: Target, options: CheckOptions)
   const result = await exchange(target, request, { waitMs: Math.min(options.probeMs, 1_000), methods: ['HEAD'] });
   const split = splitLeniently(result.bytes);
   const sent = `HEAD ${target.path}`;
-  if (split.statusLine === null || split.status === null) card.fail('head', result.bytes.length === 0 ? describeWire(result, result.answer) : 'no status line', sent, shownBytes(result.bytes.subarray(0, 40)));
-  else if (split.body.length > 0) card.fail('head', `a body on HEAD: ${split.body.length} bytes after the head (RFC 9110 §9.3.2)`, sent, shownBytes(split.body.subarray(0, 40)));
+  if (split.statusLine === null || split.status === null)
+    card.fail(
+      'head',
+      result.bytes.length === 0 ? describeWire(result, result.answer) : 'no status line',
+      sent,
+      shownBytes(result.bytes.subarray(0, 40)),
+    );
+  else if (split.body.length > 0)
+    card.fail(
+      'head',
+      `a body on HEAD: ${split.body.length} bytes after the head (RFC 9110 §9.3.2)`,
+      sent,
+      shownBytes(split.body.subarray(0, 40)),
+    );
   else card.pass('head', `${split.status} and no body`, sent, shownBytes(split.statusLine.raw));
 }

@@ -33,7 +33,10 @@ export interface GradescopeResults {
 }
 
 export function gradescopeResults(report: GradeReport): GradescopeResults {
-  const programLine = report.program === null ? '' : `\nThe program ${report.program.ended}.${report.program.stderrTail === '' ? '' : `\nIts last error output: ${report.program.stderrTail}`}`;
+  const programLine =
+    report.program === null
+      ? ''
+      : `\nThe program ${report.program.ended}.${report.program.stderrTail === '' ? '' : `\nIts last error output: ${report.program.stderrTail}`}`;
   return {
     score: report.score,
     execution_time: Math.max(1, Math.round(report.durationMs / 1000)),
@@ -59,7 +62,15 @@ export function gradescopeResults(report: GradeReport): GradescopeResults {
 
 /** When the grading could not run at all (a port in use…): zero, and why, for the student's page. */
 export function gradescopeSetupFailure(message: string): GradescopeResults {
-  return { score: 0, execution_time: 0, output: `sockhttp grade could not run: ${message}`, output_format: 'text', stdout_visibility: 'hidden', visibility: 'visible', tests: [] };
+  return {
+    score: 0,
+    execution_time: 0,
+    output: `sockhttp grade could not run: ${message}`,
+    output_format: 'text',
+    stdout_visibility: 'hidden',
+    visibility: 'visible',
+    tests: [],
+  };
 }
 
 export function writeGradescopeResults(file: string, results: GradescopeResults): void {

@@ -65,7 +65,12 @@ const PLACEHOLDER = /\{(host|port|file)\}/g;
  * lab's default arguments appended (unless turned off), so `python3 client.py` becomes
  * `python3 client.py 127.0.0.1 PORT HelloWorld.html`.
  */
-export function commandFor(rubric: Rubric, command: string[], values: { host: string; port: number; file: string }, appendArguments: boolean): string[] {
+export function commandFor(
+  rubric: Rubric,
+  command: string[],
+  values: { host: string; port: number; file: string },
+  appendArguments: boolean,
+): string[] {
   const fill = (text: string) => text.replace(PLACEHOLDER, (_match, name: 'host' | 'port' | 'file') => String(values[name]));
   const hasPlaceholder = command.some((argument) => /\{(host|port|file)\}/.test(argument));
   const filled = command.map(fill);

@@ -36,11 +36,25 @@ export function mapLabHost(): LabHostMapping {
     // No /etc/hosts: ours is the whole file.
   }
   writeFileSync(hostsFile, `${original.trimEnd()}\n127.0.0.1 ${LAB_HOST_NAME}\n`);
-  const wrap = (command: string[]) => ['unshare', '--user', '--map-root-user', '--mount', '--', 'sh', '-c', MOUNT_AND_EXEC, 'sh', hostsFile, ...command];
+  const wrap = (command: string[]) => [
+    'unshare',
+    '--user',
+    '--map-root-user',
+    '--mount',
+    '--',
+    'sh',
+    '-c',
+    MOUNT_AND_EXEC,
+    'sh',
+    hostsFile,
+    ...command,
+  ];
   const trial = spawnSync(wrap(['true'])[0]!, wrap(['true']).slice(1), { stdio: 'ignore', timeout: 5_000 });
   if (trial.status !== 0) {
     rmSync(folder, { recursive: true, force: true });
-    throw new GradeSetupError(`--map-lab-host needs unshare and unprivileged user namespaces, which this machine does not allow; give the program the host as an argument or through SOCKHTTP_GRADE_HOST instead`);
+    throw new GradeSetupError(
+      `--map-lab-host needs unshare and unprivileged user namespaces, which this machine does not allow; give the program the host as an argument or through SOCKHTTP_GRADE_HOST instead`,
+    );
   }
   return { wrap, remove: () => rmSync(folder, { recursive: true, force: true }) };
 }

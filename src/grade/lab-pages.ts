@@ -40,11 +40,17 @@ export const DEFAULT_HELLO_WORLD = Buffer.from(
 );
 
 export function responseHead(body: Buffer, contentType = 'text/html; charset=utf-8'): Buffer {
-  return Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, 'latin1');
+  return Buffer.from(
+    `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+    'latin1',
+  );
 }
 
 /** An answer sent whole, in one write. */
 export const wholeAnswer = (body: Buffer): Buffer[] => [Buffer.concat([responseHead(body), body])];
 
 /** The large file's answer: the head with the first piece, then each other piece after a pause. */
-export const piecewiseAnswer = (): Buffer[] => [Buffer.concat([responseHead(LARGE_FILE), LARGE_FILE_BODY_PIECES[0]!]), ...LARGE_FILE_BODY_PIECES.slice(1)];
+export const piecewiseAnswer = (): Buffer[] => [
+  Buffer.concat([responseHead(LARGE_FILE), LARGE_FILE_BODY_PIECES[0]!]),
+  ...LARGE_FILE_BODY_PIECES.slice(1),
+];

@@ -78,7 +78,8 @@ export async function startRecordingServer(port: number, answer: Buffer[], pause
 
     socket.on('data', (chunk: Buffer) => {
       record.receivedBytes += chunk.length;
-      if (record.bytes.length < MAX_RECORDED_BYTES) record.bytes = Buffer.concat([record.bytes, chunk.subarray(0, MAX_RECORDED_BYTES - record.bytes.length)]);
+      if (record.bytes.length < MAX_RECORDED_BYTES)
+        record.bytes = Buffer.concat([record.bytes, chunk.subarray(0, MAX_RECORDED_BYTES - record.bytes.length)]);
       if (record.answeredBecause !== 'not-answered') return;
       if (readLineEndings(record.bytes).hasEmptyLine) answerNow('empty-line');
       else {

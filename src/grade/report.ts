@@ -12,12 +12,20 @@ export const printable = (text: string): string => text.replace(UNPRINTABLE, (ch
 
 /** The report with every text made printable. */
 export function printableReport(report: GradeReport): GradeReport {
-  const item = (result: ItemResult): ItemResult => ({ ...result, verdict: printable(result.verdict), sent: printable(result.sent), received: printable(result.received) });
+  const item = (result: ItemResult): ItemResult => ({
+    ...result,
+    verdict: printable(result.verdict),
+    sent: printable(result.sent),
+    received: printable(result.received),
+  });
   return {
     ...report,
     command: report.command?.map(printable) ?? null,
     items: report.items.map(item),
-    program: report.program === null ? null : { ...report.program, ended: printable(report.program.ended), stderrTail: printable(report.program.stderrTail) },
+    program:
+      report.program === null
+        ? null
+        : { ...report.program, ended: printable(report.program.ended), stderrTail: printable(report.program.stderrTail) },
   };
 }
 
@@ -44,7 +52,9 @@ export function formatTable(report: GradeReport, color: boolean): string {
     const mark = item.passed ? 'PASS' : 'FAIL';
     const shown = color ? `${item.passed ? GREEN : RED}${mark}${RESET}` : mark;
     const exchange = exchangeText(item);
-    lines.push(`${shown}  ${`${item.points}/${item.maxPoints}`.padStart(5)}  ${item.id.padEnd(width)}  ${item.verdict}${exchange === '' ? '' : `  [${exchange}]`}`);
+    lines.push(
+      `${shown}  ${`${item.points}/${item.maxPoints}`.padStart(5)}  ${item.id.padEnd(width)}  ${item.verdict}${exchange === '' ? '' : `  [${exchange}]`}`,
+    );
   }
   lines.push('');
   if (report.program !== null) {

@@ -52,7 +52,12 @@ function headLines(bytes: Buffer): HeadLine[] {
 }
 
 /** Grades request-line, host, crlf and blank-line from what the program sent on its first connection. */
-export function judgeRequest(card: Scorecard, connection: RecordedConnection | undefined, expect: RequestExpectation, noConnection: string): void {
+export function judgeRequest(
+  card: Scorecard,
+  connection: RecordedConnection | undefined,
+  expect: RequestExpectation,
+  noConnection: string,
+): void {
   if (connection === undefined || connection.receivedBytes === 0) {
     const verdict = connection === undefined ? noConnection : 'the program connected but sent nothing';
     for (const id of ['request-line', 'host', 'crlf', 'blank-line']) card.fail(id, verdict);
@@ -69,21 +74,42 @@ export function judgeRequest(card: Scorecard, connection: RecordedConnection | u
   const hostLine = fieldLines.find((line) => /^host:/i.test(line.text));
   const hostValue = hostLine?.text.slice(5).replace(/^[ \t]+|[ \t]+$/g, '');
   const isHttp10 = /HTTP\/1\.0$/.test(requestText);
-  if (hostLine !== undefined && hostValue !== undefined && expect.acceptsHost(hostValue)) card.pass('host', `Host names ${expect.hostText}`, shownBytes(hostLine.raw));
-  else if (hostLine === undefined && isHttp10 && expect.hostOptionalForHttp10) card.pass('host', 'an HTTP/1.0 request may leave Host out', shownBytes(requestLine!.raw));
-  else if (hostLine === undefined) card.fail('host', `no Host field line: an HTTP/1.1 request must name ${expect.hostText} (RFC 9112 §3.2)`, `${fieldLines.length} field line(s)`);
+  if (hostLine !== undefined && hostValue !== undefined && expect.acceptsHost(hostValue))
+    card.pass('host', `Host names ${expect.hostText}`, shownBytes(hostLine.raw));
+  else if (hostLine === undefined && isHttp10 && expect.hostOptionalForHttp10)
+    card.pass('host', 'an HTTP/1.0 request may leave Host out', shownBytes(requestLine!.raw));
+  else if (hostLine === undefined)
+    card.fail(
+      'host',
+      `no Host field line: an HTTP/1.1 request must name ${expect.hostText} (RFC 9112 §3.2)`,
+      `${fieldLines.length} field line(s)`,
+    );
   else card.fail('host', `the Host field must name ${expect.hostText}`, shownBytes(hostLine.raw));
 
   const endings = readLineEndings(bytes);
   if (endings.bareLineFeeds > 0) {
     const bare = lines.find((line) => line.raw.length > 0 && line.raw.at(-1) === 0x0a && line.raw.at(-2) !== 0x0d);
-    card.fail('crlf', `${endings.bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n" (RFC 9112 §2.2)`, shownBytes(bare?.raw ?? bytes));
+    card.fail(
+      'crlf',
+      `${endings.bareLineFeeds} line(s) end with "\\n" instead of "\\r\\n" (RFC 9112 §2.2)`,
+      shownBytes(bare?.raw ?? bytes),
+    );
   } else {
     card.pass('crlf', 'every line ends with "\\r\\n"', shownBytes(bytes.subarray(0, endings.headBytes)));
   }
 
-  if (endings.hasEmptyLine) card.pass('blank-line', 'an empty line ends the head', shownBytes(bytes.subarray(Math.max(0, endings.headBytes - 12), endings.headBytes)));
-  else card.fail('blank-line', `no empty line after the field lines: a server waits for the rest of the head (answered after ${connection.answeredBecause === 'quiet' ? 'a quiet second' : 'the client shut its side'})`, shownBytes(bytes.subarray(Math.max(0, bytes.length - 40))));
+  if (endings.hasEmptyLine)
+    card.pass(
+      'blank-line',
+      'an empty line ends the head',
+      shownBytes(bytes.subarray(Math.max(0, endings.headBytes - 12), endings.headBytes)),
+    );
+  else
+    card.fail(
+      'blank-line',
+      `no empty line after the field lines: a server waits for the rest of the head (answered after ${connection.answeredBecause === 'quiet' ? 'a quiet second' : 'the client shut its side'})`,
+      shownBytes(bytes.subarray(Math.max(0, bytes.length - 40))),
+    );
 }
 
 /**

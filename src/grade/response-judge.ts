@@ -90,17 +90,32 @@ export function judgeHead(split: LenientResponse): HeadVerdicts {
     headerLines:
       fieldCount > 0
         ? { passed: true, verdict: `${fieldCount} header line(s) after the status line`, shown: shownBytes(split.fieldLines[0]!.raw) }
-        : { passed: false, verdict: 'no header lines after the status line (Content-Type, Content-Length…)', shown: shownBytes(split.statusLine?.raw ?? Buffer.alloc(0)) },
+        : {
+            passed: false,
+            verdict: 'no header lines after the status line (Content-Type, Content-Length…)',
+            shown: shownBytes(split.statusLine?.raw ?? Buffer.alloc(0)),
+          },
     blankLine: split.hasEmptyLine
       ? { passed: true, verdict: 'an empty line ends the head', shown: '\\r\\n' }
       : {
           passed: false,
-          verdict: split.body.length > 0 ? 'no empty line between the head and the page: the page is read as more header lines' : 'no empty line after the head: the client waits for the rest of the head',
+          verdict:
+            split.body.length > 0
+              ? 'no empty line between the head and the page: the page is read as more header lines'
+              : 'no empty line after the head: the client waits for the rest of the head',
           shown: shownBytes(Buffer.concat([lastLine?.raw ?? Buffer.alloc(0), split.body.subarray(0, 24)])),
         },
     crlf:
       split.bareLineFeeds.length === 0
-        ? { passed: true, verdict: 'every line of the head ends with "\\r\\n"', shown: shownBytes(split.statusLine?.raw ?? Buffer.alloc(0)) }
-        : { passed: false, verdict: `${split.bareLineFeeds.length} line(s) of the head end with "\\n" instead of "\\r\\n" (RFC 9112 §2.2)`, shown: shownBytes(split.bareLineFeeds[0]!.raw) },
+        ? {
+            passed: true,
+            verdict: 'every line of the head ends with "\\r\\n"',
+            shown: shownBytes(split.statusLine?.raw ?? Buffer.alloc(0)),
+          }
+        : {
+            passed: false,
+            verdict: `${split.bareLineFeeds.length} line(s) of the head end with "\\n" instead of "\\r\\n" (RFC 9112 §2.2)`,
+            shown: shownBytes(split.bareLineFeeds[0]!.raw),
+          },
   };
 }

@@ -170,12 +170,33 @@ export class Scorecard {
   finish(missing: string, skip: ReadonlySet<string>): ItemResult[] {
     return this.#rubric.items
       .filter((item) => !skip.has(item.id))
-      .map((item) => this.#results.get(item.id) ?? { id: item.id, title: item.title, points: 0, maxPoints: item.points, passed: false, verdict: missing, sent: '', received: '' });
+      .map(
+        (item) =>
+          this.#results.get(item.id) ?? {
+            id: item.id,
+            title: item.title,
+            points: 0,
+            maxPoints: item.points,
+            passed: false,
+            verdict: missing,
+            sent: '',
+            received: '',
+          },
+      );
   }
 
   #record(id: string, passed: boolean, verdict: string, sent: string, received: string): void {
     const item = this.#rubric.items.find((candidate) => candidate.id === id);
     if (item === undefined) throw new Error(`no item ${id} in the ${this.#rubric.lab} rubric`);
-    this.#results.set(id, { id, title: item.title, points: passed ? item.points : 0, maxPoints: item.points, passed, verdict, sent, received });
+    this.#results.set(id, {
+      id,
+      title: item.title,
+      points: passed ? item.points : 0,
+      maxPoints: item.points,
+      passed,
+      verdict,
+      sent,
+      received,
+    });
   }
 }

@@ -74,7 +74,12 @@ export class Program {
   constructor(command: string[], options: { cwd: string; env: NodeJS.ProcessEnv }) {
     this.command = command;
     // detached: a new process group led by the child, so kill(-pid) reaches everything it starts.
-    this.#child = spawn(command[0]!, command.slice(1), { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = spawn(command[0]!, command.slice(1), {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (this.#child.pid !== undefined) liveGroups.add(this.#child.pid);
     this.#child.stdout!.on('data', (chunk: Buffer) => this.#stdout.push(chunk));
     this.#child.stderr!.on('data', (chunk: Buffer) => this.#stderr.push(chunk));

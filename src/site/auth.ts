@@ -53,7 +53,10 @@ export class BasicAuth {
       if (colon <= 0) throw new AuthConfigError(`line ${index + 1}: not USER:HASH`);
       if (/^\$2[aby]\$\d\d\$/.test(hash)) this.#users.set(user, { kind: 'bcrypt', hash });
       else if (/^\$[56]\$/.test(hash)) this.#users.set(user, { kind: 'sha-crypt', hash });
-      else throw new AuthConfigError(`line ${index + 1}: the hash of '${user}' is neither bcrypt ($2y$) nor SHA-crypt ($5$, $6$); create it with 'htpasswd -B'`);
+      else
+        throw new AuthConfigError(
+          `line ${index + 1}: the hash of '${user}' is neither bcrypt ($2y$) nor SHA-crypt ($5$, $6$); create it with 'htpasswd -B'`,
+        );
     });
     if (this.#users.size === 0) throw new AuthConfigError('no users');
     const realm = (options.realm ?? 'sockhttp').replace(/["\\]/g, '');
@@ -83,7 +86,9 @@ export class BasicAuth {
       case 'bcrypt':
         bcryptModule ??= import('bcryptjs');
         // bcrypt wants $2b$; Apache's htpasswd writes $2y$, the same algorithm under another name.
-        return bcryptModule.then(({ default: bcrypt }) => bcrypt.compare(credentials.password, check.hash.replace(/^\$2y\$/, '$2b$'))).then(remember, () => false);
+        return bcryptModule
+          .then(({ default: bcrypt }) => bcrypt.compare(credentials.password, check.hash.replace(/^\$2y\$/, '$2b$')))
+          .then(remember, () => false);
     }
   }
 }

@@ -41,7 +41,11 @@ export function certificateFolder(): string {
 
 function covers(certificate: X509Certificate, names: string[]): boolean {
   const listed = (certificate.subjectAltName ?? '').split(', ');
-  return names.every((name) => listed.includes(isIP(name) ? `IP Address:${name.toUpperCase()}` : `DNS:${name}`) || (isIP(name) === 6 && listed.some((entry) => entry.startsWith('IP Address:') && sameIpv6(entry.slice(11), name))));
+  return names.every(
+    (name) =>
+      listed.includes(isIP(name) ? `IP Address:${name.toUpperCase()}` : `DNS:${name}`) ||
+      (isIP(name) === 6 && listed.some((entry) => entry.startsWith('IP Address:') && sameIpv6(entry.slice(11), name))),
+  );
 }
 
 function sameIpv6(a: string, b: string): boolean {
@@ -71,18 +75,27 @@ export async function ensureLocalCertificate(names = localNames(), folder = cert
   // Loaded only when a certificate must be made: X.509 and ASN.1 libraries are large.
   const { generate } = await import('selfsigned');
   const notBeforeDate = new Date(Date.now() - 60_000);
-  const pems = await generate([{ name: 'commonName', value: 'sockhttp localhost' }, { name: 'organizationName', value: 'sockhttp (self-signed)' }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + VALID_DAYS * 24 * 3600 * 1000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: names.map((name) => (isIP(name) ? { type: 7 as const, ip: name } : { type: 2 as const, value: name })) },
+  const pems = await generate(
+    [
+      { name: 'commonName', value: 'sockhttp localhost' },
+      { name: 'organizationName', value: 'sockhttp (self-signed)' },
     ],
-  });
+    {
+      keySize: 2048,
+      algorithm: 'sha256',
+      notBeforeDate,
+      notAfterDate: new Date(notBeforeDate.getTime() + VALID_DAYS * 24 * 3600 * 1000),
+      extensions: [
+        { name: 'basicConstraints', cA: false },
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+        { name: 'extKeyUsage', serverAuth: true },
+        {
+          name: 'subjectAltName',
+          altNames: names.map((name) => (isIP(name) ? { type: 7 as const, ip: name } : { type: 2 as const, value: name })),
+        },
+      ],
+    },
+  );
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   writeFileSync(keyFile, pems.private, { mode: 0o600 });
   writeFileSync(certFile, pems.cert, { mode: 0o644 });

@@ -81,11 +81,13 @@ export function loadSiteConfig(folder: string, configFile?: string): LoadedSiteC
     throw new SiteConfigError(`${file}: ${where} ${problem?.message ?? 'is invalid'}${extra}`);
   }
   const site = config as ServeJson;
-  (site.headers ?? []).forEach((rule, index) =>
-    rule.headers.forEach(({ key }) => {
-      if (FRAMING_FIELDS.has(key.toLowerCase())) throw new SiteConfigError(`${file}: headers.${index}.headers key '${key}' is set by the server itself`);
-    }),
-  );
+  for (const [index, rule] of (site.headers ?? []).entries()) {
+    for (const { key } of rule.headers) {
+      if (FRAMING_FIELDS.has(key.toLowerCase())) {
+        throw new SiteConfigError(`${file}: headers.${index}.headers key '${key}' is set by the server itself`);
+      }
+    }
+  }
   let rules: SiteRules;
   try {
     rules = new SiteRules(site);

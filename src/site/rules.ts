@@ -50,7 +50,7 @@ class SourcePattern {
     const results = this.#expression?.exec(resolved);
     if (results) {
       const parameters: Record<string, string> = {};
-      this.#keys.forEach((key, index) => (parameters[String(key.name)] = results[index + 1] ?? ''));
+      for (const [index, key] of this.#keys.entries()) parameters[String(key.name)] = results[index + 1] ?? '';
       return parameters;
     }
     return this.#glob.match(resolved) ? {} : null;
@@ -79,7 +79,10 @@ function targetRule(source: string, destination: string, kind: 'redirect' | 'rew
   const template = hasScheme ? destination : slash(destination);
   if (kind === 'redirect') return { pattern: new SourcePattern(source, true), destination: pathToRegexp.compile(encodeURI(template)) };
   const toPath = pathToRegexp.compile(template);
-  return { pattern: new SourcePattern(source, true), destination: (parameters) => toPath(parameters, { encode: (value: string) => value, validate: false }) };
+  return {
+    pattern: new SourcePattern(source, true),
+    destination: (parameters) => toPath(parameters, { encode: (value: string) => value, validate: false }),
+  };
 }
 
 function fill(rule: TargetRule, path: string): string | null {
@@ -98,7 +101,16 @@ function encodeSegments(path: string): string {
 }
 
 /** A field of a `headers` rule, or of --header, that would break the framing the server owns. */
-export const FRAMING_FIELDS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'date']);
+export const FRAMING_FIELDS = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'trailer',
+  'te',
+  'date',
+]);
 
 export type RouteDecision = { kind: 'redirect'; location: string; status: number } | { kind: 'rewrite'; path: string } | { kind: 'none' };
 
@@ -120,20 +132,25 @@ export class SiteRules {
   readonly hasHeaderRules: boolean;
 
   constructor(config: ServeJson) {
-    this.#redirects = (config.redirects ?? []).map((rule) => ({ ...targetRule(rule.source, rule.destination, 'redirect'), status: rule.type ?? 301 }));
+    this.#redirects = (config.redirects ?? []).map((rule) => ({
+      ...targetRule(rule.source, rule.destination, 'redirect'),
+      status: rule.type ?? 301,
+    }));
     this.#rewrites = (config.rewrites ?? []).map((rule) => targetRule(rule.source, rule.destination, 'rewrite'));
     this.#headers = (config.headers ?? []).map((rule) => ({
       pattern: new SourcePattern(rule.source, false),
       fields: rule.headers.map(({ key, value }): FieldLine => [key, value]),
     }));
     this.#unlisted = [...(config.unlisted ?? [])].map((source) => new SourcePattern(source, false));
-    const globs = (value: boolean | string[] | undefined) => (Array.isArray(value) ? value.map((source) => new SourcePattern(source, false)) : value);
+    const globs = (value: boolean | string[] | undefined) =>
+      Array.isArray(value) ? value.map((source) => new SourcePattern(source, false)) : value;
     this.#listing = globs(config.directoryListing) ?? true;
     this.#cleanUrls = globs(config.cleanUrls);
     this.trailingSlash = config.trailingSlash;
     this.renderSingle = config.renderSingle === true;
     this.hasHeaderRules = this.#headers.length > 0;
-    this.routes = this.#redirects.length > 0 || this.#rewrites.length > 0 || this.trailingSlash !== undefined || this.#cleanUrls !== undefined;
+    this.routes =
+      this.#redirects.length > 0 || this.#rewrites.length > 0 || this.trailingSlash !== undefined || this.#cleanUrls !== undefined;
   }
 
   /** Whether clean URLs apply to `path`: undefined when serve.json does not say (the flag decides). */
@@ -155,8 +172,10 @@ export class SiteRules {
     if (this.trailingSlash !== undefined) {
       const isTrailed = path.endsWith('/');
       const name = posix.parse(path).name;
-      if (!this.trailingSlash && isTrailed && path !== '/') return { kind: 'redirect', location: encodeSegments(path.slice(0, -1)), status: 301 };
-      if (this.trailingSlash && !isTrailed && !hasExtension && !name.startsWith('.')) return { kind: 'redirect', location: encodeSegments(`${path}/`), status: 301 };
+      if (!this.trailingSlash && isTrailed && path !== '/')
+        return { kind: 'redirect', location: encodeSegments(path.slice(0, -1)), status: 301 };
+      if (this.trailingSlash && !isTrailed && !hasExtension && !name.startsWith('.'))
+        return { kind: 'redirect', location: encodeSegments(`${path}/`), status: 301 };
     }
     for (const rule of this.#redirects) {
       const target = fill(rule, path);

@@ -24,7 +24,20 @@
  * inside the folder (nginx has the same limit; Linux's protected_hardlinks stops links to files the
  * linker does not own).
  */
-import { type Stats, close, closeSync, constants, createReadStream, fstat, fstatSync, openSync, read, readlinkSync, realpathSync, statSync } from 'node:fs';
+import {
+  type Stats,
+  close,
+  closeSync,
+  constants,
+  createReadStream,
+  fstat,
+  fstatSync,
+  openSync,
+  read,
+  readlinkSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import type { Readable } from 'node:stream';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';

@@ -108,7 +108,10 @@ const ALLOW = 'GET, HEAD, OPTIONS';
 /** The fields of the SPA fallback: Cache-Control: no-cache, and Accept added to Vary. */
 function spaFields(fields: FieldLine[]): FieldLine[] {
   const vary = fields.filter(([name]) => name.toLowerCase() === 'vary').map(([, value]) => value);
-  return replaceFields(fields, [['Cache-Control', 'no-cache'], ['Vary', [...vary, 'Accept'].join(', ')]]);
+  return replaceFields(fields, [
+    ['Cache-Control', 'no-cache'],
+    ['Vary', [...vary, 'Accept'].join(', ')],
+  ]);
 }
 
 /** Methods RFC 9110 §9 and RFC 5789 define: we know them and do not allow them (405). Others are unknown (501). */
@@ -149,7 +152,11 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const extraFields: FieldLine[] = [
     ...(options.cors ? [['Access-Control-Allow-Origin', '*'] as const] : []),
     ...(options.isolation
-      ? [['Cross-Origin-Opener-Policy', 'same-origin'] as const, ['Cross-Origin-Embedder-Policy', 'require-corp'] as const, ['Cross-Origin-Resource-Policy', 'same-origin'] as const]
+      ? [
+          ['Cross-Origin-Opener-Policy', 'same-origin'] as const,
+          ['Cross-Origin-Embedder-Policy', 'require-corp'] as const,
+          ['Cross-Origin-Resource-Policy', 'same-origin'] as const,
+        ]
       : []),
     ...(options.headers ?? []),
   ];
@@ -159,7 +166,11 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const spaSegments = spaFile?.split('/').filter((segment) => segment !== '' && segment !== '.') ?? [];
   const auth = options.auth === undefined ? null : options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
 
-  const access = await FileAccess.forRoot(options.root, { allowDotfiles, symlinks: options.symlinks ?? 'follow-inside', hidden: options.hiddenFiles ?? [] });
+  const access = await FileAccess.forRoot(options.root, {
+    allowDotfiles,
+    symlinks: options.symlinks ?? 'follow-inside',
+    hidden: options.hiddenFiles ?? [],
+  });
   const locator = new Locator(access, options.indexFile ?? 'index.html', site?.trailingSlash !== false);
   const descriptions = new Descriptions(access, locator, {
     compression,
@@ -216,7 +227,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
    * The plan for a file. A hot small file (its bytes in memory) is answered synchronously: no
    * promise, no microtask, on the path that most requests of a busy site take.
    */
-  function serveFile(request: StaticRequest, found: Located & { kind: 'file' }, status = 200, spaFallback = false): ResponsePlan | Promise<ResponsePlan> {
+  function serveFile(
+    request: StaticRequest,
+    found: Located & { kind: 'file' },
+    status = 200,
+    spaFallback = false,
+  ): ResponsePlan | Promise<ResponsePlan> {
     const description = descriptions.describe(found);
     const size = description.source.identity.size;
     // A live-reload page is read whole to insert the script; a huge one is sent as it is.
@@ -226,7 +242,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else
     // compression on the fly. Ranges always get the identity body: byte offsets into a compressed
     // stream made on the fly would not be stable. Live-reload pages are rewritten, so identity too.
-    const available: Coding[] = wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
+    const available: Coding[] =
+      wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
     let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
     let source = description.source;
     if (coding !== null) {
@@ -252,7 +269,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
       if (precondition === 'not-modified') {
         if (spaFallback) return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
-        return (chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY));
+        chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY);
+        return chosen.notModified;
       }
       if (precondition === 'precondition-failed') return errorAnswer(412);
     }
@@ -267,19 +285,29 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
     if (live) {
       // A new page each time: an ordinary plan, not a prepared one.
-      const withSnippet = (page: Buffer): ResponsePlan => ({ status, fields, body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8') } });
+      const withSnippet = (page: Buffer): ResponsePlan => ({
+        status,
+        fields,
+        body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8') },
+      });
       const page = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(page) ? withSnippet(page) : page.then(withSnippet);
     }
     const sourceSize = source.identity.size;
-    const ranges = wantsRange && rangeStillApplies(request.fields, validators, Date.now()) ? decideRanges(request.fields.get('range'), sourceSize) : { kind: 'whole' as const };
+    const ranges =
+      wantsRange && rangeStillApplies(request.fields, validators, Date.now())
+        ? decideRanges(request.fields.get('range'), sourceSize)
+        : { kind: 'whole' as const };
     if (ranges.kind === 'unsatisfiable') return errorAnswer(416, [['Content-Range', `bytes */${sourceSize}`]]);
     if (ranges.kind === 'whole' && sourceSize <= SMALL_FILE_BYTES) {
       const bytes = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
     // Each part of multipart/byteranges says the type the whole would have had (a configured one included).
-    const partType = ranges.kind === 'partial' ? (fields.find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? description.contentType) : description.contentType;
+    const partType =
+      ranges.kind === 'partial'
+        ? (fields.find(([name]) => name.toLowerCase() === 'content-type')?.[1] ?? description.contentType)
+        : description.contentType;
     return streamFile(source, status, fields, partType, ranges);
   }
 
@@ -463,14 +491,17 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     if (archiver !== null && queryStart !== -1) {
       const format = new URLSearchParams(request.target.slice(queryStart + 1)).get('archive');
       if (format !== null) {
-        const archive = archiver.ARCHIVE_FORMATS.includes(format as ArchiveFormat) ? serveArchive(request, format as ArchiveFormat) : errorAnswer(404);
+        const archive = archiver.ARCHIVE_FORMATS.includes(format as ArchiveFormat)
+          ? serveArchive(request, format as ArchiveFormat)
+          : errorAnswer(404);
         if (archive !== null) return archive;
       }
     }
     // serve.json's redirects and rewrites, when there are any: one map lookup per request.
     const decision = site?.routes ? routeFor(rawPath, request.target) : null;
     if (decision?.kind === 'redirect') {
-      const query = queryStart === -1 || decision.location.includes('?') || !decision.location.startsWith('/') ? '' : request.target.slice(queryStart);
+      const query =
+        queryStart === -1 || decision.location.includes('?') || !decision.location.startsWith('/') ? '' : request.target.slice(queryStart);
       return { status: decision.status, fields: replaceFields([['Location', decision.location + query]], extraFields), body: EMPTY_BODY };
     }
     if (decision?.kind === 'rewrite' && !decision.hasExtension) {
@@ -495,7 +526,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       case 'redirect':
         return { status: 301, fields: replaceFields([['Location', found.location]], extraFields), body: EMPTY_BODY };
       case 'directory':
-        if (options.listing === false || (site !== undefined && !site.listingAllowed(`/${found.segments.join('/')}`))) return serveNotFound(request, rawPath);
+        if (options.listing === false || (site !== undefined && !site.listingAllowed(`/${found.segments.join('/')}`)))
+          return serveNotFound(request, rawPath);
         return serveListing(request, found);
       case 'file':
         return serveFile(request, found);
@@ -519,7 +551,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
 function preparedAnswer(representation: Representation, status: number, bytes: Buffer): ResponsePlan {
   const known = representation.answer;
   if (known !== undefined && known.status === status && known.body.kind === 'bytes' && known.body.bytes === bytes) return known;
-  return (representation.answer = prepareResponse(status, representation.fields, { kind: 'bytes', bytes }));
+  representation.answer = prepareResponse(status, representation.fields, { kind: 'bytes', bytes });
+  return representation.answer;
 }
 
 /** OPTIONS: the allowed methods, and with --cors the answer to a CORS preflight (Fetch standard). */
@@ -534,11 +567,20 @@ function answerOptions(fields: Fields, cors: boolean, extraFields: FieldLine[]):
 }
 
 /** 206 Partial Content: one range with Content-Range, or several as multipart/byteranges (RFC 9110 §14.6). */
-function partialBody(fd: number, fields: FieldLine[], contentType: string, ranges: ByteRange[], size: number): Pick<ResponsePlan, 'fields' | 'body'> {
+function partialBody(
+  fd: number,
+  fields: FieldLine[],
+  contentType: string,
+  ranges: ByteRange[],
+  size: number,
+): Pick<ResponsePlan, 'fields' | 'body'> {
   const region = (range: ByteRange) => ({ start: range.start, length: range.end - range.start + 1 });
   if (ranges.length === 1) {
     const [range] = ranges as [ByteRange];
-    return { fields: [...fields, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]], body: { kind: 'file', fd, pieces: [region(range)] } };
+    return {
+      fields: [...fields, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]],
+      body: { kind: 'file', fd, pieces: [region(range)] },
+    };
   }
   const boundary = randomBytes(12).toString('hex');
   const pieces: FilePiece[] = [];

@@ -74,7 +74,9 @@ export function renderListing(segments: string[], entries: ListingEntry[], optio
     rows.unshift(`<tr><td class="name"><a href="${escapeHtml(parent)}">../</a></td><td class="size"></td><td class="date"></td></tr>`);
   }
   const folderName = escapeHtml(segments[segments.length - 1] ?? 'site');
-  const downloads = (options.archiveFormats ?? []).map((format) => `<a class="download" href="?archive=${format}" download>${folderName}.${format}</a>`);
+  const downloads = (options.archiveFormats ?? []).map(
+    (format) => `<a class="download" href="?archive=${format}" download>${folderName}.${format}</a>`,
+  );
   const body = [
     `<h1>${breadcrumbs(segments)}</h1>`,
     downloads.length > 0 ? `<p class="downloads">Download this folder: ${downloads.join(' · ')}</p>` : '',

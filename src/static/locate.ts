@@ -84,14 +84,21 @@ export class Locator {
       case 'file':
         // "file.html/" names a directory that does not exist
         if (trailingSlash) return { kind: 'missing', status: 404 };
-        return { kind: 'file', requestedPath, realPath: opened.realPath, fileName: segments[segments.length - 1] ?? '', identity: opened.identity };
+        return {
+          kind: 'file',
+          requestedPath,
+          realPath: opened.realPath,
+          fileName: segments[segments.length - 1] ?? '',
+          identity: opened.identity,
+        };
       case 'directory':
         break;
     }
     // Relative links in an index page only work from the slashed URL. The Location is built from
     // the normalized segments, so it always starts with exactly one "/" and can never name another
     // host (as "//evil.example/" would).
-    if (!trailingSlash && this.#redirectDirectories && segments.length > 0) return { kind: 'redirect', location: encodePath(segments, true) + query };
+    if (!trailingSlash && this.#redirectDirectories && segments.length > 0)
+      return { kind: 'redirect', location: encodePath(segments, true) + query };
     const indexPath = join(requestedPath, this.#indexFile);
     const index = this.#access.open(indexPath, false);
     if (index.kind === 'file') {

@@ -36,7 +36,10 @@ export function pageFields(liveReload: boolean): FieldLine[] {
   const scripts = liveReload ? "; script-src 'unsafe-inline'; connect-src 'self'" : '';
   return [
     ['X-Content-Type-Options', 'nosniff'],
-    ['Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'${scripts}`],
+    [
+      'Content-Security-Policy',
+      `default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'${scripts}`,
+    ],
   ];
 }
 
@@ -91,5 +94,9 @@ export function errorPageHtml(status: number): string {
   const reason = reasonPhrase(status);
   const message = MESSAGES[status] ?? '';
   const title = `${status} ${reason}`.trim();
-  return page(title, `<h1><span class="status">${status}</span> ${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`, ERROR_STYLE);
+  return page(
+    title,
+    `<h1><span class="status">${status}</span> ${reason}</h1>\n<p>${message}</p>\n<p><a href="/">Go to the home page</a></p>`,
+    ERROR_STYLE,
+  );
 }

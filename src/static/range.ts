@@ -23,7 +23,10 @@ export function decideRanges(rangeField: string | undefined, size: number): Rang
   if (rangeField === undefined) return WHOLE;
   const match = /^\s*bytes\s*=\s*(.+)$/i.exec(rangeField);
   if (match === null) return WHOLE;
-  const specs = match[1]!.split(',').map((spec) => spec.trim()).filter((spec) => spec !== '');
+  const specs = match[1]!
+    .split(',')
+    .map((spec) => spec.trim())
+    .filter((spec) => spec !== '');
   if (specs.length === 0 || specs.length > MAX_RANGES * 4) return WHOLE;
 
   const satisfiable: ByteRange[] = [];

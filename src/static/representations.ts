@@ -159,7 +159,10 @@ export class Descriptions {
   /** The precompressed siblings (x.br, x.gz) of a file that the rules allow, each verified through its descriptor. */
   #findSiblings(realPath: string): Map<Coding, Sibling> {
     const found = new Map<Coding, Sibling>();
-    for (const [coding, suffix] of [['br', '.br'], ['gzip', '.gz']] as const) {
+    for (const [coding, suffix] of [
+      ['br', '.br'],
+      ['gzip', '.gz'],
+    ] as const) {
       const requestedPath = realPath + suffix;
       const opened = this.#access.open(requestedPath, false);
       if (opened.kind === 'file') found.set(coding, { requestedPath, realPath: opened.realPath, identity: opened.identity });

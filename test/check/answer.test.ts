@@ -32,7 +32,14 @@ function comparable(answer: ParsedAnswer) {
   };
 }
 
-const ok = (fields: Array<[string, string]>, body: string, complete = true) => ({ status: 200, reason: 'OK', fields, body, bodyLength: body.length, complete });
+const ok = (fields: Array<[string, string]>, body: string, complete = true) => ({
+  status: 200,
+  reason: 'OK',
+  fields,
+  body,
+  bodyLength: body.length,
+  complete,
+});
 
 const VECTORS: AnswerVector[] = [
   {
@@ -62,7 +69,10 @@ const VECTORS: AnswerVector[] = [
     methods: ['GET', 'GET'],
     closed: false,
     expected: {
-      responses: [ok([['Content-Length', '1']], 'a'), { status: 404, reason: 'Not Found', fields: [['Content-Length', '0']], body: '', bodyLength: 0, complete: true }],
+      responses: [
+        ok([['Content-Length', '1']], 'a'),
+        { status: 404, reason: 'Not Found', fields: [['Content-Length', '0']], body: '', bodyLength: 0, complete: true },
+      ],
       error: null,
       extraBytes: 0,
     },

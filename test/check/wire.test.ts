@@ -11,7 +11,14 @@ import { MAX_KEPT_BYTES, type Target, exchange, exchangeInTurn } from '../../src
 import { ResponseReader } from '../../src/core/message-reader.js';
 import { type RawServer, answerBytes, splitEvery, startRawServer } from '../net/client/helpers.js';
 
-const targetOf = (port: number): Target => ({ host: '127.0.0.1', port, isTls: false, insecure: false, authority: `127.0.0.1:${port}`, path: '/' });
+const targetOf = (port: number): Target => ({
+  host: '127.0.0.1',
+  port,
+  isTls: false,
+  insecure: false,
+  authority: `127.0.0.1:${port}`,
+  path: '/',
+});
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
 /** Generous: only a broken exchange ever waits this long, and then the test fails rather than hangs. */
 const WAIT_MS = 60_000;
@@ -50,10 +57,16 @@ describe('check exchanges: the answer is parsed as it arrives', () => {
     // 40 pieces with pauses between them, so the answer arrives in many reads. Re-parsing what
     // came so far on every read (as before) feeds the parser about n²/2 bytes.
     const body = patterned(40 * 1000);
-    const answer = { pieces: [`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, ...splitEvery(body, 1000)], delayMs: 2, after: 'keep-open' as const };
+    const answer = {
+      pieces: [`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`, ...splitEvery(body, 1000)],
+      delayMs: 2,
+      after: 'keep-open' as const,
+    };
     const total = answerBytes(answer).length;
     await withServer(await startRawServer(answer), async (server) => {
-      const { value: result, fed } = await countingReaderBytes(() => exchange(targetOf(server.port), GET, { waitMs: WAIT_MS, methods: ['GET'], stopWhenAnswered: true }));
+      const { value: result, fed } = await countingReaderBytes(() =>
+        exchange(targetOf(server.port), GET, { waitMs: WAIT_MS, methods: ['GET'], stopWhenAnswered: true }),
+      );
       assert.equal(result.timedOut, false);
       assert.equal(result.receivedBytes, total);
       const response = result.answer.responses[0]!;
@@ -124,7 +137,10 @@ describe('check exchanges: bounded memory', () => {
   });
 
   test('endless bytes after the response, the connection left open: check stops reading and says so', async () => {
-    const answer = { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024, 'x'))], after: 'keep-open' as const };
+    const answer = {
+      pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024, 'x'))],
+      after: 'keep-open' as const,
+    };
     await withServer(await startRawServer(answer), async (server) => {
       // Without stopWhenAnswered, as the connection-close probe waits for the close.
       const result = await exchange(targetOf(server.port), GET, { waitMs: WAIT_MS, methods: ['GET'] });
@@ -139,7 +155,10 @@ describe('check exchanges: bounded memory', () => {
   });
 
   test('endless bytes that are not HTTP: check stops reading and says so', async () => {
-    const answer = { pieces: ['NOT HTTP AT ALL\r\n\r\n', ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024, 'x'))], after: 'keep-open' as const };
+    const answer = {
+      pieces: ['NOT HTTP AT ALL\r\n\r\n', ...Array.from({ length: 64 }, () => Buffer.alloc(64 * 1024, 'x'))],
+      after: 'keep-open' as const,
+    };
     await withServer(await startRawServer(answer), async (server) => {
       const result = await exchange(targetOf(server.port), GET, { waitMs: WAIT_MS, methods: ['GET'], stopWhenAnswered: true });
       assert.equal(result.truncated, true);

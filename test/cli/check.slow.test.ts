@@ -16,7 +16,18 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, st
 import { type Server, Socket, connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { EXAMPLES, PUBLIC_ROOT, type BackgroundProcess, commandExists, makeTempDir, rawExchange, runCli, startCliServer, startProcess, startPythonServer } from '../helpers.js';
+import {
+  EXAMPLES,
+  PUBLIC_ROOT,
+  type BackgroundProcess,
+  commandExists,
+  makeTempDir,
+  rawExchange,
+  runCli,
+  startCliServer,
+  startProcess,
+  startPythonServer,
+} from '../helpers.js';
 import { assertOneLine, closedPort, startRawServer } from '../net/client/helpers.js';
 import { delay } from '../net/server/helpers.js';
 
@@ -109,7 +120,7 @@ describe('sockhttp check: against our own server', () => {
       probeLines.map((line) => line.split(/\s+/)[1]),
       PROBE_IDS,
     );
-    for (const line of probeLines) assert.match(line, /^PASS  \S+\s+.+ {2}→ {2}.+ {2}\((RFC \d+ §[\d.]+)\)$/, line);
+    for (const line of probeLines) assert.match(line, /^PASS {2}\S+\s+.+ {2}→ {2}.+ {2}\((RFC \d+ §[\d.]+)\)$/, line);
     assert.ok(!result.stdout.includes('\x1b'), 'no colours into a pipe');
     assert.match(result.stdout.toString(), new RegExp(`\\n${PROBE_IDS.length} passed, 0 failed, 0 skipped, 0 warnings\\n$`));
   });
@@ -165,7 +176,7 @@ describe('sockhttp check: against python3 -m http.server', { skip: !commandExist
   });
   after(() => server?.stop());
 
-  test("its real shortcomings are reported, and the FAIL makes the exit code 1", async () => {
+  test('its real shortcomings are reported, and the FAIL makes the exit code 1', async () => {
     const run = await check(`http://127.0.0.1:${server.port}${HELLO}`);
     assert.deepEqual(
       run.notPassed,
@@ -483,7 +494,10 @@ describe('sockhttp check: each classic lab mistake is caught by name', () => {
     const run = await checkLabServer({ bareLineFeeds: true });
     assert.deepEqual(run.notPassed, { 'line-endings': 'FAIL', conditional: 'SKIP', range: 'SKIP' }, explain(run));
     // The status line, Date, Content-Type, Content-Length and the empty line: five lines.
-    assert.match(run.report.probes.find((probe) => probe.id === 'line-endings')!.received, /^5 line\(s\) end with "\\n" instead of "\\r\\n"$/);
+    assert.match(
+      run.report.probes.find((probe) => probe.id === 'line-endings')!.received,
+      /^5 line\(s\) end with "\\n" instead of "\\r\\n"$/,
+    );
     assert.equal(run.code, 1);
   });
 
@@ -510,7 +524,11 @@ describe('sockhttp check: each classic lab mistake is caught by name', () => {
 
   test('serving "../" → traversal FAIL', { skip: !existsSync('/etc/passwd') && 'no /etc/passwd to find' }, async () => {
     // The server joins the decoded path to its folder; six ".." climb from the temp folder to "/".
-    assert.equal(resolve(root, '../../../../../../etc/passwd'), '/etc/passwd', `the temp folder ${root} is too deep for the probe's six ".."`);
+    assert.equal(
+      resolve(root, '../../../../../../etc/passwd'),
+      '/etc/passwd',
+      `the temp folder ${root} is too deep for the probe's six ".."`,
+    );
     assert.match(readFileSync('/etc/passwd', 'latin1'), /root:[^:\n]*:0:0:/, 'the probe recognizes /etc/passwd by its root line');
     const run = await checkLabServer({ traversal: true });
     assert.deepEqual(run.notPassed, { traversal: 'FAIL', conditional: 'SKIP', range: 'SKIP' }, explain(run));
@@ -595,12 +613,18 @@ describe('sockhttp check: the lab web server of examples/', () => {
 describe("sockhttp check: a hostile server's text is escaped, never printed raw", () => {
   /** A raw server that answers every connection with `head` and a 2-byte body, then closes. */
   const hostile = (head: string) =>
-    startRawServer({ pieces: [Buffer.from(`${head}Date: ${new Date().toUTCString()}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`, 'latin1')] });
+    startRawServer({
+      pieces: [Buffer.from(`${head}Date: ${new Date().toUTCString()}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok`, 'latin1')],
+    });
 
   /** No control character (C0 other than the line feeds, DEL, C1) and no bidirectional override, anywhere. */
   function assertNothingRaw(text: string, what: string): void {
     const raw = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/.exec(text);
-    assert.equal(raw, null, `${what} holds a raw U+${raw?.[0].codePointAt(0)!.toString(16).padStart(4, '0')}: ${JSON.stringify(text)}`);
+    assert.equal(
+      raw,
+      null,
+      `${what} holds a raw U+${(raw?.[0].codePointAt(0) ?? 0).toString(16).padStart(4, '0')}: ${JSON.stringify(text)}`,
+    );
   }
 
   test('a reason phrase with ESC[31m and an OSC title sequence: shown escaped, in the report and in --json', async () => {
@@ -612,7 +636,10 @@ describe("sockhttp check: a hostile server's text is escaped, never printed raw"
       const statusLine = text.split('\n').find((line) => /^\S+\s+status-line /.test(line));
       assert.ok(statusLine !== undefined, text);
       // Controls in a reason phrase are not allowed (RFC 9112 §4): the status line is not a valid one.
-      assert.match(statusLine, /^FAIL {2}status-line .*"HTTP\/1\.1 200 \\x1b\[31mRED\\x1b\]0;pwned\\x07 OK" is not an HTTP\/1\.x status line/);
+      assert.match(
+        statusLine,
+        /^FAIL {2}status-line .*"HTTP\/1\.1 200 \\x1b\[31mRED\\x1b\]0;pwned\\x07 OK" is not an HTTP\/1\.x status line/,
+      );
 
       const run = await check(server.url(HELLO), ['--timeout', '1']);
       for (const probe of run.report.probes) {
@@ -674,7 +701,7 @@ describe('sockhttp check: usage, unreachable and silent servers', () => {
       .split('\n')
       .filter((line) => /^(PASS|WARN|FAIL|SKIP) /.test(line));
     assert.equal(verdictLines.length, 1, result.stdout.toString());
-    assert.match(verdictLines[0]!, /^FAIL  connect\s+connect to 127\.0\.0\.1:\d+ {2}→ {2}cannot connect \(ECONNREFUSED\)/);
+    assert.match(verdictLines[0]!, /^FAIL {2}connect\s+connect to 127\.0\.0\.1:\d+ {2}→ {2}cannot connect \(ECONNREFUSED\)/);
   });
 
   test('a server that accepts and never answers: every probe is bounded, the run ends by itself', async () => {

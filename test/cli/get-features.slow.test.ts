@@ -107,7 +107,11 @@ function serveFile(req: IncomingMessage, res: ServerResponse, file: FileState): 
       return void res.end();
     }
     const from = file.wrongStart ? 0 : start;
-    res.writeHead(206, { ...headers, 'Content-Range': `bytes ${from}-${file.bytes.length - 1}/${file.bytes.length}`, 'Content-Length': String(file.bytes.length - from) });
+    res.writeHead(206, {
+      ...headers,
+      'Content-Range': `bytes ${from}-${file.bytes.length - 1}/${file.bytes.length}`,
+      'Content-Length': String(file.bytes.length - from),
+    });
     return void res.end(file.bytes.subarray(from));
   }
   res.writeHead(200, { ...headers, 'Content-Length': String(file.bytes.length) });
@@ -119,7 +123,15 @@ async function startFeatureServer(): Promise<FeatureServer> {
   let connections = 0;
   const state = {
     requests: [] as FeatureServer['requests'],
-    file: { bytes: pattern(100_000), etag: '"v1"', lastModified: null, cutAt: null, ignoreIfRange: false, wrongStart: false, forceStatus: null } as FileState,
+    file: {
+      bytes: pattern(100_000),
+      etag: '"v1"',
+      lastModified: null,
+      cutAt: null,
+      ignoreIfRange: false,
+      wrongStart: false,
+      forceStatus: null,
+    } as FileState,
     flakyFailures: 0,
   };
   const handle = (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
@@ -128,7 +140,8 @@ async function startFeatureServer(): Promise<FeatureServer> {
     const redirect = /^\/redirect\/(\d{3})$/.exec(url.pathname)?.[1];
     if (status) return void res.writeHead(Number(status)).end(`status ${status}\n`);
     if (redirect) return void res.writeHead(Number(redirect), { Location: url.searchParams.get('to') ?? '/echo' }).end('moved\n');
-    if (url.pathname.startsWith('/text/')) return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`text of ${url.pathname.slice(6)}\n`);
+    if (url.pathname.startsWith('/text/'))
+      return void res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`text of ${url.pathname.slice(6)}\n`);
     switch (url.pathname) {
       case '/echo':
         res.setHeader('Content-Type', 'application/json');
@@ -304,13 +317,24 @@ describe('response options: -i, -v, -s, -S, --fail, -w, --json-output', () => {
   });
 
   test('-w with the transfer variables, after the body', async () => {
-    const format = '\\n%{http_code} %{size_download} %{num_redirects} %{url_effective} %{content_type} %{remote_ip} %{remote_port} %{http_version} %{exitcode}|%{time_namelookup} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total}\\n';
+    const format =
+      '\\n%{http_code} %{size_download} %{num_redirects} %{url_effective} %{content_type} %{remote_ip} %{remote_port} %{http_version} %{exitcode}|%{time_namelookup} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total}\\n';
     const result = await get(['-L', '-w', format, server.url(`/redirect/302?to=${encodeURIComponent('/text/w')}`)]);
     assertSuccess(result);
     const [body, written] = result.stdout.toString().split('\n\n') as [string, string];
     assert.equal(body, 'text of w');
     const [fields, times] = written.trim().split('|') as [string, string];
-    assert.deepEqual(fields.split(' '), ['200', '10', '1', server.url('/text/w'), 'text/plain', '127.0.0.1', String(server.port), '1.1', '0']);
+    assert.deepEqual(fields.split(' '), [
+      '200',
+      '10',
+      '1',
+      server.url('/text/w'),
+      'text/plain',
+      '127.0.0.1',
+      String(server.port),
+      '1.1',
+      '0',
+    ]);
     const [nameLookup, connect, appConnect, firstByte, total] = times.split(' ').map(Number) as [number, number, number, number, number];
     assert.equal(appConnect, 0, 'no TLS');
     assert.ok(nameLookup <= connect && connect <= firstByte && firstByte <= total && total < 15, times);
@@ -595,7 +619,9 @@ describe('redirects with -L', () => {
 
   test('Authorization is dropped when the redirect goes to another host', async () => {
     const elsewhere = server.url('/echo', 'localhost');
-    const echo = echoOf(await get(['-L', '-H', 'Authorization: Bearer secret', server.url(`/redirect/302?to=${encodeURIComponent(elsewhere)}`)]));
+    const echo = echoOf(
+      await get(['-L', '-H', 'Authorization: Bearer secret', server.url(`/redirect/302?to=${encodeURIComponent(elsewhere)}`)]),
+    );
     assert.equal(echo.headers.authorization, undefined);
     const same = echoOf(await get(['-L', '-H', 'Authorization: Bearer secret', server.url('/redirect/302')]));
     assert.equal(same.headers.authorization, 'Bearer secret');
@@ -635,7 +661,29 @@ describe('--help', () => {
   test('lists the new options and their exit codes', async () => {
     const result = await get(['--help']);
     const help = result.stdout.toString();
-    for (const option of ['-d', '--data-binary', '--json', '-I', '-A', '-v', '-s', '-f', '--fail', '-w', '--json-output', '-O', '-C', '--progress', '--limit-rate', '-L', '--max-redirs', '--compressed', '--retry', '-x', '--noproxy']) {
+    for (const option of [
+      '-d',
+      '--data-binary',
+      '--json',
+      '-I',
+      '-A',
+      '-v',
+      '-s',
+      '-f',
+      '--fail',
+      '-w',
+      '--json-output',
+      '-O',
+      '-C',
+      '--progress',
+      '--limit-rate',
+      '-L',
+      '--max-redirs',
+      '--compressed',
+      '--retry',
+      '-x',
+      '--noproxy',
+    ]) {
       assert.match(help, new RegExp(`(^|[\\s,])${option}\\b`), `--help does not mention ${option}`);
     }
     for (const [code, meaning] of [
@@ -671,11 +719,21 @@ async function startProxy(): Promise<Proxy> {
   const proxy = createHttpServer((req, res) => {
     state.seen.push(`${req.method} ${req.url}`);
     const target = new URL(req.url!);
-    const upstream = httpRequest({ host: mapHost(target.hostname), port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers: { ...req.headers, connection: 'close' }, agent: false }, (answer) => {
-      const { connection: _connection, ...headers } = answer.headers;
-      res.writeHead(answer.statusCode!, headers);
-      answer.pipe(res);
-    });
+    const upstream = httpRequest(
+      {
+        host: mapHost(target.hostname),
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers: { ...req.headers, connection: 'close' },
+        agent: false,
+      },
+      (answer) => {
+        const { connection: _connection, ...headers } = answer.headers;
+        res.writeHead(answer.statusCode!, headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -729,7 +787,25 @@ describe('proxies (http_proxy, https_proxy, no_proxy) and TLS', () => {
     proxy = await startProxy();
     if (!hasOpenssl) return;
     const key = join(certs.path, 'key.pem');
-    const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', caPath, '-days', '1', '-subj', '/CN=origin.test', '-addext', 'subjectAltName=DNS:origin.test,IP:127.0.0.1'];
+    const args = [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      caPath,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=origin.test',
+      '-addext',
+      'subjectAltName=DNS:origin.test,IP:127.0.0.1',
+    ];
     const made = await runCommand('openssl', args, { timeoutMs: 60_000 });
     assert.equal(made.code, 0, made.stderr);
     let connections = 0;
@@ -764,13 +840,17 @@ describe('proxies (http_proxy, https_proxy, no_proxy) and TLS', () => {
 
   test('no_proxy: a listed host is reached directly (here: origin.test cannot be resolved, exit 6)', async () => {
     const before = proxy.seen.length;
-    const result = await get([`http://origin.test:${server.port}/text/x`], { env: env({ http_proxy: `http://127.0.0.1:${proxy.port}`, no_proxy: 'example.com,origin.test' }) });
+    const result = await get([`http://origin.test:${server.port}/text/x`], {
+      env: env({ http_proxy: `http://127.0.0.1:${proxy.port}`, no_proxy: 'example.com,origin.test' }),
+    });
     assertFailure(result, 6);
     assert.equal(proxy.seen.length, before);
   });
 
   test('-x overrides the environment; --noproxy lists direct hosts', async () => {
-    const viaOption = await get(['-x', `127.0.0.1:${proxy.port}`, `http://origin.test:${server.port}/text/x`], { env: env({ http_proxy: 'http://nonexistent.invalid:1' }) });
+    const viaOption = await get(['-x', `127.0.0.1:${proxy.port}`, `http://origin.test:${server.port}/text/x`], {
+      env: env({ http_proxy: 'http://nonexistent.invalid:1' }),
+    });
     assertSuccess(viaOption);
     const bypassed = await get(['-x', `127.0.0.1:${proxy.port}`, '--noproxy', '127.0.0.1', server.url('/text/direct')]);
     assertSuccess(bypassed);
@@ -783,7 +863,9 @@ describe('proxies (http_proxy, https_proxy, no_proxy) and TLS', () => {
     assertFailure(await get([`http://origin.test:${server.port}/`], { env: env({ http_proxy: `http://127.0.0.1:${port}` }) }), 7);
   });
 
-  test('https_proxy: a CONNECT tunnel, TLS to the origin inside it, verified with --cacert', { skip: !hasOpenssl && 'openssl is not installed' }, async () => {
+  test('https_proxy: a CONNECT tunnel, TLS to the origin inside it, verified with --cacert', {
+    skip: !hasOpenssl && 'openssl is not installed',
+  }, async () => {
     const target = `https://origin.test:${tls!.port}/inside`;
     const result = await get(['-v', '--cacert', caPath, target], { env: env({ HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` }) });
     assert.equal(result.code, 0, result.stderr);
@@ -798,13 +880,20 @@ describe('proxies (http_proxy, https_proxy, no_proxy) and TLS', () => {
   test('a proxy that refuses the tunnel: exit 97', { skip: !hasOpenssl && 'openssl is not installed' }, async () => {
     proxy.refuse = true;
     try {
-      assertFailure(await get(['--cacert', caPath, `https://origin.test:${tls!.port}/`], { env: env({ https_proxy: `http://127.0.0.1:${proxy.port}` }) }), 97);
+      assertFailure(
+        await get(['--cacert', caPath, `https://origin.test:${tls!.port}/`], {
+          env: env({ https_proxy: `http://127.0.0.1:${proxy.port}` }),
+        }),
+        97,
+      );
     } finally {
       proxy.refuse = false;
     }
   });
 
-  test('HTTPS directly: -v shows TLS, and two URLs share one TLS connection', { skip: !hasOpenssl && 'openssl is not installed' }, async () => {
+  test('HTTPS directly: -v shows TLS, and two URLs share one TLS connection', {
+    skip: !hasOpenssl && 'openssl is not installed',
+  }, async () => {
     const before = tls!.connections();
     const url = (path: string) => `https://127.0.0.1:${tls!.port}${path}`;
     const result = await get(['-v', '--cacert', caPath, url('/one'), url('/two')]);
@@ -909,15 +998,30 @@ describe('against nginx', { skip: !hasNginx && 'nginx is not installed (apt-get 
   const url = (path: string) => `http://127.0.0.1:${nginx.port}${path}`;
 
   test('three URLs over one connection: nginx numbers its connections, and all three carry the same number', async () => {
-    const result = await get(['--json-output', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', url('/a.txt'), url('/b.txt'), url('/a.txt')]);
+    const result = await get([
+      '--json-output',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      url('/a.txt'),
+      url('/b.txt'),
+      url('/a.txt'),
+    ]);
     assertSuccess(result);
-    const reports = result.stdout.toString().trim().split('\n').map((line) => JSON.parse(line));
+    const reports = result.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const numbers = reports.map((report) => report.headers['x-connection'][0]);
     assert.equal(numbers.length, 3);
     assert.equal(new Set(numbers).size, 1, `nginx saw connections ${numbers.join(', ')}`);
   });
 
-  test('-C -: a partial download continues with nginx\'s 206, byte-exact', async () => {
+  test("-C -: a partial download continues with nginx's 206, byte-exact", async () => {
     const whole = readFileSync(join(nginx.root, 'file.bin'));
     const head = await request(url('/file.bin'), { method: 'HEAD', timeoutMs: 10_000 });
     await readAll(head.body);
@@ -925,7 +1029,10 @@ describe('against nginx', { skip: !hasNginx && 'nginx is not installed (apt-get 
     assert.match(etag, /^"[^"]+"$/, 'nginx sends a strong ETag');
     const destination = join(folder.path, 'file.bin');
     writeFileSync(join(folder.path, '.file.bin.sockhttp-partial'), whole.subarray(0, 123_456));
-    writeFileSync(join(folder.path, '.file.bin.sockhttp-resume.json'), JSON.stringify({ url: url('/file.bin'), validator: etag, total: whole.length }));
+    writeFileSync(
+      join(folder.path, '.file.bin.sockhttp-resume.json'),
+      JSON.stringify({ url: url('/file.bin'), validator: etag, total: whole.length }),
+    );
     const result = await get(['-v', '-C', '-', '-o', destination, url('/file.bin')]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /^< HTTP\/1\.1 206 Partial Content$/m);
@@ -937,7 +1044,10 @@ describe('against nginx', { skip: !hasNginx && 'nginx is not installed (apt-get 
     const whole = readFileSync(join(nginx.root, 'file.bin'));
     const destination = join(folder.path, 'stale.bin');
     writeFileSync(join(folder.path, '.stale.bin.sockhttp-partial'), Buffer.alloc(50_000, 0x55));
-    writeFileSync(join(folder.path, '.stale.bin.sockhttp-resume.json'), JSON.stringify({ url: url('/file.bin'), validator: '"an-old-version"', total: whole.length }));
+    writeFileSync(
+      join(folder.path, '.stale.bin.sockhttp-resume.json'),
+      JSON.stringify({ url: url('/file.bin'), validator: '"an-old-version"', total: whole.length }),
+    );
     const result = await get(['-C', '-', '-o', destination, url('/file.bin')]);
     assertSuccess(result);
     assert.ok(readFileSync(destination).equals(whole));
@@ -952,7 +1062,7 @@ describe('against nginx', { skip: !hasNginx && 'nginx is not installed (apt-get 
     assert.ok(Number(text.slice(cut + 1)) < TEXT.length / 4, `size_download ${text.slice(cut + 1)}`);
   });
 
-  test('-L follows nginx\'s 301 (over the same connection); -I shows nginx\'s head', async () => {
+  test("-L follows nginx's 301 (over the same connection); -I shows nginx's head", async () => {
     const followed = await get(['-L', '-v', url('/moved')]);
     assert.equal(followed.code, 0, followed.stderr);
     assert.ok(followed.stdout.equals(TEXT));
@@ -1004,7 +1114,10 @@ describe('against python3 -m http.server', { skip: !commandExists('python3') && 
       await readAll(head.body);
       const destination = join(dir.path, 'data.bin');
       writeFileSync(join(dir.path, '.data.bin.sockhttp-partial'), BODY.subarray(0, 30_000));
-      writeFileSync(join(dir.path, '.data.bin.sockhttp-resume.json'), JSON.stringify({ url: url('/data.bin'), validator: head.fields.get('last-modified'), total: BODY.length }));
+      writeFileSync(
+        join(dir.path, '.data.bin.sockhttp-resume.json'),
+        JSON.stringify({ url: url('/data.bin'), validator: head.fields.get('last-modified'), total: BODY.length }),
+      );
       assertSuccess(await get(['-C', '-', '-o', destination, url('/data.bin')]));
       assert.ok(readFileSync(destination).equals(BODY));
       assert.deepEqual(readdirSync(dir.path), ['data.bin']);

@@ -7,7 +7,16 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { GAIA_ROOT, type RunningServer, commandExists, makeTempDir, runCli, startPythonServer, startStaticServer } from '../helpers.js';
-import { type RawAnswer, type RawServer, answerBytes, assertOneLine, closedPort, splitEvery, splitResponse, startRawServer } from '../net/client/helpers.js';
+import {
+  type RawAnswer,
+  type RawServer,
+  answerBytes,
+  assertOneLine,
+  closedPort,
+  splitEvery,
+  splitResponse,
+  startRawServer,
+} from '../net/client/helpers.js';
 
 const FILE1_NAME = 'wireshark-labs/INTRO-wireshark-file1.html';
 const FILE3_NAME = 'wireshark-labs/HTTP-wireshark-file3.html';
@@ -173,7 +182,7 @@ describe('sockhttp get against python3 -m http.server', { skip: !commandExists('
     assert.deepEqual(result.stdout, FILE1);
   });
 
-  test('-i shows python\'s HTTP/1.0 status line and its fields', async () => {
+  test("-i shows python's HTTP/1.0 status line and its fields", async () => {
     const result = await runCli(['get', '-i', `http://127.0.0.1:${python.port}/${FILE1_NAME}`, ...MAX_TIME]);
     assertSuccess(result);
     const response = splitResponse(result.stdout);
@@ -239,7 +248,17 @@ describe('sockhttp get against raw servers', () => {
 
   test("-H 'X-Test: 1' (repeatable) reaches the server; --request is the long form of -X", async () => {
     await withRawServer({ pieces: ['HTTP/1.1 204 No Content\r\n\r\n'] }, async (server) => {
-      const result = await runCli(['get', '-H', 'X-Test: 1', '--header', 'X-Other:  two words ', '--request', 'DELETE', server.url('/thing'), ...MAX_TIME]);
+      const result = await runCli([
+        'get',
+        '-H',
+        'X-Test: 1',
+        '--header',
+        'X-Other:  two words ',
+        '--request',
+        'DELETE',
+        server.url('/thing'),
+        ...MAX_TIME,
+      ]);
       assertSuccess(result);
       const lines = (await server.requestHead(0)).split('\r\n');
       assert.equal(lines[0], 'DELETE /thing HTTP/1.1');
@@ -300,10 +319,13 @@ describe('sockhttp get against raw servers', () => {
     test('a chunked body cut short: exit 18, no file', async () => {
       const sub = join(folder.path, 'chunked');
       mkdirSync(sub);
-      await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n100\r\nnot 256 bytes'], after: 'end' }, async (server) => {
-        const result = await runCli(['get', '-o', join(sub, 'x.txt'), server.url('/'), ...MAX_TIME]);
-        assertFailure(result, 18);
-      });
+      await withRawServer(
+        { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n100\r\nnot 256 bytes'], after: 'end' },
+        async (server) => {
+          const result = await runCli(['get', '-o', join(sub, 'x.txt'), server.url('/'), ...MAX_TIME]);
+          assertFailure(result, 18);
+        },
+      );
       assert.deepEqual(readdirSync(sub), []);
     });
   });
@@ -350,9 +372,12 @@ describe('sockhttp get exit codes: each failure is one line on stderr, nothing o
   }
 
   test('8 for a malformed chunk in the same packet as the head (not a crash)', async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], after: 'end' }, async (server) => {
-      assertFailure(await runCli(['get', server.url('/'), ...MAX_TIME]), 8);
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], after: 'end' },
+      async (server) => {
+        assertFailure(await runCli(['get', server.url('/'), ...MAX_TIME]), 8);
+      },
+    );
   });
 
   test('18 when the body is shorter than Content-Length', async () => {
@@ -396,7 +421,21 @@ describe('sockhttp get exit codes: each failure is one line on stderr, nothing o
     const result = await runCli(['get', '--help']);
     assertSuccess(result);
     const help = result.stdout.toString('utf8');
-    for (const option of ['-i', '--include', '--raw', '-o', '--output', '-X', '--request', '-H', '--header', '-m', '--max-time', '-h', '--help']) {
+    for (const option of [
+      '-i',
+      '--include',
+      '--raw',
+      '-o',
+      '--output',
+      '-X',
+      '--request',
+      '-H',
+      '--header',
+      '-m',
+      '--max-time',
+      '-h',
+      '--help',
+    ]) {
       assert.match(help, new RegExp(`(^|[\\s,])${option}\\b`), `--help does not mention ${option}`);
     }
     assert.match(help, /HOST PORT FILENAME/);
@@ -415,7 +454,11 @@ describe('sockhttp get exit codes: each failure is one line on stderr, nothing o
       [56, /reset/i],
     ];
     for (const [code, meaning] of codes) {
-      assert.match(help, new RegExp(`(^|\\s)${code} +[^\\d\\n]*${meaning.source}`, meaning.flags), `--help does not explain exit code ${code}`);
+      assert.match(
+        help,
+        new RegExp(`(^|\\s)${code} +[^\\d\\n]*${meaning.source}`, meaning.flags),
+        `--help does not explain exit code ${code}`,
+      );
     }
     const short = await runCli(['get', '-h']);
     assertSuccess(short);

@@ -46,7 +46,9 @@ async function fetchText(port: number, path: string): Promise<{ status: number; 
 }
 
 const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
-const COMMON_LOG_LINE = new RegExp(`^127\\.0\\.0\\.1 - - \\[(\\d{2})/${MONTH}/(\\d{4}):(\\d{2}):(\\d{2}):(\\d{2}) \\+0000\\] "([^"]*)" (\\d{3}) (\\d+|-)$`);
+const COMMON_LOG_LINE = new RegExp(
+  `^127\\.0\\.0\\.1 - - \\[(\\d{2})/${MONTH}/(\\d{4}):(\\d{2}):(\\d{2}):(\\d{2}) \\+0000\\] "([^"]*)" (\\d{3}) (\\d+|-)$`,
+);
 
 function logLines(output: string): string[] {
   return output.split('\n').filter((line) => line !== '' && !line.startsWith('Serving '));
@@ -73,7 +75,7 @@ describe('sockhttp serve', () => {
       const lines = logLines(cli.output());
       assert.equal(lines.length, 3, cli.output());
       const matches = lines.map((line) => COMMON_LOG_LINE.exec(line));
-      matches.forEach((match, index) => assert.ok(match, `not Common Log Format: ${lines[index]}`));
+      for (const [index, match] of matches.entries()) assert.ok(match, `not Common Log Format: ${lines[index]}`);
       assert.deepEqual(
         matches.map((match) => [match![7], match![8]]),
         [
@@ -95,7 +97,10 @@ describe('sockhttp serve', () => {
 
   test('the access log escapes what the peer sent (quotes, backslashes, bytes outside ASCII)', async () => {
     await withCli([folder.path, '--log-format', 'combined'], async (cli) => {
-      const request = Buffer.from('GET /x.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: a"b\\c\u00e9\r\nConnection: close\r\n\r\n', 'latin1');
+      const request = Buffer.from(
+        'GET /x.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: a"b\\c\u00e9\r\nConnection: close\r\n\r\n',
+        'latin1',
+      );
       assert.match((await rawExchange(cli.port, request)).toString('latin1'), /^HTTP\/1\.1 200 /);
       await cli.waitFor(/" 200 .*\n/);
       const [line] = logLines(cli.output());
@@ -146,7 +151,9 @@ describe('sockhttp serve', () => {
 
   test('--log-format combined adds referer and user agent', async () => {
     await withCli([folder.path, '--log-format', 'combined'], async (cli) => {
-      await fetch(`http://127.0.0.1:${cli.port}/x.txt`, { headers: { 'user-agent': 'cli-test/1.0', referer: 'http://example.com/' } }).then((response) => response.text());
+      await fetch(`http://127.0.0.1:${cli.port}/x.txt`, { headers: { 'user-agent': 'cli-test/1.0', referer: 'http://example.com/' } }).then(
+        (response) => response.text(),
+      );
       await cli.waitFor(/cli-test/);
       const [line] = logLines(cli.output());
       assert.match(line!, /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x\.txt HTTP\/1\.1" 200 \d+ "http:\/\/example\.com\/" "cli-test\/1\.0"$/);
@@ -279,7 +286,9 @@ describe('sockhttp serve', () => {
   });
 
   test('--port wins over PORT', async () => {
-    const cli = startProcess(process.execPath, [CLI, 'serve', folder.path, '--quiet', '--port', '0'], { env: { ...process.env, PORT: 'abc' } });
+    const cli = startProcess(process.execPath, [CLI, 'serve', folder.path, '--quiet', '--port', '0'], {
+      env: { ...process.env, PORT: 'abc' },
+    });
     try {
       const match = await cli.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//);
       assert.equal((await fetchText(Number(match[1]), '/x.txt')).text, HELLO);
@@ -292,7 +301,10 @@ describe('sockhttp serve', () => {
     // The flags are read from the option table parseArgs is given, so a new flag cannot be left out of --help.
     const source = readFileSync(join(REPO_ROOT, 'src', 'cli', 'serve.ts'), 'utf8');
     const table = /const OPTIONS = \{([\s\S]*?)\} as const;/.exec(source)?.[1] ?? '';
-    const flags = [...table.matchAll(/^\s*'?([a-z][a-z-]*)'?: \{ type: '\w+'(?:, short: '(\w)')?/gm)].map((match) => ({ long: match[1]!, short: match[2] }));
+    const flags = [...table.matchAll(/^\s*'?([a-z][a-z-]*)'?: \{ type: '\w+'(?:, short: '(\w)')?/gm)].map((match) => ({
+      long: match[1]!,
+      short: match[2],
+    }));
     assert.ok(flags.length >= 6 && flags.some((flag) => flag.long === 'port'), `could not read the option table: ${JSON.stringify(flags)}`);
 
     const result = await runCli(['serve', '--help']);

@@ -29,14 +29,38 @@ const CHUNKED_BODIES: ChunkedVector[] = [
   { name: 'one chunk', wire: '5\r\nhello\r\n0\r\n\r\n', body: 'hello', trailers: null },
   { name: 'only the last chunk', wire: '0\r\n\r\n', body: '', trailers: null },
   { name: 'several chunks', wire: '1\r\na\r\n2\r\nbc\r\n3\r\ndef\r\n0\r\n\r\n', body: 'abcdef', trailers: null },
-  { name: 'hex sizes in both cases, with leading zeros', wire: 'a\r\n0123456789\r\n0B\r\nabcdefghijk\r\n00000\r\n\r\n', body: '0123456789abcdefghijk', trailers: null },
+  {
+    name: 'hex sizes in both cases, with leading zeros',
+    wire: 'a\r\n0123456789\r\n0B\r\nabcdefghijk\r\n00000\r\n\r\n',
+    body: '0123456789abcdefghijk',
+    trailers: null,
+  },
   { name: 'chunk data holding CRLF and hex digits', wire: '6\r\n\r\n0\r\n\r\r\n0\r\n\r\n', body: '\r\n0\r\n\r', trailers: null },
   { name: 'an extension with a value', wire: '5;name=value\r\nhello\r\n0\r\n\r\n', body: 'hello', trailers: null },
-  { name: 'an extension with whitespace around the semicolon', wire: '5 ; x\r\nhello\r\n0\t;\tlast\r\n\r\n', body: 'hello', trailers: null },
+  {
+    name: 'an extension with whitespace around the semicolon',
+    wire: '5 ; x\r\nhello\r\n0\t;\tlast\r\n\r\n',
+    body: 'hello',
+    trailers: null,
+  },
   { name: 'several extensions and a quoted string', wire: '3;a;b=1;c="x;y\\"z"\r\nabc\r\n0\r\n\r\n', body: 'abc', trailers: null },
   { name: 'an extension with obs-text', wire: '3;n=\xe9\r\nabc\r\n0\r\n\r\n', body: 'abc', trailers: null },
-  { name: 'trailers', wire: '5\r\nhello\r\n0\r\nExpires: never\r\nX-Sum:  abc \r\n\r\n', body: 'hello', trailers: [['Expires', 'never'], ['X-Sum', 'abc']] },
-  { name: 'the next message right after the body', wire: '2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.1\r\n', body: 'hi', trailers: null, leftover: 'GET / HTTP/1.1\r\n' },
+  {
+    name: 'trailers',
+    wire: '5\r\nhello\r\n0\r\nExpires: never\r\nX-Sum:  abc \r\n\r\n',
+    body: 'hello',
+    trailers: [
+      ['Expires', 'never'],
+      ['X-Sum', 'abc'],
+    ],
+  },
+  {
+    name: 'the next message right after the body',
+    wire: '2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.1\r\n',
+    body: 'hi',
+    trailers: null,
+    leftover: 'GET / HTTP/1.1\r\n',
+  },
   { name: 'trailers then the next message', wire: '0\r\nT: 1\r\n\r\nNEXT', body: '', trailers: [['T', '1']], leftover: 'NEXT' },
   {
     name: 'bare LF lines, when the limits allow them (responses)',
@@ -52,7 +76,13 @@ describe('ChunkedDecoder: valid bodies (whole, one byte at a time, split at ever
   for (const vector of CHUNKED_BODIES) {
     test(vector.name, () => {
       const wire = bytes(vector.wire);
-      const feedings = wire.length > 1000 ? [{ name: 'all at once', pieces: [wire] }, { name: 'pieces of 7', pieces: inPiecesOf(wire, 7) }] : threeWays(wire);
+      const feedings =
+        wire.length > 1000
+          ? [
+              { name: 'all at once', pieces: [wire] },
+              { name: 'pieces of 7', pieces: inPiecesOf(wire, 7) },
+            ]
+          : threeWays(wire);
       for (const feeding of feedings) {
         const outcome = runDecoder(new ChunkedDecoder(vector.limits ?? DEFAULT_REQUEST_LIMITS), feeding.pieces);
         assert.deepEqual(
@@ -121,7 +151,12 @@ const CHUNKED_REJECTIONS: ChunkedRejection[] = [
   { name: 'a bare LF after the last chunk', wire: '0\n\r\n', code: 'bad-line-ending', status: 400 },
   { name: 'a size with 17 hex digits', wire: 'fffffffffffffffff\r\n', code: 'chunk-size-too-large', status: 400 },
   { name: 'a size of 2^53', wire: '20000000000000\r\n', code: 'chunk-size-too-large', status: 400 },
-  { name: 'leading zeros do not hide an overflow', wire: '000000000000000000000000000000020000000000000\r\n', code: 'chunk-size-too-large', status: 400 },
+  {
+    name: 'leading zeros do not hide an overflow',
+    wire: '000000000000000000000000000000020000000000000\r\n',
+    code: 'chunk-size-too-large',
+    status: 400,
+  },
   { name: 'chunk data longer than its size', wire: '5\r\nhelloXX\r\n0\r\n\r\n', code: 'bad-chunk-end', status: 400 },
   { name: 'chunk data one byte longer than its size', wire: '5\r\nhello!\r\n0\r\n\r\n', code: 'bad-chunk-end', status: 400 },
   { name: 'chunk data shorter than its size', wire: '5\r\nhey\r\n0\r\n\r\n', code: 'bad-chunk-end', status: 400 },
@@ -193,38 +228,52 @@ describe('ChunkedDecoder: limits', () => {
   test('a complete chunk-size line over 4 KiB → chunk-line-too-long', () => {
     const wire = bytes(`5;${'e'.repeat(5000)}\r\nhello\r\n0\r\n\r\n`);
     for (const pieces of [[wire], inPiecesOf(wire, 512)]) {
-      assert.throws(() => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), pieces), (error: unknown) => {
-        assertProtocolError(error, { code: 'chunk-line-too-long', status: 400 });
-        return true;
-      });
+      assert.throws(
+        () => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), pieces),
+        (error: unknown) => {
+          assertProtocolError(error, { code: 'chunk-line-too-long', status: 400 });
+          return true;
+        },
+      );
     }
   });
 
   test('a chunk line of extensions in pieces through a RequestReader → chunk-line-too-long', () => {
     const head = bytes('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;n=');
     const pieces = [head, ...Array.from({ length: 20 }, () => bytes('v'.repeat(300)))];
-    assertRejectedEverywhere(() => new RequestReader(), Buffer.concat(pieces), { code: 'chunk-line-too-long', status: 400 }, {
-      feedings: [{ name: 'pieces of 300', pieces }],
-    });
+    assertRejectedEverywhere(
+      () => new RequestReader(),
+      Buffer.concat(pieces),
+      { code: 'chunk-line-too-long', status: 400 },
+      {
+        feedings: [{ name: 'pieces of 300', pieces }],
+      },
+    );
   });
 
   test('a trailer section over 16 KiB → head-too-large 431', () => {
     const trailers = Array.from({ length: 40 }, (_, i) => `X-${i}: ${'t'.repeat(500)}\r\n`).join('');
     const wire = bytes(`0\r\n${trailers}\r\n`);
     for (const pieces of [[wire], inPiecesOf(wire, 1000)]) {
-      assert.throws(() => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), pieces), (error: unknown) => {
-        assertProtocolError(error, { code: 'head-too-large', status: 431 });
-        return true;
-      });
+      assert.throws(
+        () => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), pieces),
+        (error: unknown) => {
+          assertProtocolError(error, { code: 'head-too-large', status: 431 });
+          return true;
+        },
+      );
     }
   });
 
   test('more than 100 trailer lines → too-many-fields', () => {
     const trailers = Array.from({ length: 101 }, (_, i) => `T${i}: ${i}\r\n`).join('');
-    assert.throws(() => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), [bytes(`0\r\n${trailers}\r\n`)]), (error: unknown) => {
-      assertProtocolError(error, { code: 'too-many-fields', status: 400 });
-      return true;
-    });
+    assert.throws(
+      () => runDecoder(new ChunkedDecoder(DEFAULT_REQUEST_LIMITS), [bytes(`0\r\n${trailers}\r\n`)]),
+      (error: unknown) => {
+        assertProtocolError(error, { code: 'too-many-fields', status: 400 });
+        return true;
+      },
+    );
   });
 });
 
@@ -232,7 +281,11 @@ describe('LengthDecoder', () => {
   test('passes exactly the length through, whatever the pieces, and leaves the rest', () => {
     const wire = bytes('0123456789NEXT');
     for (const feeding of threeWays(wire)) {
-      assert.deepEqual(runDecoder(new LengthDecoder(10), feeding.pieces), { body: '0123456789', ended: true, trailers: null, leftover: 'NEXT' }, feeding.name);
+      assert.deepEqual(
+        runDecoder(new LengthDecoder(10), feeding.pieces),
+        { body: '0123456789', ended: true, trailers: null, leftover: 'NEXT' },
+        feeding.name,
+      );
     }
   });
 
@@ -261,7 +314,11 @@ describe('UntilCloseDecoder', () => {
   test('passes everything through and ends only at the close', () => {
     const wire = bytes('anything, even HTTP/1.1 200 OK\r\n\r\n');
     for (const feeding of threeWays(wire)) {
-      assert.deepEqual(runDecoder(new UntilCloseDecoder(), feeding.pieces), { body: wire.toString('latin1'), ended: false, trailers: null, leftover: '' }, feeding.name);
+      assert.deepEqual(
+        runDecoder(new UntilCloseDecoder(), feeding.pieces),
+        { body: wire.toString('latin1'), ended: false, trailers: null, leftover: '' },
+        feeding.name,
+      );
       assert.deepEqual(runDecoder(new UntilCloseDecoder(), feeding.pieces, { peerCloses: true }).ended, true, feeding.name);
     }
   });
@@ -273,7 +330,9 @@ describe('UntilCloseDecoder', () => {
 
 describe('RequestReader and the chunked decoder: a chunk line that goes on in the same push as a body', () => {
   test('a body and a broken next chunk in one push', () => {
-    const outcome = runReader(new RequestReader(), [bytes('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nq\r\n')]);
+    const outcome = runReader(new RequestReader(), [
+      bytes('POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nq\r\n'),
+    ]);
     assert.equal(outcome.events.length, 2);
     assert.equal(outcome.error?.code, 'bad-chunk-size');
   });

@@ -24,7 +24,11 @@ interface Observed {
 }
 
 /** Feeds `pieces` in order; answers every request at once with `status` and `bodyLength` (a function of the target). */
-function drive(pieces: string[], answer: (target: string) => [number, number | null] = () => [200, 5], connection = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS)): Observed & { connection: ServerConnectionCore } {
+function drive(
+  pieces: string[],
+  answer: (target: string) => [number, number | null] = () => [200, 5],
+  connection = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS),
+): Observed & { connection: ServerConnectionCore } {
   const observed: Observed = { answers: [], ended: false };
   const pump = () => {
     for (let guard = 0; guard < 1000; guard++) {
@@ -82,10 +86,17 @@ describe('ServerConnectionCore: requests and their answers', () => {
     const wire = `${GET}GET /b HTTP/1.1\r\nHost: x\r\n\r\nHEAD /c HTTP/1.1\r\nHost: x\r\n\r\n`;
     for (let split = 0; split <= wire.length; split++) {
       const run = drive([wire.slice(0, split), wire.slice(split)]);
-      assert.deepEqual(run.answers.map((answer) => answer.asked), ['/a', '/b', '/c'], `split at ${split}`);
+      assert.deepEqual(
+        run.answers.map((answer) => answer.asked),
+        ['/a', '/b', '/c'],
+        `split at ${split}`,
+      );
     }
     const byteByByte = drive([...wire]);
-    assert.deepEqual(byteByByte.answers.map((answer) => answer.asked), ['/a', '/b', '/c']);
+    assert.deepEqual(
+      byteByByte.answers.map((answer) => answer.asked),
+      ['/a', '/b', '/c'],
+    );
   });
 
   test('HEAD: no body, but the Content-Length a GET would have (RFC 9110 §9.3.2)', () => {
@@ -148,7 +159,10 @@ describe('ServerConnectionCore: request bodies are never waited for', () => {
     assert.equal(run.answers[0]!.after, 'await-body');
     assert.equal(run.connection.state, 'discarding');
     const more = drive(['cdef', GET], undefined, run.connection);
-    assert.deepEqual(more.answers.map((answer) => answer.asked), ['/a']);
+    assert.deepEqual(
+      more.answers.map((answer) => answer.asked),
+      ['/a'],
+    );
     assert.equal(more.connection.state, 'idle');
   });
 

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Fields, type FieldLine } from '../../src/core/fields.js';
-import { type BodyFraming, announcedContentLength, decideRequestBodyLength, decideResponseBodyLength, parseContentLength, wantsKeepAlive } from '../../src/core/framing.js';
+import {
+  type BodyFraming,
+  announcedContentLength,
+  decideRequestBodyLength,
+  decideResponseBodyLength,
+  parseContentLength,
+  wantsKeepAlive,
+} from '../../src/core/framing.js';
 import type { HttpVersion } from '../../src/core/head-parser.js';
 import { RequestReader } from '../../src/core/message-reader.js';
 import { CHUNKED, NO_BODY, type Rejection, UNTIL_CLOSE, assertProtocolError, assertRejectedEverywhere, bytes, length } from './vectors.js';
@@ -50,7 +57,11 @@ describe('parseContentLength (RFC 9110 §8.6)', () => {
     [['5', '5, 0'], { code: 'conflicting-content-length', status: 400 }],
   ];
   for (const [values, expected] of refused) {
-    test(`${JSON.stringify(values)} → ${expected.code}`, () => assertProtocolError(thrown(() => parseContentLength(values)), expected));
+    test(`${JSON.stringify(values)} → ${expected.code}`, () =>
+      assertProtocolError(
+        thrown(() => parseContentLength(values)),
+        expected,
+      ));
   }
 });
 
@@ -70,37 +81,69 @@ describe('decideRequestBodyLength (RFC 9112 §6.3)', () => {
   const refused: { name: string; version?: HttpVersion; fields: FieldLine[]; expected: Rejection }[] = [
     {
       name: 'Content-Length with Transfer-Encoding',
-      fields: [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']],
+      fields: [
+        ['Content-Length', '5'],
+        ['Transfer-Encoding', 'chunked'],
+      ],
       expected: { code: 'content-length-with-transfer-encoding', status: 400 },
     },
     {
       name: 'Transfer-Encoding with Content-Length: 0',
-      fields: [['Transfer-Encoding', 'chunked'], ['Content-Length', '0']],
+      fields: [
+        ['Transfer-Encoding', 'chunked'],
+        ['Content-Length', '0'],
+      ],
       expected: { code: 'content-length-with-transfer-encoding', status: 400 },
     },
     { name: 'gzip alone', fields: [['Transfer-Encoding', 'gzip']], expected: { code: 'bad-transfer-encoding', status: 400 } },
     { name: 'chunked, gzip', fields: [['Transfer-Encoding', 'chunked, gzip']], expected: { code: 'bad-transfer-encoding', status: 400 } },
-    { name: 'chunked, chunked', fields: [['Transfer-Encoding', 'chunked, chunked']], expected: { code: 'bad-transfer-encoding', status: 400 } },
     {
-      name: 'chunked on two lines',
-      fields: [['Transfer-Encoding', 'chunked'], ['Transfer-Encoding', 'chunked']],
+      name: 'chunked, chunked',
+      fields: [['Transfer-Encoding', 'chunked, chunked']],
       expected: { code: 'bad-transfer-encoding', status: 400 },
     },
-    { name: 'gzip, chunked', fields: [['Transfer-Encoding', 'gzip, chunked']], expected: { code: 'unsupported-transfer-coding', status: 501 } },
+    {
+      name: 'chunked on two lines',
+      fields: [
+        ['Transfer-Encoding', 'chunked'],
+        ['Transfer-Encoding', 'chunked'],
+      ],
+      expected: { code: 'bad-transfer-encoding', status: 400 },
+    },
+    {
+      name: 'gzip, chunked',
+      fields: [['Transfer-Encoding', 'gzip, chunked']],
+      expected: { code: 'unsupported-transfer-coding', status: 501 },
+    },
     {
       name: 'gzip then chunked on two lines',
-      fields: [['Transfer-Encoding', 'gzip'], ['Transfer-Encoding', 'chunked']],
+      fields: [
+        ['Transfer-Encoding', 'gzip'],
+        ['Transfer-Encoding', 'chunked'],
+      ],
       expected: { code: 'unsupported-transfer-coding', status: 501 },
     },
     { name: 'an empty Transfer-Encoding', fields: [['Transfer-Encoding', '']], expected: { code: 'bad-transfer-encoding', status: 400 } },
     { name: 'a list of nothing', fields: [['Transfer-Encoding', ' , ,']], expected: { code: 'bad-transfer-encoding', status: 400 } },
-    { name: 'a coding that is not a token', fields: [['Transfer-Encoding', 'chu nked']], expected: { code: 'bad-transfer-encoding', status: 400 } },
-    { name: 'Transfer-Encoding in HTTP/1.0', version: '1.0', fields: [['Transfer-Encoding', 'chunked']], expected: { code: 'bad-transfer-encoding', status: 400 } },
+    {
+      name: 'a coding that is not a token',
+      fields: [['Transfer-Encoding', 'chu nked']],
+      expected: { code: 'bad-transfer-encoding', status: 400 },
+    },
+    {
+      name: 'Transfer-Encoding in HTTP/1.0',
+      version: '1.0',
+      fields: [['Transfer-Encoding', 'chunked']],
+      expected: { code: 'bad-transfer-encoding', status: 400 },
+    },
     { name: 'a bad Content-Length', fields: [['Content-Length', 'abc']], expected: { code: 'bad-content-length', status: 400 } },
   ];
   for (const vector of refused) {
     test(`${vector.name} → ${vector.expected.code} ${vector.expected.status}`, () => {
-      assertProtocolError(thrown(() => decideRequestBodyLength(vector.version ?? '1.1', new Fields(vector.fields))), vector.expected);
+      assertProtocolError(
+        thrown(() => decideRequestBodyLength(vector.version ?? '1.1', new Fields(vector.fields))),
+        vector.expected,
+      );
     });
   }
 });
@@ -110,7 +153,15 @@ describe('decideResponseBodyLength (RFC 9112 §6.3, items 1-7)', () => {
     { name: 'Content-Length', fields: [['Content-Length', '10']], framing: length(10), mustClose: false },
     { name: 'Content-Length: 0', fields: [['Content-Length', '0']], framing: NO_BODY, mustClose: false },
     { name: 'chunked', fields: [['Transfer-Encoding', 'chunked']], framing: CHUNKED, mustClose: false },
-    { name: 'chunked with Content-Length', fields: [['Transfer-Encoding', 'chunked'], ['Content-Length', '3']], framing: CHUNKED, mustClose: true },
+    {
+      name: 'chunked with Content-Length',
+      fields: [
+        ['Transfer-Encoding', 'chunked'],
+        ['Content-Length', '3'],
+      ],
+      framing: CHUNKED,
+      mustClose: true,
+    },
     { name: 'a coding other than chunked last', fields: [['Transfer-Encoding', 'chunked, gzip']], framing: UNTIL_CLOSE, mustClose: true },
     { name: 'no framing fields', fields: [], framing: UNTIL_CLOSE, mustClose: true },
     { name: 'HEAD', method: 'HEAD', fields: [['Content-Length', '10']], framing: NO_BODY, mustClose: false },
@@ -120,7 +171,14 @@ describe('decideResponseBodyLength (RFC 9112 §6.3, items 1-7)', () => {
     { name: '204', status: 204, fields: [['Transfer-Encoding', 'chunked']], framing: NO_BODY, mustClose: false },
     { name: '304', status: 304, fields: [['Content-Length', '5']], framing: NO_BODY, mustClose: false },
     { name: '2xx to CONNECT', method: 'CONNECT', status: 200, fields: [], framing: NO_BODY, mustClose: false },
-    { name: '4xx to CONNECT has a body', method: 'CONNECT', status: 407, fields: [['Content-Length', '2']], framing: length(2), mustClose: false },
+    {
+      name: '4xx to CONNECT has a body',
+      method: 'CONNECT',
+      status: 407,
+      fields: [['Content-Length', '2']],
+      framing: length(2),
+      mustClose: false,
+    },
     { name: '205 is framed like any other', status: 205, fields: [['Content-Length', '0']], framing: NO_BODY, mustClose: false },
   ];
   for (const vector of vectors) {
@@ -133,17 +191,23 @@ describe('decideResponseBodyLength (RFC 9112 §6.3, items 1-7)', () => {
   }
 
   test('gzip, chunked → unsupported-transfer-coding 502', () => {
-    assertProtocolError(thrown(() => decideResponseBodyLength('GET', 200, '1.1', new Fields([['Transfer-Encoding', 'gzip, chunked']]))), {
-      code: 'unsupported-transfer-coding',
-      status: 502,
-    });
+    assertProtocolError(
+      thrown(() => decideResponseBodyLength('GET', 200, '1.1', new Fields([['Transfer-Encoding', 'gzip, chunked']]))),
+      {
+        code: 'unsupported-transfer-coding',
+        status: 502,
+      },
+    );
   });
 
   test('a malformed Transfer-Encoding → bad-transfer-encoding', () => {
-    assertProtocolError(thrown(() => decideResponseBodyLength('GET', 200, '1.1', new Fields([['Transfer-Encoding', '']]))), {
-      code: 'bad-transfer-encoding',
-      status: 400,
-    });
+    assertProtocolError(
+      thrown(() => decideResponseBodyLength('GET', 200, '1.1', new Fields([['Transfer-Encoding', '']]))),
+      {
+        code: 'bad-transfer-encoding',
+        status: 400,
+      },
+    );
   });
 });
 
@@ -153,17 +217,32 @@ describe('wantsKeepAlive (RFC 9112 §9.3)', () => {
     ['1.1', [['Connection', 'close']], false],
     ['1.1', [['Connection', 'Close']], false],
     ['1.1', [['Connection', 'keep-alive, close']], false],
-    ['1.1', [['Connection', 'upgrade'], ['connection', ' close ']], false],
+    [
+      '1.1',
+      [
+        ['Connection', 'upgrade'],
+        ['connection', ' close '],
+      ],
+      false,
+    ],
     ['1.1', [['Connection', 'closed']], true],
     ['1.1', [['Connection', 'keep-alive']], true],
     ['1.0', [], false],
     ['1.0', [['Connection', 'keep-alive']], true],
     ['1.0', [['Connection', 'Keep-Alive']], true],
-    ['1.0', [['Connection', 'keep-alive'], ['Connection', 'close']], false],
+    [
+      '1.0',
+      [
+        ['Connection', 'keep-alive'],
+        ['Connection', 'close'],
+      ],
+      false,
+    ],
     ['1.0', [['Keep-Alive', 'timeout=5']], false],
   ];
   for (const [version, fields, expected] of vectors) {
-    test(`HTTP/${version} ${JSON.stringify(fields)} → ${expected}`, () => assert.equal(wantsKeepAlive(version, new Fields(fields)), expected));
+    test(`HTTP/${version} ${JSON.stringify(fields)} → ${expected}`, () =>
+      assert.equal(wantsKeepAlive(version, new Fields(fields)), expected));
   }
 });
 
@@ -183,16 +262,41 @@ describe('framing rejections through the RequestReader (whole, one byte at a tim
       status: 400,
     },
     { name: 'Content-Length: 5, 6', wire: request('Content-Length: 5, 6\r\n', 'hello!'), code: 'conflicting-content-length', status: 400 },
-    { name: 'two Content-Length lines that differ', wire: request('Content-Length: 5\r\nContent-Length: 6\r\n', 'hello!'), code: 'conflicting-content-length', status: 400 },
+    {
+      name: 'two Content-Length lines that differ',
+      wire: request('Content-Length: 5\r\nContent-Length: 6\r\n', 'hello!'),
+      code: 'conflicting-content-length',
+      status: 400,
+    },
     { name: 'Content-Length: -1', wire: request('Content-Length: -1\r\n'), code: 'bad-content-length', status: 400 },
     { name: 'Content-Length: +5', wire: request('Content-Length: +5\r\n', 'hello'), code: 'bad-content-length', status: 400 },
     { name: 'Content-Length: 5a', wire: request('Content-Length: 5a\r\n', 'hello'), code: 'bad-content-length', status: 400 },
     { name: 'an empty Content-Length', wire: request('Content-Length:\r\n'), code: 'bad-content-length', status: 400 },
-    { name: 'a Content-Length of 16 digits', wire: request('Content-Length: 1000000000000000\r\n'), code: 'bad-content-length', status: 400 },
+    {
+      name: 'a Content-Length of 16 digits',
+      wire: request('Content-Length: 1000000000000000\r\n'),
+      code: 'bad-content-length',
+      status: 400,
+    },
     { name: 'Transfer-Encoding: gzip alone', wire: request('Transfer-Encoding: gzip\r\n'), code: 'bad-transfer-encoding', status: 400 },
-    { name: 'Transfer-Encoding: chunked, gzip', wire: request('Transfer-Encoding: chunked, gzip\r\n'), code: 'bad-transfer-encoding', status: 400 },
-    { name: 'Transfer-Encoding: chunked, chunked', wire: request('Transfer-Encoding: chunked, chunked\r\n'), code: 'bad-transfer-encoding', status: 400 },
-    { name: 'Transfer-Encoding: gzip, chunked', wire: request('Transfer-Encoding: gzip, chunked\r\n'), code: 'unsupported-transfer-coding', status: 501 },
+    {
+      name: 'Transfer-Encoding: chunked, gzip',
+      wire: request('Transfer-Encoding: chunked, gzip\r\n'),
+      code: 'bad-transfer-encoding',
+      status: 400,
+    },
+    {
+      name: 'Transfer-Encoding: chunked, chunked',
+      wire: request('Transfer-Encoding: chunked, chunked\r\n'),
+      code: 'bad-transfer-encoding',
+      status: 400,
+    },
+    {
+      name: 'Transfer-Encoding: gzip, chunked',
+      wire: request('Transfer-Encoding: gzip, chunked\r\n'),
+      code: 'unsupported-transfer-coding',
+      status: 501,
+    },
     {
       name: 'Transfer-Encoding in HTTP/1.0',
       wire: 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',

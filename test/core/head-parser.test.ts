@@ -18,11 +18,26 @@ const REQUEST_LINE_REJECTIONS: HeadRejection[] = [
   { name: 'no HTTP version', wire: 'GET /\r\nHost: a\r\n\r\n', code: 'bad-request-line', status: 400 },
   { name: 'a method alone', wire: 'GET\r\nHost: a\r\n\r\n', code: 'bad-request-line', status: 400 },
   { name: 'a request line of one space (refused at its first byte)', wire: ' \r\nHost: a\r\n\r\n', code: 'bad-method', status: 400 },
-  { name: 'a tab instead of the second space (refused at the tab)', wire: 'GET /\tHTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-request-target', status: 400 },
-  { name: 'a tab instead of the first space (refused at the tab)', wire: 'GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-method', status: 400 },
+  {
+    name: 'a tab instead of the second space (refused at the tab)',
+    wire: 'GET /\tHTTP/1.1\r\nHost: a\r\n\r\n',
+    code: 'bad-request-target',
+    status: 400,
+  },
+  {
+    name: 'a tab instead of the first space (refused at the tab)',
+    wire: 'GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n',
+    code: 'bad-method',
+    status: 400,
+  },
   { name: 'a tab inside the method', wire: 'GE\tT / HTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-method', status: 400 },
   { name: 'a space before the method', wire: ' GET / HTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-method', status: 400 },
-  { name: 'two spaces after the method (an empty target)', wire: 'GET  / HTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-request-target', status: 400 },
+  {
+    name: 'two spaces after the method (an empty target)',
+    wire: 'GET  / HTTP/1.1\r\nHost: a\r\n\r\n',
+    code: 'bad-request-target',
+    status: 400,
+  },
   { name: 'two spaces before the version', wire: 'GET /  HTTP/1.1\r\nHost: a\r\n\r\n', code: 'bad-version', status: 400 },
   { name: 'a space after the version', wire: 'GET / HTTP/1.1 \r\nHost: a\r\n\r\n', code: 'bad-version', status: 400 },
   { name: 'a fourth part after the version', wire: 'GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n', code: 'bad-version', status: 400 },
@@ -52,10 +67,30 @@ const REQUEST_LINE_REJECTIONS: HeadRejection[] = [
 /** Every rule of field lines (RFC 9112 §5, RFC 9110 §5.5) and of line endings (RFC 9112 §2.2). */
 const FIELD_LINE_REJECTIONS: HeadRejection[] = [
   { name: 'a space before the colon', wire: 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', code: 'whitespace-before-colon', status: 400 },
-  { name: 'a tab before the colon', wire: 'GET / HTTP/1.1\r\nHost: a\r\nAccept\t: */*\r\n\r\n', code: 'whitespace-before-colon', status: 400 },
-  { name: 'obsolete line folding with a space', wire: 'GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n', code: 'obsolete-line-folding', status: 400 },
-  { name: 'obsolete line folding with a tab', wire: 'GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n\ttwo\r\n\r\n', code: 'obsolete-line-folding', status: 400 },
-  { name: 'whitespace before the first field line', wire: 'GET / HTTP/1.1\r\n Host: a\r\n\r\n', code: 'obsolete-line-folding', status: 400 },
+  {
+    name: 'a tab before the colon',
+    wire: 'GET / HTTP/1.1\r\nHost: a\r\nAccept\t: */*\r\n\r\n',
+    code: 'whitespace-before-colon',
+    status: 400,
+  },
+  {
+    name: 'obsolete line folding with a space',
+    wire: 'GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n',
+    code: 'obsolete-line-folding',
+    status: 400,
+  },
+  {
+    name: 'obsolete line folding with a tab',
+    wire: 'GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n\ttwo\r\n\r\n',
+    code: 'obsolete-line-folding',
+    status: 400,
+  },
+  {
+    name: 'whitespace before the first field line',
+    wire: 'GET / HTTP/1.1\r\n Host: a\r\n\r\n',
+    code: 'obsolete-line-folding',
+    status: 400,
+  },
   { name: 'a bare CR inside a value', wire: 'GET / HTTP/1.1\r\nHost: a\r\nX: 1\r2\r\n\r\n', code: 'bad-field-value', status: 400 },
   { name: 'a bare CR at the end of a value', wire: 'GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\r\n\r\n', code: 'bad-field-value', status: 400 },
   { name: 'a bare CR inside a name', wire: 'GET / HTTP/1.1\r\nHost: a\r\nX\rY: 1\r\n\r\n', code: 'bad-field-name', status: 400 },
@@ -131,7 +166,11 @@ describe('size limits (RFC 9112 §3: 414, RFC 6585 §5: 431)', () => {
   test('a complete request line over 8 KiB → request-line-too-long 414', () => {
     const wire = bytes(`GET /${'a'.repeat(limits.maxStartLineBytes)} HTTP/1.1\r\nHost: a\r\n\r\n`);
     for (const pieces of [[wire], inPiecesOf(wire, 1000), inPiecesOf(wire, 1)]) {
-      assertProtocolError(runReader(new RequestReader(), pieces).error, { code: 'request-line-too-long', status: 414 }, `${pieces.length} pieces`);
+      assertProtocolError(
+        runReader(new RequestReader(), pieces).error,
+        { code: 'request-line-too-long', status: 414 },
+        `${pieces.length} pieces`,
+      );
     }
   });
 
@@ -168,7 +207,10 @@ describe('size limits (RFC 9112 §3: 414, RFC 6585 §5: 431)', () => {
 
   test('a head that never ends is refused once it passes 64 KiB, holding bounded memory', () => {
     for (const size of [100, 1024, 5000]) {
-      const { error, pushed, buffered } = pushUntilError(new RequestReader(), trickle('GET / HTTP/1.1\r\nHost: a\r\n', 'X-Filler: 0123456789\r\n', size));
+      const { error, pushed, buffered } = pushUntilError(
+        new RequestReader(),
+        trickle('GET / HTTP/1.1\r\nHost: a\r\n', 'X-Filler: 0123456789\r\n', size),
+      );
       assertProtocolError(error, { code: 'head-too-large', status: 431 }, `pieces of ${size}`);
       assert.ok(pushed <= limits.maxHeadBytes + size, `pieces of ${size}: refused after ${pushed} bytes`);
       assert.ok(buffered <= limits.maxHeadBytes + size, `pieces of ${size}: ${buffered} bytes held`);
@@ -199,7 +241,9 @@ describe('size limits (RFC 9112 §3: 414, RFC 6585 §5: 431)', () => {
     assertProtocolError(bigHead.error, { code: 'head-too-large', status: 431 });
     const manyFields = runReader(new RequestReader(small), [bytes('GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n')]);
     assertProtocolError(manyFields.error, { code: 'too-many-fields', status: 431 });
-    const bareLineFeeds = runReader(new RequestReader({ ...DEFAULT_REQUEST_LIMITS, allowBareLineFeed: true }), [bytes('GET / HTTP/1.1\nHost: a\n\n')]);
+    const bareLineFeeds = runReader(new RequestReader({ ...DEFAULT_REQUEST_LIMITS, allowBareLineFeed: true }), [
+      bytes('GET / HTTP/1.1\nHost: a\n\n'),
+    ]);
     assert.equal(bareLineFeeds.error, null);
     assert.equal(bareLineFeeds.events.length, 2);
   });
@@ -217,7 +261,11 @@ describe('scanForHeadEnd', () => {
     { name: 'no line end yet', text: 'GET / HTT', expected: { complete: false, resumeAt: 9 } },
     { name: 'ends with one CRLF', text: 'GET / HTTP/1.1\r\n', expected: { complete: false, resumeAt: 15 } },
     { name: 'ends with CRLF CR', text: 'GET / HTTP/1.1\r\nHost: a\r\n\r', expected: { complete: false, resumeAt: 24 } },
-    { name: 'a CR that is not followed by LF does not end the head', text: 'GET / HTTP/1.1\r\n\rX: y\r\n', expected: { complete: false, resumeAt: 22 } },
+    {
+      name: 'a CR that is not followed by LF does not end the head',
+      text: 'GET / HTTP/1.1\r\n\rX: y\r\n',
+      expected: { complete: false, resumeAt: 22 },
+    },
   ];
   for (const vector of vectors) {
     test(vector.name, () => {
@@ -270,7 +318,10 @@ describe('parseRequestHead and parseResponseHead, called directly', () => {
     assert.equal(head.method, 'DELETE');
     assert.equal(head.target, '/items/7?force=1');
     assert.equal(head.version, '1.0');
-    assert.deepEqual(head.fields.toJSON(), [['X-A', '1'], ['x-b', 'two words']]);
+    assert.deepEqual(head.fields.toJSON(), [
+      ['X-A', '1'],
+      ['x-b', 'two words'],
+    ]);
   });
 
   test('the parser does not require Host; that rule belongs to the request reader', () => {
@@ -278,8 +329,11 @@ describe('parseRequestHead and parseResponseHead, called directly', () => {
   });
 
   test('a response head', () => {
-    const head = parseResponse('HTTP/1.1 418 I\'m a teapot\r\nContent-Length: 0\r\n\r\n');
-    assert.deepEqual({ version: head.version, status: head.status, reason: head.reason }, { version: '1.1', status: 418, reason: "I'm a teapot" });
+    const head = parseResponse("HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n");
+    assert.deepEqual(
+      { version: head.version, status: head.status, reason: head.reason },
+      { version: '1.1', status: 418, reason: "I'm a teapot" },
+    );
     assert.deepEqual(head.fields.toJSON(), [['Content-Length', '0']]);
   });
 
@@ -295,7 +349,10 @@ describe('parseRequestHead and parseResponseHead, called directly', () => {
   test('parseFieldLines reads a trailer-like section and stops at the empty line', () => {
     const buffer = bytes('A: 1\r\nB:2\r\n\r\nNOT: a field\r\n');
     const fields = parseFieldLines(buffer, 0, 13, DEFAULT_REQUEST_LIMITS, 400);
-    assert.deepEqual(fields.toJSON(), [['A', '1'], ['B', '2']]);
+    assert.deepEqual(fields.toJSON(), [
+      ['A', '1'],
+      ['B', '2'],
+    ]);
   });
 
   test('parseFieldLines uses the status it is given for too many fields', () => {

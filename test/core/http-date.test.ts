@@ -45,12 +45,21 @@ describe('parseHttpDate: the three formats of RFC 9110 §5.6.7', () => {
   }
 
   test('the RFC’s three examples are the same instant', () => {
-    const instants = ['Sun, 06 Nov 1994 08:49:37 GMT', 'Sunday, 06-Nov-94 08:49:37 GMT', 'Sun Nov  6 08:49:37 1994'].map((text) => parseHttpDate(text, NOW));
+    const instants = ['Sun, 06 Nov 1994 08:49:37 GMT', 'Sunday, 06-Nov-94 08:49:37 GMT', 'Sun Nov  6 08:49:37 1994'].map((text) =>
+      parseHttpDate(text, NOW),
+    );
     assert.deepEqual(instants, [RFC_EXAMPLE, RFC_EXAMPLE, RFC_EXAMPLE]);
   });
 
   test('format then parse gives the instant back, to the second', () => {
-    const instants = [0, RFC_EXAMPLE, Date.UTC(2038, 0, 19, 3, 14, 8), Date.UTC(1900, 0, 1), Date.UTC(9999, 11, 31, 23, 59, 59), Date.UTC(2024, 1, 29)];
+    const instants = [
+      0,
+      RFC_EXAMPLE,
+      Date.UTC(2038, 0, 19, 3, 14, 8),
+      Date.UTC(1900, 0, 1),
+      Date.UTC(9999, 11, 31, 23, 59, 59),
+      Date.UTC(2024, 1, 29),
+    ];
     for (const time of instants) assert.equal(parseHttpDate(formatHttpDate(time), NOW), time, formatHttpDate(time));
   });
 

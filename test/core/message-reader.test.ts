@@ -102,7 +102,10 @@ describe('RequestReader: what a head event says', () => {
     assert.deepEqual(reader.next(), { type: 'paused' });
     assert.equal(reader.bufferedBytes, second.length + 4);
     reader.resume();
-    assert.throws(() => reader.next(), (error: unknown) => error instanceof HttpProtocolError && error.code === 'bad-request-line');
+    assert.throws(
+      () => reader.next(),
+      (error: unknown) => error instanceof HttpProtocolError && error.code === 'bad-request-line',
+    );
   });
 
   test('resume() outside the paused state changes nothing', () => {
@@ -130,7 +133,22 @@ describe('RequestReader: what a head event says', () => {
     assertReadsEverywhere(
       newRequestReader,
       bytes('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi'),
-      [requestHead('POST', '/', '1.1', [['Host', 'a'], ['Content-Length', '2']], length(2), true), body('hi'), end(), closed],
+      [
+        requestHead(
+          'POST',
+          '/',
+          '1.1',
+          [
+            ['Host', 'a'],
+            ['Content-Length', '2'],
+          ],
+          length(2),
+          true,
+        ),
+        body('hi'),
+        end(),
+        closed,
+      ],
       { peerCloses: true },
     );
   });
@@ -174,7 +192,13 @@ const HOST_RULES: RequestRejection[] = [
 
 const INCOMPLETE: RequestRejection[] = [
   { name: 'the peer closes in the request line', wire: 'GET /index.ht', peerCloses: true, code: 'incomplete-message', status: 400 },
-  { name: 'the peer closes in the field lines', wire: 'GET / HTTP/1.1\r\nHost: a\r\n', peerCloses: true, code: 'incomplete-message', status: 400 },
+  {
+    name: 'the peer closes in the field lines',
+    wire: 'GET / HTTP/1.1\r\nHost: a\r\n',
+    peerCloses: true,
+    code: 'incomplete-message',
+    status: 400,
+  },
   {
     name: 'the peer closes in a Content-Length body',
     wire: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello',
@@ -221,8 +245,23 @@ describe('RequestReader: a peer that closes in the middle of a message', () => {
   }
 
   test('the events before the close are still delivered', () => {
-    const outcome = runReader(new RequestReader(), [bytes('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello')], { peerCloses: true });
-    assert.deepEqual(outcome.events, [requestHead('POST', '/', '1.1', [['Host', 'a'], ['Content-Length', '10']], length(10), true), body('hello')]);
+    const outcome = runReader(new RequestReader(), [bytes('POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello')], {
+      peerCloses: true,
+    });
+    assert.deepEqual(outcome.events, [
+      requestHead(
+        'POST',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '10'],
+        ],
+        length(10),
+        true,
+      ),
+      body('hello'),
+    ]);
     assert.equal(outcome.error?.code, 'incomplete-message');
   });
 });
@@ -239,11 +278,18 @@ describe('RequestReader: after an error', () => {
     }
     assert.ok(first instanceof HttpProtocolError);
     assert.equal(first.code, 'unsupported-version');
-    for (let i = 0; i < 3; i++) assert.throws(() => reader.next(), (error) => error === first);
+    for (let i = 0; i < 3; i++)
+      assert.throws(
+        () => reader.next(),
+        (error) => error === first,
+      );
     assert.equal(reader.state, 'error');
     reader.resume();
     reader.peerClosed();
-    assert.throws(() => reader.next(), (error) => error === first);
+    assert.throws(
+      () => reader.next(),
+      (error) => error === first,
+    );
   });
 });
 
@@ -260,7 +306,21 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       name: 'HTTP/1.1 200 OK with Content-Length',
       methods: ['GET'],
       wire: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello',
-      events: [responseHead('1.1', 200, 'OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']], length(5), true), body('hello'), end()],
+      events: [
+        responseHead(
+          '1.1',
+          200,
+          'OK',
+          [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', '5'],
+          ],
+          length(5),
+          true,
+        ),
+        body('hello'),
+        end(),
+      ],
     },
     {
       name: 'a status line without a reason phrase',
@@ -290,26 +350,83 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       name: 'HTTP/1.0 with Connection: keep-alive keeps it',
       methods: ['GET'],
       wire: 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi',
-      events: [responseHead('1.0', 200, 'OK', [['Connection', 'keep-alive'], ['Content-Length', '2']], length(2), true), body('hi'), end()],
+      events: [
+        responseHead(
+          '1.0',
+          200,
+          'OK',
+          [
+            ['Connection', 'keep-alive'],
+            ['Content-Length', '2'],
+          ],
+          length(2),
+          true,
+        ),
+        body('hi'),
+        end(),
+      ],
     },
     {
       name: 'HTTP/1.1 with Connection: close',
       methods: ['GET'],
       wire: 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi',
-      events: [responseHead('1.1', 200, 'OK', [['Connection', 'close'], ['Content-Length', '2']], length(2), false), body('hi'), end()],
+      events: [
+        responseHead(
+          '1.1',
+          200,
+          'OK',
+          [
+            ['Connection', 'close'],
+            ['Content-Length', '2'],
+          ],
+          length(2),
+          false,
+        ),
+        body('hi'),
+        end(),
+      ],
     },
     {
       name: 'bare LF line endings, as some lab servers send',
       methods: ['GET'],
       wire: 'HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 6\n\n<html>',
-      events: [responseHead('1.1', 200, 'OK', [['Content-Type', 'text/html'], ['Content-Length', '6']], length(6), true), body('<html>'), end()],
+      events: [
+        responseHead(
+          '1.1',
+          200,
+          'OK',
+          [
+            ['Content-Type', 'text/html'],
+            ['Content-Length', '6'],
+          ],
+          length(6),
+          true,
+        ),
+        body('<html>'),
+        end(),
+      ],
     },
     {
       name: 'mixed CRLF and bare LF',
       methods: ['GET'],
       wire: 'HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\nx',
       peerCloses: true,
-      events: [responseHead('1.1', 200, 'OK', [['A', '1'], ['B', '2']], UNTIL_CLOSE, false), body('x'), end(), closed],
+      events: [
+        responseHead(
+          '1.1',
+          200,
+          'OK',
+          [
+            ['A', '1'],
+            ['B', '2'],
+          ],
+          UNTIL_CLOSE,
+          false,
+        ),
+        body('x'),
+        end(),
+        closed,
+      ],
     },
     {
       name: 'chunked with trailers',
@@ -332,7 +449,12 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       methods: ['GET'],
       wire: 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it\r\nuntil the end',
       peerCloses: true,
-      events: [responseHead('1.0', 200, 'OK', [['Content-Type', 'text/plain']], UNTIL_CLOSE, false), body('all of it\r\nuntil the end'), end(), closed],
+      events: [
+        responseHead('1.0', 200, 'OK', [['Content-Type', 'text/plain']], UNTIL_CLOSE, false),
+        body('all of it\r\nuntil the end'),
+        end(),
+        closed,
+      ],
     },
     {
       name: 'an HTTP/1.1 response without framing fields runs until close and is not kept',
@@ -360,7 +482,17 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       methods: ['GET'],
       wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n2\r\nhi\r\n0\r\n\r\n',
       events: [
-        responseHead('1.1', 200, 'OK', [['Transfer-Encoding', 'chunked'], ['Content-Length', '100']], CHUNKED, false),
+        responseHead(
+          '1.1',
+          200,
+          'OK',
+          [
+            ['Transfer-Encoding', 'chunked'],
+            ['Content-Length', '100'],
+          ],
+          CHUNKED,
+          false,
+        ),
         body('hi'),
         end(),
       ],
@@ -398,7 +530,17 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       events: [
         responseHead('1.1', 204, 'No Content', [['Content-Length', '10']], NO_BODY, true),
         end(),
-        responseHead('1.1', 304, 'Not Modified', [['ETag', '"x"'], ['Content-Length', '500']], NO_BODY, true),
+        responseHead(
+          '1.1',
+          304,
+          'Not Modified',
+          [
+            ['ETag', '"x"'],
+            ['Content-Length', '500'],
+          ],
+          NO_BODY,
+          true,
+        ),
         end(),
         responseHead('1.1', 200, 'OK', [['Content-Length', '1']], length(1), true),
         body('!'),
@@ -435,13 +577,28 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       name: '101 Switching Protocols does not keep HTTP/1.1 going',
       methods: ['GET'],
       wire: 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
-      events: [responseHead('1.1', 101, 'Switching Protocols', [['Upgrade', 'websocket'], ['Connection', 'Upgrade']], NO_BODY, false), end()],
+      events: [
+        responseHead(
+          '1.1',
+          101,
+          'Switching Protocols',
+          [
+            ['Upgrade', 'websocket'],
+            ['Connection', 'Upgrade'],
+          ],
+          NO_BODY,
+          false,
+        ),
+        end(),
+      ],
     },
   ];
 
   for (const vector of vectors) {
     test(vector.name, () => {
-      assertReadsEverywhere(responseReaderFor(...vector.methods), bytes(vector.wire), vector.events, { peerCloses: vector.peerCloses ?? false });
+      assertReadsEverywhere(responseReaderFor(...vector.methods), bytes(vector.wire), vector.events, {
+        peerCloses: vector.peerCloses ?? false,
+      });
     });
   }
 
@@ -452,7 +609,10 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
       for (let cut = 0; cut < wire.length; cut++) {
         const outcome = runReader(responseReaderFor(...vector.methods)(), [wire.subarray(0, cut)]);
         assert.equal(outcome.error, null, `${vector.name}, prefix of ${cut} bytes: unexpected ${outcome.error?.code}`);
-        assert.ok(outcome.events.filter((event) => event.type === 'end').length < ends, `${vector.name}, prefix of ${cut} bytes ends the last response`);
+        assert.ok(
+          outcome.events.filter((event) => event.type === 'end').length < ends,
+          `${vector.name}, prefix of ${cut} bytes ends the last response`,
+        );
         assertEventPrefix(outcome.events, vector.events, `${vector.name}, prefix of ${cut} bytes`);
       }
     }
@@ -461,7 +621,9 @@ describe('ResponseReader: valid responses, whole, one byte at a time and split a
   test('an HTTP/1.0 response with Transfer-Encoding is not kept alive, even if it asks (RFC 9112 §6.1)', () => {
     // "A server or client that receives an HTTP/1.0 message containing a Transfer-Encoding header field
     // MUST treat the message as if the framing is faulty ... and close the connection after processing the message."
-    const outcome = runReader(responseReaderFor('GET')(), [bytes('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n')]);
+    const outcome = runReader(responseReaderFor('GET')(), [
+      bytes('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n'),
+    ]);
     assert.equal(outcome.error, null);
     const head = outcome.events[0];
     assert.equal(head?.type, 'head');
@@ -486,7 +648,13 @@ describe('ResponseReader: rejections', () => {
     peerCloses?: boolean;
   }
   const vectors: ResponseRejection[] = [
-    { name: 'a response for no outstanding request', methods: [], wire: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', code: 'bad-status-line', status: 502 },
+    {
+      name: 'a response for no outstanding request',
+      methods: [],
+      wire: 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n',
+      code: 'bad-status-line',
+      status: 502,
+    },
     {
       name: 'one response too many',
       methods: ['GET'],
@@ -511,10 +679,28 @@ describe('ResponseReader: rejections', () => {
     { name: 'ICY 200 OK (Shoutcast)', methods: ['GET'], wire: 'ICY 200 OK\r\n\r\n', code: 'bad-status-line', status: 502 },
     { name: 'a lowercase http version', methods: ['GET'], wire: 'http/1.1 200 OK\r\n\r\n', code: 'bad-status-line', status: 502 },
     { name: 'two spaces after the version', methods: ['GET'], wire: 'HTTP/1.1  200 OK\r\n\r\n', code: 'bad-status-line', status: 502 },
-    { name: 'a control character in the reason', methods: ['GET'], wire: 'HTTP/1.1 200 O\x00K\r\n\r\n', code: 'bad-status-line', status: 502 },
+    {
+      name: 'a control character in the reason',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 O\x00K\r\n\r\n',
+      code: 'bad-status-line',
+      status: 502,
+    },
     { name: 'an empty status line', methods: ['GET'], wire: '\r\nHTTP/1.1 200 OK\r\n\r\n', code: 'bad-status-line', status: 502 },
-    { name: 'Content-Length values that differ', methods: ['GET'], wire: 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello', code: 'conflicting-content-length', status: 400 },
-    { name: 'a malformed Content-Length', methods: ['GET'], wire: 'HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\n', code: 'bad-content-length', status: 400 },
+    {
+      name: 'Content-Length values that differ',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello',
+      code: 'conflicting-content-length',
+      status: 400,
+    },
+    {
+      name: 'a malformed Content-Length',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\n',
+      code: 'bad-content-length',
+      status: 400,
+    },
     {
       name: 'a transfer coding before chunked',
       methods: ['GET'],
@@ -522,8 +708,20 @@ describe('ResponseReader: rejections', () => {
       code: 'unsupported-transfer-coding',
       status: 502,
     },
-    { name: 'a bad chunk size', methods: ['GET'], wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', code: 'bad-chunk-size', status: 400 },
-    { name: 'obsolete line folding', methods: ['GET'], wire: 'HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n', code: 'obsolete-line-folding', status: 400 },
+    {
+      name: 'a bad chunk size',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+      code: 'bad-chunk-size',
+      status: 400,
+    },
+    {
+      name: 'obsolete line folding',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n',
+      code: 'obsolete-line-folding',
+      status: 400,
+    },
     {
       name: 'Content-Length longer than what arrives before the close',
       methods: ['GET'],
@@ -540,11 +738,20 @@ describe('ResponseReader: rejections', () => {
       code: 'incomplete-message',
       status: 400,
     },
-    { name: 'a head cut by the close', methods: ['GET'], wire: 'HTTP/1.1 200 OK\r\nContent-Le', peerCloses: true, code: 'incomplete-message', status: 400 },
+    {
+      name: 'a head cut by the close',
+      methods: ['GET'],
+      wire: 'HTTP/1.1 200 OK\r\nContent-Le',
+      peerCloses: true,
+      code: 'incomplete-message',
+      status: 400,
+    },
   ];
   for (const vector of vectors) {
     test(`${vector.name} → ${vector.code}`, () => {
-      assertRejectedEverywhere(responseReaderFor(...vector.methods), bytes(vector.wire), vector, { peerCloses: vector.peerCloses ?? false });
+      assertRejectedEverywhere(responseReaderFor(...vector.methods), bytes(vector.wire), vector, {
+        peerCloses: vector.peerCloses ?? false,
+      });
     });
   }
 
@@ -586,7 +793,8 @@ describe('RequestReader: a fault of ours is not blamed on the message', () => {
     reader.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     assert.throws(
       () => reader.next(),
-      (error: unknown) => error instanceof HttpProtocolError && error.code === 'internal-error' && error.status === 500 && error.side === 'local',
+      (error: unknown) =>
+        error instanceof HttpProtocolError && error.code === 'internal-error' && error.status === 500 && error.side === 'local',
     );
     assert.equal(reader.state, 'error');
   });

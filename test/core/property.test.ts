@@ -50,7 +50,10 @@ const target = fc.oneof(
 );
 /** field-value = *field-content: visible characters with SP/HTAB only between them. */
 const fieldValue = fc
-  .string({ unit: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...FIELD_VCHARS) }, { weight: 2, arbitrary: fc.constantFrom(' ', '\t') }), maxLength: 30 })
+  .string({
+    unit: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...FIELD_VCHARS) }, { weight: 2, arbitrary: fc.constantFrom(' ', '\t') }),
+    maxLength: 30,
+  })
   .map((value) => value.replace(/^[ \t]+|[ \t]+$/g, ''));
 /** Names whose meaning would change the framing or Host rules; generated separately where needed. */
 const SPECIAL_NAMES = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
@@ -140,7 +143,10 @@ describe('(a) valid requests give the same events however they are cut', () => {
         const whole = runReader(new RequestReader(), [wire]);
         assert.equal(whole.error, null, whole.error?.message);
         assert.deepEqual(whole.events, events);
-        const pieces = cutAt(wire, positions.map((position) => position % wire.length));
+        const pieces = cutAt(
+          wire,
+          positions.map((position) => position % wire.length),
+        );
         assert.deepEqual(runReader(new RequestReader(), pieces), { events, error: null });
       }),
       { numRuns: RUNS },
@@ -150,7 +156,10 @@ describe('(a) valid requests give the same events however they are cut', () => {
   test('generated request streams, one byte at a time', () => {
     fc.assert(
       fc.property(requestStream, ({ wire, events }) => {
-        const pieces = cutAt(wire, Array.from({ length: wire.length }, (_, i) => i));
+        const pieces = cutAt(
+          wire,
+          Array.from({ length: wire.length }, (_, i) => i),
+        );
         assert.deepEqual(runReader(new RequestReader(), pieces), { events, error: null });
       }),
       { numRuns: 100 },
@@ -177,7 +186,10 @@ function onlyProtocolErrors(action: () => void): string | null {
  * 'incomplete-message' error and would hide it.
  */
 function parseDirectly(input: Buffer): void {
-  for (const [isRequest, limits] of [[true, DEFAULT_REQUEST_LIMITS], [false, DEFAULT_RESPONSE_LIMITS]] as [boolean, Limits][]) {
+  for (const [isRequest, limits] of [
+    [true, DEFAULT_REQUEST_LIMITS],
+    [false, DEFAULT_RESPONSE_LIMITS],
+  ] as [boolean, Limits][]) {
     onlyProtocolErrors(() => {
       const scan = scanForHeadEnd(input, 0, 0, limits, isRequest);
       if (!scan.complete) return;
@@ -188,11 +200,14 @@ function parseDirectly(input: Buffer): void {
         wantsKeepAlive(head.version, head.fields);
       } else {
         const head = parseResponseHead(input, 0, scan.headEnd, limits);
-        for (const method of ['GET', 'HEAD', 'CONNECT']) onlyProtocolErrors(() => decideResponseBodyLength(method, head.status, head.version, head.fields));
+        for (const method of ['GET', 'HEAD', 'CONNECT'])
+          onlyProtocolErrors(() => decideResponseBodyLength(method, head.status, head.version, head.fields));
       }
     });
     onlyProtocolErrors(() => runDecoder(new ChunkedDecoder(limits), [input], { peerCloses: true }));
-    onlyProtocolErrors(() => runDecoder(new ChunkedDecoder(limits), cutAt(input, [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]), { peerCloses: true }));
+    onlyProtocolErrors(() =>
+      runDecoder(new ChunkedDecoder(limits), cutAt(input, [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]), { peerCloses: true }),
+    );
   }
 }
 
@@ -213,7 +228,13 @@ function readEveryWay(input: Buffer, positions: number[]): void {
       },
     ],
   ];
-  const pieces = input.length === 0 ? [input] : cutAt(input, positions.map((position) => position % input.length));
+  const pieces =
+    input.length === 0
+      ? [input]
+      : cutAt(
+          input,
+          positions.map((position) => position % input.length),
+        );
   for (const [name, makeReader] of readers) {
     for (const peerCloses of [false, true]) {
       const whole = summary(runReader(makeReader(), [input], { peerCloses }));
@@ -225,10 +246,49 @@ function readEveryWay(input: Buffer, positions: number[]): void {
 
 /** Pieces of HTTP, so that random sequences reach deeper than the request line. */
 const HTTP_SHARDS = [
-  'GET', 'POST', 'HEAD', ' ', '  ', '/', '/index.html', '*', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1 200 OK', 'HTTP/1.1 100 Continue',
-  'HTTP/1.0 204 No Content', '\r\n', '\r\n\r\n', '\n', '\r', '\t', ':', ': ', ';', '=', ',', 'Host: a', 'Host', 'Content-Length: 5',
-  'Content-Length: 0', 'Content-Length: 5, 6', 'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip', 'Connection: close',
-  '0', '5', 'a', 'ffffffffffffffffff', 'hello', '\x00', '\x7f', '\xff', '\xe9', '"', '\\',
+  'GET',
+  'POST',
+  'HEAD',
+  ' ',
+  '  ',
+  '/',
+  '/index.html',
+  '*',
+  'HTTP/1.1',
+  'HTTP/1.0',
+  'HTTP/2.0',
+  'HTTP/1.1 200 OK',
+  'HTTP/1.1 100 Continue',
+  'HTTP/1.0 204 No Content',
+  '\r\n',
+  '\r\n\r\n',
+  '\n',
+  '\r',
+  '\t',
+  ':',
+  ': ',
+  ';',
+  '=',
+  ',',
+  'Host: a',
+  'Host',
+  'Content-Length: 5',
+  'Content-Length: 0',
+  'Content-Length: 5, 6',
+  'Transfer-Encoding: chunked',
+  'Transfer-Encoding: gzip',
+  'Connection: close',
+  '0',
+  '5',
+  'a',
+  'ffffffffffffffffff',
+  'hello',
+  '\x00',
+  '\x7f',
+  '\xff',
+  '\xe9',
+  '"',
+  '\\',
 ];
 const httpLike = fc.array(fc.constantFrom(...HTTP_SHARDS), { maxLength: 40 }).map((shards) => bytes(shards.join('')));
 
@@ -313,13 +373,21 @@ describe('(c) what the serializer writes parses back to the same head', () => {
       fc.property(fc.string({ maxLength: 10 }), anyText, (name, value) => {
         let wire: Buffer;
         try {
-          wire = serializeRequestHead('GET', '/', [['Host', 'a'], [name, value], ['X-After', '1']]);
+          wire = serializeRequestHead('GET', '/', [
+            ['Host', 'a'],
+            [name, value],
+            ['X-After', '1'],
+          ]);
         } catch (error) {
           assert.ok(error instanceof HttpProtocolError && error.code === 'bad-field-to-send' && error.side === 'local');
           return;
         }
         const head = parseRequestHead(wire, 0, wire.length, DEFAULT_REQUEST_LIMITS);
-        assert.deepEqual(head.fields.toJSON(), [['Host', 'a'], [name, value.replace(/^[ \t]+|[ \t]+$/g, '')], ['X-After', '1']]);
+        assert.deepEqual(head.fields.toJSON(), [
+          ['Host', 'a'],
+          [name, value.replace(/^[ \t]+|[ \t]+$/g, '')],
+          ['X-After', '1'],
+        ]);
       }),
       { numRuns: RUNS },
     );

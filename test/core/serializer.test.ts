@@ -57,20 +57,29 @@ describe('serializeRequestHead', () => {
     const scan = scanForHeadEnd(wire, 0, 0, DEFAULT_REQUEST_LIMITS, true);
     assert.deepEqual(scan, { complete: true, headEnd: wire.length });
     const head = parseRequestHead(wire, 0, wire.length, DEFAULT_REQUEST_LIMITS);
-    assert.deepEqual({ method: head.method, target: head.target, version: head.version }, { method: 'PATCH', target: '/a?b=c&d=%20', version: '1.1' });
+    assert.deepEqual(
+      { method: head.method, target: head.target, version: head.version },
+      { method: 'PATCH', target: '/a?b=c&d=%20', version: '1.1' },
+    );
     assert.deepEqual(head.fields.toJSON(), fields);
   });
 
   test('round trip through the RequestReader, with a chunked body', () => {
     const wire = Buffer.concat([
-      serializeRequestHead('POST', '/upload', [['Host', 'a'], ['Transfer-Encoding', 'chunked']]),
+      serializeRequestHead('POST', '/upload', [
+        ['Host', 'a'],
+        ['Transfer-Encoding', 'chunked'],
+      ]),
       ...encodeChunk(bytes('hello ')),
       ...encodeChunk(bytes('world')),
       LAST_CHUNK,
     ]);
     const outcome = runReader(new RequestReader(), [wire]);
     assert.equal(outcome.error, null);
-    assert.deepEqual(outcome.events.slice(1), [{ type: 'body', data: 'hello world' }, { type: 'end', trailers: null }]);
+    assert.deepEqual(outcome.events.slice(1), [
+      { type: 'body', data: 'hello world' },
+      { type: 'end', trailers: null },
+    ]);
   });
 
   const refused: [string, () => unknown][] = [
@@ -100,7 +109,10 @@ describe('serializeRequestHead', () => {
 
 describe('serializeResponseHead', () => {
   test('the reason phrase of the status by default', () => {
-    assert.equal(serializeResponseHead(404, [['Content-Length', '0']]).toString('latin1'), 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+    assert.equal(
+      serializeResponseHead(404, [['Content-Length', '0']]).toString('latin1'),
+      'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n',
+    );
   });
 
   test('a given reason phrase and version', () => {
@@ -115,7 +127,11 @@ describe('serializeResponseHead', () => {
   });
 
   test('round trip through the ResponseReader', () => {
-    const fields: FieldLine[] = [['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', '2'], ['ETag', '"x"']];
+    const fields: FieldLine[] = [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', '2'],
+      ['ETag', '"x"'],
+    ];
     const wire = Buffer.concat([serializeResponseHead(200, fields), bytes('hi')]);
     for (const feeding of threeWays(wire)) {
       const fresh = new ResponseReader();
@@ -124,7 +140,12 @@ describe('serializeResponseHead', () => {
       assert.deepEqual(
         outcome.events,
         [
-          { type: 'head', head: { version: '1.1', status: 200, reason: 'OK', fields }, framing: { kind: 'length', length: 2 }, keepAlive: true },
+          {
+            type: 'head',
+            head: { version: '1.1', status: 200, reason: 'OK', fields },
+            framing: { kind: 'length', length: 2 },
+            keepAlive: true,
+          },
           { type: 'body', data: 'hi' },
           { type: 'end', trailers: null },
         ],
@@ -253,7 +274,13 @@ describe('Fields', () => {
   test('an empty value is still a value', () => {
     const fields = new Fields([['X', '']]);
     assert.equal(fields.get('x'), '');
-    assert.equal(new Fields([['X', ''], ['X', 'b']]).get('x'), ', b');
+    assert.equal(
+      new Fields([
+        ['X', ''],
+        ['X', 'b'],
+      ]).get('x'),
+      ', b',
+    );
   });
 
   test('tokens splits, trims, lowercases and drops empty elements', () => {
@@ -267,7 +294,10 @@ describe('Fields', () => {
     fields.append('a', '2');
     const json = fields.toJSON();
     json.push(['B', '3']);
-    assert.deepEqual(fields.toJSON(), [['A', '1'], ['a', '2']]);
+    assert.deepEqual(fields.toJSON(), [
+      ['A', '1'],
+      ['a', '2'],
+    ]);
     assert.equal(fields.get('A'), '1, 2');
     assert.equal(JSON.stringify(fields), '[["A","1"],["a","2"]]');
   });

@@ -335,7 +335,10 @@ function feedings(wire: Buffer) {
     { name: 'one byte at a time', pieces: inPiecesOf(wire, 1) },
     { name: 'pieces of 7', pieces: inPiecesOf(wire, 7) },
     ...cuts.map((cut) => ({ name: `split at byte ${cut}`, pieces: cutAt(wire, [cut]) })),
-    ...Array.from({ length: 40 }, (_, index) => Math.floor(((index + 1) * wire.length) / 41)).map((cut) => ({ name: `split at byte ${cut}`, pieces: cutAt(wire, [cut]) })),
+    ...Array.from({ length: 40 }, (_, index) => Math.floor(((index + 1) * wire.length) / 41)).map((cut) => ({
+      name: `split at byte ${cut}`,
+      pieces: cutAt(wire, [cut]),
+    })),
   ];
 }
 
@@ -556,7 +559,11 @@ describe('escapeBytes', () => {
     { name: 'NUL, backspace, DEL', input: bytes('\x00\x08\x7f'), text: '\\x00\\x08\\x7f' },
     { name: 'C1 controls in UTF-8 (NEL U+0085, CSI U+009B)', input: Buffer.from('a\u0085b\u009b2J', 'utf8'), text: 'a\\u{85}b\\u{9b}2J' },
     { name: 'a C1 byte that is not UTF-8 (0x9B alone)', input: bytes('\x9b2J'), text: '\\x9b2J' },
-    { name: 'bidi override U+202E (text that reads backwards)', input: Buffer.from('file\u202Etxt.exe', 'utf8'), text: 'file\\u{202e}txt.exe' },
+    {
+      name: 'bidi override U+202E (text that reads backwards)',
+      input: Buffer.from('file\u202Etxt.exe', 'utf8'),
+      text: 'file\\u{202e}txt.exe',
+    },
     {
       name: 'the other bidi controls: embeddings, isolates, marks',
       input: Buffer.from('\u202A\u202B\u202C\u202D\u2066\u2067\u2068\u2069\u200E\u200F', 'utf8'),
@@ -587,12 +594,18 @@ describe('escapeBytes', () => {
   test('property: no raw control, C1 or bidi character ever comes out, and the text reads back to the bytes', () => {
     const UNSAFE = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 50 }).map((text) => new Uint8Array(Buffer.from(text, 'utf8')))), (data) => {
-        const input = Buffer.from(data);
-        const text = escapeBytes(input);
-        assert.doesNotMatch(text, UNSAFE);
-        assert.ok(unescapeText(text).equals(input), JSON.stringify(text));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }),
+          fc.string({ unit: 'grapheme', maxLength: 50 }).map((text) => new Uint8Array(Buffer.from(text, 'utf8'))),
+        ),
+        (data) => {
+          const input = Buffer.from(data);
+          const text = escapeBytes(input);
+          assert.doesNotMatch(text, UNSAFE);
+          assert.ok(unescapeText(text).equals(input), JSON.stringify(text));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -603,11 +616,17 @@ describe('WireLabeller: properties', () => {
 
   test('random bytes, in random pieces, never throw and every byte is accounted for', () => {
     fc.assert(
-      fc.property(fc.constantFrom<'request' | 'response'>('request', 'response'), fc.uint8Array({ maxLength: 400 }), fc.array(fc.nat(), { maxLength: 8 }), fc.nat(20), (role, data, cuts, preview) => {
-        const wire = Buffer.from(data);
-        const lines = label(cutAt(wire, cutsOf(wire.length, cuts)), { role, preview });
-        assert.equal(accountedBytes(lines), wire.length, JSON.stringify(lines));
-      }),
+      fc.property(
+        fc.constantFrom<'request' | 'response'>('request', 'response'),
+        fc.uint8Array({ maxLength: 400 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.nat(20),
+        (role, data, cuts, preview) => {
+          const wire = Buffer.from(data);
+          const lines = label(cutAt(wire, cutsOf(wire.length, cuts)), { role, preview });
+          assert.equal(accountedBytes(lines), wire.length, JSON.stringify(lines));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -617,10 +636,21 @@ describe('WireLabeller: properties', () => {
   const token = fc.stringMatching(/^[a-z]{1,6}$/);
   const bodyText = fc.stringMatching(/^[a-z0-9 ]{0,40}$/);
   const message = fc.oneof(
-    fc.tuple(fc.constantFrom('200 OK', '404 Not Found'), bodyText).map(([status, text]) => `HTTP/1.1 ${status}\r\nContent-Length: ${text.length}\r\n\r\n${text}`),
     fc
-      .tuple(fc.array(bodyText.filter((text) => text.length > 0), { maxLength: 3 }), fc.option(token))
-      .map(([chunks, trailer]) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunks.map((chunk) => `${chunk.length.toString(16)};x=${chunk.length}\r\n${chunk}\r\n`).join('')}0\r\n${trailer === null ? '' : `X-${trailer}: 1\r\n`}\r\n`),
+      .tuple(fc.constantFrom('200 OK', '404 Not Found'), bodyText)
+      .map(([status, text]) => `HTTP/1.1 ${status}\r\nContent-Length: ${text.length}\r\n\r\n${text}`),
+    fc
+      .tuple(
+        fc.array(
+          bodyText.filter((text) => text.length > 0),
+          { maxLength: 3 },
+        ),
+        fc.option(token),
+      )
+      .map(
+        ([chunks, trailer]) =>
+          `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunks.map((chunk) => `${chunk.length.toString(16)};x=${chunk.length}\r\n${chunk}\r\n`).join('')}0\r\n${trailer === null ? '' : `X-${trailer}: 1\r\n`}\r\n`,
+      ),
     bodyText.map((text) => `HTTP/1.0 200 OK\r\n\r\n${text}`),
     fc.constant('HTTP/1.1 204 No Content\r\n\r\n'),
   );

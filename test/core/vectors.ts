@@ -124,7 +124,12 @@ function drain(reader: Reader, events: Observed[]): void {
       case 'paused':
         throw new Error('the reader paused without a preceding end event');
       case 'head':
-        events.push({ type: 'head', head: { ...event.head, fields: event.head.fields.toJSON() }, framing: event.framing, keepAlive: event.keepAlive });
+        events.push({
+          type: 'head',
+          head: { ...event.head, fields: event.head.fields.toJSON() },
+          framing: event.framing,
+          keepAlive: event.keepAlive,
+        });
         break;
       case 'body': {
         assert.ok(event.data.length > 0, 'a body event carries at least one byte');
@@ -166,16 +171,29 @@ export function runReader(reader: Reader, pieces: Buffer[], options: { peerClose
     }
   } catch (error) {
     if (!(error instanceof HttpProtocolError)) throw error;
-    assert.throws(() => reader.next(), (again) => again === error, 'next() after an error throws the same error');
+    assert.throws(
+      () => reader.next(),
+      (again) => again === error,
+      'next() after an error throws the same error',
+    );
     reader.push(bytes('GET / HTTP/1.1\r\nHost: a\r\n\r\n'));
-    assert.throws(() => reader.next(), (again) => again === error, 'more bytes do not revive a reader after an error');
+    assert.throws(
+      () => reader.next(),
+      (again) => again === error,
+      'more bytes do not revive a reader after an error',
+    );
     return { events, error };
   }
   return { events, error: null };
 }
 
 /** Feeds `wire` the three ways and checks each gives exactly `expected`. */
-export function assertReadsEverywhere(makeReader: () => Reader, wire: Buffer, expected: Observed[], options: { peerCloses?: boolean } = {}): void {
+export function assertReadsEverywhere(
+  makeReader: () => Reader,
+  wire: Buffer,
+  expected: Observed[],
+  options: { peerCloses?: boolean } = {},
+): void {
   for (const feeding of threeWays(wire)) {
     const outcome = runReader(makeReader(), feeding.pieces, options);
     assert.equal(outcome.error, null, `${feeding.name}: unexpected ${outcome.error?.code}`);
@@ -259,7 +277,12 @@ export function runDecoder(decoder: BodyDecoder, pieces: Buffer[], options: { pe
         continue;
       }
       const rest = Buffer.concat([pending.subarray(offset), ...pieces.slice(index + 1)]);
-      return { body: data, ended: true, trailers: step.trailers === null ? null : step.trailers.toJSON(), leftover: rest.toString('latin1') };
+      return {
+        body: data,
+        ended: true,
+        trailers: step.trailers === null ? null : step.trailers.toJSON(),
+        leftover: rest.toString('latin1'),
+      };
     }
   }
   const ended = options.peerCloses === true && decoder.endsAtClose();
@@ -298,7 +321,10 @@ export const VALID_REQUESTS: RequestVector[] = [
   {
     name: 'the lab request, no space after the colon',
     wire: 'GET /wireshark-labs/INTRO-wireshark-file1.html HTTP/1.1\r\nHost:gaia.cs.umass.edu\r\n\r\n',
-    events: [requestHead('GET', '/wireshark-labs/INTRO-wireshark-file1.html', '1.1', [['Host', 'gaia.cs.umass.edu']], NO_BODY, true), end()],
+    events: [
+      requestHead('GET', '/wireshark-labs/INTRO-wireshark-file1.html', '1.1', [['Host', 'gaia.cs.umass.edu']], NO_BODY, true),
+      end(),
+    ],
   },
   {
     name: 'a browser GET with fourteen fields',
@@ -318,18 +344,56 @@ export const VALID_REQUESTS: RequestVector[] = [
   {
     name: 'HTTP/1.1 with Connection: close',
     wire: 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
-    events: [requestHead('GET', '/', '1.1', [['Host', 'a'], ['Connection', 'close']], NO_BODY, false), end()],
+    events: [
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Connection', 'close'],
+        ],
+        NO_BODY,
+        false,
+      ),
+      end(),
+    ],
   },
   {
     name: 'close among other connection options wins over keep-alive',
     wire: 'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nConnection: CLOSE\r\n\r\n',
-    events: [requestHead('GET', '/', '1.1', [['Host', 'a'], ['Connection', 'keep-alive, Upgrade'], ['Connection', 'CLOSE']], NO_BODY, false), end()],
+    events: [
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Connection', 'keep-alive, Upgrade'],
+          ['Connection', 'CLOSE'],
+        ],
+        NO_BODY,
+        false,
+      ),
+      end(),
+    ],
   },
   {
     name: 'POST with Content-Length',
     wire: 'POST /form HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 21\r\n\r\nname=sock&lang=ts+js!',
     events: [
-      requestHead('POST', '/form', '1.1', [['Host', 'a'], ['Content-Type', 'application/x-www-form-urlencoded'], ['Content-Length', '21']], length(21), true),
+      requestHead(
+        'POST',
+        '/form',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Type', 'application/x-www-form-urlencoded'],
+          ['Content-Length', '21'],
+        ],
+        length(21),
+        true,
+      ),
       body('name=sock&lang=ts+js!'),
       end(),
     ],
@@ -337,17 +401,59 @@ export const VALID_REQUESTS: RequestVector[] = [
   {
     name: 'a body with CR, LF and every kind of byte is passed through untouched',
     wire: 'PUT /bin HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n\r\n\x00\xff\r\n0\r\n\r',
-    events: [requestHead('PUT', '/bin', '1.1', [['Host', 'a'], ['Content-Length', '10']], length(10), true), body('\r\n\x00\xff\r\n0\r\n\r'), end()],
+    events: [
+      requestHead(
+        'PUT',
+        '/bin',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '10'],
+        ],
+        length(10),
+        true,
+      ),
+      body('\r\n\x00\xff\r\n0\r\n\r'),
+      end(),
+    ],
   },
   {
     name: 'Content-Length: 0 means no body',
     wire: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n',
-    events: [requestHead('POST', '/', '1.1', [['Host', 'a'], ['Content-Length', '0']], NO_BODY, true), end()],
+    events: [
+      requestHead(
+        'POST',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '0'],
+        ],
+        NO_BODY,
+        true,
+      ),
+      end(),
+    ],
   },
   {
     name: 'the same Content-Length twice, as a list and as two lines',
     wire: 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\nabc',
-    events: [requestHead('POST', '/', '1.1', [['Host', 'a'], ['Content-Length', '3, 3'], ['Content-Length', '3']], length(3), true), body('abc'), end()],
+    events: [
+      requestHead(
+        'POST',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '3, 3'],
+          ['Content-Length', '3'],
+        ],
+        length(3),
+        true,
+      ),
+      body('abc'),
+      end(),
+    ],
   },
   {
     name: 'chunked with extensions and trailers',
@@ -355,16 +461,39 @@ export const VALID_REQUESTS: RequestVector[] = [
       'POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n' +
       '5;name=value\r\nhello\r\n6 ; x\r\n world\r\n1;a="quoted; string";b\r\n!\r\n0\r\nExpires: never\r\nX-Checksum:abc \r\n\r\n',
     events: [
-      requestHead('POST', '/upload', '1.1', [['Host', 'a'], ['Transfer-Encoding', 'chunked']], CHUNKED, true),
+      requestHead(
+        'POST',
+        '/upload',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Transfer-Encoding', 'chunked'],
+        ],
+        CHUNKED,
+        true,
+      ),
       body('hello world!'),
-      end([['Expires', 'never'], ['X-Checksum', 'abc']]),
+      end([
+        ['Expires', 'never'],
+        ['X-Checksum', 'abc'],
+      ]),
     ],
   },
   {
     name: 'chunked with upper- and lowercase hex sizes, leading zeros, no trailers',
     wire: 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n000b\r\nabcdefghijk\r\nc\r\nABCDEFGHIJKL\r\n0000\r\n\r\n',
     events: [
-      requestHead('POST', '/', '1.1', [['Host', 'a'], ['Transfer-Encoding', 'Chunked']], CHUNKED, true),
+      requestHead(
+        'POST',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Transfer-Encoding', 'Chunked'],
+        ],
+        CHUNKED,
+        true,
+      ),
       body('0123456789abcdefghijkABCDEFGHIJKL'),
       end(),
     ],
@@ -372,7 +501,20 @@ export const VALID_REQUESTS: RequestVector[] = [
   {
     name: 'chunked with only the last chunk',
     wire: 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
-    events: [requestHead('POST', '/', '1.1', [['Host', 'a'], ['Transfer-Encoding', 'chunked']], CHUNKED, true), end()],
+    events: [
+      requestHead(
+        'POST',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Transfer-Encoding', 'chunked'],
+        ],
+        CHUNKED,
+        true,
+      ),
+      end(),
+    ],
   },
   {
     name: 'three pipelined requests, read one at a time',
@@ -383,10 +525,30 @@ export const VALID_REQUESTS: RequestVector[] = [
     events: [
       requestHead('GET', '/1', '1.1', [['Host', 'a']], NO_BODY, true),
       end(),
-      requestHead('POST', '/2', '1.1', [['Host', 'a'], ['Content-Length', '5']], length(5), true),
+      requestHead(
+        'POST',
+        '/2',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '5'],
+        ],
+        length(5),
+        true,
+      ),
       body('hello'),
       end(),
-      requestHead('POST', '/3', '1.1', [['Host', 'a'], ['Transfer-Encoding', 'chunked']], CHUNKED, true),
+      requestHead(
+        'POST',
+        '/3',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Transfer-Encoding', 'chunked'],
+        ],
+        CHUNKED,
+        true,
+      ),
       body('hi'),
       end(),
     ],
@@ -395,7 +557,17 @@ export const VALID_REQUESTS: RequestVector[] = [
     name: 'empty lines before a request line are ignored, also between pipelined requests',
     wire: '\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n',
     events: [
-      requestHead('GET', '/', '1.1', [['Host', 'a'], ['Content-Length', '2']], length(2), true),
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['Content-Length', '2'],
+        ],
+        length(2),
+        true,
+      ),
       body('ok'),
       end(),
       requestHead('GET', '/next', '1.1', [['Host', 'a']], NO_BODY, true),
@@ -406,20 +578,59 @@ export const VALID_REQUESTS: RequestVector[] = [
     name: 'optional whitespace around values is trimmed, inner whitespace kept',
     wire: 'GET / HTTP/1.1\r\nHost:   a  \r\nX-Padded: \t value with  inner\tspace \t\r\nX-Empty:\r\nX-Blank:  \t \r\n\r\n',
     events: [
-      requestHead('GET', '/', '1.1', [['Host', 'a'], ['X-Padded', 'value with  inner\tspace'], ['X-Empty', ''], ['X-Blank', '']], NO_BODY, true),
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['X-Padded', 'value with  inner\tspace'],
+          ['X-Empty', ''],
+          ['X-Blank', ''],
+        ],
+        NO_BODY,
+        true,
+      ),
       end(),
     ],
   },
   {
     name: 'obs-text (bytes 0x80-0xff) in a value is kept as is',
     wire: 'GET / HTTP/1.1\r\nHost: a\r\nX-Latin: caf\xe9 \x80\xff\r\nX-Utf8: \xc3\xa9t\xc3\xa9\r\n\r\n',
-    events: [requestHead('GET', '/', '1.1', [['Host', 'a'], ['X-Latin', 'caf\xe9 \x80\xff'], ['X-Utf8', '\xc3\xa9t\xc3\xa9']], NO_BODY, true), end()],
+    events: [
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['Host', 'a'],
+          ['X-Latin', 'caf\xe9 \x80\xff'],
+          ['X-Utf8', '\xc3\xa9t\xc3\xa9'],
+        ],
+        NO_BODY,
+        true,
+      ),
+      end(),
+    ],
   },
   {
     name: 'field order and the original case of names are preserved',
     wire: 'GET / HTTP/1.1\r\nX-B: 1\r\nhOsT: a\r\nx-a: 2\r\nX-b: 3\r\nACCEPT: */*\r\n\r\n',
     events: [
-      requestHead('GET', '/', '1.1', [['X-B', '1'], ['hOsT', 'a'], ['x-a', '2'], ['X-b', '3'], ['ACCEPT', '*/*']], NO_BODY, true),
+      requestHead(
+        'GET',
+        '/',
+        '1.1',
+        [
+          ['X-B', '1'],
+          ['hOsT', 'a'],
+          ['x-a', '2'],
+          ['X-b', '3'],
+          ['ACCEPT', '*/*'],
+        ],
+        NO_BODY,
+        true,
+      ),
       end(),
     ],
   },

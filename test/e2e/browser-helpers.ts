@@ -52,7 +52,11 @@ export interface Scenario extends BrowserSession {
  * temporary folder). Whatever happens, the browser is closed, the profile removed and the server
  * stopped by its PID.
  */
-export async function withServerAndBrowser(chromiumPath: string, serveArgs: string[], body: (scenario: Scenario) => Promise<void>): Promise<void> {
+export async function withServerAndBrowser(
+  chromiumPath: string,
+  serveArgs: string[],
+  body: (scenario: Scenario) => Promise<void>,
+): Promise<void> {
   const server = await startCliServer(serveArgs);
   const profile = makeTempDir('sockhttp-chromium-profile-');
   let context: BrowserContext | null = null;
@@ -164,7 +168,32 @@ export async function makeVideo(path: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   const result = await runCommand(
     'ffmpeg',
-    ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=duration=2:size=640x360:rate=25', '-vf', 'noise=alls=30:allf=t', '-c:v', 'libvpx', '-b:v', '4M', '-minrate', '4M', '-maxrate', '4M', '-deadline', 'realtime', '-cpu-used', '8', '-an', '-y', path],
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=duration=2:size=640x360:rate=25',
+      '-vf',
+      'noise=alls=30:allf=t',
+      '-c:v',
+      'libvpx',
+      '-b:v',
+      '4M',
+      '-minrate',
+      '4M',
+      '-maxrate',
+      '4M',
+      '-deadline',
+      'realtime',
+      '-cpu-used',
+      '8',
+      '-an',
+      '-y',
+      path,
+    ],
     { timeoutMs: 60_000 },
   );
   if (result.code !== 0) throw new Error(`ffmpeg failed (${result.code ?? result.signal}): ${result.stderr}`);

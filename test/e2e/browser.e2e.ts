@@ -12,12 +12,24 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page, Request, Response } from 'playwright-core';
 import { PUBLIC_ROOT, makeTempDir } from '../helpers.js';
-import { HAS_FFMPEG, findChromium, makePng, makeVideo, saveScreenshot, waitUntil, withServerAndBrowser, writeTree } from './browser-helpers.js';
+import {
+  HAS_FFMPEG,
+  findChromium,
+  makePng,
+  makeVideo,
+  saveScreenshot,
+  waitUntil,
+  withServerAndBrowser,
+  writeTree,
+} from './browser-helpers.js';
 
 // The functions handed to page.evaluate run inside Chromium. The project compiles without the DOM
 // library (src/ must not see browser globals), so the few globals they use are declared here.
+// biome-ignore lint/suspicious/noExplicitAny: a browser global, typed by the page it runs in
 declare const document: any;
+// biome-ignore lint/suspicious/noExplicitAny: a browser global, typed by the page it runs in
 declare const window: any;
+// biome-ignore lint/suspicious/noExplicitAny: a browser global, typed by the page it runs in
 declare function getComputedStyle(element: unknown): any;
 
 const CHROMIUM = findChromium();
@@ -44,10 +56,24 @@ function recordExchanges(page: Page): { exchanges: Exchange[]; settled(): Promis
     pending.push(
       Promise.all([request.allHeaders(), response.allHeaders()]).then(
         ([requestHeaders, responseHeaders]) => {
-          exchanges.push({ url: response.url(), path: new URL(response.url()).pathname, status: response.status(), resourceType: request.resourceType(), requestHeaders, responseHeaders });
+          exchanges.push({
+            url: response.url(),
+            path: new URL(response.url()).pathname,
+            status: response.status(),
+            resourceType: request.resourceType(),
+            requestHeaders,
+            responseHeaders,
+          });
         },
         () => {
-          exchanges.push({ url: response.url(), path: new URL(response.url()).pathname, status: response.status(), resourceType: request.resourceType(), requestHeaders: {}, responseHeaders: {} });
+          exchanges.push({
+            url: response.url(),
+            path: new URL(response.url()).pathname,
+            status: response.status(),
+            resourceType: request.resourceType(),
+            requestHeaders: {},
+            responseHeaders: {},
+          });
         },
       ),
     );
@@ -65,10 +91,18 @@ async function textOf(page: Page, selector: string): Promise<string> {
 }
 
 async function computedStyle(page: Page, selector: string, property: string): Promise<string> {
-  return page.locator(selector).first().evaluate((element, name) => getComputedStyle(element).getPropertyValue(name), property);
+  return page
+    .locator(selector)
+    .first()
+    .evaluate((element, name) => getComputedStyle(element).getPropertyValue(name), property);
 }
 
-describe('sockhttp serve in headless Chromium', { skip: CHROMIUM === null ? `no Chromium binary at ${process.env['CHROMIUM_PATH'] || '/usr/bin/chromium'}: install Debian's (apt-get install -y chromium) or set CHROMIUM_PATH` : false }, () => {
+describe('sockhttp serve in headless Chromium', {
+  skip:
+    CHROMIUM === null
+      ? `no Chromium binary at ${process.env['CHROMIUM_PATH'] || '/usr/bin/chromium'}: install Debian's (apt-get install -y chromium) or set CHROMIUM_PATH`
+      : false,
+}, () => {
   const chromiumPath = CHROMIUM ?? '';
   const folders: Array<ReturnType<typeof makeTempDir>> = [];
   const tempFolder = () => {
@@ -132,65 +166,97 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
 </body>
 </html>
 `,
-        'css/page.css': '#marker { color: rgb(1, 2, 3); border-left: 7px solid rgb(200, 0, 0); padding-left: 4px; }\nh1 { letter-spacing: 3px; }\n',
+        'css/page.css':
+          '#marker { color: rgb(1, 2, 3); border-left: 7px solid rgb(200, 0, 0); padding-left: 4px; }\nh1 { letter-spacing: 3px; }\n',
         // A module script: Chromium refuses to run it unless the Content-Type is a JavaScript one.
-        'js/app.js': "const marker = document.getElementById('marker');\nmarker.textContent = 'the script ran';\ndocument.body.dataset.scriptRan = 'yes';\n",
+        'js/app.js':
+          "const marker = document.getElementById('marker');\nmarker.textContent = 'the script ran';\ndocument.body.dataset.scriptRan = 'yes';\n",
         'images/gradient.png': makePng(32, 16, (x, y) => [x * 8, y * 16, 160]),
-        'images/circle.svg': '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><circle cx="32" cy="32" r="28" fill="#0b6e4f"/></svg>\n',
+        'images/circle.svg':
+          '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><circle cx="32" cy="32" r="28" fill="#0b6e4f"/></svg>\n',
       });
       if (HAS_FFMPEG) await makeVideo(join(root, 'media', 'clip.webm'));
     });
 
-    test('every subresource loads, the script runs, the CSS applies, images decode, the video is fetched in ranges', SCENARIO, async (t) => {
-      await withServerAndBrowser(chromiumPath, [root], async ({ page, url }) => {
-        const { exchanges, settled } = recordExchanges(page);
-        const response = await page.goto(url('/'), { waitUntil: 'load' });
-        assert.equal(response?.status(), 200);
+    test(
+      'every subresource loads, the script runs, the CSS applies, images decode, the video is fetched in ranges',
+      SCENARIO,
+      async (t) => {
+        await withServerAndBrowser(chromiumPath, [root], async ({ page, url }) => {
+          const { exchanges, settled } = recordExchanges(page);
+          const response = await page.goto(url('/'), { waitUntil: 'load' });
+          assert.equal(response?.status(), 200);
 
-        await page.waitForFunction(() => document.body.dataset.scriptRan === 'yes', undefined, { timeout: 10_000 });
-        assert.equal(await textOf(page, '#marker'), 'the script ran');
-        assert.equal(await computedStyle(page, '#marker', 'border-left-width'), '7px');
-        assert.equal(await computedStyle(page, '#marker', 'color'), 'rgb(1, 2, 3)');
-        assert.equal(await computedStyle(page, 'h1', 'letter-spacing'), '3px');
-        for (const id of ['png', 'svg']) {
-          const size = await page.locator(`#${id}`).evaluate((image) => ({ complete: image.complete, naturalWidth: image.naturalWidth }));
-          assert.ok(size.complete && size.naturalWidth > 0, `#${id} decoded: ${JSON.stringify(size)}`);
-        }
-        assert.equal(await page.locator('#png').evaluate((image) => image.naturalWidth), 32);
+          await page.waitForFunction(() => document.body.dataset.scriptRan === 'yes', undefined, { timeout: 10_000 });
+          assert.equal(await textOf(page, '#marker'), 'the script ran');
+          assert.equal(await computedStyle(page, '#marker', 'border-left-width'), '7px');
+          assert.equal(await computedStyle(page, '#marker', 'color'), 'rgb(1, 2, 3)');
+          assert.equal(await computedStyle(page, 'h1', 'letter-spacing'), '3px');
+          for (const id of ['png', 'svg']) {
+            const size = await page.locator(`#${id}`).evaluate((image) => ({ complete: image.complete, naturalWidth: image.naturalWidth }));
+            assert.ok(size.complete && size.naturalWidth > 0, `#${id} decoded: ${JSON.stringify(size)}`);
+          }
+          assert.equal(await page.locator('#png').evaluate((image) => image.naturalWidth), 32);
 
-        await t.test('the <video> gets 206 Partial Content and reaches HAVE_METADATA', { skip: HAS_FFMPEG ? false : 'ffmpeg not found: no video to serve, so the <video> part is skipped' }, async () => {
-          // readyState 1 = HAVE_METADATA; allow time for Chromium's media pipeline to start.
-          await page.waitForFunction(() => document.getElementById('video').readyState >= 1, undefined, { timeout: 15_000 });
-          const video = await page.locator('#video').evaluate((element) => ({ readyState: element.readyState, duration: element.duration, width: element.videoWidth, error: element.error?.code ?? null }));
-          assert.equal(video.error, null);
-          assert.equal(video.width, 640);
-          assert.ok(video.duration > 1.5 && video.duration < 2.5, `duration ${video.duration}`);
-          // A frame to show in the screenshot; not part of the check (HAVE_CURRENT_DATA = 2).
-          await page.waitForFunction(() => document.getElementById('video').readyState >= 2, undefined, { timeout: 5_000 }).catch(() => undefined);
+          await t.test(
+            'the <video> gets 206 Partial Content and reaches HAVE_METADATA',
+            { skip: HAS_FFMPEG ? false : 'ffmpeg not found: no video to serve, so the <video> part is skipped' },
+            async () => {
+              // readyState 1 = HAVE_METADATA; allow time for Chromium's media pipeline to start.
+              await page.waitForFunction(() => document.getElementById('video').readyState >= 1, undefined, { timeout: 15_000 });
+              const video = await page.locator('#video').evaluate((element) => ({
+                readyState: element.readyState,
+                duration: element.duration,
+                width: element.videoWidth,
+                error: element.error?.code ?? null,
+              }));
+              assert.equal(video.error, null);
+              assert.equal(video.width, 640);
+              assert.ok(video.duration > 1.5 && video.duration < 2.5, `duration ${video.duration}`);
+              // A frame to show in the screenshot; not part of the check (HAVE_CURRENT_DATA = 2).
+              await page
+                .waitForFunction(() => document.getElementById('video').readyState >= 2, undefined, { timeout: 5_000 })
+                .catch(() => undefined);
+              await settled();
+              const videoExchanges = exchanges.filter((exchange) => exchange.path === '/media/clip.webm');
+              assert.ok(videoExchanges.length > 0, describeExchanges(exchanges));
+              const partial = videoExchanges.find((exchange) => exchange.status === 206);
+              assert.ok(partial, `no 206 among the video's responses:\n${describeExchanges(videoExchanges)}`);
+              assert.match(partial.requestHeaders['range'] ?? '', /^bytes=\d+-\d*$/);
+              assert.match(partial.responseHeaders['content-range'] ?? '', /^bytes \d+-\d+\/\d+$/);
+              assert.equal(partial.responseHeaders['content-type'], 'video/webm');
+              for (const exchange of videoExchanges)
+                t.diagnostic(
+                  `video: ${exchange.status} for Range ${exchange.requestHeaders['range'] ?? '(none)'}: ${exchange.responseHeaders['content-range'] ?? exchange.responseHeaders['content-length'] + ' bytes'}`,
+                );
+            },
+          );
+
+          await saveScreenshot(page, 'media-page');
           await settled();
-          const videoExchanges = exchanges.filter((exchange) => exchange.path === '/media/clip.webm');
-          assert.ok(videoExchanges.length > 0, describeExchanges(exchanges));
-          const partial = videoExchanges.find((exchange) => exchange.status === 206);
-          assert.ok(partial, `no 206 among the video's responses:\n${describeExchanges(videoExchanges)}`);
-          assert.match(partial.requestHeaders['range'] ?? '', /^bytes=\d+-\d*$/);
-          assert.match(partial.responseHeaders['content-range'] ?? '', /^bytes \d+-\d+\/\d+$/);
-          assert.equal(partial.responseHeaders['content-type'], 'video/webm');
-          for (const exchange of videoExchanges) t.diagnostic(`video: ${exchange.status} for Range ${exchange.requestHeaders['range'] ?? '(none)'}: ${exchange.responseHeaders['content-range'] ?? exchange.responseHeaders['content-length'] + ' bytes'}`);
+          const expected = [
+            '/',
+            '/css/page.css',
+            '/js/app.js',
+            '/images/gradient.png',
+            '/images/circle.svg',
+            ...(HAS_FFMPEG ? ['/media/clip.webm'] : []),
+          ];
+          for (const path of expected)
+            assert.ok(
+              exchanges.some((exchange) => exchange.path === path),
+              `no response for ${path}:\n${describeExchanges(exchanges)}`,
+            );
+          const failed = exchanges.filter((exchange) => exchange.status !== 200 && exchange.status !== 206);
+          assert.deepEqual(failed, [], `responses other than 200/206:\n${describeExchanges(exchanges)}`);
+          const types = Object.fromEntries(exchanges.map((exchange) => [exchange.path, exchange.responseHeaders['content-type']]));
+          assert.match(types['/css/page.css'] ?? '', /^text\/css/);
+          assert.match(types['/js/app.js'] ?? '', /^(text|application)\/javascript/);
+          assert.equal(types['/images/gradient.png'], 'image/png');
+          assert.equal(types['/images/circle.svg'], 'image/svg+xml');
         });
-
-        await saveScreenshot(page, 'media-page');
-        await settled();
-        const expected = ['/', '/css/page.css', '/js/app.js', '/images/gradient.png', '/images/circle.svg', ...(HAS_FFMPEG ? ['/media/clip.webm'] : [])];
-        for (const path of expected) assert.ok(exchanges.some((exchange) => exchange.path === path), `no response for ${path}:\n${describeExchanges(exchanges)}`);
-        const failed = exchanges.filter((exchange) => exchange.status !== 200 && exchange.status !== 206);
-        assert.deepEqual(failed, [], `responses other than 200/206:\n${describeExchanges(exchanges)}`);
-        const types = Object.fromEntries(exchanges.map((exchange) => [exchange.path, exchange.responseHeaders['content-type']]));
-        assert.match(types['/css/page.css'] ?? '', /^text\/css/);
-        assert.match(types['/js/app.js'] ?? '', /^(text|application)\/javascript/);
-        assert.equal(types['/images/gradient.png'], 'image/png');
-        assert.equal(types['/images/circle.svg'], 'image/svg+xml');
-      });
-    });
+      },
+    );
   });
 
   test('a directory listing with awkward names, whose links all work', SCENARIO, async () => {
@@ -209,7 +275,8 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
 
       assert.equal((await page.goto(url('/')))?.status(), 200);
       assert.equal(await textOf(page, 'h1'), 'Index of /');
-      for (const name of ['sub folder/', 'café-Ωμέγα.txt', 'hello world.txt', 'plain.txt']) assert.ok(await link(name).isVisible(), `a link for ${name}`);
+      for (const name of ['sub folder/', 'café-Ωμέγα.txt', 'hello world.txt', 'plain.txt'])
+        assert.ok(await link(name).isVisible(), `a link for ${name}`);
       assert.equal(await link('../').count(), 0, 'the root has no parent link');
       await saveScreenshot(page, 'listing');
 
@@ -250,7 +317,7 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
     });
   });
 
-  test('a missing path shows the folder\'s 404.html, with status 404', SCENARIO, async () => {
+  test("a missing path shows the folder's 404.html, with status 404", SCENARIO, async () => {
     const root = tempFolder();
     writeTree(root, {
       'index.html': `<!doctype html><html><head><title>Home</title>${NO_FAVICON}</head><body><h1>Home</h1></body></html>\n`,
@@ -304,7 +371,9 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
       assert.equal(await computedStyle(page, 'h1', 'color'), 'rgb(120, 0, 90)');
       await settled();
 
-      const conditional = exchanges.filter((exchange) => exchange.requestHeaders['if-none-match'] !== undefined || exchange.requestHeaders['if-modified-since'] !== undefined);
+      const conditional = exchanges.filter(
+        (exchange) => exchange.requestHeaders['if-none-match'] !== undefined || exchange.requestHeaders['if-modified-since'] !== undefined,
+      );
       assert.ok(conditional.length > 0, `no conditional request on reload:\n${describeExchanges(exchanges)}`);
       // The server's access log (Common Log Format on stdout) is the authority on what went on the wire.
       const reloadLog = () =>
@@ -314,7 +383,10 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
           .slice(linesBefore - 1)
           .filter((line) => / 304 -$/.test(line));
       await waitUntil(() => reloadLog().length > 0, 5_000, `the access log shows a 304; it has:\n${server.output()}`);
-      assert.ok(reloadLog().some((line) => line.includes('"GET /page.html HTTP/1.1" 304')), `the page itself was revalidated:\n${server.output()}`);
+      assert.ok(
+        reloadLog().some((line) => line.includes('"GET /page.html HTTP/1.1" 304')),
+        `the page itself was revalidated:\n${server.output()}`,
+      );
       t.diagnostic(`on reload, Chromium reported:\n${describeExchanges(exchanges)}\nand the access log has:\n${reloadLog().join('\n')}`);
       await saveScreenshot(page, 'revalidated');
     });
@@ -323,7 +395,8 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
   test('--watch: editing the file reloads the open page by itself', SCENARIO, async () => {
     const root = tempFolder();
     const pagePath = join(root, 'page.html');
-    const pageWith = (heading: string) => `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Watched</title>${NO_FAVICON}</head>\n<body><h1>${heading}</h1></body></html>\n`;
+    const pageWith = (heading: string) =>
+      `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Watched</title>${NO_FAVICON}</head>\n<body><h1>${heading}</h1></body></html>\n`;
     writeFileSync(pagePath, pageWith('Before the edit'));
     await withServerAndBrowser(chromiumPath, [root, '--watch'], async ({ page, url }) => {
       // The snippet keeps its EventSource to itself; this init script (run before any page script)
@@ -338,14 +411,20 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
           }
         };
       });
-      const eventStream = page.waitForResponse((response) => new URL(response.url()).pathname === '/__sockhttp/live-reload', { timeout: 10_000 });
+      const eventStream = page.waitForResponse((response) => new URL(response.url()).pathname === '/__sockhttp/live-reload', {
+        timeout: 10_000,
+      });
       assert.equal((await page.goto(url('/page.html')))?.status(), 200);
       assert.equal(await textOf(page, 'h1'), 'Before the edit');
       const stream = await eventStream;
       assert.equal(stream.status(), 200);
       assert.match(stream.headers()['content-type'] ?? '', /^text\/event-stream/);
       // readyState 1 = OPEN: the browser has the stream's head and listens for events.
-      await page.waitForFunction(() => window.sockhttpEventSources.some((source: { readyState: number }) => source.readyState === 1), undefined, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => window.sockhttpEventSources.some((source: { readyState: number }) => source.readyState === 1),
+        undefined,
+        { timeout: 10_000 },
+      );
       // A mark on this window object: a real reload gives the page a new one, without it.
       await page.evaluate(() => {
         window.sockhttpBeforeEdit = true;

@@ -10,13 +10,17 @@ import type { ConsoleMessage, Page } from 'playwright-core';
 import { makeTempDir } from '../helpers.js';
 import { findChromium, saveScreenshot, withServerAndBrowser, writeTree } from './browser-helpers.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: a browser global, typed by the page it runs in
 declare function getComputedStyle(element: unknown): any;
 
 const CHROMIUM = findChromium();
 const SCENARIO = { timeout: 90_000 };
 
 async function style(page: Page, selector: string, property: string): Promise<string> {
-  return page.locator(selector).first().evaluate((element, name) => getComputedStyle(element).getPropertyValue(name), property);
+  return page
+    .locator(selector)
+    .first()
+    .evaluate((element, name) => getComputedStyle(element).getPropertyValue(name), property);
 }
 
 describe('the server’s own pages in headless Chromium', { skip: CHROMIUM === null ? 'no Chromium binary' : false }, () => {

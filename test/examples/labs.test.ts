@@ -52,7 +52,12 @@ function assertPrintedResponse(stdout: Buffer, file: Buffer): void {
  * python's http.server writes the head and the body separately, so simple-get's single read may see
  * only the head — which is exactly the lab's lesson about one read not being enough in general.
  */
-const gaiaServers: Array<{ name: string; skip: string | false; sendsResponseInOneWrite: boolean; start(): Promise<{ port: number; stop(): Promise<unknown> }> }> = [
+const gaiaServers: Array<{
+  name: string;
+  skip: string | false;
+  sendsResponseInOneWrite: boolean;
+  start(): Promise<{ port: number; stop(): Promise<unknown> }>;
+}> = [
   {
     name: 'python3 -m http.server',
     skip: !HAS_PYTHON && 'python3 is not installed',
@@ -98,10 +103,13 @@ for (const gaia of gaiaServers) {
             const printed = result.stdout.toString('latin1');
             assert.match(printed, /^HTTP\/1\.[01] 200 OK\r\n/);
             const headEnd = printed.indexOf('\r\n\r\n');
-            if (headEnd !== -1) assert.ok(FILE1.toString('latin1').startsWith(printed.slice(headEnd + 4)), 'the body is not a prefix of the file');
+            if (headEnd !== -1)
+              assert.ok(FILE1.toString('latin1').startsWith(printed.slice(headEnd + 4)), 'the body is not a prefix of the file');
           }
         } catch (error) {
-          throw new Error(`run ${run}: ${(error as Error).message}; stdout: ${JSON.stringify(result.stdout.toString('latin1'))}`, { cause: error });
+          throw new Error(`run ${run}: ${(error as Error).message}; stdout: ${JSON.stringify(result.stdout.toString('latin1'))}`, {
+            cause: error,
+          });
         }
       }
     });
@@ -349,7 +357,9 @@ describe('lab-client and sockhttp get when the server is down', () => {
 // (visibly), not failed.
 const PUBLIC_READY = existsSync(join(PUBLIC_ROOT, 'HelloWorld.html')) && existsSync(join(PUBLIC_ROOT, 'index.html'));
 
-describe('sockhttp serve public/ (the multithreaded web server step)', { skip: !PUBLIC_READY && 'public/HelloWorld.html or public/index.html does not exist yet' }, () => {
+describe('sockhttp serve public/ (the multithreaded web server step)', {
+  skip: !PUBLIC_READY && 'public/HelloWorld.html or public/index.html does not exist yet',
+}, () => {
   let server: Awaited<ReturnType<typeof startCliServer>>;
   before(async () => {
     server = await startCliServer([PUBLIC_ROOT, '--quiet']);
@@ -359,7 +369,9 @@ describe('sockhttp serve public/ (the multithreaded web server step)', { skip: !
   });
 
   test('serves /HelloWorld.html', async () => {
-    const response = splitResponse(await rawExchange(server.port, 'GET /HelloWorld.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+    const response = splitResponse(
+      await rawExchange(server.port, 'GET /HelloWorld.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'),
+    );
     assert.equal(response.statusLine, 'HTTP/1.1 200 OK');
     assert.match(response.field('content-type') ?? '', /^text\/html/);
     assert.ok(response.body.equals(readFileSync(join(PUBLIC_ROOT, 'HelloWorld.html'))));

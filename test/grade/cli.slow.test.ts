@@ -44,7 +44,10 @@ describe('programs that fail to run get a clear verdict', { skip }, () => {
   test('a server that never listens: listening fails after the time limit, nothing else is graded', async () => {
     const run = await grade('web-server', ['python3', 'broken/server_never_listens.py'], ['--start-timeout', '1']);
     assert.match(run.item('listening').verdict, /not listening on port \d+ after 1 s/);
-    assert.deepEqual(run.failed, run.report.items.map((item) => item.id));
+    assert.deepEqual(
+      run.failed,
+      run.report.items.map((item) => item.id),
+    );
     assert.ok(run.report.items.slice(1).every((item) => item.verdict.startsWith('not graded')));
     assert.equal(run.report.score, 0);
     assert.equal(run.code, 1);
@@ -57,7 +60,10 @@ describe('programs that fail to run get a clear verdict', { skip }, () => {
   });
 
   test("a program's output cannot drive the terminal: the report shows it escaped", async () => {
-    const result = await runCli(['grade', 'simplest-server', '--port', '0', '--no-args', '--', 'sh', '-c', 'printf "\\033[2J\\033]0;pwned\\007 boom\\n" >&2; exit 1'], { cwd: LABS });
+    const result = await runCli(
+      ['grade', 'simplest-server', '--port', '0', '--no-args', '--', 'sh', '-c', 'printf "\\033[2J\\033]0;pwned\\007 boom\\n" >&2; exit 1'],
+      { cwd: LABS },
+    );
     const table = result.stdout.toString('utf8');
     assert.equal(result.code, 1);
     assert.match(table, /exited with code 1 without listening on port \d+: "\\x1b\[2J\\x1b\]0;pwned\\x07 boom"/);
@@ -85,7 +91,9 @@ describe('programs that fail to run get a clear verdict', { skip }, () => {
 describe('Ctrl-C', { skip }, () => {
   test('stops the grading and the student server with it (exit 130)', async () => {
     const port = await closedPort();
-    const grader = startProcess(process.execPath, [CLI, 'grade', 'web-server', '--port', String(port), '--', 'python3', 'web_server.py'], { cwd: LABS });
+    const grader = startProcess(process.execPath, [CLI, 'grade', 'web-server', '--port', String(port), '--', 'python3', 'web_server.py'], {
+      cwd: LABS,
+    });
     try {
       assert.ok(await until(() => isListening(port), 10_000), 'the student server never listened');
       const exited = new Promise<number | null>((resolve) => grader.child.once('exit', (code) => resolve(code)));
@@ -144,17 +152,25 @@ describe('--gradescope FILE', { skip }, () => {
     try {
       const file = join(folder.path, 'results.json');
       const run = await grade('web-server', ['python3', 'broken/web_server_no_404.py'], ['--gradescope', file]);
-      const results = JSON.parse(readFileSync(file, 'utf8')) as { score: number; tests: Array<{ name: string; score: number; max_score: number; output: string; status: string }> };
+      const results = JSON.parse(readFileSync(file, 'utf8')) as {
+        score: number;
+        tests: Array<{ name: string; score: number; max_score: number; output: string; status: string }>;
+      };
       assert.deepEqual(validate(SCHEMA, results), []);
       assert.equal(results.tests.length, run.report.items.length);
       assert.equal(results.score, run.report.score);
-      assert.equal(results.score, results.tests.reduce((sum, test) => sum + test.score, 0));
+      assert.equal(
+        results.score,
+        results.tests.reduce((sum, test) => sum + test.score, 0),
+      );
       const notFound = results.tests.find((test) => test.name.startsWith('web-server not-found'))!;
       assert.equal(notFound.score, 0);
       assert.equal(notFound.max_score, 2);
       assert.equal(notFound.status, 'failed');
       assert.match(notFound.output, /^FAIL: 200 OK for a file that does not exist/);
-      assert.ok(results.tests.filter((test) => test !== notFound).every((test) => test.score === test.max_score && test.status === 'passed'));
+      assert.ok(
+        results.tests.filter((test) => test !== notFound).every((test) => test.score === test.max_score && test.status === 'passed'),
+      );
     } finally {
       folder.remove();
     }
@@ -165,7 +181,15 @@ describe('--gradescope FILE', { skip }, () => {
     assert.notDeepEqual(validate(SCHEMA, { tests: [{ name: 'a', score: 1, max_score: 1 }] }), []);
     assert.notDeepEqual(validate(SCHEMA, { tests: [], visibility: 'public' }), []);
     assert.notDeepEqual(validate(SCHEMA, { tests: [], maxScore: 3 }), []);
-    assert.deepEqual(validate(SCHEMA, { score: 2, tests: [{ name: 'a', score: 2, max_score: 2, output: 'ok', visibility: 'after_due_date', output_format: 'md' }], execution_time: 3, stdout_visibility: 'hidden' }), []);
+    assert.deepEqual(
+      validate(SCHEMA, {
+        score: 2,
+        tests: [{ name: 'a', score: 2, max_score: 2, output: 'ok', visibility: 'after_due_date', output_format: 'md' }],
+        execution_time: 3,
+        stdout_visibility: 'hidden',
+      }),
+      [],
+    );
   });
 });
 
@@ -178,11 +202,23 @@ describe('bad input and set-up problems', () => {
     ['a URL and a program', ['grade', 'web-server', 'http://127.0.0.1:1/', '--', 'true'], /either a URL or a program/],
     ['a bad port', ['grade', 'web-server', '--port', '70000', '--', 'true'], /--port must be a whole number from 0 to 65535/],
     ['a bad time limit', ['grade', 'web-server', '--timeout', 'soon', '--', 'true'], /--timeout must be a number/],
-    ['a bad start time limit', ['grade', 'web-server', '--start-timeout', '0', '--', 'true'], /--start-timeout must be a number from 0.5 to 600/],
-    ['an unknown item to skip', ['grade', 'web-server', '--skip', 'speed', '--', 'true'], /--skip speed: the web-server items are listening, /],
+    [
+      'a bad start time limit',
+      ['grade', 'web-server', '--start-timeout', '0', '--', 'true'],
+      /--start-timeout must be a number from 0.5 to 600/,
+    ],
+    [
+      'an unknown item to skip',
+      ['grade', 'web-server', '--skip', 'speed', '--', 'true'],
+      /--skip speed: the web-server items are listening, /,
+    ],
     ['an unknown option', ['grade', 'web-server', '--colour', '--', 'true'], /Unknown option '--colour'/],
     ['--map-lab-host for a server', ['grade', 'web-server', '--map-lab-host', '--', 'true'], /--map-lab-host is for the client labs/],
-    ['a missing --file', ['grade', 'client', '--file', '/nonexistent/HelloWorld.html', '--', 'true'], /--file \/nonexistent\/HelloWorld.html: cannot read it \(ENOENT\)/],
+    [
+      'a missing --file',
+      ['grade', 'client', '--file', '/nonexistent/HelloWorld.html', '--', 'true'],
+      /--file \/nonexistent\/HelloWorld.html: cannot read it \(ENOENT\)/,
+    ],
   ];
   for (const [name, args, message] of usageCases) {
     test(`${name}: one line, exit 2`, async () => {

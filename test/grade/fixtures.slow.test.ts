@@ -44,7 +44,13 @@ const MISTAKES: Mistake[] = [
   { lab: 'client', file: 'client_lf.py', item: 'crlf', named: /end with "\\n" instead of "\\r\\n"/ },
   { lab: 'web-server', file: 'web_server_lf.py', item: 'crlf', named: /line\(s\) of the head end with "\\n" instead of "\\r\\n"/ },
   { lab: 'web-server', file: 'web_server_no_404.py', item: 'not-found', named: /200 OK for a file that does not exist/ },
-  { lab: 'web-server', file: 'web_server_one_at_a_time.py', item: 'concurrency', named: /one connection at a time/, options: ['--timeout', '2'] },
+  {
+    lab: 'web-server',
+    file: 'web_server_one_at_a_time.py',
+    item: 'concurrency',
+    named: /one connection at a time/,
+    options: ['--timeout', '2'],
+  },
   { lab: 'web-server', file: 'web_server_head_body.py', item: 'head', named: /a body on HEAD: 316 bytes/ },
   { lab: 'web-server', file: 'web_server_no_blank_line.py', item: 'blank-line', named: /no empty line between the head and the page/ },
 ];
@@ -53,7 +59,15 @@ describe('each broken program fails exactly the item of its mistake', { skip }, 
   for (const mistake of MISTAKES) {
     test(`${mistake.lab}: ${mistake.file} → ${mistake.item}`, async () => {
       const run = await grade(mistake.lab, ['python3', `broken/${mistake.file}`], mistake.options);
-      assert.deepEqual(run.failed, [mistake.item], JSON.stringify(run.report.items.filter((item) => !item.passed), null, 2));
+      assert.deepEqual(
+        run.failed,
+        [mistake.item],
+        JSON.stringify(
+          run.report.items.filter((item) => !item.passed),
+          null,
+          2,
+        ),
+      );
       const item = run.item(mistake.item);
       assert.match(item.verdict, mistake.named);
       assert.equal(item.points, 0);

@@ -66,7 +66,15 @@ export async function grade(lab: string, command: string[], options: string[] = 
 
 /** Full marks: every item passed, the score is the maximum, and the exit code is 0. */
 export function assertFullMarks(run: GradeRun): void {
-  assert.deepEqual(run.failed, [], JSON.stringify(run.report.items.filter((item) => !item.passed), null, 2));
+  assert.deepEqual(
+    run.failed,
+    [],
+    JSON.stringify(
+      run.report.items.filter((item) => !item.passed),
+      null,
+      2,
+    ),
+  );
   assert.equal(run.report.score, run.report.maxScore);
   assert.equal(run.report.fullMarks, true);
   assert.equal(run.code, 0);

@@ -29,8 +29,10 @@ export function validate(schema: Schema, value: unknown, path = '$'): string[] {
     const types = Array.isArray(schema.type) ? schema.type : [schema.type];
     if (!types.some((type) => matchesType(value, type))) return [`${path}: expected ${types.join(' or ')}, got ${typeOf(value)}`];
   }
-  if (schema.enum !== undefined && !schema.enum.includes(value)) errors.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
-  if (schema.minimum !== undefined && typeof value === 'number' && value < schema.minimum) errors.push(`${path}: ${value} < ${schema.minimum}`);
+  if (schema.enum !== undefined && !schema.enum.includes(value))
+    errors.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
+  if (schema.minimum !== undefined && typeof value === 'number' && value < schema.minimum)
+    errors.push(`${path}: ${value} < ${schema.minimum}`);
   if (typeOf(value) === 'object') {
     const object = value as Record<string, unknown>;
     for (const key of schema.required ?? []) if (!(key in object)) errors.push(`${path}: missing "${key}"`);
@@ -40,6 +42,7 @@ export function validate(schema: Schema, value: unknown, path = '$'): string[] {
       else if (schema.additionalProperties === false) errors.push(`${path}: unexpected "${key}"`);
     }
   }
-  if (Array.isArray(value) && schema.items !== undefined) value.forEach((item, index) => errors.push(...validate(schema.items!, item, `${path}[${index}]`)));
+  if (Array.isArray(value) && schema.items !== undefined)
+    for (const [index, item] of value.entries()) errors.push(...validate(schema.items!, item, `${path}[${index}]`));
   return errors;
 }

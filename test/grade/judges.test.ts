@@ -45,8 +45,11 @@ describe('splitLeniently and judgeHead: each mistake fails its own verdict', () 
 });
 
 describe('what a program printed', () => {
-  test("print() after every read and CRLF turned into LF still compare equal", () => {
-    const printed = Buffer.from(`${LARGE_FILE.toString('latin1').slice(0, 1000)}\n${LARGE_FILE.toString('latin1').slice(1000).replace(/\n/g, '\r\n')}\n`, 'latin1');
+  test('print() after every read and CRLF turned into LF still compare equal', () => {
+    const printed = Buffer.from(
+      `${LARGE_FILE.toString('latin1').slice(0, 1000)}\n${LARGE_FILE.toString('latin1').slice(1000).replace(/\n/g, '\r\n')}\n`,
+      'latin1',
+    );
     assert.equal(printedPieces(comparableText(printed), LARGE_FILE_BODY_PIECES), LARGE_FILE_BODY_PIECES.length);
   });
 
@@ -69,11 +72,22 @@ describe('what a program printed', () => {
 describe('commandFor', () => {
   const values = { host: '127.0.0.1', port: 4000, file: 'HelloWorld.html' };
   test("appends the lab's arguments", () => {
-    assert.deepEqual(commandFor(RUBRICS.client, ['python3', 'client.py'], values, true), ['python3', 'client.py', '127.0.0.1', '4000', 'HelloWorld.html']);
+    assert.deepEqual(commandFor(RUBRICS.client, ['python3', 'client.py'], values, true), [
+      'python3',
+      'client.py',
+      '127.0.0.1',
+      '4000',
+      'HelloWorld.html',
+    ]);
     assert.deepEqual(commandFor(RUBRICS['web-server'], ['./server'], values, true), ['./server', '4000']);
   });
   test('placeholders replace the appended arguments', () => {
-    assert.deepEqual(commandFor(RUBRICS['simple-get'], ['java', 'SimpleGet', '--port={port}', '{host}'], values, true), ['java', 'SimpleGet', '--port=4000', '127.0.0.1']);
+    assert.deepEqual(commandFor(RUBRICS['simple-get'], ['java', 'SimpleGet', '--port={port}', '{host}'], values, true), [
+      'java',
+      'SimpleGet',
+      '--port=4000',
+      '127.0.0.1',
+    ]);
   });
   test('--no-args appends nothing', () => {
     assert.deepEqual(commandFor(RUBRICS['simple-get'], ['python3', 'get.py'], values, false), ['python3', 'get.py']);
@@ -86,7 +100,10 @@ describe('Scorecard', () => {
     card.fail('head', 'a body on HEAD');
     card.pass('listening', 'listening');
     const items = card.finish('not graded', new Set(['concurrency']));
-    assert.deepEqual(items.map((item) => item.id), RUBRICS['web-server'].items.map((item) => item.id).filter((id) => id !== 'concurrency'));
+    assert.deepEqual(
+      items.map((item) => item.id),
+      RUBRICS['web-server'].items.map((item) => item.id).filter((id) => id !== 'concurrency'),
+    );
     assert.equal(items[0]!.points, 1);
     assert.equal(items.find((item) => item.id === 'head')!.verdict, 'a body on HEAD');
     assert.equal(items.find((item) => item.id === 'not-found')!.verdict, 'not graded');

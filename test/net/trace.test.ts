@@ -45,7 +45,13 @@ function parseTrace(output: string): TraceEntry[] {
     .map((line) => {
       const match = TRACE_LINE.exec(line);
       assert.ok(match !== null, `not a trace line: ${JSON.stringify(line)}`);
-      return { time: match[1]!, connection: Number(match[2]), direction: match[3] as TraceEntry['direction'], element: match[4]!.trimEnd(), text: match[5]! };
+      return {
+        time: match[1]!,
+        connection: Number(match[2]),
+        direction: match[3] as TraceEntry['direction'],
+        element: match[4]!.trimEnd(),
+        text: match[5]!,
+      };
     });
 }
 
@@ -172,13 +178,23 @@ describe('serve --trace: stderr', () => {
     // The whole line, as a reader sees it: time, #connection, direction, element padded to 14 columns.
     const raw = server.stderr().split('\n');
     assert.ok(
-      raw.some((line) => new RegExp(`^\\d{2}:\\d{2}:\\d{2}\\.\\d{3} #${entries[0]!.connection} < request-line  GET /wireshark-labs/INTRO-wireshark-file1\\.html HTTP/1\\.1\\\\r\\\\n$`).test(line)),
+      raw.some((line) =>
+        new RegExp(
+          `^\\d{2}:\\d{2}:\\d{2}\\.\\d{3} #${entries[0]!.connection} < request-line  GET /wireshark-labs/INTRO-wireshark-file1\\.html HTTP/1\\.1\\\\r\\\\n$`,
+        ).test(line),
+      ),
       server.stderr(),
     );
   });
 
-  test('a request from curl: its field lines, our status line, the 4,500-byte body summarized', { skip: !HAS_CURL && 'curl is not installed' }, async () => {
-    const result = await runCommand('curl', ['-s', '-S', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${server.port}${FILE3_PATH}`], { timeoutMs: 20_000 });
+  test('a request from curl: its field lines, our status line, the 4,500-byte body summarized', {
+    skip: !HAS_CURL && 'curl is not installed',
+  }, async () => {
+    const result = await runCommand(
+      'curl',
+      ['-s', '-S', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${server.port}${FILE3_PATH}`],
+      { timeoutMs: 20_000 },
+    );
     assert.equal(result.stdout.toString(), '200', result.stderr);
     const entries = await pollUntil(() => connectionWith(trace(), `GET ${FILE3_PATH} HTTP/1.1\\r\\n`), isClosed);
     const received = entries.filter((entry) => entry.direction === '<');
@@ -302,7 +318,10 @@ describe('serve --trace: a chunked response (the --watch live-reload event strea
       connection.write('GET /__sockhttp/live-reload HTTP/1.1\r\nHost: x\r\n\r\n');
       const requestLine = 'GET /__sockhttp/live-reload HTTP/1.1\\r\\n';
       const chunkLines = (entries: TraceEntry[]) => entries.filter((entry) => entry.element.startsWith('chunk-'));
-      let entries = await pollUntil(() => connectionWith(parseTrace(server.stderr()), requestLine), (found) => chunkLines(found).length >= 2);
+      let entries = await pollUntil(
+        () => connectionWith(parseTrace(server.stderr()), requestLine),
+        (found) => chunkLines(found).length >= 2,
+      );
       const sent = entries.filter((entry) => entry.direction === '>');
       assert.ok(
         sent.some((entry) => entry.element === 'field-line' && entry.text === 'Transfer-Encoding: chunked\\r\\n'),
@@ -318,7 +337,11 @@ describe('serve --trace: a chunked response (the --watch live-reload event strea
       // Waits for both lines of the chunk: its size line may be traced before its data line.
       for (let attempt = 0; attempt < 5 && chunkLines(entries).length < before + 2; attempt++) {
         writeFileSync(join(folder.path, 'index.html'), `<p>changed ${attempt}</p>\n`);
-        entries = await pollUntil(() => connectionWith(parseTrace(server.stderr()), requestLine), (found) => chunkLines(found).length >= before + 2, 2_000);
+        entries = await pollUntil(
+          () => connectionWith(parseTrace(server.stderr()), requestLine),
+          (found) => chunkLines(found).length >= before + 2,
+          2_000,
+        );
       }
       const next = chunkLines(entries).slice(before, before + 2);
       assert.equal(next[0]?.element, 'chunk-size', server.stderr());
@@ -349,7 +372,9 @@ function canMakePty(): boolean {
   const probe = spawnSync('script', ['-q', '-e', '-c', 'test -t 2', '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], timeout: 10_000 });
   return probe.status === 0;
 }
-const PTY_SKIP = canMakePty() ? false : 'cannot make a pseudo-terminal here (`script -q -e -c CMD /dev/null` from util-linux is missing or does not work)';
+const PTY_SKIP = canMakePty()
+  ? false
+  : 'cannot make a pseudo-terminal here (`script -q -e -c CMD /dev/null` from util-linux is missing or does not work)';
 
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
@@ -421,7 +446,7 @@ describe('serve --trace on a terminal: colours, and NO_COLOR', { skip: PTY_SKIP 
 
   test('NO_COLOR=1: no colours, even on a terminal', async () => {
     const output = await traceOnTerminal(['--trace'], { ...withoutNoColor(), NO_COLOR: '1' });
-    assert.match(output, /< request-line  GET \/wireshark-labs\/INTRO-wireshark-file1\.html HTTP\/1\.1\\r\\n/);
+    assert.match(output, /< request-line {2}GET \/wireshark-labs\/INTRO-wireshark-file1\.html HTTP\/1\.1\\r\\n/);
     assert.ok(!output.includes('\x1b'), JSON.stringify(output.slice(0, 400)));
   });
 
@@ -453,7 +478,18 @@ describe('get --trace: the client side of the wire', () => {
   after(() => server?.close());
 
   test('two URLs on one connection: requests as sent (>), responses as received (<), bodies summarized, reuse noted', async () => {
-    const result = await runCli(['get', server.url(FILE1), server.url(FILE3), '--trace', '--trace-body', '6', '-o', '/dev/null', '-o', '/dev/null']);
+    const result = await runCli([
+      'get',
+      server.url(FILE1),
+      server.url(FILE3),
+      '--trace',
+      '--trace-body',
+      '6',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stderr.split('\n').filter((line) => line !== '');
     const labelled = lines.map((line) => line.replace(/^\d\d:\d\d:\d\d\.\d{3} /, ''));
@@ -463,7 +499,10 @@ describe('get --trace: the client side of the wire', () => {
     assert.ok(labelled.includes('#1 < field-line    Content-Length: 81\\r\\n'), lines.join('\n'));
     assert.ok(labelled.includes('#1 < body          <html>… 81 bytes of body …'), lines.join('\n'));
     assert.ok(labelled.includes('#1 < body          <!DOCT… 4,500 bytes of body …'), lines.join('\n'));
-    assert.ok(labelled.some((line) => line.startsWith('#1 *') && line.includes('re-using this connection')), lines.join('\n'));
+    assert.ok(
+      labelled.some((line) => line.startsWith('#1 *') && line.includes('re-using this connection')),
+      lines.join('\n'),
+    );
     assert.ok(!labelled.some((line) => line.startsWith('#2 ')), 'the second URL must travel on connection #1');
   });
 
@@ -474,7 +513,7 @@ describe('get --trace: the client side of the wire', () => {
       const result = await runCli(['get', server.url(FILE1), '--trace-file', file, '-o', '/dev/null']);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, '');
-      assert.match(readFileSync(file, 'utf8'), /#1 > request-line  GET \/wireshark-labs\/INTRO-wireshark-file1\.html HTTP\/1\.1\\r\\n/);
+      assert.match(readFileSync(file, 'utf8'), /#1 > request-line {2}GET \/wireshark-labs\/INTRO-wireshark-file1\.html HTTP\/1\.1\\r\\n/);
     } finally {
       folder.remove();
     }

@@ -49,7 +49,10 @@ async function serveAndGet(binary: string, folder: string): Promise<string> {
 before(() => {
   work = makeTempDir('sockhttp-install-');
   // The pretest build made dist/: packing runs no script, so nothing of the clone is rebuilt now.
-  const name = npm(['pack', '--ignore-scripts', '--pack-destination', work.path, ...NPM_QUIET], REPO_ROOT).trim().split('\n').pop()!;
+  const name = npm(['pack', '--ignore-scripts', '--pack-destination', work.path, ...NPM_QUIET], REPO_ROOT)
+    .trim()
+    .split('\n')
+    .pop()!;
   tarball = join(work.path, name);
   files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
   writeFileSync(join(work.path, 'hello.txt'), 'hello from an installed sockhttp\n');
@@ -59,10 +62,20 @@ after(() => work?.remove());
 
 describe('the npm package', () => {
   test('holds the program, its types, the demo site, README and LICENSE, and no dev-only file', () => {
-    for (const needed of ['package/bin/sockhttp.js', 'package/dist/src/index.js', 'package/dist/src/index.d.ts', 'package/dist/src/cli/main.js', 'package/public/index.html', 'package/README.md', 'package/LICENSE']) {
+    for (const needed of [
+      'package/bin/sockhttp.js',
+      'package/dist/src/index.js',
+      'package/dist/src/index.d.ts',
+      'package/dist/src/cli/main.js',
+      'package/public/index.html',
+      'package/README.md',
+      'package/LICENSE',
+    ]) {
       assert.ok(files.includes(needed), `missing ${needed}`);
     }
-    const devOnly = files.filter((file) => /^package\/(src|test|bench|fuzz|scripts|examples|docs|\.ci)\/|\.map$|tsconfig|\.tsbuildinfo|\.build-stamp/.test(file));
+    const devOnly = files.filter((file) =>
+      /^package\/(src|test|bench|fuzz|scripts|examples|docs|\.ci)\/|\.map$|tsconfig|\.tsbuildinfo|\.build-stamp/.test(file),
+    );
     assert.deepEqual(devOnly, []);
   });
 
@@ -75,7 +88,11 @@ describe('the npm package', () => {
     assert.match(execFileSync(binary, ['--version'], { encoding: 'utf8' }), /^\d+\.\d+\.\d+/);
     assert.equal(await serveAndGet(binary, work.path), 'hello from an installed sockhttp\n');
     // The library is importable by its name, as the README shows.
-    const imported = execFileSync(process.execPath, ['--input-type=module', '-e', "import('sockhttp').then((m) => console.log(typeof m.serveStatic, typeof m.request))"], { cwd: folder, encoding: 'utf8' });
+    const imported = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', "import('sockhttp').then((m) => console.log(typeof m.serveStatic, typeof m.request))"],
+      { cwd: folder, encoding: 'utf8' },
+    );
     assert.equal(imported.trim(), 'function function');
   });
 

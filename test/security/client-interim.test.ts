@@ -35,7 +35,11 @@ async function fetchFrom(pieces: string[], options: Parameters<typeof request>[1
 
 describe('request(): interim responses are bounded', () => {
   test('10 interim responses, then the final one: read as usual', async () => {
-    const { response, body } = await fetchFrom([CONTINUE.repeat(9), 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n', FINAL]);
+    const { response, body } = await fetchFrom([
+      CONTINUE.repeat(9),
+      'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n',
+      FINAL,
+    ]);
     assert.equal(response.status, 200);
     assert.equal(body, 'hi');
   });
@@ -66,12 +70,20 @@ describe('sockhttp get: an endless stream of 100 Continue', () => {
           const result = await runGet([server.url, '--max-time', '20', '-o', '/dev/null', ...extra]);
           assert.equal(result.signal, null, 'killed after its time was up');
           assert.equal(result.code, 8, result.stderr);
-          const errors = extra.includes('-v') ? result.stderr.split('\n').filter((line) => line.startsWith('sockhttp get:')).join('\n') + '\n' : result.stderr;
+          const errors = extra.includes('-v')
+            ? result.stderr
+                .split('\n')
+                .filter((line) => line.startsWith('sockhttp get:'))
+                .join('\n') + '\n'
+            : result.stderr;
           assertOneLine(errors);
           assert.match(errors, /^sockhttp get: .*interim/);
           assert.ok(result.peakRss < 150 * MB, `RSS reached ${(result.peakRss / MB).toFixed(1)} MB`);
           const [connection] = server.connections;
-          assert.ok(connection !== undefined && connection.written < 64 * MB, `the server wrote ${connection?.written} bytes before the client gave up`);
+          assert.ok(
+            connection !== undefined && connection.written < 64 * MB,
+            `the server wrote ${connection?.written} bytes before the client gave up`,
+          );
         },
       );
     });

@@ -32,7 +32,11 @@ async function withServer<T>(head: string, body: (server: RawServer) => Promise<
 
 /** Output decoded as UTF-8: a raw C1 byte shows up as U+FFFD, a UTF-8-encoded one as U+0080-U+009F. */
 function assertNoControls(output: string, what: string): void {
-  assert.doesNotMatch(output, /[\u0080-\u009f\ufffd\u001b\u0000-\u0008\u000b\u000c\u000e-\u001f]/, `${what} carries control characters: ${JSON.stringify(output)}`);
+  assert.doesNotMatch(
+    output,
+    /[\u0080-\u009f\ufffd\u001b\u0000-\u0008\u000b\u000c\u000e-\u001f]/,
+    `${what} carries control characters: ${JSON.stringify(output)}`,
+  );
 }
 
 const HOSTILE_HEAD = `HTTP/1.1 200 OK ${HOSTILE}\r\nX-Evil: a${HOSTILE}b\r\nContent-Type: text/plain${HOSTILE}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`;
@@ -44,7 +48,10 @@ describe('sockhttp get: server text on stdout is escaped', () => {
       assert.equal(result.code, 0, result.stderr);
       const stdout = result.stdout.toString('utf8');
       assertNoControls(stdout.replace(/\r\n/g, ''), 'stdout');
-      assert.equal(stdout, `HTTP/1.1 200 OK ${SHOWN}\r\nX-Evil: a${SHOWN}b\r\nContent-Type: text/plain${SHOWN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`);
+      assert.equal(
+        stdout,
+        `HTTP/1.1 200 OK ${SHOWN}\r\nX-Evil: a${SHOWN}b\r\nContent-Type: text/plain${SHOWN}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi`,
+      );
     });
   });
 
@@ -99,12 +106,28 @@ describe('sockhttp get: server text on stdout is escaped', () => {
       remoteAddress: '127.0.0.1',
       remotePort: 443,
       proxy: null,
-      tls: { protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', alpnProtocol: 'http/1.1', verified: false, subject: 'evil\u009b2J\u001b]0;x\u0007', issuer: 'Ünïcode CA\u202e' },
+      tls: {
+        protocol: 'TLSv1.3',
+        cipher: 'TLS_AES_128_GCM_SHA256',
+        alpnProtocol: 'http/1.1',
+        verified: false,
+        subject: 'evil\u009b2J\u001b]0;x\u0007',
+        issuer: 'Ünïcode CA\u202e',
+      },
       timings: { nameLookup: 0, connect: 0, appConnect: 0 },
     };
-    const lines = verboseLines({ type: 'request', url: new URL('https://example.test/'), connection: details, reused: false, head: Buffer.from('GET / HTTP/1.1\r\n\r\n') });
+    const lines = verboseLines({
+      type: 'request',
+      url: new URL('https://example.test/'),
+      connection: details,
+      reused: false,
+      head: Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+    });
     const certificate = lines.find((line) => line.startsWith('* Server certificate'))!;
     assertNoControls(certificate, 'the certificate line');
-    assert.equal(certificate, '* Server certificate: subject evil\\u{9b}2J\\x1b]0;x\\x07, issuer Ünïcode CA\\u{202e}; NOT verified (--insecure)');
+    assert.equal(
+      certificate,
+      '* Server certificate: subject evil\\u{9b}2J\\x1b]0;x\\x07, issuer Ünïcode CA\\u{202e}; NOT verified (--insecure)',
+    );
   });
 });

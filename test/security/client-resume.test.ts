@@ -61,7 +61,10 @@ function partialResponse(fields: string, body: Buffer | string, after: RawAnswer
 function assertUntouched(outcome: Outcome, have = HAVE): void {
   assert.equal(outcome.code, 33, outcome.stderr);
   assertOneLine(outcome.stderr);
-  assert.ok(readFileSync(outcome.partial).equals(WHOLE.subarray(0, have)), `the partial file changed: ${JSON.stringify(readFileSync(outcome.partial).toString('latin1'))}`);
+  assert.ok(
+    readFileSync(outcome.partial).equals(WHOLE.subarray(0, have)),
+    `the partial file changed: ${JSON.stringify(readFileSync(outcome.partial).toString('latin1'))}`,
+  );
   assert.ok(existsSync(outcome.record), 'the resume record is gone');
   assert.equal(existsSync(outcome.destination), false);
   assert.equal(readdirSync(outcome.dir).length, 2);
@@ -92,20 +95,30 @@ describe('-C -: a 206 is appended only when it continues the recorded representa
   });
 
   test('recorded Last-Modified: a 206 with another Last-Modified is refused', async () => {
-    assertUntouched(await resumeAgainst(partialResponse(`Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n${RANGE}Content-Length: 60\r\n`, REST), LAST_MODIFIED));
+    assertUntouched(
+      await resumeAgainst(
+        partialResponse(`Last-Modified: Wed, 02 Dec 2026 10:00:00 GMT\r\n${RANGE}Content-Length: 60\r\n`, REST),
+        LAST_MODIFIED,
+      ),
+    );
   });
 
   test('recorded Last-Modified: a 206 with the same one continues the file', async () => {
-    const outcome = await resumeAgainst(partialResponse(`Last-Modified: ${LAST_MODIFIED}\r\n${RANGE}Content-Length: 60\r\n`, REST), LAST_MODIFIED);
+    const outcome = await resumeAgainst(
+      partialResponse(`Last-Modified: ${LAST_MODIFIED}\r\n${RANGE}Content-Length: 60\r\n`, REST),
+      LAST_MODIFIED,
+    );
     assert.equal(outcome.code, 0, outcome.stderr);
     assert.ok(readFileSync(outcome.destination).equals(WHOLE));
   });
 
   test('a Content-Length other than the length of the range: refused before a byte is written', async () => {
-    assertUntouched(await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Content-Length: 80\r\n`, Buffer.concat([REST, Buffer.alloc(20, 'X')]))));
+    assertUntouched(
+      await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Content-Length: 80\r\n`, Buffer.concat([REST, Buffer.alloc(20, 'X')]))),
+    );
   });
 
-  test('a 206 in a content coding (its bytes are not the file\'s): refused', async () => {
+  test("a 206 in a content coding (its bytes are not the file's): refused", async () => {
     assertUntouched(await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Content-Encoding: gzip\r\nContent-Length: 60\r\n`, REST)));
   });
 });
@@ -117,12 +130,18 @@ describe('-C -: a 206 body longer than its range leaves the partial file as it w
   });
 
   test('delimited by the close, 20 bytes past the range: the same', async () => {
-    assertUntouched(await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Connection: close\r\n`, Buffer.concat([REST, Buffer.alloc(20, 'X')]))));
+    assertUntouched(
+      await resumeAgainst(partialResponse(`ETag: "v1"\r\n${RANGE}Connection: close\r\n`, Buffer.concat([REST, Buffer.alloc(20, 'X')]))),
+    );
   });
 
   test('an empty partial file (Range: bytes=0-), 20 bytes past the range: left empty', async () => {
     const chunked = `64\r\n${WHOLE.toString('latin1')}\r\n14\r\n${'X'.repeat(20)}\r\n0\r\n\r\n`;
-    const outcome = await resumeAgainst(partialResponse(`ETag: "v1"\r\nContent-Range: bytes 0-99/100\r\nTransfer-Encoding: chunked\r\n`, chunked), '"v1"', 0);
+    const outcome = await resumeAgainst(
+      partialResponse(`ETag: "v1"\r\nContent-Range: bytes 0-99/100\r\nTransfer-Encoding: chunked\r\n`, chunked),
+      '"v1"',
+      0,
+    );
     assert.match(outcome.requestHead, /\r\nRange: bytes=0-\r\n/);
     assertUntouched(outcome, 0);
   });

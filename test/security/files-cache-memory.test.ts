@@ -68,12 +68,20 @@ describe('the path and 404 caches do not pin request heads', { skip: !canReadRss
     });
 
     // Warm-up: the same traffic to one path, which adds one cache entry at most.
-    const warmUp = await hammer(cli!.port, '/missing-warm-up', options((status) => status === 404));
+    const warmUp = await hammer(
+      cli!.port,
+      '/missing-warm-up',
+      options((status) => status === 404),
+    );
     assert.equal(warmUp.failure, undefined);
     assert.equal(warmUp.requests, REQUESTS, 'the warm-up did not finish in time');
     const before = await settledRss(pid);
 
-    const measured = await hammer(cli!.port, (index) => (index % 2 === 0 ? `/missing-${index}` : `/d${index}/../file.txt`), options((status) => status === 404 || status === 200));
+    const measured = await hammer(
+      cli!.port,
+      (index) => (index % 2 === 0 ? `/missing-${index}` : `/d${index}/../file.txt`),
+      options((status) => status === 404 || status === 200),
+    );
     assert.equal(measured.failure, undefined);
     assert.equal(measured.requests, REQUESTS, 'the measured phase did not finish in time');
     assert.ok((measured.statuses[200] ?? 0) > 0 && (measured.statuses[404] ?? 0) > 0, JSON.stringify(measured.statuses));
@@ -82,7 +90,7 @@ describe('the path and 404 caches do not pin request heads', { skip: !canReadRss
     const growth = afterwards - before;
     assert.ok(
       growth < MAX_GROWTH_BYTES,
-      `the server grew by ${(growth / 1e6).toFixed(1)} MB (${((growth / REQUESTS) / 1000).toFixed(1)} KB per request): from ${(before / 1e6).toFixed(1)} to ${(afterwards / 1e6).toFixed(1)} MB`,
+      `the server grew by ${(growth / 1e6).toFixed(1)} MB (${(growth / REQUESTS / 1000).toFixed(1)} KB per request): from ${(before / 1e6).toFixed(1)} to ${(afterwards / 1e6).toFixed(1)} MB`,
     );
   });
 });

@@ -69,7 +69,8 @@ describe('dotfiles reached through symlinks, with the default dotfiles deny', ()
     assert.equal(answer.status, 200);
     const page = answer.body.toString('utf8');
     assert.ok(page.includes('visible.txt'));
-    for (const name of ['env.txt', 'chain.txt', 'config.txt', 'gitdir', '.env', '.git']) assert.ok(!page.includes(`>${name}`), `the listing offers ${name}`);
+    for (const name of ['env.txt', 'chain.txt', 'config.txt', 'gitdir', '.env', '.git'])
+      assert.ok(!page.includes(`>${name}`), `the listing offers ${name}`);
   });
 
   test('a name without any dot, reached directly, is still served', async () => {

@@ -19,7 +19,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import type { RunningServer } from '../helpers.js';
-import { type RawAnswer, type Sandbox, makeSandbox, markedText, plainText, rawGet, startServer, uniqueMarker, writeFiles } from './helpers.js';
+import {
+  type RawAnswer,
+  type Sandbox,
+  makeSandbox,
+  markedText,
+  plainText,
+  rawGet,
+  startServer,
+  uniqueMarker,
+  writeFiles,
+} from './helpers.js';
 
 const MARKER = uniqueMarker('precompressed');
 const NOTES = plainText(4_000, 3);
@@ -67,7 +77,13 @@ function swapForSymlink(name: string, outsideName: string): void {
   renameSync(temporary, join(sandbox.root, name));
 }
 
-async function expectNoLeakAfterSwap(target: string, sibling: string, outsideName: string, expected: string, minimumSiblingBytes: number): Promise<void> {
+async function expectNoLeakAfterSwap(
+  target: string,
+  sibling: string,
+  outsideName: string,
+  expected: string,
+  minimumSiblingBytes: number,
+): Promise<void> {
   const acceptGzip = { 'Accept-Encoding': 'gzip' };
   // First request: the sibling is found and served, so the server has described the file and its sibling.
   const first = await rawGet(server.port, target, acceptGzip);
@@ -79,7 +95,10 @@ async function expectNoLeakAfterSwap(target: string, sibling: string, outsideNam
   swapForSymlink(sibling, outsideName);
   for (let index = 0; index < REQUESTS_AFTER_SWAP; index++) {
     const answer = await rawGet(server.port, target, acceptGzip);
-    assert.ok(!answer.raw.includes(MARKER), `request ${index + 1} after the swap sent the outside file (status ${answer.status}, Content-Encoding ${answer.field('content-encoding')})`);
+    assert.ok(
+      !answer.raw.includes(MARKER),
+      `request ${index + 1} after the swap sent the outside file (status ${answer.status}, Content-Encoding ${answer.field('content-encoding')})`,
+    );
     assert.equal(answer.status, 200, `request ${index + 1} after the swap`);
     assert.equal(decoded(answer), expected, `request ${index + 1} after the swap: not the file asked for`);
   }

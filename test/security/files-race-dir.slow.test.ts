@@ -22,7 +22,19 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningServer, commandExists } from '../helpers.js';
-import { type Sandbox, type Swapper, hammer, makeSandbox, markedText, rawGet, startServer, startSwapper, uniqueMarker, withoutMarker, writeFiles } from './helpers.js';
+import {
+  type Sandbox,
+  type Swapper,
+  hammer,
+  makeSandbox,
+  markedText,
+  rawGet,
+  startServer,
+  startSwapper,
+  uniqueMarker,
+  withoutMarker,
+  writeFiles,
+} from './helpers.js';
 
 const MARKER = uniqueMarker('race-dir');
 const MAX_REQUESTS = 20_000;
@@ -47,7 +59,9 @@ before(async () => {
   writeFiles(sandbox.outside, {
     'dir/page.html': `<p>${markedText(MARKER, 2_000)}</p>\n`,
     'sub/index.html': `<p>${markedText(MARKER, 2_000)}</p>\n`,
-    ...Object.fromEntries(Array.from({ length: OUTSIDE_ENTRIES }, (_, index) => [`list/${MARKER}-entry-${String(index).padStart(2, '0')}.txt`, 'x\n'])),
+    ...Object.fromEntries(
+      Array.from({ length: OUTSIDE_ENTRIES }, (_, index) => [`list/${MARKER}-entry-${String(index).padStart(2, '0')}.txt`, 'x\n']),
+    ),
   });
   for (const name of ['dir', 'sub', 'list']) symlinkSync(join(sandbox.outside, name), join(sandbox.stage, `${name}-link`));
   server = await startServer(sandbox.root);
@@ -64,7 +78,12 @@ async function raceDirectory(directory: string, requestTarget: string, expectBef
   assert.equal(before.status, 200, 'served before the race');
   assert.ok(expectBefore(before.body.toString('utf8')), 'the inside version before the race');
 
-  swapper = await startSwapper({ mode: 'exchange', target: join(sandbox.root, directory), other: join(sandbox.stage, `${directory}-link`), final: 'link' });
+  swapper = await startSwapper({
+    mode: 'exchange',
+    target: join(sandbox.root, directory),
+    other: join(sandbox.stage, `${directory}-link`),
+    final: 'link',
+  });
   let result;
   let swaps;
   try {
@@ -74,14 +93,25 @@ async function raceDirectory(directory: string, requestTarget: string, expectBef
     swapper = undefined;
   }
   assert.ok(swaps > 100, `the swapper made only ${swaps} exchanges: the race did not run`);
-  assert.equal(result.failure, undefined, `during the race (${swaps} exchanges, statuses ${JSON.stringify(result.statuses)}): ${result.failure}`);
+  assert.equal(
+    result.failure,
+    undefined,
+    `during the race (${swaps} exchanges, statuses ${JSON.stringify(result.statuses)}): ${result.failure}`,
+  );
 
-  const afterStop = await hammer(server.port, requestTarget, { maxRequests: REQUESTS_AFTER_STOP, maxMs: 10_000, connections: 1, check: withoutMarker(MARKER) });
+  const afterStop = await hammer(server.port, requestTarget, {
+    maxRequests: REQUESTS_AFTER_STOP,
+    maxMs: 10_000,
+    connections: 1,
+    check: withoutMarker(MARKER),
+  });
   assert.equal(afterStop.failure, undefined, `after the swapper stopped, with the symlink in place: ${afterStop.failure}`);
   assert.deepEqual(afterStop.statuses, { 404: REQUESTS_AFTER_STOP }, 'a directory that leads out answers 404');
 }
 
-describe('a directory exchanged with a symlink to an outside directory, while it is requested', { skip: !hasPython && 'needs python3' }, () => {
+describe('a directory exchanged with a symlink to an outside directory, while it is requested', {
+  skip: !hasPython && 'needs python3',
+}, () => {
   test('/dir/page.html never serves the outside page', async () => {
     await raceDirectory('dir', '/dir/page.html', (body) => body.includes('the page inside'));
   });

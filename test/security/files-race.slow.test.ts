@@ -20,7 +20,20 @@ import { linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunningServer, commandExists } from '../helpers.js';
-import { type Sandbox, type Swapper, hammer, makeSandbox, markedText, plainText, rawGet, startServer, startSwapper, uniqueMarker, withoutMarker, writeFiles } from './helpers.js';
+import {
+  type Sandbox,
+  type Swapper,
+  hammer,
+  makeSandbox,
+  markedText,
+  plainText,
+  rawGet,
+  startServer,
+  startSwapper,
+  uniqueMarker,
+  withoutMarker,
+  writeFiles,
+} from './helpers.js';
 
 const MARKER = uniqueMarker('race');
 /** Bounds of the attack: the first leak ends it early. */
@@ -62,7 +75,14 @@ async function raceFile(name: string, size: 'small' | 'large'): Promise<void> {
   const before = await rawGet(server.port, `/${name}`);
   assert.equal(before.status, 200);
 
-  swapper = await startSwapper({ mode: 'rename', target, linkTo: join(sandbox.outside, `secret-${size}.txt`), plainSource, stage: sandbox.stage, final: 'link' });
+  swapper = await startSwapper({
+    mode: 'rename',
+    target,
+    linkTo: join(sandbox.outside, `secret-${size}.txt`),
+    plainSource,
+    stage: sandbox.stage,
+    final: 'link',
+  });
   let result;
   let swaps;
   try {
@@ -72,10 +92,19 @@ async function raceFile(name: string, size: 'small' | 'large'): Promise<void> {
     swapper = undefined;
   }
   assert.ok(swaps > 100, `the swapper made only ${swaps} swaps: the race did not run`);
-  assert.equal(result.failure, undefined, `during the race (${swaps} swaps, statuses ${JSON.stringify(result.statuses)}): ${result.failure}`);
+  assert.equal(
+    result.failure,
+    undefined,
+    `during the race (${swaps} swaps, statuses ${JSON.stringify(result.statuses)}): ${result.failure}`,
+  );
 
   // The symlink that leads out is now in place for good: whatever the server remembered, it must not serve it.
-  const afterStop = await hammer(server.port, `/${name}`, { maxRequests: REQUESTS_AFTER_STOP, maxMs: 10_000, connections: 1, check: withoutMarker(MARKER) });
+  const afterStop = await hammer(server.port, `/${name}`, {
+    maxRequests: REQUESTS_AFTER_STOP,
+    maxMs: 10_000,
+    connections: 1,
+    check: withoutMarker(MARKER),
+  });
   assert.equal(afterStop.failure, undefined, `after the swapper stopped, with the symlink in place: ${afterStop.failure}`);
   assert.deepEqual(afterStop.statuses, { 404: REQUESTS_AFTER_STOP }, 'a symlink that leads out answers 404');
 }

@@ -26,7 +26,17 @@ import { closeSync, constants, existsSync, linkSync, mkdirSync, openSync, symlin
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, type RunningServer, commandExists, runCommand, startCliServer } from '../helpers.js';
-import { type RawAnswer, type Sandbox, type Swapper, hammer, makeSandbox, rawGet, startServer, startSwapper, writeFiles } from './helpers.js';
+import {
+  type RawAnswer,
+  type Sandbox,
+  type Swapper,
+  hammer,
+  makeSandbox,
+  rawGet,
+  startServer,
+  startSwapper,
+  writeFiles,
+} from './helpers.js';
 
 const FIFO_COUNT = 8;
 /** Liveness only: an answer within this long counts as "did not hang". */
@@ -35,7 +45,7 @@ const LIVENESS_MS = 10_000;
 const hasPython = commandExists('python3');
 
 /** Makes the special files with python3 (node has no mkfifo or mknod); the device only if permitted. */
-const MAKE_SPECIAL = String.raw`
+const MAKE_SPECIAL = `
 import os, socket, stat, sys
 root, trap, stage, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 os.mkfifo(os.path.join(stage, 'fifo-source'))
@@ -84,7 +94,11 @@ before(async () => {
 after(async () => {
   await swapper?.stop().catch(() => {});
   // Release any open() still waiting on a FIFO (a non-blocking writer completes it), then stop the servers.
-  for (const path of [...Array.from({ length: FIFO_COUNT }, (_, index) => join(sandbox.root, `fifo-${index}`)), join(trap, '404.html'), join(sandbox.stage, 'fifo-source')]) {
+  for (const path of [
+    ...Array.from({ length: FIFO_COUNT }, (_, index) => join(sandbox.root, `fifo-${index}`)),
+    join(trap, '404.html'),
+    join(sandbox.stage, 'fifo-source'),
+  ]) {
     try {
       closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
     } catch {
@@ -108,7 +122,9 @@ async function answerOrReason(port: number, target: string): Promise<RawAnswer |
 }
 
 function describeAnswers(targets: string[], answers: Array<RawAnswer | string>): string {
-  return targets.map((target, index) => `${target}: ${typeof answers[index] === 'string' ? answers[index] : (answers[index] as RawAnswer).status}`).join('; ');
+  return targets
+    .map((target, index) => `${target}: ${typeof answers[index] === 'string' ? answers[index] : (answers[index] as RawAnswer).status}`)
+    .join('; ');
 }
 
 describe('files that are not regular files never block the server', { skip: !hasPython && 'needs python3' }, () => {
@@ -123,7 +139,11 @@ describe('files that are not regular files never block the server', { skip: !has
     assert.equal(cold.status, 200);
     assert.equal(cold.body.toString(), 'cold file 0\n');
     const statuses = answers.map((answer) => (typeof answer === 'string' ? null : answer.status));
-    assert.deepEqual(statuses, fifoTargets.map(() => 404), describeAnswers(fifoTargets, answers));
+    assert.deepEqual(
+      statuses,
+      fifoTargets.map(() => 404),
+      describeAnswers(fifoTargets, answers),
+    );
   });
 
   test('a unix socket file answers 404', async () => {
@@ -143,9 +163,15 @@ describe('files that are not regular files never block the server', { skip: !has
   });
 
   test('a 404.html that is a FIFO does not make a missing file hang', async () => {
-    const answers = await Promise.all(Array.from({ length: FIFO_COUNT }, (_, index) => answerOrReason(trapServer!.port, `/missing-${index}`)));
+    const answers = await Promise.all(
+      Array.from({ length: FIFO_COUNT }, (_, index) => answerOrReason(trapServer!.port, `/missing-${index}`)),
+    );
     const targets = answers.map((_, index) => `/missing-${index}`);
-    assert.deepEqual(answers.map((answer) => (typeof answer === 'string' ? null : answer.status)), targets.map(() => 404), describeAnswers(targets, answers));
+    assert.deepEqual(
+      answers.map((answer) => (typeof answer === 'string' ? null : answer.status)),
+      targets.map(() => 404),
+      describeAnswers(targets, answers),
+    );
     const page = await answerOrReason(trapServer!.port, '/page.txt');
     assert.ok(typeof page !== 'string', `a regular file got no answer afterwards: ${page}`);
     assert.equal(page.status, 200);
@@ -153,7 +179,14 @@ describe('files that are not regular files never block the server', { skip: !has
 
   test('a regular file swapped with a FIFO while it is requested never blocks the server', async () => {
     assert.equal((await rawGet(raceServer!.port, '/swap.txt')).status, 200, 'served before the race');
-    swapper = await startSwapper({ mode: 'rename', target: join(race, 'swap.txt'), hardLinkOf: join(sandbox.stage, 'fifo-source'), plainSource: join(sandbox.stage, 'plain.txt'), stage: sandbox.stage, final: 'link' });
+    swapper = await startSwapper({
+      mode: 'rename',
+      target: join(race, 'swap.txt'),
+      hardLinkOf: join(sandbox.stage, 'fifo-source'),
+      plainSource: join(sandbox.stage, 'plain.txt'),
+      stage: sandbox.stage,
+      final: 'link',
+    });
     let failure: string | undefined;
     let swaps;
     try {

@@ -38,7 +38,13 @@ export interface Sandbox {
 
 export function makeSandbox(prefix = 'sockhttp-sec-'): Sandbox {
   const temp = makeTempDir(prefix);
-  const sandbox = { base: temp.path, root: join(temp.path, 'root'), outside: join(temp.path, 'outside'), stage: join(temp.path, 'stage'), remove: temp.remove };
+  const sandbox = {
+    base: temp.path,
+    root: join(temp.path, 'root'),
+    outside: join(temp.path, 'outside'),
+    stage: join(temp.path, 'stage'),
+    remove: temp.remove,
+  };
   for (const folder of [sandbox.root, sandbox.outside, sandbox.stage]) mkdirSync(folder);
   return sandbox;
 }
@@ -87,7 +93,9 @@ export interface RawAnswer {
 
 /** One GET on a fresh connection (Connection: close); the body is the raw bytes, never decoded. */
 export async function rawGet(port: number, target: string, fields: Record<string, string> = {}, timeoutMs = 10_000): Promise<RawAnswer> {
-  const extra = Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const extra = Object.entries(fields)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   const raw = await rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`, { timeoutMs });
   if (raw.length === 0) throw new Error(`GET ${target}: no answer within ${timeoutMs} ms`);
   const response = parseSingleResponse(raw);
@@ -119,8 +127,11 @@ export interface HammerResult {
  */
 export async function hammer(port: number, target: string | ((index: number) => string), options: HammerOptions): Promise<HammerResult> {
   const deadline = Date.now() + options.maxMs;
-  const extra = Object.entries(options.fields ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  const requestFor = (index: number) => `GET ${typeof target === 'string' ? target : target(index)} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`;
+  const extra = Object.entries(options.fields ?? {})
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  const requestFor = (index: number) =>
+    `GET ${typeof target === 'string' ? target : target(index)} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}\r\n`;
   const result: HammerResult = { requests: 0, statuses: {} };
   const worker = async () => {
     let connection: RawConnection | null = null;
@@ -151,7 +162,8 @@ export async function hammer(port: number, target: string | ((index: number) => 
 
 /** A check for hammer: the marker must not be in the head or the body. */
 export function withoutMarker(marker: string): HammerOptions['check'] {
-  return (response) => (response.headText.includes(marker) || response.body.includes(marker) ? `status ${response.status} carried the marker` : undefined);
+  return (response) =>
+    response.headText.includes(marker) || response.body.includes(marker) ? `status ${response.status} carried the marker` : undefined;
 }
 
 /**
@@ -164,7 +176,7 @@ export function withoutMarker(marker: string): HammerOptions['check'] {
  * It stops by itself after `seconds` or `maxSwaps`, or on SIGTERM, and leaves `target` in the state
  * `final` ("link": the symlink (or hard-linked file) is in place; "plain": the real file or directory is).
  */
-const SWAPPER = String.raw`
+const SWAPPER = `
 import ctypes, json, os, signal, sys, time
 spec = json.loads(sys.argv[1])
 stopping = False
@@ -214,7 +226,17 @@ print('swaps %d link=%s' % (swaps, is_link()), flush=True)
 `;
 
 export type SwapSpec =
-  | { mode: 'rename'; target: string; linkTo?: string; hardLinkOf?: string; plainSource: string; stage: string; final: 'link' | 'plain'; seconds?: number; maxSwaps?: number }
+  | {
+      mode: 'rename';
+      target: string;
+      linkTo?: string;
+      hardLinkOf?: string;
+      plainSource: string;
+      stage: string;
+      final: 'link' | 'plain';
+      seconds?: number;
+      maxSwaps?: number;
+    }
   | { mode: 'exchange'; target: string; other: string; final: 'link' | 'plain'; seconds?: number; maxSwaps?: number };
 
 export interface Swapper {

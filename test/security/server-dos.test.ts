@@ -141,11 +141,19 @@ describe('a request whose announced body never comes', { skip: !canReadProc && '
       const before = openDescriptors();
       const sockets = await Promise.all(Array.from({ length: 10 }, () => openSocket(port)));
       for (const socket of sockets) socket.write(BODY_NEVER_COMES);
-      assert.equal(await waitUntil(() => openDescriptors() >= before + 3 * sockets.length, 5_000), true, 'the handler did not open every file (client, server and file: 3 descriptors a request)');
+      assert.equal(
+        await waitUntil(() => openDescriptors() >= before + 3 * sockets.length, 5_000),
+        true,
+        'the handler did not open every file (client, server and file: 3 descriptors a request)',
+      );
       for (const socket of sockets) socket.resetAndDestroy();
       assert.equal(await waitUntil(() => httpServer.connectionCount === 0, 5_000), true);
       release();
-      assert.equal(await waitUntil(() => plansMade === sockets.length && openDescriptors() <= before, 5_000), true, `${openDescriptors() - before} descriptors still open`);
+      assert.equal(
+        await waitUntil(() => plansMade === sockets.length && openDescriptors() <= before, 5_000),
+        true,
+        `${openDescriptors() - before} descriptors still open`,
+      );
     } finally {
       release();
       await httpServer.close(500);
@@ -213,7 +221,9 @@ describe('lone CR and LF before a request', () => {
   });
 
   test('many empty lines sent at once: 400, then the close', async () => {
-    const answer = await rawExchange(server.port, `${'\r\n'.repeat(50)}GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, { timeoutMs: 5_000 });
+    const answer = await rawExchange(server.port, `${'\r\n'.repeat(50)}GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, {
+      timeoutMs: 5_000,
+    });
     assert.equal(parseResponseAt(answer, 0)?.response.status, 400);
   });
 });
@@ -349,9 +359,16 @@ describe('TLS connections that never finish their handshake', { skip: !hasOpenss
   before(async () => {
     const cert = join(folder.path, 'cert.pem');
     const key = join(folder.path, 'key.pem');
-    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+      { stdio: 'ignore' },
+    );
     assert.equal(made.status, 0, 'openssl could not make a certificate');
-    server = await startStaticServer(folder.path, { tls: { cert: readFileSync(cert), key: readFileSync(key) }, timeouts: { headersMs: 300 } });
+    server = await startStaticServer(folder.path, {
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+      timeouts: { headersMs: 300 },
+    });
   });
 
   after(async () => {

@@ -40,7 +40,9 @@ describe('--https without certificate files', () => {
   const certFile = () => join(home.path, 'cache', 'sockhttp', 'https', 'localhost.crt');
   const keyFile = () => join(home.path, 'cache', 'sockhttp', 'https', 'localhost.key');
 
-  test('makes a certificate in $XDG_CACHE_HOME/sockhttp, prints its SHA-256, and curl trusting only it gets the file', { skip: !hasCurl }, async () => {
+  test('makes a certificate in $XDG_CACHE_HOME/sockhttp, prints its SHA-256, and curl trusting only it gets the file', {
+    skip: !hasCurl,
+  }, async () => {
     const server = await startHttps();
     try {
       assert.match(server.output(), /HTTPS certificate made: /);
@@ -51,7 +53,16 @@ describe('--https without certificate files', () => {
       assert.ok(certificate.checkHost('localhost'));
       assert.ok(certificate.checkIP('127.0.0.1'));
       for (const url of [`https://127.0.0.1:${server.port}/hello.txt`, `https://localhost:${server.port}/hello.txt`]) {
-        const result = await runCommand('curl', ['-sS', '--max-time', '10', '--cacert', certFile(), '--resolve', `localhost:${server.port}:127.0.0.1`, url]);
+        const result = await runCommand('curl', [
+          '-sS',
+          '--max-time',
+          '10',
+          '--cacert',
+          certFile(),
+          '--resolve',
+          `localhost:${server.port}:127.0.0.1`,
+          url,
+        ]);
         assert.equal(result.code, 0, `${url}: ${result.stderr}`);
         assert.equal(result.stdout.toString(), 'hello over tls\n');
       }
@@ -87,7 +98,10 @@ describe('--https without certificate files', () => {
 describe('the QR code of the network URL', () => {
   /** Reads the half-block drawing back into dark (true) and light modules, without its margin. */
   function readBack(drawing: string): boolean[][] {
-    const lines = drawing.replace(/\u001b\[[0-9;]*m/g, '').split('\n').filter((line) => /[█▀▄]/.test(line));
+    const lines = drawing
+      .replace(/\u001b\[[0-9;]*m/g, '')
+      .split('\n')
+      .filter((line) => /[█▀▄]/.test(line));
     const rows: boolean[][] = [];
     for (const line of lines) {
       const chars = [...line];

@@ -78,7 +78,13 @@ describe('SiteRules: headers, unlisted, directoryListing', () => {
   const rules = new SiteRules({
     headers: [
       { source: '**/*.@(js|css)', headers: [{ key: 'Cache-Control', value: 'max-age=31536000' }] },
-      { source: '/vendor/**', headers: [{ key: 'Cache-Control', value: 'no-store' }, { key: 'X-Vendor', value: '1' }] },
+      {
+        source: '/vendor/**',
+        headers: [
+          { key: 'Cache-Control', value: 'no-store' },
+          { key: 'X-Vendor', value: '1' },
+        ],
+      },
     ],
     unlisted: ['secret*', '*.bak'],
     directoryListing: ['/public/**', '/public'],
@@ -129,10 +135,19 @@ describe('replaceFields', () => {
   });
 
   test('two overrides of one name are both kept (-H given twice for Link)', () => {
-    assert.deepEqual(replaceFields([['Link', 'a']], [['Link', 'b'], ['Link', 'c']]), [
-      ['Link', 'b'],
-      ['Link', 'c'],
-    ]);
+    assert.deepEqual(
+      replaceFields(
+        [['Link', 'a']],
+        [
+          ['Link', 'b'],
+          ['Link', 'c'],
+        ],
+      ),
+      [
+        ['Link', 'b'],
+        ['Link', 'c'],
+      ],
+    );
   });
 });
 
@@ -161,7 +176,10 @@ describe('loadSiteConfig', () => {
   });
 
   test('a valid file: rules, and `public` relative to the served folder', () => {
-    const file = write('serve.json', JSON.stringify({ public: 'dist', cleanUrls: false, headers: [{ source: '*.js', headers: [{ key: 'X-A', value: 'b' }] }] }));
+    const file = write(
+      'serve.json',
+      JSON.stringify({ public: 'dist', cleanUrls: false, headers: [{ source: '*.js', headers: [{ key: 'X-A', value: 'b' }] }] }),
+    );
     const loaded = loadSiteConfig(folder.path);
     assert.ok(loaded);
     assert.equal(loaded.file, file);
@@ -171,17 +189,29 @@ describe('loadSiteConfig', () => {
 
   test('each problem is one line naming the key', () => {
     assert.match(problem('{"cleanUrls": "yes"}'), /cleanUrls must be boolean,array/);
-    assert.match(problem('{"redirects": [{"source": "/a", "destination": "/b", "type": 200}]}'), /redirects\.0\.type must be equal to one of the allowed values/);
+    assert.match(
+      problem('{"redirects": [{"source": "/a", "destination": "/b", "type": 200}]}'),
+      /redirects\.0\.type must be equal to one of the allowed values/,
+    );
     assert.match(problem('{"rewrites": [{"source": "/a"}]}'), /rewrites\.0 must have required property 'destination'/);
-    assert.match(problem('{"headers": [{"source": "**", "headers": [{"key": "Bad Name", "value": "x"}]}]}'), /headers\.0\.headers\.0\.key must match pattern/);
-    assert.match(problem('{"headers": [{"source": "**", "headers": [{"key": "Content-Length", "value": "1"}]}]}'), /Content-Length' is set by the server itself/);
+    assert.match(
+      problem('{"headers": [{"source": "**", "headers": [{"key": "Bad Name", "value": "x"}]}]}'),
+      /headers\.0\.headers\.0\.key must match pattern/,
+    );
+    assert.match(
+      problem('{"headers": [{"source": "**", "headers": [{"key": "Content-Length", "value": "1"}]}]}'),
+      /Content-Length' is set by the server itself/,
+    );
     assert.match(problem('{"unknownKey": 1}'), /the top level must NOT have additional properties \('unknownKey'\)/);
     assert.match(problem('{not json'), /not valid JSON/);
     assert.match(problem('[1]'), /must be a JSON object/);
   });
 
   test('--config naming a missing file is an error, not "no config"', () => {
-    assert.throws(() => loadSiteConfig(folder.path, join(folder.path, 'nope.json')), (error: Error) => error instanceof SiteConfigError && /cannot read it \(ENOENT\)/.test(error.message));
+    assert.throws(
+      () => loadSiteConfig(folder.path, join(folder.path, 'nope.json')),
+      (error: Error) => error instanceof SiteConfigError && /cannot read it \(ENOENT\)/.test(error.message),
+    );
   });
 });
 

@@ -27,7 +27,13 @@ const CONFIG = {
   ],
   headers: [
     { source: '**/*.css', headers: [{ key: 'Cache-Control', value: 'public, max-age=31536000, immutable' }] },
-    { source: '/blog/**', headers: [{ key: 'X-Section', value: 'blog' }, { key: 'Cache-Control', value: 'max-age=60' }] },
+    {
+      source: '/blog/**',
+      headers: [
+        { key: 'X-Section', value: 'blog' },
+        { key: 'Cache-Control', value: 'max-age=60' },
+      ],
+    },
     { source: '/data/*.json', headers: [{ key: 'Access-Control-Allow-Origin', value: '*' }] },
   ],
 };
@@ -96,9 +102,13 @@ describe('serve.json: sockhttp answers as serve does', () => {
       'data/items.json': '[1,2,3]\n',
     });
     servePort = await freePort();
-    serve = startProcess(process.execPath, [SERVE_CLI, site.path, '--listen', `tcp://127.0.0.1:${servePort}`, '--no-clipboard', '--no-port-switching', '--no-request-logging'], {
-      env: { ...process.env, NO_UPDATE_NOTIFIER: '1', NODE_ENV: 'test' },
-    });
+    serve = startProcess(
+      process.execPath,
+      [SERVE_CLI, site.path, '--listen', `tcp://127.0.0.1:${servePort}`, '--no-clipboard', '--no-port-switching', '--no-request-logging'],
+      {
+        env: { ...process.env, NO_UPDATE_NOTIFIER: '1', NODE_ENV: 'test' },
+      },
+    );
     await serve.waitFor(/Accepting connections/, 20_000);
     ours = await startCliServer([site.path, '-q']);
   });

@@ -14,7 +14,16 @@ import bcrypt from 'bcryptjs';
 import { encrypt as shaCrypt } from 'unixcrypt';
 import { plainHttpAuthWarning } from '../../src/cli/serve.js';
 import { SiteRules } from '../../src/index.js';
-import { type RunningServer, commandExists, makeTempDir, rawExchange, runCli, runCommand, startCliServer, startStaticServer } from '../helpers.js';
+import {
+  type RunningServer,
+  commandExists,
+  makeTempDir,
+  rawExchange,
+  runCli,
+  runCommand,
+  startCliServer,
+  startStaticServer,
+} from '../helpers.js';
 import { type ParsedResponse, curl, parseSingleResponse, patternBytes, writeTree } from '../net/server/helpers.js';
 
 const hasCurl = commandExists('curl');
@@ -25,12 +34,15 @@ async function send(port: number, target: string, headers: Record<string, string
   const lines = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
-  const bytes = await rawExchange(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}Connection: close\r\n\r\n`, { timeoutMs: 20_000 });
+  const bytes = await rawExchange(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}Connection: close\r\n\r\n`, {
+    timeoutMs: 20_000,
+  });
   return parseSingleResponse(bytes, method);
 }
 
 /** Every value of the field `name` (a replaced field must appear once). */
-const all = (response: ParsedResponse, name: string) => response.fields.filter(([field]) => field.toLowerCase() === name.toLowerCase()).map(([, value]) => value);
+const all = (response: ParsedResponse, name: string) =>
+  response.fields.filter(([field]) => field.toLowerCase() === name.toLowerCase()).map(([, value]) => value);
 
 const NAVIGATION = { Accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
 const ABOUT = '<!doctype html><title>about</title><p>about page</p>\n';
@@ -202,7 +214,13 @@ describe('fields that replace the server’s own', () => {
   test('serve.json headers by glob replace per file; -H replaces them in turn', async () => {
     const site = new SiteRules({
       headers: [
-        { source: '**/*.txt', headers: [{ key: 'Cache-Control', value: 'max-age=60' }, { key: 'X-Rule', value: 'txt' }] },
+        {
+          source: '**/*.txt',
+          headers: [
+            { key: 'Cache-Control', value: 'max-age=60' },
+            { key: 'X-Rule', value: 'txt' },
+          ],
+        },
         { source: '/files/**', headers: [{ key: 'X-Rule', value: 'files' }] },
       ],
     });
@@ -242,7 +260,13 @@ describe('Basic authentication', () => {
   test('no or wrong credentials → 401 with WWW-Authenticate; right ones → the file', async () => {
     const server = await startStaticServer(root, { auth: { credentials: ['ann:s3cret:with:colons'] } });
     try {
-      for (const headers of [{}, { Authorization: encode('ann', 'wrong') }, { Authorization: encode('bob', 's3cret:with:colons') }, { Authorization: 'Bearer abc' }, { Authorization: 'Basic ***' }] as Array<Record<string, string>>) {
+      for (const headers of [
+        {},
+        { Authorization: encode('ann', 'wrong') },
+        { Authorization: encode('bob', 's3cret:with:colons') },
+        { Authorization: 'Bearer abc' },
+        { Authorization: 'Basic ***' },
+      ] as Array<Record<string, string>>) {
         const response = await send(server.port, '/hello.txt', headers);
         assert.equal(response.status, 401, JSON.stringify(headers));
         assert.equal(response.field('www-authenticate'), 'Basic realm="sockhttp", charset="UTF-8"');
@@ -286,7 +310,16 @@ describe('Basic authentication', () => {
   test('the CLI: credentials never reach the access log or the trace; a bad --auth is a usage error', async () => {
     const authFile = join(base.path, 'users.htpasswd');
     writeFileSync(authFile, `cli:${bcrypt.hashSync('pw-in-file', 4)}\n`);
-    const cli = await startCliServer([root, '--auth', 'ann:pw-on-command-line', '--auth-file', authFile, '--trace', '--log-format', 'combined']);
+    const cli = await startCliServer([
+      root,
+      '--auth',
+      'ann:pw-on-command-line',
+      '--auth-file',
+      authFile,
+      '--trace',
+      '--log-format',
+      'combined',
+    ]);
     try {
       assert.equal((await send(cli.port, '/hello.txt', { Authorization: encode('ann', 'pw-on-command-line') })).status, 200);
       assert.equal((await send(cli.port, '/hello.txt', { Authorization: encode('cli', 'pw-in-file') })).status, 200);
@@ -295,7 +328,12 @@ describe('Basic authentication', () => {
       await cli.stop();
     }
     const everything = cli.output() + cli.child.stderr!.read()?.toString();
-    for (const secret of ['pw-on-command-line', 'pw-in-file', Buffer.from('ann:pw-on-command-line').toString('base64'), Buffer.from('cli:wrong').toString('base64')]) {
+    for (const secret of [
+      'pw-on-command-line',
+      'pw-in-file',
+      Buffer.from('ann:pw-on-command-line').toString('base64'),
+      Buffer.from('cli:wrong').toString('base64'),
+    ]) {
       assert.ok(!everything.includes(secret), `${secret} was logged`);
     }
     const bad = await runCli(['serve', root, '--auth', 'nocolon', '--port', '0']);
@@ -353,7 +391,10 @@ describe('listings and the server’s own pages', () => {
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8');
     assert.match(response.headers.get('vary') ?? '', /Accept/);
-    const listing = (await response.json()) as { path: string; entries: Array<{ name: string; type: string; size: number | null; mtime: string; url: string }> };
+    const listing = (await response.json()) as {
+      path: string;
+      entries: Array<{ name: string; type: string; size: number | null; mtime: string; url: string }>;
+    };
     assert.equal(listing.path, '/files/');
     assert.deepEqual(
       listing.entries.map((entry) => [entry.name, entry.type, entry.size, entry.url]),
@@ -368,7 +409,10 @@ describe('listings and the server’s own pages', () => {
 
   test('the HTML listing has breadcrumbs to each ancestor', async () => {
     const html = await (await fetch(plain.url('/files/sub/'))).text();
-    assert.match(html, /Index of <a class="crumb" href="\/">\/<\/a><a class="crumb" href="\/files\/">files\/<\/a><span class="here">sub\/<\/span>/);
+    assert.match(
+      html,
+      /Index of <a class="crumb" href="\/">\/<\/a><a class="crumb" href="\/files\/">files\/<\/a><span class="here">sub\/<\/span>/,
+    );
   });
 
   test('listings and error pages carry nosniff and a CSP without scripts', async () => {
@@ -389,7 +433,11 @@ describe('listings and the server’s own pages', () => {
     const server = await startStaticServer(root, { site: new SiteRules({ unlisted: ['b.*'], renderSingle: true }) });
     const noListing = await startStaticServer(root, { site: new SiteRules({ directoryListing: false }) });
     try {
-      const names = ((await (await fetch(server.url('/files/'), { headers: { accept: 'application/json' } })).json()) as { entries: Array<{ name: string }> }).entries.map((entry) => entry.name);
+      const names = (
+        (await (await fetch(server.url('/files/'), { headers: { accept: 'application/json' } })).json()) as {
+          entries: Array<{ name: string }>;
+        }
+      ).entries.map((entry) => entry.name);
       assert.deepEqual(names, ['sub', 'a.txt']);
       assert.equal((await send(server.port, '/files/b.bin')).status, 200);
       assert.equal((await send(server.port, '/single/')).body.toString(), 'the only file\n');
@@ -433,24 +481,39 @@ describe('--archives', () => {
     assert.match(html, /href="\?archive=zip" download>files\.zip</);
   });
 
-  test('.tar.gz (read by tar): every servable file, no dotfile, no link leading out, identical bytes', { skip: !hasTar || !hasCurl }, async () => {
+  test('.tar.gz (read by tar): every servable file, no dotfile, no link leading out, identical bytes', {
+    skip: !hasTar || !hasCurl,
+  }, async () => {
     const head = await fetch(server.url('/files/?archive=tar.gz'), { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('content-type'), 'application/gzip');
     assert.match(head.headers.get('content-disposition') ?? '', /^attachment; filename="?files\.tar\.gz"?$/);
     const out = join(base.path, 'out-tar');
     mkdirSync(out);
-    const result = await runCommand('sh', ['-c', `curl -sS --max-time 20 'http://127.0.0.1:${server.port}/files/?archive=tar.gz' | tar -xzvf - -C '${out}'`]);
+    const result = await runCommand('sh', [
+      '-c',
+      `curl -sS --max-time 20 'http://127.0.0.1:${server.port}/files/?archive=tar.gz' | tar -xzvf - -C '${out}'`,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const names = result.stdout.toString().trim().split('\n').sort();
     assert.deepEqual(names, ['a.txt', 'b.bin', 'sub/', 'sub/c.txt']);
-    const check = await runCommand('sh', ['-c', `cmp '${join(out, 'b.bin')}' '${join(root, 'files', 'b.bin')}' && cat '${join(out, 'sub', 'c.txt')}'`]);
+    const check = await runCommand('sh', [
+      '-c',
+      `cmp '${join(out, 'b.bin')}' '${join(root, 'files', 'b.bin')}' && cat '${join(out, 'sub', 'c.txt')}'`,
+    ]);
     assert.equal(check.stdout.toString(), 'file c\n');
   });
 
   test('.zip (read by Python’s zipfile): the same entries and bytes', { skip: !hasPython || !hasCurl }, async () => {
     const file = join(base.path, 'files.zip');
-    const download = await runCommand('curl', ['-sS', '--max-time', '20', '-o', file, `http://127.0.0.1:${server.port}/files/?archive=zip`]);
+    const download = await runCommand('curl', [
+      '-sS',
+      '--max-time',
+      '20',
+      '-o',
+      file,
+      `http://127.0.0.1:${server.port}/files/?archive=zip`,
+    ]);
     assert.equal(download.code, 0, download.stderr);
     const script = `import zipfile, sys, hashlib\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor n in sorted(z.namelist()): print(n, hashlib.sha256(z.read(n)).hexdigest() if not n.endswith('/') else '')`;
     const listed = await runCommand('python3', ['-c', script, file]);
@@ -470,7 +533,10 @@ describe('--archives', () => {
     symlinkSync('inner', join(looped, 'inner-again'));
     const loopServer = await startStaticServer(looped, { archives: true });
     try {
-      const result = await runCommand('sh', ['-c', `curl -sS --max-time 20 'http://127.0.0.1:${loopServer.port}/?archive=tar.gz' | tar -tzf -`]);
+      const result = await runCommand('sh', [
+        '-c',
+        `curl -sS --max-time 20 'http://127.0.0.1:${loopServer.port}/?archive=tar.gz' | tar -tzf -`,
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(result.stdout.toString().trim().split('\n').sort(), ['inner/', 'inner/deep.txt', 'top.txt']);
     } finally {
@@ -527,7 +593,11 @@ describe('serve.json through the CLI', () => {
   before(() => {
     site = makeTempDir('sockhttp-servejson-');
     writeTree(site.path, {
-      'serve.json': JSON.stringify({ cleanUrls: true, redirects: [{ source: '/old', destination: '/about', type: 302 }], headers: [{ source: '**/*.txt', headers: [{ key: 'X-Txt', value: '1' }] }] }),
+      'serve.json': JSON.stringify({
+        cleanUrls: true,
+        redirects: [{ source: '/old', destination: '/about', type: 302 }],
+        headers: [{ source: '**/*.txt', headers: [{ key: 'X-Txt', value: '1' }] }],
+      }),
       'about.html': ABOUT,
       'notes.txt': 'notes\n',
       'dist/index.html': '<p>from public</p>\n',

@@ -287,7 +287,10 @@ interface Anchor {
 }
 
 function anchors(html: string): Anchor[] {
-  return [...html.matchAll(/<a href="([^"]*)">([^<]*)<\/a>/g)].map((match) => ({ href: decodeHtml(match[1]!), label: decodeHtml(match[2]!) }));
+  return [...html.matchAll(/<a href="([^"]*)">([^<]*)<\/a>/g)].map((match) => ({
+    href: decodeHtml(match[1]!),
+    label: decodeHtml(match[2]!),
+  }));
 }
 
 describe('renderListing', () => {
@@ -308,7 +311,10 @@ describe('renderListing', () => {
   const entries = [...HOSTILE_FILES.map((name) => file(name)), ...HOSTILE_FOLDERS.map(folder)];
 
   for (const segments of [[], ['docs'], ['a b', 'ç#?%']]) {
-    const base = `http://127.0.0.1:8080/${segments.map(encodeURIComponent).map((segment) => `${segment}/`).join('')}`;
+    const base = `http://127.0.0.1:8080/${segments
+      .map(encodeURIComponent)
+      .map((segment) => `${segment}/`)
+      .join('')}`;
 
     test(`at /${segments.join('/')}: every name is shown as text and its link resolves back to it`, () => {
       const html = renderListing(segments, entries);
@@ -336,7 +342,28 @@ describe('renderListing', () => {
       assert.ok(!html.includes('onerror=alert(1)>'), 'a name closed a tag');
       // Every tag on the page is one the listing itself writes.
       const tags = new Set([...html.matchAll(/<\/?([a-zA-Z][a-zA-Z0-9]*)/g)].map((match) => match[1]!.toLowerCase()));
-      for (const tag of tags) assert.ok(['html', 'head', 'meta', 'link', 'title', 'style', 'body', 'main', 'h1', 'nav', 'span', 'table', 'tr', 'td', 'a', 'footer'].includes(tag), `unexpected tag <${tag}>`);
+      for (const tag of tags)
+        assert.ok(
+          [
+            'html',
+            'head',
+            'meta',
+            'link',
+            'title',
+            'style',
+            'body',
+            'main',
+            'h1',
+            'nav',
+            'span',
+            'table',
+            'tr',
+            'td',
+            'a',
+            'footer',
+          ].includes(tag),
+          `unexpected tag <${tag}>`,
+        );
     });
   }
 

@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type FieldLine, Fields } from '../../src/core/fields.js';
 import { formatHttpDate } from '../../src/core/http-date.js';
-import { type PreconditionResult, type Validators, evaluatePreconditions, makeValidators, rangeStillApplies, strongMatch, weakMatch } from '../../src/static/conditional.js';
+import {
+  type PreconditionResult,
+  type Validators,
+  evaluatePreconditions,
+  makeValidators,
+  rangeStillApplies,
+  strongMatch,
+  weakMatch,
+} from '../../src/static/conditional.js';
 
 /** The handler passes Date.now(); the functions read no clock, so any fixed instant will do. */
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -93,8 +101,19 @@ describe('evaluatePreconditions (RFC 9110 §13.2.2)', () => {
     { name: 'If-Match: * with spaces around it', fields: [['If-Match', '  *  ']], expected: 'proceed' },
     { name: 'If-Match: a list holding the current tag', fields: [['If-Match', `${OTHER_ETAG}, ${ETAG}, "x"`]], expected: 'proceed' },
     { name: 'If-Match: a list without it', fields: [['If-Match', `${OTHER_ETAG}, "x"`]], expected: 'precondition-failed' },
-    { name: 'If-Match: two field lines, the second with the current tag', fields: [['If-Match', OTHER_ETAG], ['If-Match', ETAG]], expected: 'proceed' },
-    { name: 'If-Match: the weak form of the current tag never matches (strong comparison)', fields: [['If-Match', WEAK_ETAG]], expected: 'precondition-failed' },
+    {
+      name: 'If-Match: two field lines, the second with the current tag',
+      fields: [
+        ['If-Match', OTHER_ETAG],
+        ['If-Match', ETAG],
+      ],
+      expected: 'proceed',
+    },
+    {
+      name: 'If-Match: the weak form of the current tag never matches (strong comparison)',
+      fields: [['If-Match', WEAK_ETAG]],
+      expected: 'precondition-failed',
+    },
     { name: 'If-Match: a list of only weak tags', fields: [['If-Match', `${WEAK_ETAG}, W/"x"`]], expected: 'precondition-failed' },
     { name: 'If-Match on a HEAD', method: 'HEAD', fields: [['If-Match', OTHER_ETAG]], expected: 'precondition-failed' },
     { name: 'If-Match on a PUT', method: 'PUT', fields: [['If-Match', OTHER_ETAG]], expected: 'precondition-failed' },
@@ -103,26 +122,51 @@ describe('evaluatePreconditions (RFC 9110 §13.2.2)', () => {
     // If-Unmodified-Since, evaluated only without If-Match.
     { name: 'If-Unmodified-Since equal to Last-Modified', fields: [['If-Unmodified-Since', LAST_MODIFIED]], expected: 'proceed' },
     { name: 'If-Unmodified-Since later than Last-Modified', fields: [['If-Unmodified-Since', ONE_SECOND_LATER]], expected: 'proceed' },
-    { name: 'If-Unmodified-Since one second earlier', fields: [['If-Unmodified-Since', ONE_SECOND_EARLIER]], expected: 'precondition-failed' },
+    {
+      name: 'If-Unmodified-Since one second earlier',
+      fields: [['If-Unmodified-Since', ONE_SECOND_EARLIER]],
+      expected: 'precondition-failed',
+    },
     { name: 'If-Unmodified-Since long ago', fields: [['If-Unmodified-Since', LONG_AGO]], expected: 'precondition-failed' },
-    { name: 'If-Unmodified-Since long ago, in the RFC 850 format', fields: [['If-Unmodified-Since', 'Sunday, 06-Nov-94 08:49:37 GMT']], expected: 'precondition-failed' },
-    { name: 'If-Unmodified-Since long ago, in the asctime format', fields: [['If-Unmodified-Since', 'Sun Nov  6 08:49:37 1994']], expected: 'precondition-failed' },
+    {
+      name: 'If-Unmodified-Since long ago, in the RFC 850 format',
+      fields: [['If-Unmodified-Since', 'Sunday, 06-Nov-94 08:49:37 GMT']],
+      expected: 'precondition-failed',
+    },
+    {
+      name: 'If-Unmodified-Since long ago, in the asctime format',
+      fields: [['If-Unmodified-Since', 'Sun Nov  6 08:49:37 1994']],
+      expected: 'precondition-failed',
+    },
     { name: 'If-Unmodified-Since that is not a date is ignored', fields: [['If-Unmodified-Since', 'yesterday']], expected: 'proceed' },
-    { name: 'If-Unmodified-Since with an impossible date is ignored', fields: [['If-Unmodified-Since', 'Mon, 31 Feb 1994 08:49:37 GMT']], expected: 'proceed' },
+    {
+      name: 'If-Unmodified-Since with an impossible date is ignored',
+      fields: [['If-Unmodified-Since', 'Mon, 31 Feb 1994 08:49:37 GMT']],
+      expected: 'proceed',
+    },
     { name: 'If-Unmodified-Since empty is ignored', fields: [['If-Unmodified-Since', '']], expected: 'proceed' },
     {
       name: 'If-Unmodified-Since is ignored when If-Match is present (If-Match passes)',
-      fields: [['If-Match', ETAG], ['If-Unmodified-Since', LONG_AGO]],
+      fields: [
+        ['If-Match', ETAG],
+        ['If-Unmodified-Since', LONG_AGO],
+      ],
       expected: 'proceed',
     },
     {
       name: 'If-Unmodified-Since is ignored when If-Match is present (If-Match: *)',
-      fields: [['If-Match', '*'], ['If-Unmodified-Since', LONG_AGO]],
+      fields: [
+        ['If-Match', '*'],
+        ['If-Unmodified-Since', LONG_AGO],
+      ],
       expected: 'proceed',
     },
     {
       name: 'If-Match fails even when If-Unmodified-Since would pass',
-      fields: [['If-Match', OTHER_ETAG], ['If-Unmodified-Since', ONE_SECOND_LATER]],
+      fields: [
+        ['If-Match', OTHER_ETAG],
+        ['If-Unmodified-Since', ONE_SECOND_LATER],
+      ],
       expected: 'precondition-failed',
     },
 
@@ -132,9 +176,20 @@ describe('evaluatePreconditions (RFC 9110 §13.2.2)', () => {
     { name: 'If-None-Match with another tag', fields: [['If-None-Match', OTHER_ETAG]], expected: 'proceed' },
     { name: 'If-None-Match with a weak other tag', fields: [['If-None-Match', 'W/"some-other-tag"']], expected: 'proceed' },
     { name: 'If-None-Match: *', fields: [['If-None-Match', '*']], expected: 'not-modified' },
-    { name: 'If-None-Match: a list holding the current tag', fields: [['If-None-Match', `"x", ${OTHER_ETAG},${ETAG}`]], expected: 'not-modified' },
+    {
+      name: 'If-None-Match: a list holding the current tag',
+      fields: [['If-None-Match', `"x", ${OTHER_ETAG},${ETAG}`]],
+      expected: 'not-modified',
+    },
     { name: 'If-None-Match: a list without it', fields: [['If-None-Match', `"x", ${OTHER_ETAG}`]], expected: 'proceed' },
-    { name: 'If-None-Match: two field lines, the second with the tag', fields: [['If-None-Match', '"x"'], ['If-None-Match', WEAK_ETAG]], expected: 'not-modified' },
+    {
+      name: 'If-None-Match: two field lines, the second with the tag',
+      fields: [
+        ['If-None-Match', '"x"'],
+        ['If-None-Match', WEAK_ETAG],
+      ],
+      expected: 'not-modified',
+    },
     { name: 'If-None-Match with the unquoted tag does not match', fields: [['If-None-Match', ETAG.slice(1, -1)]], expected: 'proceed' },
     { name: 'If-None-Match on a HEAD', method: 'HEAD', fields: [['If-None-Match', ETAG]], expected: 'not-modified' },
     { name: 'If-None-Match matching on a POST', method: 'POST', fields: [['If-None-Match', ETAG]], expected: 'precondition-failed' },
@@ -148,33 +203,58 @@ describe('evaluatePreconditions (RFC 9110 §13.2.2)', () => {
     { name: 'If-Modified-Since long ago', fields: [['If-Modified-Since', LONG_AGO]], expected: 'proceed' },
     { name: 'If-Modified-Since that is not a date is ignored', fields: [['If-Modified-Since', 'not a date']], expected: 'proceed' },
     { name: 'If-Modified-Since on a HEAD', method: 'HEAD', fields: [['If-Modified-Since', LAST_MODIFIED]], expected: 'not-modified' },
-    { name: 'If-Modified-Since is ignored for a POST', method: 'POST', fields: [['If-Modified-Since', LAST_MODIFIED]], expected: 'proceed' },
-    { name: 'If-Modified-Since is ignored for a PUT', method: 'PUT', fields: [['If-Modified-Since', ONE_SECOND_LATER]], expected: 'proceed' },
+    {
+      name: 'If-Modified-Since is ignored for a POST',
+      method: 'POST',
+      fields: [['If-Modified-Since', LAST_MODIFIED]],
+      expected: 'proceed',
+    },
+    {
+      name: 'If-Modified-Since is ignored for a PUT',
+      method: 'PUT',
+      fields: [['If-Modified-Since', ONE_SECOND_LATER]],
+      expected: 'proceed',
+    },
     {
       name: 'If-Modified-Since is ignored when If-None-Match is present (and does not match)',
-      fields: [['If-None-Match', OTHER_ETAG], ['If-Modified-Since', ONE_SECOND_LATER]],
+      fields: [
+        ['If-None-Match', OTHER_ETAG],
+        ['If-Modified-Since', ONE_SECOND_LATER],
+      ],
       expected: 'proceed',
     },
     {
       name: 'If-None-Match matching wins over an old If-Modified-Since',
-      fields: [['If-None-Match', ETAG], ['If-Modified-Since', LONG_AGO]],
+      fields: [
+        ['If-None-Match', ETAG],
+        ['If-Modified-Since', LONG_AGO],
+      ],
       expected: 'not-modified',
     },
 
     // The order between the two groups: a failed If-Match / If-Unmodified-Since comes first.
     {
       name: 'If-Match fails before If-None-Match could say not-modified',
-      fields: [['If-Match', OTHER_ETAG], ['If-None-Match', ETAG]],
+      fields: [
+        ['If-Match', OTHER_ETAG],
+        ['If-None-Match', ETAG],
+      ],
       expected: 'precondition-failed',
     },
     {
       name: 'If-Unmodified-Since fails before If-Modified-Since could say not-modified',
-      fields: [['If-Unmodified-Since', LONG_AGO], ['If-Modified-Since', ONE_SECOND_LATER]],
+      fields: [
+        ['If-Unmodified-Since', LONG_AGO],
+        ['If-Modified-Since', ONE_SECOND_LATER],
+      ],
       expected: 'precondition-failed',
     },
     {
       name: 'If-Match passes, then If-None-Match matches',
-      fields: [['If-Match', ETAG], ['If-None-Match', ETAG]],
+      fields: [
+        ['If-Match', ETAG],
+        ['If-None-Match', ETAG],
+      ],
       expected: 'not-modified',
     },
     {

@@ -67,7 +67,11 @@ describe('remembered answers follow the disk', () => {
     folder.remove();
   });
 
-  const status = async (path: string) => parseSingleResponse(await rawExchange(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 }), 'GET').status;
+  const status = async (path: string) =>
+    parseSingleResponse(
+      await rawExchange(server.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { timeoutMs: 10_000 }),
+      'GET',
+    ).status;
 
   test('a 404 becomes a 200 once the file exists, and a 404 again once it is gone', async () => {
     const path = join(folder.path, 'late.html');

@@ -37,7 +37,18 @@ describe('an unreadable file', { skip: !canDropPrivileges && 'needs root and set
     chmodSync(join(folder.path, 'secret.txt'), 0o000);
     writeFileSync(join(folder.path, 'open.txt'), 'hello\n');
     chmodSync(join(folder.path, 'open.txt'), 0o644);
-    const server = startProcess('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, CLI, 'serve', folder.path, '--port', '0', '-q']);
+    const server = startProcess('setpriv', [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      process.execPath,
+      CLI,
+      'serve',
+      folder.path,
+      '--port',
+      '0',
+      '-q',
+    ]);
     try {
       const port = Number((await server.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
       const refused = (await rawExchange(port, 'GET /secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toString('latin1');

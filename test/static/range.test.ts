@@ -63,10 +63,20 @@ describe('decideRanges', () => {
     ['a suffix merged with an open range', 'bytes=-100, 850-', 1_000, partial([850, 999])],
     ['a range and a suffix, sorted', 'bytes=-10, 0-9', 1_000, partial([0, 9], [990, 999])],
     ['an unsatisfiable spec among satisfiable ones is dropped', 'bytes=5000-, 0-9', 1_000, partial([0, 9])],
-    ['16 ranges after merging are sent', disjointRanges(16), 1_000, partial(...Array.from({ length: 16 }, (_, i): [number, number] => [i * 2, i * 2]))],
+    [
+      '16 ranges after merging are sent',
+      disjointRanges(16),
+      1_000,
+      partial(...Array.from({ length: 16 }, (_, i): [number, number] => [i * 2, i * 2])),
+    ],
     ['17 ranges after merging → the whole file', disjointRanges(17), 1_000, WHOLE],
     ['many small ranges → the whole file', disjointRanges(40), 1_000, WHOLE],
-    ['20 specs that merge into one range are sent', `bytes=${Array.from({ length: 20 }, (_, i) => `${i * 5}-${i * 5 + 5}`).join(',')}`, 1_000, partial([0, 100])],
+    [
+      '20 specs that merge into one range are sent',
+      `bytes=${Array.from({ length: 20 }, (_, i) => `${i * 5}-${i * 5 + 5}`).join(',')}`,
+      1_000,
+      partial([0, 100]),
+    ],
 
     // Unsatisfiable: a valid field, but nothing inside the file.
     ['an open range starting at the size', 'bytes=100-', 100, UNSATISFIABLE],
@@ -93,7 +103,15 @@ describe('decideRanges', () => {
   }
 
   test('every partial decision lies inside the file, sorted, without overlaps or touching ranges', () => {
-    const fields = ['bytes=0-9', 'bytes=-500', 'bytes=500-', 'bytes=0-5000', 'bytes=50-59, 0-9, 5-14, 15-19, 55-70', 'bytes=-10, 0-9', disjointRanges(16)];
+    const fields = [
+      'bytes=0-9',
+      'bytes=-500',
+      'bytes=500-',
+      'bytes=0-5000',
+      'bytes=50-59, 0-9, 5-14, 15-19, 55-70',
+      'bytes=-10, 0-9',
+      disjointRanges(16),
+    ];
     for (const size of [1, 10, 100, 1_000]) {
       for (const field of fields) {
         const decision = decideRanges(field, size);

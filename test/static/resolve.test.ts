@@ -125,7 +125,25 @@ describe('encodePath', () => {
   // The redirect for a folder is built with encodePath: whatever the request target, the Location
   // must stay on this host (start with exactly one "/") and name the same folder.
   test('for any target, the redirect path starts with exactly one "/" and resolves to the same segments', () => {
-    const segmentText = fc.constantFrom('', '.', '..', '%2e', '%2E%2E', 'evil.example', 'a', '%2F', '%5C', '\\', '%41', 'é', '%C3%A9', '?', '%3F', '%', '%25');
+    const segmentText = fc.constantFrom(
+      '',
+      '.',
+      '..',
+      '%2e',
+      '%2E%2E',
+      'evil.example',
+      'a',
+      '%2F',
+      '%5C',
+      '\\',
+      '%41',
+      'é',
+      '%C3%A9',
+      '?',
+      '%3F',
+      '%',
+      '%25',
+    );
     const target = fc.array(segmentText, { maxLength: 8 }).map((parts) => '/' + parts.join('/'));
     fc.assert(
       fc.property(target, fc.boolean(), (requestTarget, trailingSlash) => {

@@ -11,8 +11,26 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { brotliCompressSync, brotliDecompressSync, constants as zlibConstants, gunzipSync, gzipSync } from 'node:zlib';
 import { compress } from '../../src/static/compression.js';
-import { type BackgroundProcess, type RunningServer, commandExists, makeTempDir, rawExchange, runCli, startCliServer, startStaticServer } from '../helpers.js';
-import { FIXTURE_MTIME, FIXTURE_MTIME_HTTP, type ParsedResponse, curl, parseSingleResponse, patternBytes, sha256, writeTree } from '../net/server/helpers.js';
+import {
+  type BackgroundProcess,
+  type RunningServer,
+  commandExists,
+  makeTempDir,
+  rawExchange,
+  runCli,
+  startCliServer,
+  startStaticServer,
+} from '../helpers.js';
+import {
+  FIXTURE_MTIME,
+  FIXTURE_MTIME_HTTP,
+  type ParsedResponse,
+  curl,
+  parseSingleResponse,
+  patternBytes,
+  sha256,
+  writeTree,
+} from '../net/server/helpers.js';
 
 const hasCurl = commandExists('curl');
 
@@ -55,7 +73,9 @@ function gzipTwoMembers(content: string): Buffer {
   return Buffer.concat([gzipSync(bytes.subarray(0, middle), { level: 9 }), gzipSync(bytes.subarray(middle), { level: 1 })]);
 }
 function brotliBest(content: string): Buffer {
-  return brotliCompressSync(Buffer.from(content), { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_LGWIN]: 10 } });
+  return brotliCompressSync(Buffer.from(content), {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_LGWIN]: 10 },
+  });
 }
 const APP_JS_GZ = gzipTwoMembers(APP_JS);
 const APP_JS_BR = brotliBest(APP_JS);
@@ -155,7 +175,9 @@ async function send(port: number, target: string, headers: Record<string, string
   const lines = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
-  const bytes = await rawExchange(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}Connection: close\r\n\r\n`, { timeoutMs: 30_000 });
+  const bytes = await rawExchange(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines}Connection: close\r\n\r\n`, {
+    timeoutMs: 30_000,
+  });
   return parseSingleResponse(bytes, method);
 }
 
@@ -270,7 +292,10 @@ describe('conditional requests', () => {
     ['If-Match with the ETag', () => ({ 'If-Match': etag })],
     ['If-Match: *', () => ({ 'If-Match': '*' })],
     ['If-Unmodified-Since equal to Last-Modified', () => ({ 'If-Unmodified-Since': FIXTURE_MTIME_HTTP })],
-    ['If-None-Match with another ETag and a matching If-Modified-Since (ignored)', () => ({ 'If-None-Match': '"x"', 'If-Modified-Since': FIXTURE_MTIME_HTTP })],
+    [
+      'If-None-Match with another ETag and a matching If-Modified-Since (ignored)',
+      () => ({ 'If-None-Match': '"x"', 'If-Modified-Since': FIXTURE_MTIME_HTTP }),
+    ],
   ];
   for (const [name, headers] of proceeds) {
     test(`${name} → 200 with the file`, async () => {
@@ -415,7 +440,9 @@ describe('range requests', () => {
     });
   });
 
-  test('curl with two ranges gets a multipart body that parses back to the file bytes', { skip: !hasCurl && 'curl is not installed' }, async () => {
+  test('curl with two ranges gets a multipart body that parses back to the file bytes', {
+    skip: !hasCurl && 'curl is not installed',
+  }, async () => {
     const { exitCode, responses } = await curl(['-r', '0-99,200-299', main.url('/data.bin')]);
     assert.equal(exitCode, 0);
     const response = responses.at(-1)!;
@@ -528,7 +555,16 @@ describe('directory listings', () => {
     assert.equal(response.field('content-type'), 'text/html; charset=utf-8');
     const labels = links(response.body.toString()).map((link) => link.label);
     const folders = ['<b>bold<i> dir/', 'adir/', 'Zdir/'];
-    const files = ['100%.txt', '<script>alert(1).txt', 'a#b?c.txt', 'a&b"c\'.txt', 'a-lower.txt', 'B-upper.txt', 'été.txt', 'with space.txt'];
+    const files = [
+      '100%.txt',
+      '<script>alert(1).txt',
+      'a#b?c.txt',
+      'a&b"c\'.txt',
+      'a-lower.txt',
+      'B-upper.txt',
+      'été.txt',
+      'with space.txt',
+    ];
     const entries = labels.filter((label) => label !== '../');
     assert.deepEqual(new Set(entries), new Set([...folders, ...files]));
     assert.deepEqual(entries.slice(0, folders.length).sort(), [...folders].sort(), 'folders come first');
@@ -621,7 +657,15 @@ describe('404.html', () => {
     }
   });
 
-  for (const target of ['/../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt', '/list/../../secret.txt', '/../404.html', '/%2e%2e/404.html', '/..%5c404.html']) {
+  for (const target of [
+    '/../secret.txt',
+    '/%2e%2e/secret.txt',
+    '/..%2fsecret.txt',
+    '/list/../../secret.txt',
+    '/../404.html',
+    '/%2e%2e/404.html',
+    '/..%5c404.html',
+  ]) {
     test(`traversal ${target} → 4xx, never a file outside the root`, async () => {
       const bytes = await rawExchange(main.port, `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
       const response = parseSingleResponse(bytes);
@@ -678,7 +722,10 @@ describe('SPA fallback', () => {
   });
 
   test('traversal with Accept: text/html is never answered with an outside file', async () => {
-    const bytes = await rawExchange(spa.port, 'GET /../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nConnection: close\r\n\r\n');
+    const bytes = await rawExchange(
+      spa.port,
+      'GET /../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nConnection: close\r\n\r\n',
+    );
     assert.ok(!bytes.toString('latin1').includes(SECRET));
   });
 });
@@ -757,7 +804,10 @@ describe('precompressed siblings', () => {
 
   test('fetch decodes the sibling back to the file', async () => {
     const response = await fetch(main.url('/app.js'));
-    assert.ok(['br', 'gzip'].includes(response.headers.get('content-encoding') ?? ''), `Content-Encoding: ${response.headers.get('content-encoding')}`);
+    assert.ok(
+      ['br', 'gzip'].includes(response.headers.get('content-encoding') ?? ''),
+      `Content-Encoding: ${response.headers.get('content-encoding')}`,
+    );
     assert.equal(await response.text(), APP_JS);
   });
 
@@ -867,7 +917,18 @@ const X_EXTRA = 'one two';
 describe('sockhttp serve --cache 60 --cors -H … -H … --log-format combined', () => {
   let cli: CliServer;
   before(async () => {
-    cli = await startCliServer([root, '--cache', '60', '--cors', '-H', `X-Frame-Options: ${X_FRAME}`, '--header', `X-Extra:${X_EXTRA}`, '--log-format', 'combined']);
+    cli = await startCliServer([
+      root,
+      '--cache',
+      '60',
+      '--cors',
+      '-H',
+      `X-Frame-Options: ${X_FRAME}`,
+      '--header',
+      `X-Extra:${X_EXTRA}`,
+      '--log-format',
+      'combined',
+    ]);
   });
   after(async () => {
     await cli?.stop();
@@ -895,7 +956,11 @@ describe('sockhttp serve --cache 60 --cors -H … -H … --log-format combined',
     const response = await send(
       cli.port,
       '/hello.txt',
-      { Origin: 'http://other.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'x-custom, content-type' },
+      {
+        Origin: 'http://other.example',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'x-custom, content-type',
+      },
       'OPTIONS',
     );
     assert.equal(response.status, 204);
@@ -909,7 +974,12 @@ describe('sockhttp serve --cache 60 --cors -H … -H … --log-format combined',
   test('without --cors: no Access-Control-Allow-Origin, and a preflight gets no CORS answer', async () => {
     const response = await send(main.port, '/hello.txt', { Origin: 'http://other.example' });
     assert.equal(response.field('access-control-allow-origin'), undefined);
-    const preflight = await send(main.port, '/hello.txt', { Origin: 'http://other.example', 'Access-Control-Request-Method': 'GET' }, 'OPTIONS');
+    const preflight = await send(
+      main.port,
+      '/hello.txt',
+      { Origin: 'http://other.example', 'Access-Control-Request-Method': 'GET' },
+      'OPTIONS',
+    );
     assert.equal(preflight.field('access-control-allow-methods'), undefined);
     assert.equal(preflight.field('access-control-allow-origin'), undefined);
   });
@@ -938,12 +1008,19 @@ describe('sockhttp serve --cache 60 --cors -H … -H … --log-format combined',
   }
 
   test('--log-format combined: referer and user agent quoted, the status and body bytes of a 206 and a 404', async () => {
-    await send(cli.port, '/data.bin?combined-1', { Range: 'bytes=0-4', Referer: 'http://ref.example/page?x=1', 'User-Agent': 'combined-test/2.0 (x)' });
+    await send(cli.port, '/data.bin?combined-1', {
+      Range: 'bytes=0-4',
+      Referer: 'http://ref.example/page?x=1',
+      'User-Agent': 'combined-test/2.0 (x)',
+    });
     await send(cli.port, '/missing.txt?combined-2', {});
     await cli.waitFor(/combined-2 HTTP\/1\.1" 404 .*\n/);
     const lines = cli.output().split('\n');
     const ranged = lines.find((line) => line.includes('combined-1'));
-    assert.match(ranged ?? '', /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/data\.bin\?combined-1 HTTP\/1\.1" 206 5 "http:\/\/ref\.example\/page\?x=1" "combined-test\/2\.0 \(x\)"$/);
+    assert.match(
+      ranged ?? '',
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/data\.bin\?combined-1 HTTP\/1\.1" 206 5 "http:\/\/ref\.example\/page\?x=1" "combined-test\/2\.0 \(x\)"$/,
+    );
     const missing = lines.find((line) => line.includes('combined-2'));
     assert.match(missing ?? '', /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/missing\.txt\?combined-2 HTTP\/1\.1" 404 [1-9]\d* "-" "-"$/);
   });
@@ -1004,7 +1081,12 @@ describe('sockhttp serve --no-listing --no-compress --spa --log-format json', ()
       .filter((line) => line !== '' && !line.startsWith('Serving '));
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     const byTarget = (suffix: string) => entries.find((entry) => String(entry['target']).endsWith(suffix));
-    assert.deepEqual(pick(byTarget('json-1')), { method: 'GET', target: '/hello.txt?json-1', status: 200, bytesSent: Buffer.byteLength(HELLO) });
+    assert.deepEqual(pick(byTarget('json-1')), {
+      method: 'GET',
+      target: '/hello.txt?json-1',
+      status: 200,
+      bytesSent: Buffer.byteLength(HELLO),
+    });
     assert.deepEqual(pick(byTarget('json-2')), { method: 'GET', target: '/hello.txt?json-2', status: 304, bytesSent: 0 });
     assert.deepEqual(pick(byTarget('json-3')), { method: 'GET', target: '/data.bin?json-3', status: 206, bytesSent: 10 });
     assert.deepEqual(pick(byTarget('json-4')), { method: 'HEAD', target: '/hello.txt?json-4', status: 200, bytesSent: 0 });
@@ -1050,7 +1132,23 @@ describe('sockhttp serve: bad flags and --help', () => {
     const result = await runCli(['serve', '--help']);
     assert.equal(result.code, 0);
     const help = result.stdout.toString();
-    const flags = ['--port', '--host', '--cache', '--no-listing', '--dotfiles', '--spa', '--no-compress', '--cors', '--header', '--watch', '--tls-cert', '--tls-key', '--workers', '--log-format', '--quiet'];
+    const flags = [
+      '--port',
+      '--host',
+      '--cache',
+      '--no-listing',
+      '--dotfiles',
+      '--spa',
+      '--no-compress',
+      '--cors',
+      '--header',
+      '--watch',
+      '--tls-cert',
+      '--tls-key',
+      '--workers',
+      '--log-format',
+      '--quiet',
+    ];
     for (const flag of flags) assert.match(help, new RegExp(`(^|[\\s,])${flag}\\b`, 'm'), `--help does not mention ${flag}`);
     for (const short of ['-p, --port', '-H, --header', '-q, --quiet']) assert.ok(help.includes(short), `--help does not mention ${short}`);
   });
@@ -1138,8 +1236,17 @@ describe('sockhttp serve --watch', () => {
     assert.match(plain.body.toString(), SNIPPET_MARK, 'no script without Accept-Encoding');
     for (const coding of ['gzip', 'br'] as const) {
       const response = await send(cli.port, '/big.html', { 'Accept-Encoding': coding });
-      const body = response.field('content-encoding') === coding ? (coding === 'gzip' ? gunzipSync(response.body) : brotliDecompressSync(response.body)) : response.body;
-      assert.match(body.toString(), SNIPPET_MARK, `Accept-Encoding: ${coding} (Content-Encoding: ${response.field('content-encoding')}): the page has no live-reload script`);
+      const body =
+        response.field('content-encoding') === coding
+          ? coding === 'gzip'
+            ? gunzipSync(response.body)
+            : brotliDecompressSync(response.body)
+          : response.body;
+      assert.match(
+        body.toString(),
+        SNIPPET_MARK,
+        `Accept-Encoding: ${coding} (Content-Encoding: ${response.field('content-encoding')}): the page has no live-reload script`,
+      );
       assert.ok(body.toString().includes(source.slice(0, 200)));
     }
     // What a browser gets: fetch sends Accept-Encoding and decodes.
@@ -1161,7 +1268,10 @@ describe('sockhttp serve --watch', () => {
   test('GET /__sockhttp/live-reload is an event stream that sends "event: reload" after a file under the root is written', async () => {
     const stream = await openEventStream(cli.port);
     try {
-      assert.ok(await stream.waitFor(/\r\n\r\n[\s\S]*retry:/, 10_000), `no stream head and first event: ${JSON.stringify(stream.received())}`);
+      assert.ok(
+        await stream.waitFor(/\r\n\r\n[\s\S]*retry:/, 10_000),
+        `no stream head and first event: ${JSON.stringify(stream.received())}`,
+      );
       const head = stream.received().slice(0, stream.received().indexOf('\r\n\r\n'));
       assert.match(head, /^HTTP\/1\.1 200 /);
       assert.match(head, /\r\ncontent-type: text\/event-stream/i);

@@ -159,7 +159,12 @@ export class ReadRegions {
   }
 }
 
-function openTcp(host: string, port: number, role: 'origin' | 'proxy', options: OpenOptions & { readWithRegions: boolean }): Promise<TcpResult> {
+function openTcp(
+  host: string,
+  port: number,
+  role: 'origin' | 'proxy',
+  options: OpenOptions & { readWithRegions: boolean },
+): Promise<TcpResult> {
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(options.signal.reason);
     // Until a Connection takes the socket over, a byte from the server is one nobody asked for
@@ -236,15 +241,19 @@ function openTunnel(socket: Socket, route: Route & { proxy: URL }, options: Open
         if (event.head.status >= 300) {
           // The reason phrase may hold C1 controls (obs-text): escaped, as this message reaches terminals.
           const reason = escapeBytes(Buffer.from(event.head.reason, 'latin1'));
-          return finish(new ClientError('proxy-failed', `The ${where} refused the tunnel to ${authority}: ${event.head.status} ${reason}`.trimEnd()));
+          return finish(
+            new ClientError('proxy-failed', `The ${where} refused the tunnel to ${authority}: ${event.head.status} ${reason}`.trimEnd()),
+          );
         }
         // The tunnel's first bytes must come from the origin, and a TLS server speaks only after our hello.
-        if (reader.bufferedBytes > 0) return finish(new ClientError('proxy-failed', `The ${where} sent bytes into the tunnel before TLS started`));
+        if (reader.bufferedBytes > 0)
+          return finish(new ClientError('proxy-failed', `The ${where} sent bytes into the tunnel before TLS started`));
         return finish(null);
       }
     };
     const onEnd = () => finish(new ClientError('proxy-failed', `The ${where} closed the connection instead of opening a tunnel`));
-    const onError = (error: Error) => finish(new ClientError('proxy-failed', `The connection to the ${where} failed during CONNECT`, { cause: error }));
+    const onError = (error: Error) =>
+      finish(new ClientError('proxy-failed', `The connection to the ${where} failed during CONNECT`, { cause: error }));
     const unwatch = watchAbort(options.signal, () => finish(options.signal.reason));
     socket.on('data', onData);
     socket.once('end', onEnd);
@@ -288,9 +297,16 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
     const onError = (error: NodeJS.ErrnoException) => {
       const mapped = socketError(error, host, port);
       const isTls = mapped.code === 'tls-certificate' || mapped.code === 'tls-handshake';
-      settle(isTls ? mapped : new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (${error.code ?? error.message})`, { cause: error }));
+      settle(
+        isTls
+          ? mapped
+          : new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (${error.code ?? error.message})`, {
+              cause: error,
+            }),
+      );
     };
-    const onEnd = () => settle(new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (the server closed the connection)`));
+    const onEnd = () =>
+      settle(new ClientError('tls-handshake', `TLS handshake with ${host}:${port} failed (the server closed the connection)`));
     socket.once('error', onError);
     socket.once('end', onEnd);
     socket.once('secureConnect', () => {
@@ -319,7 +335,11 @@ function tlsDetails(socket: TLSSocket): TlsDetails {
  */
 export async function openConnection(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
   const peer = route.proxy ?? route.target;
-  const deadline = connectDeadline(options.signal, options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs, `${socketHost(peer)}:${defaultPort(peer)}`);
+  const deadline = connectDeadline(
+    options.signal,
+    options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
+    `${socketHost(peer)}:${defaultPort(peer)}`,
+  );
   try {
     return await openConnectionSteps(route, key, id, { ...options, signal: deadline.signal });
   } finally {
@@ -412,7 +432,9 @@ export class Connection {
   }
 
   detailsFor(reused: boolean): ConnectionDetails & { reused: boolean } {
-    return reused ? (this.#described.reused ??= { ...this.details, reused }) : (this.#described.fresh ??= { ...this.details, reused });
+    const which = reused ? 'reused' : 'fresh';
+    this.#described[which] ??= { ...this.details, reused };
+    return this.#described[which];
   }
 
   attach(listener: ConnectionListener): void {
@@ -438,4 +460,3 @@ export class Connection {
     this.socket.destroy();
   }
 }
-

@@ -52,7 +52,11 @@ const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSU
 export function socketError(error: NodeJS.ErrnoException, host: string, port: number, role: 'origin' | 'proxy' = 'origin'): ClientError {
   const where = role === 'proxy' ? `proxy ${host}:${port}` : `${host}:${port}`;
   if (error.code !== undefined && CERTIFICATE_ERRORS.test(error.code)) {
-    return new ClientError('tls-certificate', `The certificate of ${where} cannot be trusted (${error.code}); use --cacert, or -k to skip the check`, { cause: error });
+    return new ClientError(
+      'tls-certificate',
+      `The certificate of ${where} cannot be trusted (${error.code}); use --cacert, or -k to skip the check`,
+      { cause: error },
+    );
   }
   if (error.code === 'EPROTO' || error.code?.startsWith('ERR_SSL') || error.code?.startsWith('ERR_TLS')) {
     return new ClientError('tls-handshake', `TLS handshake with ${where} failed (${error.code})`, { cause: error });
@@ -61,7 +65,11 @@ export function socketError(error: NodeJS.ErrnoException, host: string, port: nu
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
     case 'EAI_NONAME':
-      return new ClientError(role === 'proxy' ? 'proxy-unknown-host' : 'unknown-host', `Could not resolve ${role === 'proxy' ? 'proxy' : 'host'} ${host}`, { cause: error });
+      return new ClientError(
+        role === 'proxy' ? 'proxy-unknown-host' : 'unknown-host',
+        `Could not resolve ${role === 'proxy' ? 'proxy' : 'host'} ${host}`,
+        { cause: error },
+      );
     case 'ECONNREFUSED':
       return new ClientError('connect-refused', `Connection refused by ${where}`, { cause: error });
     case 'ECONNRESET':

@@ -157,7 +157,13 @@ export class Exchange implements ConnectionListener {
       this.#connection.socket.resume();
       // The head may be shared (PLAIN_HEADS): the hooks get copies of their own.
       if (options.onEvent !== undefined) {
-        options.onEvent({ type: 'request', url: this.#route.target, connection: this.#connection.details, reused: this.#reused, head: Buffer.from(this.#head) });
+        options.onEvent({
+          type: 'request',
+          url: this.#route.target,
+          connection: this.#connection.details,
+          reused: this.#reused,
+          head: Buffer.from(this.#head),
+        });
       }
       const bytes = this.#plan.body.length > 0 ? Buffer.concat([this.#head, this.#plan.body]) : this.#head;
       if (options.onSentBytes !== undefined) options.onSentBytes(Buffer.from(bytes));
@@ -227,7 +233,9 @@ export class Exchange implements ConnectionListener {
     if (isInterim) return;
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
     if (framing.kind === 'length' && framing.length > maxBodyBytes) {
-      return this.#fail(new ClientError('body-too-large', `The body (${framing.length} bytes) is larger than the limit of ${maxBodyBytes}`));
+      return this.#fail(
+        new ClientError('body-too-large', `The body (${framing.length} bytes) is larger than the limit of ${maxBodyBytes}`),
+      );
     }
     this.#response = { status, framing, keepAlive, fields };
     this.#state = 'body';
@@ -270,7 +278,12 @@ export class Exchange implements ConnectionListener {
     }
     const interimBytes = this.#receivedBytes - this.#reader.bufferedBytes;
     if (interimBytes > this.#context.limits.maxHeadBytes) {
-      this.#fail(new ClientError('head-too-large', `The interim (1xx) responses take ${interimBytes} bytes, more than the head limit of ${this.#context.limits.maxHeadBytes}`));
+      this.#fail(
+        new ClientError(
+          'head-too-large',
+          `The interim (1xx) responses take ${interimBytes} bytes, more than the head limit of ${this.#context.limits.maxHeadBytes}`,
+        ),
+      );
       return false;
     }
     return true;
@@ -309,7 +322,8 @@ export class Exchange implements ConnectionListener {
     this.#bodyBytes += data.length;
     this.#clock.progress();
     const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
-    if (this.#bodyBytes > maxBodyBytes) return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
+    if (this.#bodyBytes > maxBodyBytes)
+      return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`));
     if (this.#sink !== null) {
       try {
         this.#sink.write(data); // lent: done with when write returns
@@ -362,7 +376,12 @@ export class Exchange implements ConnectionListener {
     });
     const kept = verdict.reusable && this.#context.agent.release(this.#connection, verdict.idleMs);
     if (!verdict.reusable) this.#connection.destroy();
-    this.#context.options.onEvent?.({ type: 'connection-done', connection: this.#connection.details, kept, reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason });
+    this.#context.options.onEvent?.({
+      type: 'connection-done',
+      connection: this.#connection.details,
+      kept,
+      reason: verdict.reusable ? (kept ? null : 'the pool keeps no connection') : verdict.reason,
+    });
     this.#finished?.resolve();
     this.#body!.complete();
     this.#sink?.resolve();

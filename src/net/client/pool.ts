@@ -42,7 +42,7 @@ function digestOf(ca: Buffer | string): string {
     return digest;
   }
   const known = CA_BUFFER_DIGESTS.get(ca);
-  if (known !== undefined && known.bytes.equals(ca)) return known.digest;
+  if (known?.bytes.equals(ca)) return known.digest;
   const digest = createHash('sha256').update(ca).digest('hex');
   CA_BUFFER_DIGESTS.set(ca, { bytes: Buffer.from(ca), digest });
   return digest;
@@ -92,7 +92,8 @@ export function decideReuse(outcome: ExchangeOutcome): ReuseVerdict {
   // The next response would begin with what is left of this one.
   if (!outcome.complete) return no('the response was not read to its end');
   // After 101 the connection speaks another protocol; after CONNECT 2xx it is a tunnel (RFC 9110 §7.8, §9.3.6).
-  if (outcome.status === 101 || (outcome.method === 'CONNECT' && outcome.status >= 200 && outcome.status < 300)) return no('the connection changed protocol');
+  if (outcome.status === 101 || (outcome.method === 'CONNECT' && outcome.status >= 200 && outcome.status < 300))
+    return no('the connection changed protocol');
   // A body delimited by the close has used the connection up (RFC 9112 §6.3, item 8).
   if (outcome.framing.kind === 'until-close') return no('the body was delimited by closing the connection');
   if (outcome.requestClose) return no('we asked to close it (Connection: close)');

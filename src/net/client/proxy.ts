@@ -19,10 +19,7 @@ export function proxyFromEnvironment(target: URL, env: NodeJS.ProcessEnv = proce
   const scheme = target.protocol === 'https:' ? 'https' : 'http';
   const upperAllowed = scheme === 'https' || env.REQUEST_METHOD === undefined;
   const value =
-    env[`${scheme}_proxy`] ??
-    (upperAllowed ? env[`${scheme.toUpperCase()}_PROXY`] : undefined) ??
-    env.all_proxy ??
-    env.ALL_PROXY;
+    env[`${scheme}_proxy`] ?? (upperAllowed ? env[`${scheme.toUpperCase()}_PROXY`] : undefined) ?? env.all_proxy ?? env.ALL_PROXY;
   if (value === undefined || value.trim() === '') return null;
   if (bypassesProxy(target, env.no_proxy ?? env.NO_PROXY ?? '')) return null;
   return parseProxyUrl(value.trim());
@@ -36,7 +33,8 @@ export function parseProxyUrl(text: string | URL): URL {
   } catch {
     throw new ClientError('bad-url', `Not a valid proxy URL: ${String(text)}`);
   }
-  if (url.protocol !== 'http:') throw new ClientError('unsupported-protocol', `Unsupported proxy protocol: ${url.protocol} (only http:// proxies)`);
+  if (url.protocol !== 'http:')
+    throw new ClientError('unsupported-protocol', `Unsupported proxy protocol: ${url.protocol} (only http:// proxies)`);
   if (url.hostname === '') throw new ClientError('bad-url', 'The proxy URL has no host');
   return url;
 }

@@ -179,7 +179,9 @@ export async function request(url: string | URL, options: RequestOptions = {}): 
     const plan = firstPlan(target, options);
     // Most requests follow no redirect and retry nothing: one exchange, without the loops' promises.
     const isSingleExchange = options.followRedirects !== true && !((options.retries ?? 0) > 0);
-    const { response, exchange: last } = isSingleExchange ? await exchange(target, plan, context) : await followRedirects(target, plan, context);
+    const { response, exchange: last } = isSingleExchange
+      ? await exchange(target, plan, context)
+      : await followRedirects(target, plan, context);
     if (options.decompress) {
       response.body = decodeContent(response);
       // Decoded chunks come from zlib, not from the socket: they are read from the stream.
@@ -269,7 +271,14 @@ function redirectTarget(response: ClientResponse, current: URL): URL | null {
 }
 
 /** Fields that describe a request's content, dropped with the content itself (as the Fetch standard does). */
-const CONTENT_FIELDS = new Set(['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location', 'transfer-encoding']);
+const CONTENT_FIELDS = new Set([
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'content-language',
+  'content-location',
+  'transfer-encoding',
+]);
 /** Credentials meant for one origin: never sent on to another (curl drops them too, CVE-2022-27776). */
 const CREDENTIAL_FIELDS = new Set(['authorization', 'cookie']);
 
@@ -302,7 +311,14 @@ async function discardBody(body: Readable, limit = 1024 * 1024): Promise<void> {
 /** Methods whose repetition does no harm (RFC 9110 §9.2.2): the only ones retried automatically (RFC 9112 §9.3.1). */
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Failures after which the request may succeed if sent again (curl's "transient" ones, timeouts included). */
-const RETRIED_FAILURES = new Set(['connect-refused', 'connect-failed', 'connect-timeout', 'headers-timeout', 'connection-reset', 'empty-response']);
+const RETRIED_FAILURES = new Set([
+  'connect-refused',
+  'connect-failed',
+  'connect-timeout',
+  'headers-timeout',
+  'connection-reset',
+  'empty-response',
+]);
 const MAX_RETRY_DELAY_MS = 30_000;
 
 /** The wait before retry number `attempt` (0 for the first): doubling from `baseMs`, never above 30 s. */

@@ -48,7 +48,10 @@ export class Deadline {
     }
     const controller = new AbortController();
     this.#controller = controller;
-    this.#timer = setTimeout(() => controller.abort(new ClientError('timeout', `No complete response within ${seconds(timeoutMs)}`)), timeoutMs);
+    this.#timer = setTimeout(
+      () => controller.abort(new ClientError('timeout', `No complete response within ${seconds(timeoutMs)}`)),
+      timeoutMs,
+    );
   }
 
   get signal(): AbortSignal {
@@ -75,7 +78,13 @@ export function connectDeadline(signal: AbortSignal, timeoutMs: number, where: s
   const forward = () => controller.abort(signal.reason);
   if (signal.aborted) forward();
   else signal.addEventListener('abort', forward, { once: true });
-  const timer = setTimeout(() => controller.abort(new ClientError('connect-timeout', `Could not connect to ${where} within ${seconds(timeoutMs)} (the connect timeout)`)), timeoutMs);
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new ClientError('connect-timeout', `Could not connect to ${where} within ${seconds(timeoutMs)} (the connect timeout)`),
+      ),
+    timeoutMs,
+  );
   return {
     signal: controller.signal,
     clear: () => {
@@ -161,12 +170,16 @@ export class PhaseTimer {
     switch (this.#phase) {
       case 'head':
         this.#phase = 'stopped';
-        return this.#onTimeout(new ClientError('headers-timeout', `No response head within ${seconds(this.#headersMs)} of the request (the headers timeout)`));
+        return this.#onTimeout(
+          new ClientError('headers-timeout', `No response head within ${seconds(this.#headersMs)} of the request (the headers timeout)`),
+        );
       case 'body': {
         const idleMs = performance.now() - this.#lastProgress;
         if (idleMs < this.#bodyMs) return this.#arm(this.#bodyMs - idleMs);
         this.#phase = 'stopped';
-        return this.#onTimeout(new ClientError('body-timeout', `The body stalled: nothing arrived for ${seconds(this.#bodyMs)} (the body timeout)`));
+        return this.#onTimeout(
+          new ClientError('body-timeout', `The body stalled: nothing arrived for ${seconds(this.#bodyMs)} (the body timeout)`),
+        );
       }
       case 'paused': // resume() arms the timer again
       case 'stopped':

@@ -207,7 +207,13 @@ export class ServerConnection {
     this.#stopWaiting();
     const answer: Answer = { head, startTime: performance.now() };
     this.#answer = answer;
-    const request: IncomingRequest = { method: head.method, target: head.target, version: head.version, fields: head.fields, remoteAddress: this.#remoteAddress };
+    const request: IncomingRequest = {
+      method: head.method,
+      target: head.target,
+      version: head.version,
+      fields: head.fields,
+      remoteAddress: this.#remoteAddress,
+    };
     let plan: ResponsePlan | PromiseLike<ResponsePlan>;
     try {
       plan = this.#settings.handler(request);

@@ -56,7 +56,8 @@ export function wholeResponse(plan: ResponsePlan, framing: HeadFraming, body: Bu
   const date = httpDateNow();
   if (prepared) {
     const ready = readyResponses.get(plan);
-    if (ready !== undefined && ready.date === date && ready.hasBody === (body !== null) && sameFraming(ready.framing, framing)) return ready.bytes;
+    if (ready !== undefined && ready.date === date && ready.hasBody === (body !== null) && sameFraming(ready.framing, framing))
+      return ready.bytes;
   }
   const head = serializeHead(plan.status, plan.fields, framing);
   const bodyLength = body === null ? 0 : body.length;
@@ -64,7 +65,12 @@ export function wholeResponse(plan: ResponsePlan, framing: HeadFraming, body: Bu
   bytes.write(head, 0, 'latin1');
   body?.copy(bytes, head.length);
   if (prepared && bodyLength <= READY_BODY_BYTES) {
-    readyResponses.set(plan, { date, framing: { contentLength: framing.contentLength, isChunked: framing.isChunked, connection: framing.connection }, hasBody: body !== null, bytes });
+    readyResponses.set(plan, {
+      date,
+      framing: { contentLength: framing.contentLength, isChunked: framing.isChunked, connection: framing.connection },
+      hasBody: body !== null,
+      bytes,
+    });
   }
   return bytes;
 }

@@ -8,7 +8,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer as createHttpServer, request as httpRequest } from 'node:http';
+import {
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+  createServer as createHttpServer,
+  request as httpRequest,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type Server as NetServer, type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
@@ -41,7 +47,10 @@ function clientError(code: ClientErrorCode) {
   };
 }
 
-async function withRawServer<T>(answer: RawAnswer | ((index: number) => RawAnswer), body: (server: Awaited<ReturnType<typeof startRawServer>>) => Promise<T>): Promise<T> {
+async function withRawServer<T>(
+  answer: RawAnswer | ((index: number) => RawAnswer),
+  body: (server: Awaited<ReturnType<typeof startRawServer>>) => Promise<T>,
+): Promise<T> {
   const server = await startRawServer(answer);
   try {
     return await body(server);
@@ -218,7 +227,9 @@ describe('Agent: kept-alive connections, counted on the server side', () => {
         const agent = new Agent();
         try {
           const paths = ['/1', '/2', '/3', '/4'];
-          const bodies = await Promise.all(paths.map(async (path) => (await readAll((await request(server.url(path), { ...BOUND, agent })).body)).toString()));
+          const bodies = await Promise.all(
+            paths.map(async (path) => (await readAll((await request(server.url(path), { ...BOUND, agent })).body)).toString()),
+          );
           assert.deepEqual(bodies, paths);
           assert.equal(server.connections(), 4);
           // All four went back to the pool, and the next request reuses one of them.
@@ -259,7 +270,10 @@ describe('Agent: kept-alive connections, counted on the server side', () => {
       assert.equal(second.connection.reused, true);
       await eventually(() => Buffer.concat(received).length >= Buffer.concat(sent).length, 'the server has every byte');
       assert.equal(Buffer.concat(sent).toString('latin1'), Buffer.concat(received).toString('latin1'));
-      assert.match(Buffer.concat(sent).toString('latin1'), /^GET \/one HTTP\/1\.1\r\n[\s\S]*\r\n\r\nPOST \/two HTTP\/1\.1\r\n[\s\S]*Content-Length: 5\r\n\r\nhello$/);
+      assert.match(
+        Buffer.concat(sent).toString('latin1'),
+        /^GET \/one HTTP\/1\.1\r\n[\s\S]*\r\n\r\nPOST \/two HTTP\/1\.1\r\n[\s\S]*Content-Length: 5\r\n\r\nhello$/,
+      );
     } finally {
       agent.close();
       server.close();
@@ -287,12 +301,42 @@ describe('Agent: every reason not to reuse a connection', () => {
 
   const cases: Array<[string, RawAnswer, string, RegExp]> = [
     ['a close-delimited body', { pieces: ['HTTP/1.1 200 OK\r\n\r\nuntil the end'], after: 'end' }, 'GET', /delimited by closing/],
-    ['Connection: close from the server', { pieces: ['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' }, 'GET', /server asked to close/],
-    ['HTTP/1.0 without keep-alive', { pieces: ['HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' }, 'GET', /server asked to close/],
-    ['bytes after the end of the response', { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'], after: 'keep-open' }, 'GET', /bytes after the end/],
-    ['a HEAD response that announced a body', { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'], after: 'keep-open' }, 'HEAD', /HEAD response announced a body/],
-    ['Content-Length together with Transfer-Encoding', { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n'], after: 'keep-open' }, 'GET', /server asked to close/],
-    ['Keep-Alive: timeout=1 (too short to keep)', { pieces: ['HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' }, 'GET', /too briefly/],
+    [
+      'Connection: close from the server',
+      { pieces: ['HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' },
+      'GET',
+      /server asked to close/,
+    ],
+    [
+      'HTTP/1.0 without keep-alive',
+      { pieces: ['HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' },
+      'GET',
+      /server asked to close/,
+    ],
+    [
+      'bytes after the end of the response',
+      { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'], after: 'keep-open' },
+      'GET',
+      /bytes after the end/,
+    ],
+    [
+      'a HEAD response that announced a body',
+      { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'], after: 'keep-open' },
+      'HEAD',
+      /HEAD response announced a body/,
+    ],
+    [
+      'Content-Length together with Transfer-Encoding',
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n'], after: 'keep-open' },
+      'GET',
+      /server asked to close/,
+    ],
+    [
+      'Keep-Alive: timeout=1 (too short to keep)',
+      { pieces: ['HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok'], after: 'keep-open' },
+      'GET',
+      /too briefly/,
+    ],
   ];
   for (const [name, answer, method, reason] of cases) {
     test(`${name}: the second request opens a new connection`, async () => {
@@ -387,7 +431,10 @@ describe('Agent: every reason not to reuse a connection', () => {
       accepted = 0;
       const postAgent = new Agent();
       await readAll((await request(url, { ...BOUND, agent: postAgent })).body);
-      await assert.rejects(request(url, { ...BOUND, agent: postAgent, method: 'POST', body: 'x' }), (error: unknown) => error instanceof ClientError);
+      await assert.rejects(
+        request(url, { ...BOUND, agent: postAgent, method: 'POST', body: 'x' }),
+        (error: unknown) => error instanceof ClientError,
+      );
       assert.equal(accepted, 1, 'a POST must not be sent twice');
       postAgent.close();
     } finally {
@@ -415,7 +462,16 @@ describe('redirects (RFC 9110 §15.4)', () => {
         return res.end();
       }
       res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ method: req.method, url: req.url, body: body.toString(), contentType: req.headers['content-type'] ?? null, authorization: req.headers.authorization ?? null, cookie: req.headers.cookie ?? null }));
+      res.end(
+        JSON.stringify({
+          method: req.method,
+          url: req.url,
+          body: body.toString(),
+          contentType: req.headers['content-type'] ?? null,
+          authorization: req.headers.authorization ?? null,
+          cookie: req.headers.cookie ?? null,
+        }),
+      );
     });
   });
   after(async () => {
@@ -423,7 +479,13 @@ describe('redirects (RFC 9110 §15.4)', () => {
   });
 
   async function follow(path: string, method: string, body?: string, headers: Record<string, string> = {}) {
-    const response = await request(server.url(path), { ...BOUND, method, followRedirects: true, headers: { 'Content-Type': 'text/plain', ...headers }, ...(body !== undefined && { body }) });
+    const response = await request(server.url(path), {
+      ...BOUND,
+      method,
+      followRedirects: true,
+      headers: { 'Content-Type': 'text/plain', ...headers },
+      ...(body !== undefined && { body }),
+    });
     const text = (await readAll(response.body)).toString();
     return { response, echo: response.status === 200 && method !== 'HEAD' ? JSON.parse(text) : null };
   }
@@ -475,7 +537,10 @@ describe('redirects (RFC 9110 §15.4)', () => {
 
   test("a loop: 'too-many-redirects' after maxRedirects + 1 requests", async () => {
     const before = server.requests.length;
-    await assert.rejects(request(server.url('/loop'), { ...BOUND, followRedirects: true, maxRedirects: 3 }), clientError('too-many-redirects'));
+    await assert.rejects(
+      request(server.url('/loop'), { ...BOUND, followRedirects: true, maxRedirects: 3 }),
+      clientError('too-many-redirects'),
+    );
     assert.equal(server.requests.length - before, 4);
   });
 
@@ -492,7 +557,10 @@ describe('redirects (RFC 9110 §15.4)', () => {
   });
 
   test("a redirect to ftp:// is 'unsupported-protocol'", async () => {
-    await assert.rejects(request(server.url('/302?to=ftp://127.0.0.1/x'), { ...BOUND, followRedirects: true }), clientError('unsupported-protocol'));
+    await assert.rejects(
+      request(server.url('/302?to=ftp://127.0.0.1/x'), { ...BOUND, followRedirects: true }),
+      clientError('unsupported-protocol'),
+    );
   });
 
   test('redirects reuse the kept-alive connection', async () => {
@@ -563,7 +631,11 @@ describe('content decoding (decompress)', () => {
 
   test('deflate arriving one byte at a time (the zlib-or-raw choice spans pieces)', async () => {
     const compressed = deflateSync(Buffer.from('tiny'));
-    const answer: RawAnswer = { pieces: ['HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n\r\n', ...splitEvery(compressed, 1)], delayMs: 2, after: 'end' };
+    const answer: RawAnswer = {
+      pieces: ['HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n\r\n', ...splitEvery(compressed, 1)],
+      delayMs: 2,
+      after: 'end',
+    };
     await withRawServer(answer, async (raw) => {
       const response = await request(raw.url('/'), { ...BOUND, decompress: true });
       assert.equal((await readAll(response.body)).toString(), 'tiny');
@@ -603,7 +675,10 @@ describe('maxBytesPerSecond (the throttle of --limit-rate)', () => {
 
 describe('retries', () => {
   test('retryDelay doubles from the base and stops at 30 s', () => {
-    assert.deepEqual([0, 1, 2, 3].map((attempt) => retryDelay(attempt)), [1_000, 2_000, 4_000, 8_000]);
+    assert.deepEqual(
+      [0, 1, 2, 3].map((attempt) => retryDelay(attempt)),
+      [1_000, 2_000, 4_000, 8_000],
+    );
     assert.equal(retryDelay(20), 30_000);
     assert.equal(retryDelay(2, 50), 200);
   });
@@ -655,7 +730,10 @@ describe('retries', () => {
     const port = server.port;
     await server.close();
     const events: ClientEvent[] = [];
-    await assert.rejects(request(`http://127.0.0.1:${port}/`, { ...BOUND, retries: 2, retryDelayMs: 10, onEvent: (event) => events.push(event) }), clientError('connect-refused'));
+    await assert.rejects(
+      request(`http://127.0.0.1:${port}/`, { ...BOUND, retries: 2, retryDelayMs: 10, onEvent: (event) => events.push(event) }),
+      clientError('connect-refused'),
+    );
     assert.equal(events.filter((event) => event.type === 'retry').length, 2);
   });
 });
@@ -719,7 +797,14 @@ async function startProxy(): Promise<TestProxy> {
     state.seen.push({ line: `${req.method} ${req.url}`, proxyAuthorization: req.headers['proxy-authorization'] });
     const target = new URL(req.url!);
     const upstream = httpRequest(
-      { host: mapHost(target.hostname), port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers: { ...req.headers, host: target.host, connection: 'close' }, agent: false },
+      {
+        host: mapHost(target.hostname),
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers: { ...req.headers, host: target.host, connection: 'close' },
+        agent: false,
+      },
       (answer) => {
         // Connection and Keep-Alive are hop-by-hop (RFC 9110 §7.6.1): not forwarded.
         const { connection: _connection, 'keep-alive': _keepAlive, ...headers } = answer.headers;
@@ -787,7 +872,25 @@ describe('through a forward proxy', () => {
     if (hasOpenssl) {
       const cert = join(certs.path, 'cert.pem');
       const key = join(certs.path, 'key.pem');
-      const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=origin.test', '-addext', 'subjectAltName=DNS:origin.test,DNS:localhost,IP:127.0.0.1'];
+      const args = [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=origin.test',
+        '-addext',
+        'subjectAltName=DNS:origin.test,DNS:localhost,IP:127.0.0.1',
+      ];
       const made = await runCommand('openssl', args, { timeoutMs: 60_000 });
       assert.equal(made.code, 0, made.stderr);
       ca = readFileSync(cert, 'utf8');
@@ -803,7 +906,10 @@ describe('through a forward proxy', () => {
 
   test('http:// goes to the proxy in absolute form, with Proxy-Authorization from the proxy URL', async () => {
     // origin.test resolves nowhere here: only the proxy knows where it is.
-    const response = await request(`http://origin.test:${origin.port}/page?x=1`, { ...BOUND, proxy: `http://user:p%40ss@127.0.0.1:${proxy.port}` });
+    const response = await request(`http://origin.test:${origin.port}/page?x=1`, {
+      ...BOUND,
+      proxy: `http://user:p%40ss@127.0.0.1:${proxy.port}`,
+    });
     assert.equal((await readAll(response.body)).toString(), `origin saw GET /page?x=1 host=origin.test:${origin.port}`);
     const seen = proxy.seen.at(-1)!;
     assert.equal(seen.line, `GET http://origin.test:${origin.port}/page?x=1`);
@@ -815,14 +921,17 @@ describe('through a forward proxy', () => {
     const agent = new Agent();
     try {
       const before = proxy.connections();
-      for (const path of ['/a', '/b']) await readAll((await request(`http://origin.test:${origin.port}${path}`, { ...BOUND, agent, proxy: proxy.url })).body);
+      for (const path of ['/a', '/b'])
+        await readAll((await request(`http://origin.test:${origin.port}${path}`, { ...BOUND, agent, proxy: proxy.url })).body);
       assert.equal(proxy.connections() - before, 1);
     } finally {
       agent.close();
     }
   });
 
-  test('https:// goes through a CONNECT tunnel, with TLS to the origin inside it', { skip: !hasOpenssl && 'openssl is not installed' }, async () => {
+  test('https:// goes through a CONNECT tunnel, with TLS to the origin inside it', {
+    skip: !hasOpenssl && 'openssl is not installed',
+  }, async () => {
     const before = proxy.seen.length;
     const response = await request(`https://origin.test:${tlsOrigin!.port}/secret-path`, { ...BOUND, proxy: proxy.url, ca });
     assert.equal((await readAll(response.body)).toString(), 'tls origin saw /secret-path');
@@ -839,22 +948,34 @@ describe('through a forward proxy', () => {
   test("a proxy that refuses the tunnel: 'proxy-failed'", { skip: !hasOpenssl && 'openssl is not installed' }, async () => {
     proxy.refuseConnect = true;
     try {
-      await assert.rejects(request(`https://origin.test:${tlsOrigin!.port}/`, { ...BOUND, proxy: proxy.url, ca }), clientError('proxy-failed'));
+      await assert.rejects(
+        request(`https://origin.test:${tlsOrigin!.port}/`, { ...BOUND, proxy: proxy.url, ca }),
+        clientError('proxy-failed'),
+      );
     } finally {
       proxy.refuseConnect = false;
     }
   });
 
   test("an unknown proxy host: 'proxy-unknown-host'; a proxy that refuses connections: 'connect-refused'", async () => {
-    await assert.rejects(request(`http://origin.test:${origin.port}/`, { ...BOUND, proxy: 'http://nonexistent.invalid:3128' }), clientError('proxy-unknown-host'));
+    await assert.rejects(
+      request(`http://origin.test:${origin.port}/`, { ...BOUND, proxy: 'http://nonexistent.invalid:3128' }),
+      clientError('proxy-unknown-host'),
+    );
     const closed = await startRawServer({ pieces: [] });
     await closed.close();
-    await assert.rejects(request(`http://origin.test:${origin.port}/`, { ...BOUND, proxy: `http://127.0.0.1:${closed.port}` }), clientError('connect-refused'));
+    await assert.rejects(
+      request(`http://origin.test:${origin.port}/`, { ...BOUND, proxy: `http://127.0.0.1:${closed.port}` }),
+      clientError('connect-refused'),
+    );
   });
 
   test('a proxy function can send some URLs direct', async () => {
     const before = proxy.seen.length;
-    const response = await request(origin.url('/direct'), { ...BOUND, proxy: (target) => (target.hostname === '127.0.0.1' ? null : new URL(proxy.url)) });
+    const response = await request(origin.url('/direct'), {
+      ...BOUND,
+      proxy: (target) => (target.hostname === '127.0.0.1' ? null : new URL(proxy.url)),
+    });
     assert.match((await readAll(response.body)).toString(), /GET \/direct/);
     assert.equal(proxy.seen.length, before);
   });

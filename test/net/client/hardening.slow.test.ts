@@ -168,7 +168,9 @@ describe('sockhttp get against broken servers: the exit code, one line on stderr
         }
         assert.equal(toNewFile.stdout.length, 0);
         assert.equal(toExistingFile.stdout.length, 0);
-        t.diagnostic(`peak RSS of the client: ${(Math.max(toStdout.peakRss, toNewFile.peakRss, toExistingFile.peakRss) / MB).toFixed(1)} MB; written by the server: ${server.connections.map((connection) => connection.written).join(', ')} bytes`);
+        t.diagnostic(
+          `peak RSS of the client: ${(Math.max(toStdout.peakRss, toNewFile.peakRss, toExistingFile.peakRss) / MB).toFixed(1)} MB; written by the server: ${server.connections.map((connection) => connection.written).join(', ')} bytes`,
+        );
         broken.check?.(server);
       });
       assert.equal(existsSync(toNew), false, '-o FILE left FILE behind');
@@ -182,7 +184,9 @@ describe('sockhttp get against broken servers: the exit code, one line on stderr
 describe('sockhttp get -o to something that is not a regular file', () => {
   const BODY = patternBytes(300 * 1024); // several times a pipe's buffer
 
-  test('-o /dev/null: a failed download writes straight to it and leaves it a character device', { skip: !existsSync('/dev/null') && 'no /dev/null here' }, async () => {
+  test('-o /dev/null: a failed download writes straight to it and leaves it a character device', {
+    skip: !existsSync('/dev/null') && 'no /dev/null here',
+  }, async () => {
     await withServer(
       (socket, log) => {
         write(socket, log, HEAD_100K + 'g'.repeat(10_000));

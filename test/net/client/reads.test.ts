@@ -57,7 +57,9 @@ async function startPatternServer(): Promise<PatternServer> {
         const size = Number(path.slice(path.lastIndexOf('/') + 1));
         const seed = state.sent++;
         const body = gzip ? gzipSync(pattern(size, seed)) : pattern(size, seed);
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Seed: ${seed}\r\n${gzip ? 'Content-Encoding: gzip\r\n' : ''}\r\n`);
+        socket.write(
+          `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Seed: ${seed}\r\n${gzip ? 'Content-Encoding: gzip\r\n' : ''}\r\n`,
+        );
         socket.write(body);
       }
     });
@@ -120,7 +122,8 @@ describe('client reads: kept chunks are never overwritten', () => {
         kept.push({ seed: seedOf(response.fields), size, chunks });
       }
       assert.equal(agent.connectionsOpened, 1);
-      for (const { seed, size, chunks } of kept) assert.ok(Buffer.concat(chunks).equals(pattern(size, seed)), `the body of ${size} bytes (seed ${seed}) changed`);
+      for (const { seed, size, chunks } of kept)
+        assert.ok(Buffer.concat(chunks).equals(pattern(size, seed)), `the body of ${size} bytes (seed ${seed}) changed`);
     } finally {
       agent.close();
     }

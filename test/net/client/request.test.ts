@@ -31,7 +31,10 @@ function clientError(code: ClientErrorCode) {
 }
 
 /** Starts a raw server with `answer`, runs `body` against it, always closes it. */
-async function withRawServer<T>(answer: RawAnswer | ((index: number) => RawAnswer), body: (server: Awaited<ReturnType<typeof startRawServer>>) => Promise<T>): Promise<T> {
+async function withRawServer<T>(
+  answer: RawAnswer | ((index: number) => RawAnswer),
+  body: (server: Awaited<ReturnType<typeof startRawServer>>) => Promise<T>,
+): Promise<T> {
   const server = await startRawServer(answer);
   try {
     return await body(server);
@@ -49,7 +52,9 @@ async function fetchFromRaw(answer: RawAnswer, options: Parameters<typeof reques
   });
 }
 
-describe('request() against python3 -m http.server (HTTP/1.0, a server nobody here wrote)', { skip: !commandExists('python3') && 'python3 is not installed' }, () => {
+describe('request() against python3 -m http.server (HTTP/1.0, a server nobody here wrote)', {
+  skip: !commandExists('python3') && 'python3 is not installed',
+}, () => {
   let python: Awaited<ReturnType<typeof startPythonServer>>;
   before(async () => {
     python = await startPythonServer(GAIA_ROOT);
@@ -141,7 +146,7 @@ describe('request() against our own static server', () => {
   test('several requests at once each get their own whole file', async () => {
     const paths = [FILE1_PATH, FILE3_PATH, FILE1_PATH, FILE3_PATH, FILE3_PATH];
     const bodies = await Promise.all(paths.map(async (path) => readAll((await request(server.url(path), BOUND)).body)));
-    bodies.forEach((body, index) => assert.deepEqual(body, paths[index] === FILE1_PATH ? FILE1 : FILE3));
+    for (const [index, body] of bodies.entries()) assert.deepEqual(body, paths[index] === FILE1_PATH ? FILE1 : FILE3);
   });
 });
 
@@ -268,7 +273,10 @@ describe('request() against raw servers that send exact bytes', () => {
   });
 
   test('bare LF with field lines', async () => {
-    const { response, body } = await fetchFromRaw({ pieces: ['HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 3\n\nabc'], after: 'keep-open' });
+    const { response, body } = await fetchFromRaw({
+      pieces: ['HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 3\n\nabc'],
+      after: 'keep-open',
+    });
     assert.equal(response.fields.get('content-type'), 'text/plain');
     assert.equal(body.toString(), 'abc');
   });
@@ -286,7 +294,9 @@ describe('request() against raw servers that send exact bytes', () => {
 
   test('two interim responses (100, 103) in the same packet as the final one', async () => {
     const { response, body } = await fetchFromRaw({
-      pieces: ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok'],
+      pieces: [
+        'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
+      ],
       after: 'keep-open',
     });
     assert.equal(response.status, 201);
@@ -339,19 +349,32 @@ describe('request() against raw servers that send exact bytes', () => {
       assert.equal(requestLine, 'GET /a/b.html?x=1&y=2 HTTP/1.1');
       assert.ok(lines.includes(`Host: 127.0.0.1:${server.port}`), head);
       assert.ok(lines.includes('Connection: close'), head);
-      assert.ok(lines.some((line) => /^User-Agent: sockhttp\//.test(line)), head);
+      assert.ok(
+        lines.some((line) => /^User-Agent: sockhttp\//.test(line)),
+        head,
+      );
     });
   });
 
   test('headers given by the caller replace the defaults of the same name; a body gets Content-Length', async () => {
     await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'] }, async (server) => {
       await readAll(
-        (await request(server.url('/submit'), { ...BOUND, method: 'POST', headers: { host: 'example.test', 'X-Test': '1' }, body: 'name=value' })).body,
+        (
+          await request(server.url('/submit'), {
+            ...BOUND,
+            method: 'POST',
+            headers: { host: 'example.test', 'X-Test': '1' },
+            body: 'name=value',
+          })
+        ).body,
       );
       const head = await server.requestHead(0);
       const lines = head.split('\r\n');
       assert.equal(lines[0], 'POST /submit HTTP/1.1');
-      assert.deepEqual(lines.filter((line) => /^host:/i.test(line)), ['host: example.test']);
+      assert.deepEqual(
+        lines.filter((line) => /^host:/i.test(line)),
+        ['host: example.test'],
+      );
       assert.ok(lines.includes('X-Test: 1'), head);
       assert.ok(lines.includes('Content-Length: 10'), head);
       const all = server.received()[0]!.toString('latin1');
@@ -389,7 +412,15 @@ describe('request() failures, each with its ClientError code', () => {
     });
   });
 
-  for (const statusLine of ['HTTP/1.1 OK', 'HTTP/1.1 2000 OK', 'HTTP/1.1 20 OK', 'HTTP/2 200 OK', 'ICY 200 OK', 'hello there', 'HTTP/1.1 200 OK\x01bad']) {
+  for (const statusLine of [
+    'HTTP/1.1 OK',
+    'HTTP/1.1 2000 OK',
+    'HTTP/1.1 20 OK',
+    'HTTP/2 200 OK',
+    'ICY 200 OK',
+    'hello there',
+    'HTTP/1.1 200 OK\x01bad',
+  ]) {
     test(`a malformed status line ${JSON.stringify(statusLine)}: 'bad-response'`, async () => {
       await withRawServer({ pieces: [`${statusLine}\r\nContent-Length: 2\r\n\r\nok`] }, async (server) => {
         await assert.rejects(async () => request(server.url('/'), BOUND), clientError('bad-response'));
@@ -405,25 +436,34 @@ describe('request() failures, each with its ClientError code', () => {
   });
 
   test("a Content-Length longer than what is sent before the close: 'incomplete-body' on the body stream", async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n', 'just 17 bytes....'], after: 'end' }, async (server) => {
-      const response = await request(server.url('/'), BOUND);
-      assert.equal(response.status, 200);
-      await assert.rejects(readAll(response.body), clientError('incomplete-body'));
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n', 'just 17 bytes....'], after: 'end' },
+      async (server) => {
+        const response = await request(server.url('/'), BOUND);
+        assert.equal(response.status, 200);
+        await assert.rejects(readAll(response.body), clientError('incomplete-body'));
+      },
+    );
   });
 
   test("a chunked body cut in the middle of a chunk: 'incomplete-body'", async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n', '10\r\nonly six'], after: 'end' }, async (server) => {
-      const response = await request(server.url('/'), BOUND);
-      await assert.rejects(readAll(response.body), clientError('incomplete-body'));
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\nhello\r\n', '10\r\nonly six'], after: 'end' },
+      async (server) => {
+        const response = await request(server.url('/'), BOUND);
+        await assert.rejects(readAll(response.body), clientError('incomplete-body'));
+      },
+    );
   });
 
   test("a chunked body cut before the last chunk: 'incomplete-body'", async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'], after: 'end' }, async (server) => {
-      const response = await request(server.url('/'), BOUND);
-      await assert.rejects(readAll(response.body), clientError('incomplete-body'));
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'], after: 'end' },
+      async (server) => {
+        const response = await request(server.url('/'), BOUND);
+        await assert.rejects(readAll(response.body), clientError('incomplete-body'));
+      },
+    );
   });
 
   test("a head cut before its empty line: 'incomplete-body' or 'bad-response', never a response", async () => {
@@ -436,20 +476,26 @@ describe('request() failures, each with its ClientError code', () => {
   });
 
   test("a malformed chunk size arriving after the head: 'bad-response' on the body stream", async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', 'zz\r\nhello\r\n0\r\n\r\n'], delayMs: 50, after: 'keep-open' }, async (server) => {
-      const response = await request(server.url('/'), BOUND);
-      await assert.rejects(readAll(response.body), clientError('bad-response'));
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', 'zz\r\nhello\r\n0\r\n\r\n'], delayMs: 50, after: 'keep-open' },
+      async (server) => {
+        const response = await request(server.url('/'), BOUND);
+        await assert.rejects(readAll(response.body), clientError('bad-response'));
+      },
+    );
   });
 
   // The usual case for a small response: the head and the broken body come in one read. The body
   // stream must still report the error to whoever reads it, not emit it before anyone can listen
   // (which is an uncaught 'error' event that ends the process).
   test("a malformed chunk size in the same packet as the head: 'bad-response' on the body stream", async () => {
-    await withRawServer({ pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], after: 'keep-open' }, async (server) => {
-      const response = await request(server.url('/'), BOUND);
-      await assert.rejects(readAll(response.body), clientError('bad-response'));
-    });
+    await withRawServer(
+      { pieces: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], after: 'keep-open' },
+      async (server) => {
+        const response = await request(server.url('/'), BOUND);
+        await assert.rejects(readAll(response.body), clientError('bad-response'));
+      },
+    );
   });
 
   test("ftp:// : 'unsupported-protocol'", async () => {
@@ -463,7 +509,10 @@ describe('request() failures, each with its ClientError code', () => {
   }
 
   test('a header value with CR LF in it is refused before anything is sent', async () => {
-    await assert.rejects(async () => request('http://127.0.0.1:9/', { ...BOUND, headers: { 'X-Evil': 'a\r\nInjected: yes' } }), clientError('bad-request'));
+    await assert.rejects(
+      async () => request('http://127.0.0.1:9/', { ...BOUND, headers: { 'X-Evil': 'a\r\nInjected: yes' } }),
+      clientError('bad-request'),
+    );
   });
 
   // request() is documented to return a promise, and every other failure rejects it; a URL problem
@@ -471,9 +520,12 @@ describe('request() failures, each with its ClientError code', () => {
   test('URL problems reject the returned promise instead of throwing synchronously', async () => {
     for (const url of ['ftp://127.0.0.1/', 'not a url']) {
       let returned: Promise<unknown> | undefined;
-      assert.doesNotThrow(() => {
-        returned = request(url, BOUND);
-      }, `request(${JSON.stringify(url)}) threw synchronously`);
+      assert.doesNotThrow(
+        () => {
+          returned = request(url, BOUND);
+        },
+        `request(${JSON.stringify(url)}) threw synchronously`,
+      );
       await assert.rejects(returned!, (error: unknown) => error instanceof ClientError);
     }
   });

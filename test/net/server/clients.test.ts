@@ -81,7 +81,7 @@ after(async () => {
 });
 
 function mediaType(contentType: string | null | undefined): string | undefined {
-  return contentType?.split(';')[0]!.trim().toLowerCase();
+  return contentType?.split(';')[0]?.trim().toLowerCase();
 }
 
 describe('files, through fetch', () => {
@@ -309,7 +309,12 @@ describe('curl', { skip: !hasCurl && 'curl is not installed' }, () => {
   });
 
   test('awkward names, as curl sends them', async () => {
-    const { exitCode, responses } = await curl([server.url('/with%20space.txt'), server.url('/%C3%A9t%C3%A9.txt'), server.url('/a..b.txt'), server.url('/100%25.txt')]);
+    const { exitCode, responses } = await curl([
+      server.url('/with%20space.txt'),
+      server.url('/%C3%A9t%C3%A9.txt'),
+      server.url('/a..b.txt'),
+      server.url('/100%25.txt'),
+    ]);
     assert.equal(exitCode, 0);
     assert.deepEqual(
       responses.map((response) => [response.status, response.body.toString()]),
@@ -325,7 +330,10 @@ describe('curl', { skip: !hasCurl && 'curl is not installed' }, () => {
 
 describe("Python's http.client", { skip: !hasPython && 'python3 is not installed' }, () => {
   test('GET every type on one connection', async () => {
-    const answers = await pythonRequests(server.port, [...CONTENT_TYPES.map(([path]) => ({ method: 'GET', path })), { method: 'GET', path: '/data.json' }]);
+    const answers = await pythonRequests(server.port, [
+      ...CONTENT_TYPES.map(([path]) => ({ method: 'GET', path })),
+      { method: 'GET', path: '/data.json' },
+    ]);
     assert.equal(answers.length, CONTENT_TYPES.length + 1);
     CONTENT_TYPES.forEach(([path, contentType], index) => {
       const answer = answers[index]!;
@@ -414,7 +422,8 @@ describe("Python's http.client", { skip: !hasPython && 'python3 is not installed
 });
 
 describe('raw sockets, for what clients will not send', () => {
-  const request = (method: string, target: string, extra = '') => `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${extra}\r\n`;
+  const request = (method: string, target: string, extra = '') =>
+    `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${extra}\r\n`;
 
   test('HEAD: the same head as GET and not one body byte after it', async () => {
     const get = parseSingleResponse(await rawExchange(server.port, request('GET', '/style.css')));

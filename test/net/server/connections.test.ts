@@ -70,10 +70,7 @@ describe('keep-alive and pipelining', () => {
       const first = await connection.readResponse();
       const second = await connection.readResponse();
       const third = await connection.readResponse();
-      assert.deepEqual(
-        [first.status, second.status, third.status],
-        [200, 405, 200],
-      );
+      assert.deepEqual([first.status, second.status, third.status], [200, 405, 200]);
       assert.equal(first.body.toString(), A);
       assert.equal(second.field('allow'), 'GET, HEAD, OPTIONS');
       assert.equal(third.body.toString(), C);
@@ -83,7 +80,8 @@ describe('keep-alive and pipelining', () => {
 
   test('pipelined GET, HEAD, chunked POST and GET: each framed right', async () => {
     await withConnection(server.port, async (connection) => {
-      const chunkedPost = 'POST /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n';
+      const chunkedPost =
+        'POST /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n';
       connection.write(get('/a.txt') + 'HEAD /b.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' + chunkedPost + get('/c.txt'));
       const first = await connection.readResponse('GET');
       const head = await connection.readResponse('HEAD');
@@ -98,7 +96,9 @@ describe('keep-alive and pipelining', () => {
 
   test('a thousand pipelined requests (more than the server buffers) are all answered, in order', async () => {
     const count = 1_000;
-    const requests = Array.from({ length: count }, (_, index) => get(index % 2 === 0 ? '/a.txt' : '/b.txt', index === count - 1 ? 'Connection: close\r\n' : ''));
+    const requests = Array.from({ length: count }, (_, index) =>
+      get(index % 2 === 0 ? '/a.txt' : '/b.txt', index === count - 1 ? 'Connection: close\r\n' : ''),
+    );
     const received = await rawExchange(server.port, requests.join(''), { timeoutMs: 20_000 });
     const { responses, rest } = parseResponses(received);
     assert.equal(rest.length, 0);
@@ -200,7 +200,11 @@ describe('malformed requests: the right status, then the connection closes', () 
     ['a lowercase version', `GET /a.txt http/1.1\r\n${H}\r\n`, 400],
     ['bare LF line endings', 'GET /a.txt HTTP/1.1\nHost: 127.0.0.1\n\n', 400],
     ['raw UTF-8 in the target', `GET /\u00e9t\u00e9.txt HTTP/1.1\r\n${H}\r\n`, 400],
-    ['Content-Length and Transfer-Encoding together', `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+    [
+      'Content-Length and Transfer-Encoding together',
+      `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      400,
+    ],
     ['two different Content-Lengths', `POST /a.txt HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`, 400],
     ['a negative Content-Length', `POST /a.txt HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n`, 400],
     ['Transfer-Encoding in HTTP/1.0', `POST /a.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
@@ -215,7 +219,11 @@ describe('malformed requests: the right status, then the connection closes', () 
     ['two Host fields', `GET /a.txt HTTP/1.1\r\n${H}${H}\r\n`, 400],
     ['a malformed Host', `GET /a.txt HTTP/1.1\r\nHost: a b\r\n\r\n`, 400],
     ['a head larger than 64 KiB', `GET /a.txt HTTP/1.1\r\n${H}X-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 431],
-    ['more than 100 field lines', `GET /a.txt HTTP/1.1\r\n${H}${Array.from({ length: 120 }, (_, index) => `X-Field-${index}: ${index}\r\n`).join('')}\r\n`, 431],
+    [
+      'more than 100 field lines',
+      `GET /a.txt HTTP/1.1\r\n${H}${Array.from({ length: 120 }, (_, index) => `X-Field-${index}: ${index}\r\n`).join('')}\r\n`,
+      431,
+    ],
     ['a request line longer than 8 KiB', `GET /${'a'.repeat(9 * 1024)} HTTP/1.1\r\n${H}\r\n`, 414],
     ['a request line longer than 8 KiB that never ends', `GET /${'a'.repeat(20 * 1024)}`, 414],
     ['HTTP/2.0', `GET /a.txt HTTP/2.0\r\n${H}\r\n`, 505],

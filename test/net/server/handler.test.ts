@@ -20,7 +20,11 @@ async function serve(handler: RequestHandler): Promise<number> {
   return (await server.listen(0, '127.0.0.1')).port;
 }
 
-const plan = (text: string): ResponsePlan => ({ status: 200, fields: [['Content-Type', 'text/plain']], body: { kind: 'bytes', bytes: Buffer.from(text) } });
+const plan = (text: string): ResponsePlan => ({
+  status: 200,
+  fields: [['Content-Type', 'text/plain']],
+  body: { kind: 'bytes', bytes: Buffer.from(text) },
+});
 const twoRequests = 'GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
 
 /** The responses in `bytes`, in order. */
@@ -38,7 +42,9 @@ function responses(bytes: Buffer): Array<{ status: number; body: string; connect
 describe('HttpServer: what a handler answers', () => {
   test('a plan given at once and a plan given later are sent alike, and the connection is kept between them', async () => {
     let calls = 0;
-    const port = await serve((request) => (++calls % 2 === 1 ? plan(`now ${request.target}`) : Promise.resolve(plan(`later ${request.target}`))));
+    const port = await serve((request) =>
+      ++calls % 2 === 1 ? plan(`now ${request.target}`) : Promise.resolve(plan(`later ${request.target}`)),
+    );
     const answers = responses(await rawExchange(port, twoRequests, { timeoutMs: 10_000 }));
     assert.deepEqual(answers, [
       { status: 200, body: 'now /one', connection: undefined },
@@ -47,7 +53,12 @@ describe('HttpServer: what a handler answers', () => {
   });
 
   const broken: Array<[string, RequestHandler]> = [
-    ['throws', () => { throw new Error('boom'); }],
+    [
+      'throws',
+      () => {
+        throw new Error('boom');
+      },
+    ],
     ['rejects', () => Promise.reject(new Error('boom'))],
     ['gives a field that cannot be sent', () => ({ status: 200, fields: [['Bad Name', 'x']], body: { kind: 'empty' } })],
     ['returns nothing (plain JavaScript)', (() => undefined) as unknown as RequestHandler],
@@ -57,7 +68,9 @@ describe('HttpServer: what a handler answers', () => {
     test(`a handler that ${what}: 500, and the server goes on`, async () => {
       const port = await serve(handler);
       for (let round = 0; round < 2; round++) {
-        const [answer] = responses(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 }));
+        const [answer] = responses(
+          await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { timeoutMs: 10_000 }),
+        );
         assert.equal(answer?.status, 500);
       }
     });
@@ -91,7 +104,13 @@ describe('HttpServer: Expect and HTTP/1.0 (RFC 9110 §10.1.1)', () => {
     const port = await serve(ok);
     const wire = 'GET /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
     const answers = responses(await rawExchange(port, wire, { timeoutMs: 10_000 }));
-    assert.deepEqual(answers.map((answer) => [answer.status, answer.connection]), [[200, undefined], [200, 'close']]);
+    assert.deepEqual(
+      answers.map((answer) => [answer.status, answer.connection]),
+      [
+        [200, undefined],
+        [200, 'close'],
+      ],
+    );
   });
 
   test('an HTTP/1.0 request ignores Expect: no 417, the handler answers', async () => {
@@ -103,7 +122,9 @@ describe('HttpServer: Expect and HTTP/1.0 (RFC 9110 §10.1.1)', () => {
 
   test('the same Expect in HTTP/1.1 is a 417', async () => {
     const port = await serve(ok);
-    const [answer] = responses(await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n', { timeoutMs: 10_000 }));
+    const [answer] = responses(
+      await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n', { timeoutMs: 10_000 }),
+    );
     assert.equal(answer?.status, 417);
   });
 });

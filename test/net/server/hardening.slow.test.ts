@@ -8,12 +8,33 @@
  * Every wait is bounded; every process and socket opened here is closed in `after` or `finally`.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type BackgroundProcess, CLI, makeTempDir, rawExchange, runCli, startCliServer, startProcess } from '../../helpers.js';
-import { type ParsedResponse, RawConnection, delay, download, parseResponseAt, parseSingleResponse, patternBytes, readRssBytes, sampleRss, sha256 } from './helpers.js';
+import {
+  type ParsedResponse,
+  RawConnection,
+  delay,
+  download,
+  parseResponseAt,
+  parseSingleResponse,
+  patternBytes,
+  readRssBytes,
+  sampleRss,
+  sha256,
+} from './helpers.js';
 
 const canReadProc = existsSync('/proc/self/status') && existsSync('/proc/self/fd');
 const MB = 1000 * 1000;
@@ -130,8 +151,11 @@ describe('sockhttp serve under hostile load', { skip: !canReadProc && 'needs /pr
     const idleRss = readRssBytes(pid)!;
     // The last request closes the connection, so the end of the answers is the server's close.
     // Browser-sized requests (about 260 bytes, 1.3 MB in all), but no Accept-Encoding: the page stays identity-coded.
-    const browserFields = 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\nReferer: http://127.0.0.1/\r\n';
-    const requests = Array.from({ length: COUNT }, (_, index) => get('/page.html', browserFields + (index === COUNT - 1 ? 'Connection: close\r\n' : ''))).join('');
+    const browserFields =
+      'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.5\r\nReferer: http://127.0.0.1/\r\n';
+    const requests = Array.from({ length: COUNT }, (_, index) =>
+      get('/page.html', browserFields + (index === COUNT - 1 ? 'Connection: close\r\n' : '')),
+    ).join('');
     const flood = await openSocket(cli!.port);
     const chunks: Buffer[] = [];
     let ended = false;
@@ -242,15 +266,27 @@ describe('sockhttp serve under hostile load', { skip: !canReadProc && 'needs /pr
       assert.equal(head.status, 200);
       assert.equal(head.field('content-length'), String(HUNDRED_MB));
     });
-    assert.ok(bodyBytes.every((count) => count > 0), 'a reader got no body bytes');
-    assert.ok(bodyBytes.every((count) => count < HUNDRED_MB), 'a slow reader got the whole file');
+    assert.ok(
+      bodyBytes.every((count) => count > 0),
+      'a reader got no body bytes',
+    );
+    assert.ok(
+      bodyBytes.every((count) => count < HUNDRED_MB),
+      'a slow reader got the whole file',
+    );
     const peak = Math.max(...samples);
-    t.diagnostic(`server RSS: idle ${megabytes(idleRss)}, peak ${megabytes(peak)}; each reader got ${Math.min(...bodyBytes)} to ${Math.max(...bodyBytes)} bytes`);
+    t.diagnostic(
+      `server RSS: idle ${megabytes(idleRss)}, peak ${megabytes(peak)}; each reader got ${Math.min(...bodyBytes)} to ${Math.max(...bodyBytes)} bytes`,
+    );
     // Measured on a 2-core machine: idle 68-72 MB, peak 150-180 MB with 100 streams held by slow
     // readers (each holds up to a 256 KiB file read and a socket buffer), each reader 1.2-1.7 MB in.
     assert.ok(peak < 250 * MB, `server RSS reached ${megabytes(peak)} (idle ${megabytes(idleRss)})`);
     // Every socket and every file descriptor of the 100 downloads is let go.
-    assert.equal(await waitUntil(() => fdCount(pid) <= baselineFds, 10_000), true, `the server holds ${fdCount(pid)} descriptors, ${baselineFds} before`);
+    assert.equal(
+      await waitUntil(() => fdCount(pid) <= baselineFds, 10_000),
+      true,
+      `the server holds ${fdCount(pid)} descriptors, ${baselineFds} before`,
+    );
   });
 
   test('a file truncated while it streams: the connection ends short of Content-Length, and the server goes on', async (t) => {
@@ -309,12 +345,30 @@ describe('sockhttp serve under hostile load', { skip: !canReadProc && 'needs /pr
     const H = 'Host: 127.0.0.1\r\n';
     const HIDDEN = get('/secret.txt');
     const refused: Array<[name: string, bytes: string]> = [
-      ['Content-Length, then Transfer-Encoding', `POST /page.html HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${HIDDEN}`],
-      ['Transfer-Encoding, then Content-Length', `POST /page.html HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: ${HIDDEN.length + 5}\r\n\r\n0\r\n\r\n${HIDDEN}`],
-      ['a GET with Content-Length and Transfer-Encoding', `GET /page.html HTTP/1.1\r\n${H}Content-Length: ${HIDDEN.length}\r\nTransfer-Encoding: chunked\r\n\r\n${HIDDEN}`],
-      ['two different Content-Lengths', `POST /page.html HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`],
-      ['two different Content-Lengths in one field', `POST /page.html HTTP/1.1\r\n${H}Content-Length: 0, ${HIDDEN.length}\r\n\r\n${HIDDEN}`],
-      ['Transfer-Encoding: chunked in HTTP/1.0', `POST /page.html HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n0\r\n\r\n${HIDDEN}`],
+      [
+        'Content-Length, then Transfer-Encoding',
+        `POST /page.html HTTP/1.1\r\n${H}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${HIDDEN}`,
+      ],
+      [
+        'Transfer-Encoding, then Content-Length',
+        `POST /page.html HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: ${HIDDEN.length + 5}\r\n\r\n0\r\n\r\n${HIDDEN}`,
+      ],
+      [
+        'a GET with Content-Length and Transfer-Encoding',
+        `GET /page.html HTTP/1.1\r\n${H}Content-Length: ${HIDDEN.length}\r\nTransfer-Encoding: chunked\r\n\r\n${HIDDEN}`,
+      ],
+      [
+        'two different Content-Lengths',
+        `POST /page.html HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}`,
+      ],
+      [
+        'two different Content-Lengths in one field',
+        `POST /page.html HTTP/1.1\r\n${H}Content-Length: 0, ${HIDDEN.length}\r\n\r\n${HIDDEN}`,
+      ],
+      [
+        'Transfer-Encoding: chunked in HTTP/1.0',
+        `POST /page.html HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n0\r\n\r\n${HIDDEN}`,
+      ],
     ];
     for (const [name, bytes] of refused) {
       test(`${name} → 400 and close`, async () => {
@@ -328,7 +382,8 @@ describe('sockhttp serve under hostile load', { skip: !canReadProc && 'needs /pr
     }
 
     test('a GET whose Content-Length body is a request: the body is consumed, only the real next request is answered', async () => {
-      const bytes = `GET /page.html HTTP/1.1\r\n${H}Content-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}` + get('/page.html', 'Connection: close\r\n');
+      const bytes =
+        `GET /page.html HTTP/1.1\r\n${H}Content-Length: ${HIDDEN.length}\r\n\r\n${HIDDEN}` + get('/page.html', 'Connection: close\r\n');
       const received = await rawExchange(cli!.port, bytes, { timeoutMs: 10_000 });
       assert.ok(!received.includes(SECRET), 'the request in the body was answered');
       const first = parseResponseAt(received, 0)!;
@@ -342,7 +397,8 @@ describe('sockhttp serve under hostile load', { skip: !canReadProc && 'needs /pr
 
     test('a chunked body that holds a request: consumed, only the real next request is answered', async () => {
       const body = `${HIDDEN.length.toString(16)}\r\n${HIDDEN}\r\n0\r\n\r\n`;
-      const bytes = `POST /page.html HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}` + get('/page.html', 'Connection: close\r\n');
+      const bytes =
+        `POST /page.html HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}` + get('/page.html', 'Connection: close\r\n');
       const received = await rawExchange(cli!.port, bytes, { timeoutMs: 10_000 });
       assert.ok(!received.includes(SECRET), 'the request in the body was answered');
       const first = parseResponseAt(received, 0)!;
@@ -405,7 +461,13 @@ describe('sockhttp serve while clients reset their downloads halfway', () => {
         const result = await download(port, '/middle.bin', { timeoutMs: 10_000 }).catch((error: Error) => error);
         stats.downloads++;
         const failure =
-          result instanceof Error ? result.message : result.status !== 200 ? `status ${result.status}` : result.sha256 !== sha256(MIDDLE) ? `${result.bodyBytes} bytes, not the file` : '';
+          result instanceof Error
+            ? result.message
+            : result.status !== 200
+              ? `status ${result.status}`
+              : result.sha256 !== sha256(MIDDLE)
+                ? `${result.bodyBytes} bytes, not the file`
+                : '';
         if (failure !== '') {
           stats.failures++;
           stats.firstFailure ||= failure;
@@ -477,7 +539,16 @@ describe('sockhttp serve timeout flags', { skip: !canReadProc && 'needs /proc (L
   let cli: CliServer | undefined;
 
   before(async () => {
-    cli = await startCliServer([folder.path, '--quiet', '--headers-timeout', '0.3', '--keep-alive-timeout', '0.3', '--stall-timeout', '0.5']);
+    cli = await startCliServer([
+      folder.path,
+      '--quiet',
+      '--headers-timeout',
+      '0.3',
+      '--keep-alive-timeout',
+      '0.3',
+      '--stall-timeout',
+      '0.5',
+    ]);
   });
 
   after(async () => {
@@ -559,7 +630,11 @@ describe('sockhttp serve timeout flags', { skip: !canReadProc && 'needs /proc (L
       assert.equal(await waitUntil(() => fdCount(pid) > baselineFds, 10_000, 10), true, 'the server never took the connection');
       // Each small answer is written whole, so between two exchanges the server waits for the client
       // to read; that wait is bounded by the stall timeout as well (10 s here, a third of the default).
-      assert.equal(await waitUntil(() => fdCount(pid) <= baselineFds, 10_000), true, 'the connection of a client that never reads is still held');
+      assert.equal(
+        await waitUntil(() => fdCount(pid) <= baselineFds, 10_000),
+        true,
+        'the connection of a client that never reads is still held',
+      );
       socket.on('data', (chunk: Buffer) => (received += chunk.length));
       socket.resume();
       assert.equal(await waitUntil(() => ended, 10_000), true, 'the connection did not end');

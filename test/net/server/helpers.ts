@@ -83,7 +83,9 @@ export function parseResponses(bytes: Buffer, methods: string[] = []): { respons
 export function parseSingleResponse(bytes: Buffer, method = 'GET'): ParsedResponse {
   const { responses, rest } = parseResponses(bytes, [method]);
   if (responses.length !== 1 || rest.length !== 0) {
-    throw new Error(`expected exactly one response, got ${responses.length} and ${rest.length} extra bytes: ${JSON.stringify(bytes.toString('latin1').slice(0, 300))}`);
+    throw new Error(
+      `expected exactly one response, got ${responses.length} and ${rest.length} extra bytes: ${JSON.stringify(bytes.toString('latin1').slice(0, 300))}`,
+    );
   }
   return responses[0]!;
 }
@@ -153,7 +155,11 @@ export class RawConnection {
       return parsed !== null || this.serverEnded || this.#error !== null;
     }, timeoutMs);
     if (parsed === null) {
-      const state = !ready ? `no complete response within ${timeoutMs} ms` : this.#error ? `error ${this.#error.message}` : 'the server ended the connection';
+      const state = !ready
+        ? `no complete response within ${timeoutMs} ms`
+        : this.#error
+          ? `error ${this.#error.message}`
+          : 'the server ended the connection';
       throw new Error(`${state}; received: ${JSON.stringify(this.#buffer.toString('latin1').slice(0, 300))}`);
     }
     const { response, end } = parsed as { response: ParsedResponse; end: number };
@@ -395,7 +401,8 @@ export function pythonField(response: PythonResponse, name: string): string | un
 }
 
 /** An RFC 9110 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
-export const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+export const IMF_FIXDATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type TLSSocket, connect as connectTls } from 'node:tls';
 import { ClientError, request } from '../../../src/index.js';
-import { type BackgroundProcess, CLI, type CommandResult, commandExists, makeTempDir, runCli, runCommand, startProcess } from '../../helpers.js';
+import {
+  type BackgroundProcess,
+  CLI,
+  type CommandResult,
+  commandExists,
+  makeTempDir,
+  runCli,
+  runCommand,
+  startProcess,
+} from '../../helpers.js';
 import { assertOneLine, readAll, startRawServer } from '../client/helpers.js';
 import { type ParsedResponse, parseResponseAt, patternBytes } from './helpers.js';
 
@@ -48,7 +57,23 @@ async function startTlsServer(args: string[]): Promise<TlsServer> {
 async function makeCertificate(folder: string, prefix: string, name: string, altNames: string): Promise<{ cert: string; key: string }> {
   const cert = join(folder, `${prefix}-cert.pem`);
   const key = join(folder, `${prefix}-key.pem`);
-  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${altNames}`];
+  const args = [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+    '-addext',
+    `subjectAltName=${altNames}`,
+  ];
   const result = await runCommand('openssl', args, { timeoutMs: 60_000 });
   assert.equal(result.code, 0, `openssl failed: ${result.stderr}`);
   return { cert, key };
@@ -60,14 +85,22 @@ interface NodeHttpsAnswer {
 }
 
 /** GET over node:https (an independent TLS + HTTP client), bounded by timeoutMs. */
-function nodeHttpsGet(port: number, path: string, options: { ca?: Buffer | string; host?: string }, timeoutMs = 15_000): Promise<NodeHttpsAnswer> {
+function nodeHttpsGet(
+  port: number,
+  path: string,
+  options: { ca?: Buffer | string; host?: string },
+  timeoutMs = 15_000,
+): Promise<NodeHttpsAnswer> {
   return new Promise((resolve, reject) => {
-    const req = httpsGet({ host: options.host ?? 'localhost', port, path, agent: false, ...(options.ca !== undefined && { ca: options.ca }) }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const req = httpsGet(
+      { host: options.host ?? 'localhost', port, path, agent: false, ...(options.ca !== undefined && { ca: options.ca }) },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });
@@ -146,7 +179,11 @@ class TlsConnection {
           resolve(response);
         } else if (this.#ended || this.#error !== null) {
           finish();
-          reject(new Error(`connection ${this.#error ? `failed (${this.#error.message})` : 'ended'}; received ${JSON.stringify(this.#buffer.toString('latin1').slice(0, 200))}`));
+          reject(
+            new Error(
+              `connection ${this.#error ? `failed (${this.#error.message})` : 'ended'}; received ${JSON.stringify(this.#buffer.toString('latin1').slice(0, 200))}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
@@ -217,7 +254,9 @@ async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise
   return error;
 }
 
-describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'openssl is not installed (needed to make a test certificate)' }, () => {
+describe('HTTPS: sockhttp serve --tls-cert --tls-key', {
+  skip: !hasOpenssl && 'openssl is not installed (needed to make a test certificate)',
+}, () => {
   let folder: ReturnType<typeof makeTempDir>;
   let site: string;
   let local: { cert: string; key: string };
@@ -252,11 +291,20 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
 
   describe('curl', { skip: !hasCurl && 'curl is not installed' }, () => {
     test('with --cacert: 200 and the exact bytes, small and large', async () => {
-      for (const [path, bytes] of [['/page.html', SMALL], ['/large.bin', LARGE]] as const) {
-        const result = await runCommand('curl', ['-s', '-S', '--max-time', '20', '--cacert', local.cert, '-o', '-', '-w', '', url(path)], { timeoutMs: 30_000 });
+      for (const [path, bytes] of [
+        ['/page.html', SMALL],
+        ['/large.bin', LARGE],
+      ] as const) {
+        const result = await runCommand('curl', ['-s', '-S', '--max-time', '20', '--cacert', local.cert, '-o', '-', '-w', '', url(path)], {
+          timeoutMs: 30_000,
+        });
         assert.equal(result.code, 0, result.stderr);
         assert.ok(result.stdout.equals(bytes), `${path}: ${result.stdout.length} bytes, expected ${bytes.length}`);
-        const status = await runCommand('curl', ['-s', '-S', '--max-time', '20', '--cacert', local.cert, '-o', '/dev/null', '-w', '%{http_code} %{scheme}', url(path)], { timeoutMs: 30_000 });
+        const status = await runCommand(
+          'curl',
+          ['-s', '-S', '--max-time', '20', '--cacert', local.cert, '-o', '/dev/null', '-w', '%{http_code} %{scheme}', url(path)],
+          { timeoutMs: 30_000 },
+        );
         assert.equal(status.stdout.toString(), '200 HTTPS');
       }
     });
@@ -268,7 +316,11 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
     });
 
     test('a certificate for other.example does not pass for localhost (curl exit 60, even with --cacert)', async () => {
-      const result = await runCommand('curl', ['-s', '--max-time', '20', '--cacert', other.cert, `https://localhost:${otherServer.port}/page.html`], { timeoutMs: 30_000 });
+      const result = await runCommand(
+        'curl',
+        ['-s', '--max-time', '20', '--cacert', other.cert, `https://localhost:${otherServer.port}/page.html`],
+        { timeoutMs: 30_000 },
+      );
       assert.equal(result.code, 60, result.stderr);
     });
   });
@@ -328,7 +380,9 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
       const connection = await TlsConnection.open(server.port, localCa);
       try {
         connection.write(
-          'GET /page.html HTTP/1.1\r\nHost: localhost\r\n\r\n' + 'HEAD /large.bin HTTP/1.1\r\nHost: localhost\r\n\r\n' + 'GET /nothing-here HTTP/1.1\r\nHost: localhost\r\n\r\n',
+          'GET /page.html HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+            'HEAD /large.bin HTTP/1.1\r\nHost: localhost\r\n\r\n' +
+            'GET /nothing-here HTTP/1.1\r\nHost: localhost\r\n\r\n',
         );
         const first = await connection.readResponse('GET');
         const second = await connection.readResponse('HEAD');
@@ -414,7 +468,10 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
     });
 
     test('a plain HTTP server answering the ClientHello with an HTTP response: exit 35', async () => {
-      const raw = await startRawServer({ pieces: ['HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'], waitForRequestHead: false });
+      const raw = await startRawServer({
+        pieces: ['HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'],
+        waitForRequestHead: false,
+      });
       try {
         assertFailure(await runCli(['get', '-k', `https://127.0.0.1:${raw.port}/`, ...MAX_TIME]), 35);
       } finally {
@@ -451,7 +508,10 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
     });
 
     test('the wrong name (other.example served for localhost): tls-certificate', async () => {
-      await rejectsWithCode(request(`https://localhost:${otherServer.port}/page.html`, { ca: otherCa, timeoutMs: 15_000 }), 'tls-certificate');
+      await rejectsWithCode(
+        request(`https://localhost:${otherServer.port}/page.html`, { ca: otherCa, timeoutMs: 15_000 }),
+        'tls-certificate',
+      );
     });
 
     test('a TCP server that writes garbage: tls-handshake', async () => {
@@ -475,7 +535,10 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
 
   describe('serve: TLS options', () => {
     test('--tls-cert without --tls-key (and the reverse): usage error, exit 2', async () => {
-      for (const args of [['--tls-cert', local.cert], ['--tls-key', local.key]]) {
+      for (const args of [
+        ['--tls-cert', local.cert],
+        ['--tls-key', local.key],
+      ]) {
         const result = await runCli(['serve', site, '--port', '0', ...args], { timeoutMs: 15_000 });
         assertFailure(result, 2);
       }
@@ -483,7 +546,10 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
 
     test('a missing certificate or key file: exit 1, one line naming the file', async () => {
       const missing = join(folder.path, 'missing.pem');
-      for (const args of [['--tls-cert', missing, '--tls-key', local.key], ['--tls-cert', local.cert, '--tls-key', missing]]) {
+      for (const args of [
+        ['--tls-cert', missing, '--tls-key', local.key],
+        ['--tls-cert', local.cert, '--tls-key', missing],
+      ]) {
         const result = await runCli(['serve', site, '--port', '0', ...args], { timeoutMs: 15_000 });
         assertFailure(result, 1);
         assert.ok(result.stderr.includes(missing), result.stderr);
@@ -493,22 +559,39 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', { skip: !hasOpenssl && 'o
     test('a certificate that is not PEM, or a key that does not match: exit 1, one line', async () => {
       const notPem = join(folder.path, 'not.pem');
       writeFileSync(notPem, 'this is not a certificate\n');
-      for (const args of [['--tls-cert', notPem, '--tls-key', local.key], ['--tls-cert', local.cert, '--tls-key', notPem], ['--tls-cert', local.cert, '--tls-key', other.key]]) {
+      for (const args of [
+        ['--tls-cert', notPem, '--tls-key', local.key],
+        ['--tls-cert', local.cert, '--tls-key', notPem],
+        ['--tls-cert', local.cert, '--tls-key', other.key],
+      ]) {
         const result = await runCli(['serve', site, '--port', '0', ...args], { timeoutMs: 15_000 });
         assertFailure(result, 1);
       }
     });
 
-    test('TLS with --workers 2: one https:// banner, and curl --cacert gets the bytes', { skip: !hasCurl && 'curl is not installed' }, async () => {
+    test('TLS with --workers 2: one https:// banner, and curl --cacert gets the bytes', {
+      skip: !hasCurl && 'curl is not installed',
+    }, async () => {
       const workers = await startTlsServer([site, '--quiet', '--workers', '2', '--tls-cert', local.cert, '--tls-key', local.key]);
       let exitCode: number | null;
       try {
         for (let i = 0; i < 4; i++) {
-          const result = await runCommand('curl', ['-s', '-S', '--max-time', '20', '--cacert', local.cert, `https://localhost:${workers.port}/page.html`], { timeoutMs: 30_000 });
+          const result = await runCommand(
+            'curl',
+            ['-s', '-S', '--max-time', '20', '--cacert', local.cert, `https://localhost:${workers.port}/page.html`],
+            { timeoutMs: 30_000 },
+          );
           assert.equal(result.code, 0, result.stderr);
           assert.ok(result.stdout.equals(SMALL));
         }
-        assert.equal(workers.output().split('\n').filter((line) => line !== '').length, 1, workers.output());
+        assert.equal(
+          workers
+            .output()
+            .split('\n')
+            .filter((line) => line !== '').length,
+          1,
+          workers.output(),
+        );
       } finally {
         exitCode = await workers.stop();
       }

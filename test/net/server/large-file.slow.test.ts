@@ -39,11 +39,27 @@ describe('a 1 GiB file from `sockhttp serve`', { skip: !canSampleRss && 'needs /
     folder?.remove();
   });
 
-  test('curl downloads exactly 1 GiB while the server stays under 150 MB', { skip: !commandExists('curl') && 'curl is not installed' }, async () => {
+  test('curl downloads exactly 1 GiB while the server stays under 150 MB', {
+    skip: !commandExists('curl') && 'curl is not installed',
+  }, async () => {
     const sampler = sampleRss(pid, 100);
     let result;
     try {
-      result = await runCommand('curl', ['-s', '-S', '--max-time', '170', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `http://127.0.0.1:${cli!.port}/huge.bin`], { timeoutMs: 180_000 });
+      result = await runCommand(
+        'curl',
+        [
+          '-s',
+          '-S',
+          '--max-time',
+          '170',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code} %{size_download}',
+          `http://127.0.0.1:${cli!.port}/huge.bin`,
+        ],
+        { timeoutMs: 180_000 },
+      );
     } finally {
       sampler.stop();
     }

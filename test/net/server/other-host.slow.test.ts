@@ -76,7 +76,8 @@ async function ip(args: string[]): Promise<void> {
 
 /** Makes the second host, or says why it cannot be made (then nothing is left behind). */
 async function createSecondHost(): Promise<SecondHost | string> {
-  if (process.platform !== 'linux' || !commandExists('ip')) return 'network namespaces unavailable: needs Linux and the ip command (iproute2)';
+  if (process.platform !== 'linux' || !commandExists('ip'))
+    return 'network namespaces unavailable: needs Linux and the ip command (iproute2)';
   process.once('exit', removeSecondHost); // a backstop if the run dies before `after`
   try {
     await ip(['netns', 'add', NAMESPACE]);
@@ -166,7 +167,17 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
       const result = await onOtherHost(second, 'curl', ['-s', '-S', '--max-time', '10', '-o', '-', url('/HelloWorld.html')]);
       assert.equal(result.code, 0, result.stderr);
       assert.ok(result.stdout.equals(HELLO), `body: ${JSON.stringify(result.stdout.toString().slice(0, 200))}`);
-      const status = await onOtherHost(second, 'curl', ['-s', '-S', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', url('/HelloWorld.html')]);
+      const status = await onOtherHost(second, 'curl', [
+        '-s',
+        '-S',
+        '--max-time',
+        '10',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        url('/HelloWorld.html'),
+      ]);
       assert.equal(status.stdout.toString(), '200');
     });
 
@@ -175,14 +186,26 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr, '');
       assert.ok(result.stdout.equals(HELLO));
-      const lab = await onOtherHost(second, process.execPath, [CLI, 'get', second.rootAddress, String(server.port), 'HelloWorld.html', '--max-time', '10']);
+      const lab = await onOtherHost(second, process.execPath, [
+        CLI,
+        'get',
+        second.rootAddress,
+        String(server.port),
+        'HelloWorld.html',
+        '--max-time',
+        '10',
+      ]);
       assert.equal(lab.code, 0, lab.stderr);
       assert.ok(lab.stdout.equals(HELLO));
     });
 
     test("the access log names the other host's address", async () => {
       // The requests above were answered, so their log lines are (or are about to be) on stdout.
-      const logged = () => server.output().split('\n').some((line) => line.startsWith(`${second.otherAddress} `) && line.includes('"GET /HelloWorld.html HTTP/1.1" 200'));
+      const logged = () =>
+        server
+          .output()
+          .split('\n')
+          .some((line) => line.startsWith(`${second.otherAddress} `) && line.includes('"GET /HelloWorld.html HTTP/1.1" 200'));
       for (let attempt = 0; attempt < 50 && !logged(); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.ok(logged(), `stdout: ${server.output()}`);
     });
@@ -204,13 +227,24 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
     });
 
     test('curl on the other host cannot reach it (connection refused, exit 7)', { skip: !hasCurl && 'curl is not installed' }, async () => {
-      const result = await onOtherHost(second, 'curl', ['-s', '--max-time', '3', `http://${second.rootAddress}:${server.port}/HelloWorld.html`]);
+      const result = await onOtherHost(second, 'curl', [
+        '-s',
+        '--max-time',
+        '3',
+        `http://${second.rootAddress}:${server.port}/HelloWorld.html`,
+      ]);
       assert.equal(result.code, 7, `curl exit ${result.code}: ${result.stderr}`);
       assert.equal(result.stdout.length, 0);
     });
 
     test('sockhttp get on the other host cannot reach it (exit 7, one line)', async () => {
-      const result = await onOtherHost(second, process.execPath, [CLI, 'get', '--max-time', '3', `http://${second.rootAddress}:${server.port}/HelloWorld.html`]);
+      const result = await onOtherHost(second, process.execPath, [
+        CLI,
+        'get',
+        '--max-time',
+        '3',
+        `http://${second.rootAddress}:${server.port}/HelloWorld.html`,
+      ]);
       assert.equal(result.code, 7, `exit ${result.code}: ${result.stderr}`);
       assertOneLine(result.stderr);
       assert.equal(result.stdout.length, 0);
@@ -226,7 +260,13 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
     });
 
     test('sockhttp get on the other host: the exact bytes', async () => {
-      const result = await onOtherHost(second, process.execPath, [CLI, 'get', '--max-time', '10', `http://${second.rootAddress}:${server.port}/HelloWorld.html`]);
+      const result = await onOtherHost(second, process.execPath, [
+        CLI,
+        'get',
+        '--max-time',
+        '10',
+        `http://${second.rootAddress}:${server.port}/HelloWorld.html`,
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.ok(result.stdout.equals(HELLO));
     });

@@ -147,7 +147,8 @@ describe('no way out of the root', () => {
 
   test('the secret never leaks when the hostile targets are pipelined on one connection', async () => {
     const [, server] = servers[1]!;
-    const bytes = HOSTILE_TARGETS.map((target) => `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join('') + requestBytes('/inside.txt');
+    const bytes =
+      HOSTILE_TARGETS.map((target) => `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join('') + requestBytes('/inside.txt');
     const received = await rawExchange(server.port, bytes);
     const text = received.toString('latin1');
     assert.ok(!text.includes(SECRET) && !text.includes(SIBLING_SECRET), 'the secret leaked');
@@ -184,8 +185,10 @@ describe('special files never lead out of the root', () => {
       const response = parseSingleResponse(await rawExchange(server.port, requestBytes('/')));
       assert.equal(response.status, 200, name);
       const page = response.body.toString();
-      for (const shown of ['inside.txt', 'link-inside.txt', 'linked-sub', 'sub']) assert.ok(page.includes(`href="/${shown}`), `${name}: ${shown} is not listed`);
-      for (const hidden of ['link-out.txt', 'dir-out', 'link-prefix.txt', 'link-absolute', 'inside.txt.gz']) assert.ok(!page.includes(hidden), `${name}: ${hidden} is listed`);
+      for (const shown of ['inside.txt', 'link-inside.txt', 'linked-sub', 'sub'])
+        assert.ok(page.includes(`href="/${shown}`), `${name}: ${shown} is not listed`);
+      for (const hidden of ['link-out.txt', 'dir-out', 'link-prefix.txt', 'link-absolute', 'inside.txt.gz'])
+        assert.ok(!page.includes(hidden), `${name}: ${hidden} is listed`);
       assert.equal(page.includes('.hidden'), name === 'dotfiles allowed', name);
       assert.ok(!leaks(page) && !page.includes(base.path), name);
     }
@@ -205,7 +208,13 @@ describe('special files never lead out of the root', () => {
   test('an index.html, a 404.html and the SPA fallback that lead out are never served', async () => {
     const trap = await startStaticServer(join(base.path, 'trap'), { spa: true });
     try {
-      for (const [target, accept] of [['/', '*/*'], ['/index.html', '*/*'], ['/404.html', '*/*'], ['/missing', 'text/html'], ['/missing', '*/*']] as const) {
+      for (const [target, accept] of [
+        ['/', '*/*'],
+        ['/index.html', '*/*'],
+        ['/404.html', '*/*'],
+        ['/missing', 'text/html'],
+        ['/missing', '*/*'],
+      ] as const) {
         const request = `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ${accept}\r\nConnection: close\r\n\r\n`;
         const bytes = await rawExchange(trap.port, request);
         const response = parseSingleResponse(bytes);

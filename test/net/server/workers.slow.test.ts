@@ -46,7 +46,12 @@ function processesWith(marker: string): number[] {
     try {
       const status = readFileSync(`/proc/${entry}/status`, 'utf8');
       if (/^State:\s+Z/m.test(status)) continue; // a zombie has already exited
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').some((argument) => argument.includes(marker))) found.push(Number(entry));
+      if (
+        readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+          .split('\0')
+          .some((argument) => argument.includes(marker))
+      )
+        found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
@@ -160,7 +165,10 @@ describe('sockhttp serve --workers 2', { skip: !hasProc && 'needs /proc (Linux) 
     cli = await startCliServer([folder.path, '--workers', '2', '--quiet']);
     cli.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     primaryPid = cli.child.pid!;
-    assert.ok(await waitUntil(() => childrenOf(primaryPid).length === 2, 15_000), `expected 2 workers, have ${childrenOf(primaryPid).join(', ')}`);
+    assert.ok(
+      await waitUntil(() => childrenOf(primaryPid).length === 2, 15_000),
+      `expected 2 workers, have ${childrenOf(primaryPid).join(', ')}`,
+    );
   });
 
   after(async () => {
@@ -180,7 +188,10 @@ describe('sockhttp serve --workers 2', { skip: !hasProc && 'needs /proc (Linux) 
     }
     // Give a second banner (from the second worker) every chance to show up before counting.
     await delay(300);
-    const lines = cli!.output().split('\n').filter((line) => line !== '');
+    const lines = cli!
+      .output()
+      .split('\n')
+      .filter((line) => line !== '');
     assert.equal(lines.length, 1, `stdout: ${JSON.stringify(cli!.output())}`);
     assert.match(lines[0]!, new RegExp(`^Serving .* at http://127\\.0\\.0\\.1:${cli!.port}/ with 2 workers$`));
   });
@@ -208,7 +219,10 @@ describe('sockhttp serve --workers 2', { skip: !hasProc && 'needs /proc (Linux) 
       const held = childrenOf(primaryPid).map((pid) => socketsHeldBy(pid, inodes));
       assert.equal(held.length, 2);
       assert.equal(held[0]! + held[1]!, 6, `held per worker: ${held.join(', ')}`);
-      assert.ok(held.every((count) => count > 0), `one worker got every connection: ${held.join(', ')}`);
+      assert.ok(
+        held.every((count) => count > 0),
+        `one worker got every connection: ${held.join(', ')}`,
+      );
     } finally {
       for (const connection of connections) connection.destroy();
     }
@@ -304,7 +318,10 @@ describe('sockhttp serve --workers: startup', { skip: !hasProc && 'needs /proc (
     assert.equal(result.code, 1, `exit code (null: killed after 20 s); stderr: ${result.stderr}`);
     assert.match(result.stderr, /already in use/);
     assert.equal(result.stdout.length, 0, 'no banner for a server that never listened');
-    assert.ok(await waitUntil(() => processesWith(folder.path).length === 0, 5_000), `left behind: ${processesWith(folder.path).join(', ')}`);
+    assert.ok(
+      await waitUntil(() => processesWith(folder.path).length === 0, 5_000),
+      `left behind: ${processesWith(folder.path).join(', ')}`,
+    );
   });
 
   test('--workers auto: one worker per CPU (os.availableParallelism())', async () => {
@@ -314,7 +331,10 @@ describe('sockhttp serve --workers: startup', { skip: !hasProc && 'needs /proc (
     try {
       const pid = cli.child.pid!;
       if (expected > 1) {
-        assert.ok(await waitUntil(() => childrenOf(pid).length === expected, 15_000), `expected ${expected} workers, have ${childrenOf(pid).length}`);
+        assert.ok(
+          await waitUntil(() => childrenOf(pid).length === expected, 15_000),
+          `expected ${expected} workers, have ${childrenOf(pid).length}`,
+        );
         assert.match(cli.output(), new RegExp(` with ${expected} workers\\n$`));
       } else {
         assert.equal(childrenOf(pid).length, 0, 'one CPU: no cluster, no children');
