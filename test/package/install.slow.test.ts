@@ -5,8 +5,8 @@
  * (filled by `npm ci`), falling back to the registry.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT, makeTempDir } from '../helpers.js';
@@ -111,10 +111,21 @@ describe('the npm package', () => {
 });
 
 describe('npm start', () => {
-  test('does not compile again when nothing changed since the last build', () => {
-    const stamp = join(REPO_ROOT, 'dist', '.build-stamp');
-    const before = statSync(stamp).mtimeMs;
-    execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: REPO_ROOT, timeout: 60_000 });
-    assert.equal(statSync(stamp).mtimeMs, before, 'the build ran again');
+  // In a folder of its own, so that the check never rebuilds (and empties) the dist/ the tests run from.
+  test('compiles only when a source changed since the last successful build', () => {
+    const project = join(work.path, 'project');
+    for (const folder of ['scripts', 'src', 'dist']) execFileSync('mkdir', ['-p', join(project, folder)]);
+    writeFileSync(join(project, 'scripts', 'build.mjs'), readFileSync(join(REPO_ROOT, 'scripts', 'build.mjs')));
+    writeFileSync(join(project, 'src', 'a.ts'), 'export const a = 1;\n');
+    const check = () => spawnSync(process.execPath, ['scripts/build.mjs', '--check'], { cwd: project }).status;
+    assert.equal(check(), 1, 'never built: a build is needed');
+    const stamp = join(project, 'dist', '.build-stamp');
+    writeFileSync(stamp, 'built\n');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(stamp, later, later);
+    assert.equal(check(), 0, 'nothing changed since the build: no compile');
+    const evenLater = new Date(Date.now() + 120_000);
+    utimesSync(join(project, 'src', 'a.ts'), evenLater, evenLater);
+    assert.equal(check(), 1, 'a source changed: a build is needed');
   });
 });

@@ -56,7 +56,7 @@ async function settledRss(pid: number): Promise<number> {
 }
 
 describe('the path and 404 caches do not pin request heads', { skip: !canReadRss && 'needs /proc/PID/status (Linux)' }, () => {
-  test(`${REQUESTS} distinct paths with a ${FIELD_BYTES / 1000} KB field each grow the server by less than ${MAX_GROWTH_BYTES / 1e6} MB`, async () => {
+  test(`${REQUESTS} distinct paths with a ${FIELD_BYTES / 1000} KB field each grow the server by less than ${MAX_GROWTH_BYTES / 1e6} MB`, async (t) => {
     const pid = cli!.child.pid!;
     const fields = { 'X-Padding': 'p'.repeat(FIELD_BYTES) };
     const options = (check: (status: number) => boolean) => ({
@@ -88,6 +88,9 @@ describe('the path and 404 caches do not pin request heads', { skip: !canReadRss
     const afterwards = await settledRss(pid);
 
     const growth = afterwards - before;
+    t.diagnostic(
+      `server RSS: ${(before / 1e6).toFixed(1)} → ${(afterwards / 1e6).toFixed(1)} MB (${(growth / 1e6).toFixed(1)} MB for ${REQUESTS} requests)`,
+    );
     assert.ok(
       growth < MAX_GROWTH_BYTES,
       `the server grew by ${(growth / 1e6).toFixed(1)} MB (${(growth / REQUESTS / 1000).toFixed(1)} KB per request): from ${(before / 1e6).toFixed(1)} to ${(afterwards / 1e6).toFixed(1)} MB`,
