@@ -26,93 +26,29 @@
  * a stale or foreign file: every cached entry is tied to an identity taken from a verified
  * descriptor, and every use checks the path still stats to that identity.
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
-import type { FieldLine, Fields } from '../core/fields.js';
-import { type FilePiece, type ResponsePlan, EMPTY_BODY, prepareResponse } from '../core/response-plan.js';
-import { BasicAuth, type BasicAuthOptions } from '../site/auth.js';
-import { type RouteDecision, type SiteRules, replaceFields } from '../site/rules.js';
+import { BoundedMap } from '../core/bounded-map.js';
+import type { FieldLine } from '../core/fields.js';
+import { type ResponsePlan, EMPTY_BODY, prepareResponse } from '../core/response-plan.js';
+import { BasicAuth } from '../site/auth.js';
+import { type RouteDecision, replaceFields } from '../site/rules.js';
 import type { ArchiveFormat } from './archive.js';
 import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
-import { FileAccess, type Source, type SymlinkPolicy } from './file-access.js';
-import { BoundedMap } from '../core/bounded-map.js';
+import { FileAccess, type Source } from './file-access.js';
 import { BufferCache } from './file-index.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
 import { type Located, Locator } from './locate.js';
 import { errorPageHtml, pageFields } from './pages.js';
-import { Descriptions, type FileDescription, type Representation } from './representations.js';
-import { type ByteRange, type RangeDecision, decideRanges } from './range.js';
+import { ALLOW, answerOptions, insertSnippet, partialBody, preparedAnswer, spaFields } from './plans.js';
+import { Descriptions, type FileDescription } from './representations.js';
+import { type RangeDecision, decideRanges } from './range.js';
 import { encodePath, resolveTarget } from './resolve.js';
 
-export interface StaticOptions {
-  /** The folder to serve. */
-  root: string;
-  /** Whether names starting with "." (.env, .git/) may be served. Default 'deny': they answer 404 and are not listed. */
-  dotfiles?: 'allow' | 'deny';
-  /**
-   * Symlinks under the root: 'follow-inside' (default) serves a link whose target lies inside the
-   * root; 'deny' serves no path that passes through a symlink (nginx's disable_symlinks on).
-   */
-  symlinks?: SymlinkPolicy;
-  /** The file a directory is answered with. Default "index.html". */
-  indexFile?: string;
-  /** HTML listings of directories without an index file. Default true. */
-  listing?: boolean;
-  /**
-   * Single-page apps: a navigation (a path whose last segment has no file extension, from a client
-   * that accepts text/html) that matches no file is answered with this file of the root, with
-   * Cache-Control: no-cache. `true` means "index.html". Default false.
-   */
-  spa?: boolean | string;
-  /** Clean URLs: "/about" serves about.html when nothing named "about" exists. Default true. */
-  cleanUrls?: boolean;
-  /** The rules of a serve.json (loadSiteConfig): redirects, rewrites, headers, listings, trailing slashes. */
-  site?: SiteRules;
-  /** serve.json's `etag: false`: send no ETag. Default true. */
-  etag?: boolean;
-  /** HTTP Basic authentication (--auth, --auth-file): every request needs one of these users. */
-  auth?: BasicAuthOptions | BasicAuth;
-  /** Cross-origin isolation (--isolation): COOP same-origin and COEP require-corp on every response. */
-  isolation?: boolean;
-  /** Offer each listed folder as a streamed .tar.gz and .zip (`?archive=tar.gz`, `?archive=zip`). Default false. */
-  archives?: boolean;
-  /** Files never served nor listed, by path (the serve.json itself). */
-  hiddenFiles?: string[];
-  /** The Cache-Control of files. Default "no-cache": browsers may keep a copy but revalidate it (a cheap 304) before each use. */
-  cacheControl?: string;
-  /** Compress text-like files with gzip or brotli when the client accepts it. Default true. */
-  compress?: boolean;
-  /** Answer cross-origin requests: Access-Control-Allow-Origin: * and preflight OPTIONS. Default false. */
-  cors?: boolean;
-  /** Fields added to every response (--header). */
-  headers?: FieldLine[];
-  /** A snippet inserted before </body> of every HTML page (live reload). */
-  htmlSnippet?: string;
-}
-
-/** The parts of a request the static handler reads. */
-export interface StaticRequest {
-  method: string;
-  target: string;
-  fields: Fields;
-}
-
-/** Answers synchronously when it can (a hot file), with a promise when it must touch the disk. */
-export type StaticHandler = (request: StaticRequest) => ResponsePlan | Promise<ResponsePlan>;
-
-const ALLOW = 'GET, HEAD, OPTIONS';
-
-/** The fields of the SPA fallback: Cache-Control: no-cache, and Accept added to Vary. */
-function spaFields(fields: FieldLine[]): FieldLine[] {
-  const vary = fields.filter(([name]) => name.toLowerCase() === 'vary').map(([, value]) => value);
-  return replaceFields(fields, [
-    ['Cache-Control', 'no-cache'],
-    ['Vary', [...vary, 'Accept'].join(', ')],
-  ]);
-}
+export type { StaticHandler, StaticOptions, StaticRequest } from './options.js';
+import type { StaticHandler, StaticOptions, StaticRequest } from './options.js';
 
 /** Methods RFC 9110 §9 and RFC 5789 define: we know them and do not allow them (405). Others are unknown (501). */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
@@ -545,57 +481,4 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   }
 
   return route;
-}
-
-/** The prepared answer of a representation with these bytes: made once, reused while they are the same Buffer. */
-function preparedAnswer(representation: Representation, status: number, bytes: Buffer): ResponsePlan {
-  const known = representation.answer;
-  if (known !== undefined && known.status === status && known.body.kind === 'bytes' && known.body.bytes === bytes) return known;
-  representation.answer = prepareResponse(status, representation.fields, { kind: 'bytes', bytes });
-  return representation.answer;
-}
-
-/** OPTIONS: the allowed methods, and with --cors the answer to a CORS preflight (Fetch standard). */
-function answerOptions(fields: Fields, cors: boolean, extraFields: FieldLine[]): ResponsePlan {
-  const answer: FieldLine[] = [['Allow', ALLOW]];
-  if (cors && fields.has('origin') && fields.has('access-control-request-method')) {
-    answer.push(['Access-Control-Allow-Methods', ALLOW], ['Access-Control-Max-Age', '86400']);
-    const requestedHeaders = fields.get('access-control-request-headers');
-    if (requestedHeaders !== undefined) answer.push(['Access-Control-Allow-Headers', requestedHeaders]);
-  }
-  return { status: 204, fields: replaceFields(answer, extraFields), body: EMPTY_BODY };
-}
-
-/** 206 Partial Content: one range with Content-Range, or several as multipart/byteranges (RFC 9110 §14.6). */
-function partialBody(
-  fd: number,
-  fields: FieldLine[],
-  contentType: string,
-  ranges: ByteRange[],
-  size: number,
-): Pick<ResponsePlan, 'fields' | 'body'> {
-  const region = (range: ByteRange) => ({ start: range.start, length: range.end - range.start + 1 });
-  if (ranges.length === 1) {
-    const [range] = ranges as [ByteRange];
-    return {
-      fields: [...fields, ['Content-Range', `bytes ${range.start}-${range.end}/${size}`]],
-      body: { kind: 'file', fd, pieces: [region(range)] },
-    };
-  }
-  const boundary = randomBytes(12).toString('hex');
-  const pieces: FilePiece[] = [];
-  ranges.forEach((range, index) => {
-    const partHead = `${index === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${range.start}-${range.end}/${size}\r\n\r\n`;
-    pieces.push(Buffer.from(partHead, 'latin1'), region(range));
-  });
-  pieces.push(Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'));
-  // Whatever Content-Type was configured, the whole is multipart/byteranges (each part keeps its type).
-  const partFields = replaceFields(fields, [['Content-Type', `multipart/byteranges; boundary=${boundary}`]]);
-  return { fields: partFields, body: { kind: 'file', fd, pieces } };
-}
-
-/** Puts `snippet` before the last </body>, or at the end of a page that has none. */
-function insertSnippet(html: string, snippet: string): string {
-  const bodyEnd = html.toLowerCase().lastIndexOf('</body>');
-  return bodyEnd === -1 ? html + snippet : html.slice(0, bodyEnd) + snippet + html.slice(bodyEnd);
 }

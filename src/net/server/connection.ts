@@ -85,7 +85,8 @@ export class ServerConnection {
   readonly #core: ServerConnectionCore;
   readonly #remoteAddress: string;
   readonly #trace: ConnectionTrace | null = null;
-  readonly #bodies: BodySender;
+  /** Made when a body is first streamed from a file or a stream: most connections never need one. */
+  #bodySender: BodySender | null = null;
   #answer: Answer | null = null;
   #pumping = false;
   /** The client is not reading what we sent: nothing more is read from it until it does. */
@@ -107,20 +108,6 @@ export class ServerConnection {
       this.#trace = new ConnectionTrace(id, 'response', settings.trace);
       this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
     }
-    this.#bodies = new BodySender(
-      {
-        write: (bytes, onWritten) => this.#write(bytes, onWritten),
-        get destroyed() {
-          return socket.destroyed;
-        },
-        get writableNeedDrain() {
-          return socket.writableNeedDrain;
-        },
-        drainedOrClosed: () => drainedOrClosed(socket),
-        destroy: () => socket.destroy(),
-      },
-      settings.fileDataBudget ?? SHARED_FILE_DATA_BUDGET,
-    );
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onPeerEnd());
     socket.on('error', () => socket.destroy());
@@ -138,6 +125,26 @@ export class ServerConnection {
 
   destroy(): void {
     this.#socket.destroy();
+  }
+
+  #bodies(): BodySender {
+    if (this.#bodySender !== null) return this.#bodySender;
+    const socket = this.#socket;
+    this.#bodySender = new BodySender(
+      {
+        write: (bytes, onWritten) => this.#write(bytes, onWritten),
+        get destroyed() {
+          return socket.destroyed;
+        },
+        get writableNeedDrain() {
+          return socket.writableNeedDrain;
+        },
+        drainedOrClosed: () => drainedOrClosed(socket),
+        destroy: () => socket.destroy(),
+      },
+      this.#settings.fileDataBudget ?? SHARED_FILE_DATA_BUDGET,
+    );
+    return this.#bodySender;
   }
 
   /** Every byte we send goes through here, so that --trace sees all of it. */
@@ -166,7 +173,7 @@ export class ServerConnection {
   #onClose(): void {
     this.#trace?.closed();
     this.#stopWaitTimer();
-    this.#bodies.connectionClosed();
+    this.#bodySender?.connectionClosed();
   }
 
   /** Takes events from the core until it needs more bytes or waits for an answer. */
@@ -281,12 +288,14 @@ export class ServerConnection {
         this.#finishResponse(answer, status, body.bytes.length);
         return;
       case 'file':
-        void this.#bodies.sendFile(body.fd, body.pieces).then((bytesSent) => {
-          if (bytesSent !== null) this.#finishResponse(answer, status, bytesSent);
-        });
+        void this.#bodies()
+          .sendFile(body.fd, body.pieces)
+          .then((bytesSent) => {
+            if (bytesSent !== null) this.#finishResponse(answer, status, bytesSent);
+          });
         return;
       case 'stream':
-        this.#bodies.sendStream(body.stream, decision.isChunked, (bytesSent) => this.#finishResponse(answer, status, bytesSent));
+        this.#bodies().sendStream(body.stream, decision.isChunked, (bytesSent) => this.#finishResponse(answer, status, bytesSent));
         return;
     }
   }
