@@ -29,6 +29,8 @@ export interface CheckOptions {
   probeMs: number;
   /** How long an incomplete request is held open to see whether the server gives up on it. */
   slowMs: number;
+  /** Called with each verdict as soon as it is known, so a report can be shown as it is made. */
+  onResult?: (result: ProbeResult) => void;
 }
 
 /**
@@ -98,8 +100,11 @@ const firstLine = (request: string) => request.slice(0, request.indexOf('\r\n'))
 export async function runProbes(target: Target, options: CheckOptions): Promise<ProbeResult[]> {
   const base = await get(target, options);
   const results: ProbeResult[] = [];
-  const add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) =>
-    results.push({ id, verdict, sent, received, rfc });
+  const add = (id: string, verdict: Verdict, sent: string, received: string, rfc: string) => {
+    const result: ProbeResult = { id, verdict, sent, received, rfc };
+    results.push(result);
+    options.onResult?.(result);
+  };
 
   if (base.result.connectError !== null) {
     add(
@@ -113,6 +118,19 @@ export async function runProbes(target: Target, options: CheckOptions): Promise<
   }
   judgeBaseExchange(base, add);
   const response = base.response;
+  // A mistyped file name answers 404 with a perfectly good head: grading the server on it would
+  // report a pass for a page that is not there. The URL itself must answer 2xx first.
+  if (response !== undefined && (response.status < 200 || response.status > 299)) {
+    const reason = response.reason === '' ? '' : ` ${shown(response.reason)}`;
+    add(
+      'target',
+      'FAIL',
+      firstLine(base.request),
+      `the URL answered ${response.status}${reason}, not 2xx: check the path (the other probes need a page that is there)`,
+      'RFC 9110 §15.3',
+    );
+    return results;
+  }
 
   await probeHead(target, options, base, add);
   await probeNotFound(target, options, add);

@@ -88,19 +88,25 @@ export async function runCheck(args: string[]): Promise<number> {
   }
   const probeMs = (parseNumber(values.timeout, '--timeout', { min: 0.1, max: 120, integer: false }) ?? 5) * 1000;
   const slowMs = (parseNumber(values['slow-timeout'], '--slow-timeout', { min: 0.1, max: 600, integer: false }) ?? 12) * 1000;
-  const results = (await runProbes(target, { probeMs, slowMs })).map(printableResult);
+  const url = `${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}`;
+  const color = wantsColor(process.stdout);
+  // The report is shown line by line as the probes finish: the last ones hold a connection open
+  // for up to --slow-timeout, and a report that says nothing meanwhile looks hung.
+  if (!values.json) process.stdout.write(`sockhttp check ${url}\n\n`);
+  const onResult = values.json
+    ? undefined
+    : (result: ProbeResult) => process.stdout.write(`${formatLine(printableResult(result), color)}\n`);
+  const results = (await runProbes(target, { probeMs, slowMs, ...(onResult && { onResult }) })).map(printableResult);
   const count = (verdict: Verdict) => results.filter((result) => result.verdict === verdict).length;
   const failed = count('FAIL');
   if (values.json) {
     const summary = { passed: count('PASS'), warnings: count('WARN'), failed, skipped: count('SKIP') };
-    process.stdout.write(
-      `${JSON.stringify({ url: `${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}`, summary, probes: results }, null, 2)}\n`,
-    );
+    process.stdout.write(`${JSON.stringify({ url, summary, probes: results }, null, 2)}\n`);
   } else {
-    const color = wantsColor(process.stdout);
-    process.stdout.write(`sockhttp check ${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}\n\n`);
-    for (const result of results) process.stdout.write(`${formatLine(result, color)}\n`);
-    process.stdout.write(`\n${count('PASS')} passed, ${failed} failed, ${count('SKIP')} skipped, ${count('WARN')} warnings\n`);
+    const warnings = count('WARN');
+    process.stdout.write(
+      `\n${count('PASS')} passed, ${failed} failed, ${count('SKIP')} skipped, ${warnings} warning${warnings === 1 ? '' : 's'}\n`,
+    );
   }
   return failed > 0 ? 1 : 0;
 }

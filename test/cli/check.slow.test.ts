@@ -27,6 +27,7 @@ import {
   startCliServer,
   startProcess,
   startPythonServer,
+  CLI,
 } from '../helpers.js';
 import { assertOneLine, closedPort, startRawServer } from '../net/client/helpers.js';
 import { delay } from '../net/server/helpers.js';
@@ -139,6 +140,29 @@ describe('sockhttp check: against our own server', () => {
       assert.equal(probe.verdict, 'PASS', `${probe.id}: ${probe.received}`);
       assert.ok(probe.sent.length > 0 && probe.received.length > 0, probe.id);
       assert.match(probe.rfc, /^RFC 911[02] §\d+(\.\d+)*$/, probe.id);
+    }
+  });
+
+  test('a URL that is itself a 404 (a mistyped file name) is a FAIL naming the status, never a clean report', async () => {
+    const run = await check(`http://127.0.0.1:${server.port}/HelloWrold.html`);
+    assert.equal(run.code, 1, explain(run));
+    assert.equal(run.verdicts['target'], 'FAIL', explain(run));
+    assert.match(run.report.probes.find((probe) => probe.id === 'target')!.received, /answered 404 Not Found, not 2xx/);
+    assert.ok(run.report.summary.failed >= 1);
+    const text = await runCli(['check', `http://127.0.0.1:${server.port}/HelloWrold.html`, ...FAST], { timeoutMs: 60_000 });
+    assert.equal(text.code, 1);
+    assert.match(text.stdout.toString(), /^FAIL\s+target\s/m);
+    assert.doesNotMatch(text.stdout.toString(), / 0 failed/);
+  });
+
+  test('each probe line is shown as it finishes, while the slow probes still run', async () => {
+    const running = startProcess(process.execPath, [CLI, 'check', `http://127.0.0.1:${server.port}${HELLO}`, '--slow-timeout', '3']);
+    try {
+      await running.waitFor(/^PASS\s+status-line\s/m, 30_000);
+      assert.equal(running.child.exitCode, null, 'the first verdict came only when check had finished');
+      await running.waitFor(/\n\d+ passed, 0 failed, 0 skipped, 0 warnings\n/, 60_000);
+    } finally {
+      await running.stop();
     }
   });
 });
