@@ -72,6 +72,8 @@ function formatLine(result: ProbeResult, color: boolean): string {
 export async function runCheck(args: string[]): Promise<number> {
   let target: Target;
   let values;
+  let probeMs: number;
+  let slowMs: number;
   try {
     const parsed = withUsageErrors(() => parseArgs({ args, options: OPTIONS, allowPositionals: true }));
     values = parsed.values;
@@ -81,13 +83,13 @@ export async function runCheck(args: string[]): Promise<number> {
     }
     if (parsed.positionals.length !== 1) throw new UsageError('give one URL to check');
     target = targetOf(parsed.positionals[0]!, values.insecure === true);
+    probeMs = (parseNumber(values.timeout, '--timeout', { min: 0.1, max: 120, integer: false }) ?? 5) * 1000;
+    slowMs = (parseNumber(values['slow-timeout'], '--slow-timeout', { min: 0.1, max: 600, integer: false }) ?? 12) * 1000;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`sockhttp check: ${error.message} (try 'sockhttp check --help')\n`);
     return 2;
   }
-  const probeMs = (parseNumber(values.timeout, '--timeout', { min: 0.1, max: 120, integer: false }) ?? 5) * 1000;
-  const slowMs = (parseNumber(values['slow-timeout'], '--slow-timeout', { min: 0.1, max: 600, integer: false }) ?? 12) * 1000;
   const url = `${target.isTls ? 'https' : 'http'}://${target.authority}${target.path}`;
   const color = wantsColor(process.stdout);
   // The report is shown line by line as the probes finish: the last ones hold a connection open

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { ClientTraces, type FieldLine, type RequestOptions, bypassesProxy, parseProxyUrl, proxyFromEnvironment } from '../index.js';
 import { CommandError } from './get-errors.js';
 import { checkWriteOut } from './get-report.js';
-import { UsageError, openTrace, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
 
 const OPTIONS = {
   include: { type: 'boolean', short: 'i' },
@@ -269,5 +269,5 @@ export async function parseSettings(args: string[]): Promise<Settings | 'help'> 
 
 function tracesFrom(trace: boolean, file: string | undefined, bodyBytes: string | undefined): ClientTraces | null {
   if (!trace && file === undefined) return null;
-  return new ClientTraces(openTrace(file ?? null, parseNumber(bodyBytes, '--trace-body', { max: 1024 * 1024 }) ?? 0));
+  return new ClientTraces(openTraceOrSay(file ?? null, parseNumber(bodyBytes, '--trace-body', { max: 1024 * 1024 }) ?? 0));
 }

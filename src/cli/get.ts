@@ -13,7 +13,7 @@
 import { rename } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, request } from '../index.js';
-import { CommandError, exitCodeOf } from './get-errors.js';
+import { CommandError, EXIT_CODES, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
 import {
   type FileWrite,
@@ -252,6 +252,11 @@ export async function runGet(args: string[]): Promise<number> {
     process.stdout.write(`${GET_HELP}\n`);
     return 0;
   }
+  // A reader that goes away (`sockhttp get URL | head -c 10`) ends the download, quietly, with
+  // curl's exit code for a failed write (23): there is nobody left to tell.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT_CODES['write-failed']);
+  });
   const agent = new Agent();
   try {
     // One URL after another, stopping at the first failure (curl's --fail-early). The connection

@@ -4,12 +4,36 @@ import type { TraceOptions } from '../index.js';
 /** A command-line mistake: reported as one line, exit code 2. */
 export class UsageError extends Error {}
 
-/** Runs node:util's parseArgs, turning its errors into one-line usage errors. */
+/** Runs node:util's parseArgs, turning its errors into one-line usage errors in our words, the flag named. */
 export function withUsageErrors<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    throw new UsageError((error as Error).message.split('\n')[0]);
+    const { code, message } = error as NodeJS.ErrnoException;
+    const flag = /--[a-zA-Z][\w-]*/.exec(message)?.[0] ?? /(?<![\w-])-[a-zA-Z]/.exec(message)?.[0];
+    switch (code) {
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+        throw new UsageError(`unknown option ${flag ?? ''}`.trim());
+      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+        if (flag === undefined) throw new UsageError('an option is missing its value');
+        // "--retry -1": the value starts with "-", so it reads as another option.
+        if (message.includes('ambiguous')) throw new UsageError(`${flag} needs a value; for one that starts with "-", write ${flag}=VALUE`);
+        throw new UsageError(message.includes('does not take') ? `${flag} takes no value` : `${flag} needs a value`);
+      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+        throw new UsageError(`unexpected argument${flag === undefined ? '' : ` ${flag}`}`);
+      default:
+        throw new UsageError(message.split('\n')[0]!);
+    }
+  }
+}
+
+/** Opens the --trace-file, or says in one line why it cannot (a UsageError: the flag names a path that cannot be written). */
+export function openTraceOrSay(file: string | null, bodyBytes: number): TraceOptions {
+  try {
+    return openTrace(file, bodyBytes);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder does not exist' : 'it cannot be written';
+    throw new UsageError(`--trace-file ${file}: ${reason}`);
   }
 }
 

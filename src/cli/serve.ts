@@ -30,7 +30,7 @@ import {
   openBrowser,
   renderQrCode,
 } from '../index.js';
-import { UsageError, openTrace, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -417,7 +417,7 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   try {
     if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
-    const opened = config.trace && openTrace(config.trace.file, config.trace.bodyBytes);
+    const opened = config.trace && openTraceOrSay(config.trace.file, config.trace.bodyBytes);
     const trace = opened && config.options.auth ? redactCredentials(opened) : opened;
     server = await serveStatic({
       ...config.options,
@@ -429,6 +429,10 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
       ...(!config.quiet && { onAccess: (entry: AccessLogEntry) => process.stdout.write(`${formatAccessLog(entry, logFormat)}\n`) }),
     });
   } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`sockhttp serve: ${error.message}\n`);
+      return 2;
+    }
     process.stderr.write(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}\n`);
     return 1;
   }

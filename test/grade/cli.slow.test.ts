@@ -212,7 +212,7 @@ describe('bad input and set-up problems', () => {
       ['grade', 'web-server', '--skip', 'speed', '--', 'true'],
       /--skip speed: the web-server items are listening, /,
     ],
-    ['an unknown option', ['grade', 'web-server', '--colour', '--', 'true'], /Unknown option '--colour'/],
+    ['an unknown option', ['grade', 'web-server', '--colour', '--', 'true'], /unknown option --colour/],
     ['--map-lab-host for a server', ['grade', 'web-server', '--map-lab-host', '--', 'true'], /--map-lab-host is for the client labs/],
     [
       'a missing --file',

@@ -1,0 +1,83 @@
+/**
+ * Bad input to any command: one line on stderr in our words, the flag named, the documented exit
+ * code, and never a stack trace. Run as a user runs it: the built binary.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { CLI, makeTempDir, runCli, startCliServer } from '../helpers.js';
+
+const STACK = /\n\s+at |node:internal|Error: |throw /;
+
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  assert.doesNotMatch(stderr, STACK, `a stack trace: ${stderr}`);
+  assert.equal(stderr.trimEnd().split('\n').length, 1, `more than one line: ${stderr}`);
+  assert.match(stderr, pattern);
+}
+
+describe('every command, every kind of bad flag: one line, exit 2', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['get: an unknown flag', ['get', '--bogus', 'http://127.0.0.1:9/'], /^sockhttp get: unknown option --bogus/],
+    ['get: a short unknown flag', ['get', '-z', 'http://127.0.0.1:9/'], /unknown option -z/],
+    [
+      'get: a value that starts with "-"',
+      ['get', '--retry', '-1', 'http://127.0.0.1:9/'],
+      /--retry needs a value; for one that starts with "-", write --retry=VALUE/,
+    ],
+    ['get: a missing value', ['get', 'http://127.0.0.1:9/', '--retry'], /--retry needs a value/],
+    [
+      'get: a trace file in a folder that does not exist',
+      ['get', '--trace-file', '/missing/dir/t', 'http://127.0.0.1:9/'],
+      /--trace-file \/missing\/dir\/t: its folder does not exist/,
+    ],
+    ['serve: an unknown flag', ['serve', '--bogus'], /^sockhttp serve: unknown option --bogus/],
+    ['serve: a value for a flag that takes none', ['serve', '--quiet=3'], /--quiet takes no value/],
+    [
+      'check: a timeout that is not a number',
+      ['check', '--timeout', 'abc', 'http://127.0.0.1:9/'],
+      /--timeout must be a number from 0\.1 to 120, not 'abc'/,
+    ],
+    ['check: a slow timeout of 0', ['check', '--slow-timeout', '0', 'http://127.0.0.1:9/'], /--slow-timeout must be a number/],
+    ['check: an unknown flag', ['check', '--bogus', 'http://127.0.0.1:9/'], /^sockhttp check: unknown option --bogus/],
+    ['grade: an unknown flag', ['grade', 'web-server', '--bogus', '--', 'true'], /unknown option --bogus/],
+  ];
+  for (const [what, args, pattern] of cases) {
+    test(what, async () => {
+      const result = await runCli(args, { timeoutMs: 30_000 });
+      assert.equal(result.code, 2, `exit ${result.code}: ${result.stderr}`);
+      assertOneLine(result.stderr.toString(), pattern);
+    });
+  }
+
+  test('serve: a trace file in a folder that does not exist is named, not blamed on the served folder', async () => {
+    const result = await runCli(['serve', '.', '--port', '0', '--trace-file', '/missing/dir/t.log'], { timeoutMs: 30_000 });
+    assert.equal(result.code, 2);
+    assertOneLine(result.stderr.toString(), /^sockhttp serve: --trace-file \/missing\/dir\/t\.log: its folder does not exist/);
+  });
+});
+
+describe('sockhttp get | head -c 10', () => {
+  test('a reader that goes away ends the download quietly with exit 23 (curl’s)', async () => {
+    const folder = makeTempDir();
+    writeFileSync(join(folder.path, 'big.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
+    const server = await startCliServer([folder.path, '--quiet']);
+    try {
+      const child = spawn(process.execPath, [CLI, 'get', `http://127.0.0.1:${server.port}/big.bin`, '--limit-rate', '1M'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // Read the first bytes, then go away as `head -c 10` does.
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      child.stdout.destroy();
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+      assert.equal(code, 23, stderr);
+      assert.equal(stderr, '', 'nothing is said: there is nobody left to tell');
+    } finally {
+      await server.stop();
+      folder.remove();
+    }
+  });
+});
