@@ -3,7 +3,7 @@
  * core's ResponseReader. The promise of run() settles at the final response head; the body follows
  * as a Readable (ResponseBody) or through consumeBody, and failures after the head go there.
  *
- * Memory. Plain TCP sockets are read into memory the connection owns (ReadRegions, agent.ts), and
+ * Memory. Plain TCP sockets are read into memory the connection owns (ReadRegions, connection.ts), and
  * body chunks are views of it, never copies. Whether a region may be read into again depends on
  * who still holds its bytes: onData answers that for every chunk. A chunk pushed into the body
  * Readable is held (until its reader is done with it, which nobody can tell), so the next read goes
@@ -11,8 +11,8 @@
  * fast way to write a large body to a file.
  *
  * Backpressure. When nobody reads the body, the socket is paused and the server's sends wait in
- * TCP, not in our memory; the body clock (client-timeouts.ts) stops meanwhile. When the reader
- * reports the end of the response, decideReuse (agent.ts) says whether the connection goes back to
+ * TCP, not in our memory; the body clock (timeouts.ts) stops meanwhile. When the reader
+ * reports the end of the response, decideReuse (pool.ts) says whether the connection goes back to
  * the pool or is closed.
  */
 import { Readable } from 'node:stream';

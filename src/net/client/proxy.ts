@@ -1,7 +1,7 @@
 /**
  * Which forward proxy, if any, a request goes through: the environment variables curl, wget and most
  * tools read. How a request then travels through the proxy (absolute-form target, or a CONNECT
- * tunnel) is in agent.ts, where connections are opened.
+ * tunnel) is in connection.ts, where connections are opened.
  */
 import { BlockList, isIP } from 'node:net';
 import { defaultPort, socketHost } from '../../core/origin.js';

@@ -6,9 +6,9 @@
  * pooled connection was closed by the server meanwhile. An exchange takes an idle connection from the
  * agent (or opens one), writes the request, and reads the response with the core's ResponseReader.
  * The promise resolves at the final response's head; the body streams with backpressure. The
- * exchange itself is in client-exchange.ts, the clocks in client-timeouts.ts, content decoding in
- * client-decoding.ts, failures and their codes in client-errors.ts; opening and pooling connections
- * in agent.ts.
+ * exchange itself is in exchange.ts, the clocks in timeouts.ts, content decoding in decoding.ts,
+ * failures and their codes in errors.ts; opening connections in connection.ts, pooling them in
+ * pool.ts.
  *
  * Without an `agent`, each request has a connection of its own and says "Connection: close": a pool
  * nobody asked for would keep sockets open behind the caller's back (a server's close() then waits
