@@ -82,6 +82,12 @@ function isLabForm(positionals: string[]): boolean {
 
 function urlsFromPositionals(positionals: string[]): string[] {
   if (positionals.length === 0) throw new UsageError('a URL is needed');
+  const [first, second] = positionals;
+  // "get 127.0.0.1 20840": the lab form with its file name forgotten would otherwise fetch two URLs,
+  // the second being host 20840 on port 80.
+  if (positionals.length === 2 && /^\d+$/.test(second!) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(first!) && !first!.includes('/')) {
+    throw new UsageError(`HOST PORT without a FILENAME: the lab form is 'sockhttp get ${first} ${second} FILENAME'`);
+  }
   if (isLabForm(positionals)) {
     const [host, port, fileName] = positionals as [string, string, string];
     parseNumber(port, 'PORT', { min: 1, max: 65535 });

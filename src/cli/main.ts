@@ -11,11 +11,16 @@ Usage:
   sockhttp grade LAB -- COMMAND…       run a student's lab program and grade it (for teachers)
 
   sockhttp serve --help, get --help, check --help, grade --help   for the options of each
-  sockhttp --version`;
+  sockhttp --version (-v)
+
+'sockhttp' alone prints this and exits 2: it is a client as much as a server, so it never starts
+listening on a port unless told to ('sockhttp serve' serves the current folder).`;
 
 /** Each command's module is loaded only when it runs: a quick `get` does not pay for loading `serve`. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
+  // `sockhttp get --version` and the like: the version, whatever the command.
+  if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V')) return main(['--version']);
   switch (command) {
     case 'serve':
       return (await import('./serve.js')).runServe(rest);
@@ -27,6 +32,7 @@ export async function main(args: string[]): Promise<number> {
       return (await import('./grade.js')).runGrade(rest);
     case '--version':
     case '-V':
+    case '-v':
       process.stdout.write(`${VERSION}\n`);
       return 0;
     case undefined:

@@ -58,6 +58,22 @@ describe('every command, every kind of bad flag: one line, exit 2', () => {
   });
 });
 
+describe('the version and the bare command', () => {
+  for (const args of [['--version'], ['-v'], ['-V'], ['get', '--version'], ['serve', '--version']]) {
+    test(`sockhttp ${args.join(' ')} prints the version`, async () => {
+      const result = await runCli(args, { timeoutMs: 30_000 });
+      assert.equal(result.code, 0);
+      assert.match(result.stdout.toString(), /^\d+\.\d+\.\d+\n$/);
+    });
+  }
+
+  test('sockhttp alone prints the usage, says why it does not serve, and exits 2', async () => {
+    const result = await runCli([], { timeoutMs: 30_000 });
+    assert.equal(result.code, 2);
+    assert.match(result.stdout.toString(), /never starts\nlistening on a port unless told to/);
+  });
+});
+
 describe('sockhttp get | head -c 10', () => {
   test('a reader that goes away ends the download quietly with exit 23 (curl’s)', async () => {
     const folder = makeTempDir();
