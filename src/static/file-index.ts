@@ -1,12 +1,12 @@
 /**
- * The bounded memories of the static handler, so that serving a hot file costs at most one stat
- * system call instead of the half-dozen of a cold lookup (open, fstat, readlink, read, close).
+ * The static handler's memory of file bytes (small files' contents, compressed bodies), bounded in
+ * bytes, so that a hot file is served without reading it again.
  *
- * Nothing here can serve a stale file: every entry is keyed by a file's identity — device, inode,
- * size, modification and change times, taken from a verified descriptor — and every request checks
- * the identity again with a stat taken in its own turn of the event loop (file-access.ts:
- * StatsOfThisTurn). A file that is written, replaced or renamed over gets a new identity, so its old
- * entries are simply never found again and age out of the bounded maps.
+ * Nothing here can serve a stale file: every entry is keyed by a file's real path and identity —
+ * device, inode, size, modification and change times, taken from a verified descriptor — and every
+ * request checks the identity again with a stat taken in its own turn of the event loop
+ * (file-access.ts: StatsOfThisTurn). A file that is written, replaced or renamed over gets a new
+ * identity, so its old entries are simply never found again and are evicted.
  */
 interface CacheEntry {
   /** A Buffer once produced, the pending production before. */
