@@ -1,0 +1,834 @@
+/**
+ * One HTTP/2 connection without I/O (RFC 9113), for a server or a client: bytes in, events out;
+ * calls in (respond, send data, reset, ping, goaway), bytes out.
+ *
+ * Theory of operation. `receive(bytes, now)` feeds the frame reader and handles each whole frame:
+ * the preface first (§3.4: the client's magic, then a SETTINGS frame from each side), then frames by
+ * type, each checked against the stream's state (streams.ts), flow control (§6.9) and the semantics
+ * of §8 (semantics.ts). It returns the events the caller acts on (a request, a reset, a window that
+ * opened). Frames this side must send in answer (SETTINGS and PING acknowledgements, WINDOW_UPDATE,
+ * RST_STREAM) are queued on the output, which the socket layer takes with `takeOutput()`.
+ *
+ * Errors. A stream error (§5.4.2) resets that stream and is reported as a 'stream-reset' event; a
+ * connection error (§5.4.1) queues GOAWAY with its code, is reported as 'connection-error', and from
+ * then on the connection reads nothing more: the caller sends what is queued and closes.
+ *
+ * Time. The core has no clock: the caller passes `now` (milliseconds, any origin) with the bytes, and
+ * the flood defences count events within windows of that time.
+ *
+ * Memory. Per connection: one frame of at most our SETTINGS_MAX_FRAME_SIZE in the reader, one header
+ * block of at most maxHeaderBlockBytes, the HPACK tables, and one small record per open stream (at
+ * most maxConcurrentStreams of them). Closed streams are forgotten: a stream id at or below the
+ * highest seen and no longer in the map is closed (§5.1.1).
+ */
+import { H2ConnectionError, H2StreamError, type H2ErrorCode, ERROR_CODE_VALUES } from './errors.js';
+import {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
+  FRAME_TYPES,
+  type Frame,
+  type FrameHeader,
+  FrameReader,
+  SETTING_IDS,
+  type SettingEntry,
+  encodeFrameHeader,
+  serializeFrame,
+} from './frames.js';
+import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
+import { DEFAULT_H2_LIMITS, type H2Limits } from './limits.js';
+import { type FieldPair, type RequestPseudo, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
+import { FlowWindow, type StreamEvent, type StreamState, transition } from './streams.js';
+
+export type H2Role = 'server' | 'client';
+
+/** The peer's settings as they apply to what we send (§6.5.2 initial values until its SETTINGS arrive). */
+export interface PeerSettings {
+  headerTableSize: number;
+  enablePush: boolean;
+  maxConcurrentStreams: number;
+  initialWindowSize: number;
+  maxFrameSize: number;
+  maxHeaderListSize: number;
+}
+
+const INITIAL_PEER_SETTINGS: Readonly<PeerSettings> = Object.freeze({
+  headerTableSize: 4096,
+  enablePush: true,
+  maxConcurrentStreams: Number.POSITIVE_INFINITY,
+  initialWindowSize: 65_535,
+  maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
+  maxHeaderListSize: Number.POSITIVE_INFINITY,
+});
+
+/** §6.9.2: the connection window starts at 65,535 and only WINDOW_UPDATE changes it. */
+const INITIAL_CONNECTION_WINDOW = 65_535;
+
+export type H2Event =
+  /** Server: a request's header section, well-formed by §8. */
+  | { type: 'request'; streamId: number; pseudo: RequestPseudo; fields: FieldPair[]; endStream: boolean }
+  /** Server: a request whose decoded fields exceed maxHeaderListSize; the stream is open for a 431. */
+  | { type: 'request-too-large'; streamId: number }
+  /** Client: a response header section (informational when status < 200). */
+  | { type: 'response'; streamId: number; status: number; fields: FieldPair[]; endStream: boolean }
+  | { type: 'data'; streamId: number; data: Buffer; endStream: boolean }
+  | { type: 'trailers'; streamId: number; fields: FieldPair[] }
+  /** A stream ended abnormally: reset by the peer (byPeer) or by us after a stream error. */
+  | { type: 'stream-reset'; streamId: number; errorCode: number; byPeer: boolean }
+  /** Windows grew (WINDOW_UPDATE or SETTINGS): data waiting for flow control may go now. */
+  | { type: 'window-update'; streamId: number }
+  | { type: 'settings'; settings: PeerSettings }
+  | { type: 'ping-ack'; opaqueData: Buffer }
+  | { type: 'goaway'; lastStreamId: number; errorCode: number }
+  /** GOAWAY is queued: send the output, then close. */
+  | { type: 'connection-error'; error: H2ConnectionError };
+
+/** One frame in or out, for --trace (frame-trace.ts describes it). */
+export interface FrameRecord {
+  direction: 'in' | 'out';
+  header: FrameHeader;
+  /** The frame; a DATA frame's data is not kept (only its length, in the header). */
+  frame: Frame;
+  /** For the frame that ends a header block: how each field was coded, and the dynamic table's size after it. */
+  codings?: FieldCoding[];
+  tableSize?: number;
+  /** For DATA and WINDOW_UPDATE: the windows after it (the receiver's view for 'in', the sender's for 'out'). */
+  windows?: { connection: number; stream: number | null };
+}
+
+export interface H2ConnectionOptions {
+  role: H2Role;
+  encoder: HeaderEncoder;
+  decoder: HeaderDecoder;
+  limits?: Partial<H2Limits> | undefined;
+  /** Keep a FrameRecord of every frame (takeFrameRecords), for --trace. */
+  recordFrames?: boolean | undefined;
+}
+
+interface Stream {
+  readonly id: number;
+  state: StreamState;
+  readonly sendWindow: FlowWindow;
+  readonly receiveWindow: FlowWindow;
+  /** The peer's declared content-length (§8.1.1), and the DATA bytes received so far. */
+  expectedLength: number | null;
+  receivedLength: number;
+  /** A final response (client) or the request head (server) has arrived: the next HEADERS are trailers. */
+  headersReceived: boolean;
+}
+
+interface HeaderBlock {
+  streamId: number;
+  endStream: boolean;
+  fragments: Buffer[];
+  bytes: number;
+  continuations: number;
+  /** Decoded only to keep HPACK in step (a stream refused after GOAWAY): no events. */
+  discard: boolean;
+}
+
+export class H2Connection {
+  readonly role: H2Role;
+  readonly limits: Readonly<H2Limits>;
+  readonly #encoder: HeaderEncoder;
+  readonly #decoder: HeaderDecoder;
+  readonly #reader: FrameReader;
+  #output: Buffer[] = [];
+  #outputBytes = 0;
+  #records: FrameRecord[] | null;
+  /** 'preface': waiting for the client magic (server); 'settings': for the peer's first SETTINGS (§3.4); then 'open'. */
+  #phase: 'preface' | 'settings' | 'open' | 'closed' = 'preface';
+  #peer: PeerSettings = { ...INITIAL_PEER_SETTINGS };
+  readonly #sendWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
+  readonly #receiveWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
+  readonly #streams = new Map<number, Stream>();
+  #highestPeerStreamId = 0;
+  #nextLocalStreamId: number;
+  #headerBlock: HeaderBlock | null = null;
+  /** The last stream id of the GOAWAY we sent, or null before we send one. */
+  #goAwayLastStreamId: number | null = null;
+  #goAwayReceived = false;
+  #resetCount = 0;
+  #resetWindowStart = 0;
+  #controlCount = 0;
+  #controlWindowStart = 0;
+  /** Answers queued since the socket layer last reported its output taken (outputDrained). */
+  #queuedControlFrames = 0;
+
+  constructor(options: H2ConnectionOptions) {
+    this.role = options.role;
+    this.limits = { ...DEFAULT_H2_LIMITS, ...options.limits };
+    this.#encoder = options.encoder;
+    this.#decoder = options.decoder;
+    this.#decoder.setMaxTableSize(this.limits.headerTableSize);
+    this.#reader = new FrameReader(this.limits.maxFrameSize);
+    this.#records = options.recordFrames ? [] : null;
+    this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
+    if (options.role === 'client') {
+      this.#push(CLIENT_PREFACE);
+      this.#phase = 'settings';
+    }
+    // §3.4: each side's preface ends with a SETTINGS frame, which may be sent before the peer's.
+    const settings: SettingEntry[] = [
+      [SETTING_IDS.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams],
+      [SETTING_IDS.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize],
+    ];
+    if (options.role === 'client') settings.unshift([SETTING_IDS.ENABLE_PUSH, 0]);
+    if (this.limits.headerTableSize !== 4096) settings.push([SETTING_IDS.HEADER_TABLE_SIZE, this.limits.headerTableSize]);
+    if (this.limits.initialWindowSize !== 65_535) settings.push([SETTING_IDS.INITIAL_WINDOW_SIZE, this.limits.initialWindowSize]);
+    if (this.limits.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) settings.push([SETTING_IDS.MAX_FRAME_SIZE, this.limits.maxFrameSize]);
+    this.#sendFrame({ type: 'SETTINGS', ack: false, settings });
+  }
+
+  get peerSettings(): Readonly<PeerSettings> {
+    return this.#peer;
+  }
+
+  get isClosed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  /** Streams open or half-closed (§5.1.2). */
+  get activeStreamCount(): number {
+    return this.#streams.size;
+  }
+
+  get goAwaySent(): boolean {
+    return this.#goAwayLastStreamId !== null;
+  }
+
+  get goAwayReceived(): boolean {
+    return this.#goAwayReceived;
+  }
+
+  get connectionSendWindow(): number {
+    return this.#sendWindow.size;
+  }
+
+  get outputBytes(): number {
+    return this.#outputBytes;
+  }
+
+  streamState(streamId: number): StreamState {
+    const stream = this.#streams.get(streamId);
+    if (stream !== undefined) return stream.state;
+    return this.#isIdle(streamId) ? 'idle' : 'closed';
+  }
+
+  /** Everything queued to send, in order; the caller writes it to the socket. */
+  takeOutput(): Buffer[] {
+    const output = this.#output;
+    this.#output = [];
+    this.#outputBytes = 0;
+    return output;
+  }
+
+  takeFrameRecords(): FrameRecord[] {
+    if (this.#records === null) return [];
+    const records = this.#records;
+    this.#records = [];
+    return records;
+  }
+
+  /** The socket layer's output has been taken by the peer (a write went through, or 'drain'). */
+  outputDrained(): void {
+    this.#queuedControlFrames = 0;
+  }
+
+  /** Bytes from the peer, in any pieces; `now` stamps them for the flood defences. */
+  receive(bytes: Buffer, now: number): H2Event[] {
+    const events: H2Event[] = [];
+    if (this.#phase === 'closed') return events;
+    this.#now = now;
+    try {
+      this.#reader.push(bytes);
+      if (this.#phase === 'preface') {
+        // Compared as it arrives: an HTTP/1.1 request is told apart at its first differing byte.
+        const held = Math.min(this.#reader.bufferedBytes, CLIENT_PREFACE.length);
+        const start = this.#reader.take(held)!;
+        if (!start.equals(CLIENT_PREFACE.subarray(0, held))) throw new H2ConnectionError('PROTOCOL_ERROR', 'the connection did not start with the HTTP/2 preface');
+        if (held < CLIENT_PREFACE.length) {
+          this.#reader.push(Buffer.from(start)); // keep the partial preface until the rest comes
+          return events;
+        }
+        this.#phase = 'settings';
+      }
+      for (;;) {
+        const next = this.#reader.next();
+        if (next === null) break;
+        this.#record('in', next.header, next.frame);
+        this.#handleFrame(next.header, next.frame, now, events);
+      }
+    } catch (error) {
+      if (!(error instanceof H2ConnectionError)) throw error;
+      this.#failConnection(error, events);
+    }
+    return events;
+  }
+
+  /** Server: the response head on a stream. */
+  respond(streamId: number, status: number, fields: readonly FieldPair[], endStream: boolean): void {
+    this.#sendHeaderBlock(streamId, [[':status', String(status)], ...fields], endStream);
+  }
+
+  /** Client: opens a stream with a request's fields (pseudo-header fields first); returns its id. */
+  request(fields: readonly FieldPair[], endStream: boolean): number {
+    if (this.role !== 'client') throw new H2ConnectionError('INTERNAL_ERROR', 'only a client opens streams', 'local');
+    if (this.#goAwayReceived || this.#phase === 'closed') throw new H2ConnectionError('REFUSED_STREAM', 'the connection is going away', 'local');
+    const streamId = this.#nextLocalStreamId;
+    this.#nextLocalStreamId += 2;
+    this.#streams.set(streamId, this.#newStream(streamId));
+    this.#sendHeaderBlock(streamId, fields, endStream);
+    return streamId;
+  }
+
+  /** Trailers: a header block that ends the stream. */
+  sendTrailers(streamId: number, fields: readonly FieldPair[]): void {
+    this.#sendHeaderBlock(streamId, fields, true);
+  }
+
+  /** How many DATA bytes may go on this stream now (§6.9: the smaller of the two windows). */
+  sendableBytes(streamId: number): number {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined || (stream.state !== 'open' && stream.state !== 'half-closed-remote')) return 0;
+    return Math.max(0, Math.min(this.#sendWindow.size, stream.sendWindow.size));
+  }
+
+  /** Whether DATA can still be sent on the stream (it is open on our side). */
+  canSend(streamId: number): boolean {
+    const state = this.#streams.get(streamId)?.state;
+    return state === 'open' || state === 'half-closed-remote';
+  }
+
+  /**
+   * Queues DATA, split into frames of the peer's SETTINGS_MAX_FRAME_SIZE. `data` must fit in
+   * sendableBytes (an empty frame always fits: it ends a stream).
+   */
+  sendData(streamId: number, data: Buffer, endStream: boolean): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined || !this.canSend(streamId)) throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA on a stream that is not open', 'local');
+    if (data.length > this.sendableBytes(streamId)) throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the window', 'local');
+    const frameSize = this.#peer.maxFrameSize;
+    let offset = 0;
+    do {
+      const piece = data.subarray(offset, offset + frameSize);
+      offset += piece.length;
+      const last = offset >= data.length;
+      this.#sendWindow.consume(piece.length);
+      stream.sendWindow.consume(piece.length);
+      const flags = last && endStream ? 0x1 : 0;
+      const header: FrameHeader = { length: piece.length, type: FRAME_TYPES.DATA, flags, streamId };
+      this.#push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
+      if (piece.length > 0) this.#push(piece);
+      this.#record('out', header, { type: 'DATA', streamId, endStream: last && endStream, data: EMPTY, padLength: null }, {
+        connection: this.#sendWindow.size,
+        stream: stream.sendWindow.size,
+      });
+    } while (offset < data.length);
+    if (endStream) this.#applyLocal(stream, 'send-end-stream');
+  }
+
+  /** Ends a stream with RST_STREAM (§6.4); nothing more is sent or delivered on it. */
+  reset(streamId: number, code: H2ErrorCode): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) return;
+    this.#streams.delete(streamId);
+    this.#sendFrame({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES[code] });
+  }
+
+  ping(opaqueData: Buffer): void {
+    this.#sendFrame({ type: 'PING', ack: false, opaqueData });
+  }
+
+  /**
+   * GOAWAY (§6.8): no stream above the last one we have seen will be processed. With NO_ERROR, the
+   * streams in progress finish (a graceful shutdown); with an error code, the caller closes after it.
+   */
+  goAway(code: H2ErrorCode = 'NO_ERROR', debug = ''): void {
+    if (this.#goAwayLastStreamId !== null && code === 'NO_ERROR') return;
+    this.#goAwayLastStreamId = this.#highestPeerStreamId;
+    this.#sendFrame({
+      type: 'GOAWAY',
+      lastStreamId: this.#highestPeerStreamId,
+      errorCode: ERROR_CODE_VALUES[code],
+      debugData: Buffer.from(debug, 'latin1'),
+    });
+  }
+
+  // ---- receiving ----
+
+  #handleFrame(header: FrameHeader, frame: Frame, now: number, events: H2Event[]): void {
+    const block = this.#headerBlock;
+    // §6.10: a header block is one unit; nothing else may come between its frames.
+    if (block !== null && (frame.type !== 'CONTINUATION' || frame.streamId !== block.streamId)) {
+      throw new H2ConnectionError('PROTOCOL_ERROR', 'a frame other than CONTINUATION inside a header block');
+    }
+    if (this.#phase === 'settings' && (frame.type !== 'SETTINGS' || frame.ack)) {
+      throw new H2ConnectionError('PROTOCOL_ERROR', 'the first frame was not SETTINGS'); // §3.4
+    }
+    try {
+      switch (frame.type) {
+        case 'DATA':
+          this.#onData(header, frame, now, events);
+          return;
+        case 'HEADERS':
+          this.#onHeaders(frame, events);
+          return;
+        case 'CONTINUATION':
+          this.#onContinuation(frame, events);
+          return;
+        case 'PRIORITY':
+          this.#countControl(now);
+          // §5.3.1: a stream cannot depend on itself.
+          if (frame.priority.dependency === frame.streamId) throw new H2StreamError(frame.streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
+          return;
+        case 'RST_STREAM':
+          this.#onReset(frame.streamId, frame.errorCode, now, events);
+          return;
+        case 'SETTINGS':
+          this.#onSettings(frame.ack, frame.settings, now, events);
+          return;
+        case 'PUSH_PROMISE':
+          // §8.4: a client cannot push; we announce ENABLE_PUSH 0 as a client, so a server may not either.
+          throw new H2ConnectionError('PROTOCOL_ERROR', 'PUSH_PROMISE received (push is never enabled)');
+        case 'PING':
+          if (frame.ack) {
+            events.push({ type: 'ping-ack', opaqueData: Buffer.from(frame.opaqueData) });
+            return;
+          }
+          this.#countControl(now);
+          this.#sendAnswer({ type: 'PING', ack: true, opaqueData: Buffer.from(frame.opaqueData) });
+          return;
+        case 'GOAWAY':
+          this.#goAwayReceived = true;
+          events.push({ type: 'goaway', lastStreamId: frame.lastStreamId, errorCode: frame.errorCode });
+          return;
+        case 'WINDOW_UPDATE':
+          this.#onWindowUpdate(frame.streamId, frame.increment, now, events);
+          return;
+        case 'unknown':
+          return; // §5.5: unknown frame types are ignored
+      }
+    } catch (error) {
+      if (!(error instanceof H2StreamError)) throw error;
+      this.#failStream(error, events);
+    }
+  }
+
+  #onData(header: FrameHeader, frame: Frame & { type: 'DATA' }, now: number, events: H2Event[]): void {
+    const { streamId } = frame;
+    // §6.9.1: the whole payload, padding included, counts against both windows.
+    if (!this.#receiveWindow.consume(header.length)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
+    this.#annotateLast({ connection: this.#receiveWindow.size, stream: null });
+    this.#replenishConnection();
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) {
+      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'DATA on an idle stream'); // §5.1
+      // A stream closed here (reset, refused, finished): DATA in flight is ignored (§5.1, "closed"),
+      // after counting it for the connection above.
+      return;
+    }
+    if (stream.state !== 'open' && stream.state !== 'half-closed-local') {
+      throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA after END_STREAM');
+    }
+    if (!stream.receiveWindow.consume(header.length)) throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
+    this.#annotateLast({ connection: this.#receiveWindow.size, stream: stream.receiveWindow.size });
+    if (frame.data.length === 0 && !frame.endStream) this.#countControl(now); // empty DATA frames do nothing but cost
+    stream.receivedLength += frame.data.length;
+    // §8.1.1: content-length must agree with the DATA received.
+    if (stream.expectedLength !== null) {
+      if (stream.receivedLength > stream.expectedLength || (frame.endStream && stream.receivedLength !== stream.expectedLength)) {
+        throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'DATA that does not match content-length');
+      }
+    }
+    events.push({ type: 'data', streamId, data: frame.data, endStream: frame.endStream });
+    if (frame.endStream) {
+      this.#applyPeer(stream, 'recv-end-stream');
+    } else if (stream.receiveWindow.size < this.limits.initialWindowSize / 2) {
+      // The body is delivered and counted as read: the window is given back at once.
+      const increment = this.limits.initialWindowSize - stream.receiveWindow.size;
+      stream.receiveWindow.grow(increment);
+      this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
+    }
+  }
+
+  #replenishConnection(): void {
+    if (this.#receiveWindow.size >= INITIAL_CONNECTION_WINDOW / 2) return;
+    const increment = INITIAL_CONNECTION_WINDOW - this.#receiveWindow.size;
+    this.#receiveWindow.grow(increment);
+    this.#sendWindowUpdate(0, increment, null);
+  }
+
+  #sendWindowUpdate(streamId: number, increment: number, streamWindow: number | null): void {
+    const frame: Frame = { type: 'WINDOW_UPDATE', streamId, increment };
+    this.#push(serializeFrame(frame));
+    this.#queuedControlFrames++;
+    this.#record('out', { length: 4, type: FRAME_TYPES.WINDOW_UPDATE, flags: 0, streamId }, frame, {
+      connection: this.#receiveWindow.size,
+      stream: streamWindow,
+    });
+  }
+
+  #onHeaders(frame: Frame & { type: 'HEADERS' }, events: H2Event[]): void {
+    const { streamId } = frame;
+    if (frame.priority !== null && frame.priority.dependency === streamId) {
+      // §5.3.1; the block must still be decoded to keep HPACK in step, so it is read and then the stream reset.
+      this.#startBlock(frame, events, true);
+      throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
+    }
+    this.#startBlock(frame, events, false);
+  }
+
+  #startBlock(frame: Frame & { type: 'HEADERS' }, events: H2Event[], discard: boolean): void {
+    this.#headerBlock = {
+      streamId: frame.streamId,
+      endStream: frame.endStream,
+      fragments: [Buffer.from(frame.fragment)],
+      bytes: frame.fragment.length,
+      continuations: 0,
+      discard,
+    };
+    this.#checkBlockSize(this.#headerBlock);
+    if (frame.endHeaders) this.#endBlock(events);
+  }
+
+  #onContinuation(frame: Frame & { type: 'CONTINUATION' }, events: H2Event[]): void {
+    const block = this.#headerBlock;
+    if (block === null) throw new H2ConnectionError('PROTOCOL_ERROR', 'CONTINUATION without a header block'); // §6.10
+    block.fragments.push(Buffer.from(frame.fragment));
+    block.bytes += frame.fragment.length;
+    block.continuations++;
+    this.#checkBlockSize(block);
+    if (frame.endHeaders) this.#endBlock(events);
+  }
+
+  /** CVE-2023-45288: a header block is bounded in bytes and in frames before END_HEADERS arrives. */
+  #checkBlockSize(block: HeaderBlock): void {
+    if (block.bytes > this.limits.maxHeaderBlockBytes) {
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block over ${this.limits.maxHeaderBlockBytes} bytes`);
+    }
+    if (block.continuations > this.limits.maxContinuationFrames) {
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block in more than ${this.limits.maxContinuationFrames} CONTINUATION frames`);
+    }
+  }
+
+  #endBlock(events: H2Event[]): void {
+    const block = this.#headerBlock!;
+    this.#headerBlock = null;
+    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
+    let decoded: { fields: [string, string][]; tooLarge: boolean };
+    try {
+      decoded = this.#decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments), codings);
+    } catch (error) {
+      // §4.3: a header block that cannot be decoded breaks the shared HPACK state: the connection ends.
+      throw new H2ConnectionError('COMPRESSION_ERROR', `a header block that cannot be decoded (${(error as { code?: string }).code ?? 'error'})`);
+    }
+    const last = this.#records?.[this.#records.length - 1];
+    if (last !== undefined && codings !== undefined) {
+      last.codings = codings;
+      last.tableSize = this.#decoder.tableSize;
+    }
+    if (block.discard) return;
+    if (this.role === 'server') this.#onRequestBlock(block, decoded, events);
+    else this.#onResponseBlock(block, decoded, events);
+  }
+
+  #onRequestBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
+    const { streamId, endStream } = block;
+    const existing = this.#streams.get(streamId);
+    if (existing !== undefined) {
+      // A second header block on a stream: trailers, which must end it (§8.1).
+      if (existing.state !== 'open') throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS after END_STREAM');
+      if (!endStream) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'trailers without END_STREAM');
+      if (decoded.tooLarge) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'trailers over the header list limit');
+      const fields = readTrailerFields(streamId, decoded.fields);
+      if (existing.expectedLength !== null && existing.receivedLength !== existing.expectedLength) {
+        throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'DATA that does not match content-length');
+      }
+      events.push({ type: 'trailers', streamId, fields });
+      this.#applyPeer(existing, 'recv-end-stream');
+      return;
+    }
+    // §5.1.1: client streams are odd and increase; a lower id that is not open is closed.
+    if (streamId % 2 === 0) throw new H2ConnectionError('PROTOCOL_ERROR', 'a client stream with an even id');
+    if (streamId <= this.#highestPeerStreamId) throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+    this.#highestPeerStreamId = streamId;
+    // §6.8: streams above the last id of our GOAWAY are ignored.
+    if (this.#goAwayLastStreamId !== null && streamId > this.#goAwayLastStreamId) return;
+    const stream = this.#newStream(streamId);
+    stream.state = transition('idle', 'recv-headers')!;
+    if (this.#streams.size >= this.limits.maxConcurrentStreams) {
+      // §5.1.2: beyond our limit, REFUSED_STREAM (the client may retry it). Counted like a reset:
+      // opening streams only to have them refused is the same attack.
+      this.#sendAnswer({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM });
+      events.push({ type: 'stream-reset', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM, byPeer: false });
+      this.#countReset(this.#now);
+      return;
+    }
+    this.#streams.set(streamId, stream);
+    if (endStream) stream.state = transition(stream.state, 'recv-end-stream')!;
+    if (decoded.tooLarge) {
+      events.push({ type: 'request-too-large', streamId });
+      return;
+    }
+    const request = readRequestFields(streamId, decoded.fields);
+    stream.expectedLength = declaredContentLength(streamId, request.fields);
+    if (endStream && stream.expectedLength !== null && stream.expectedLength !== 0) {
+      throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a content-length with no DATA');
+    }
+    stream.headersReceived = true;
+    events.push({ type: 'request', streamId, pseudo: request.pseudo, fields: request.fields, endStream });
+  }
+
+  #onResponseBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
+    const { streamId, endStream } = block;
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) {
+      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
+      return; // a stream we reset: its answer may still be in flight
+    }
+    if (stream.state !== 'open' && stream.state !== 'half-closed-local') throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS after END_STREAM');
+    if (decoded.tooLarge) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a response over the header list limit');
+    if (stream.headersReceived) {
+      if (!endStream) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'trailers without END_STREAM');
+      events.push({ type: 'trailers', streamId, fields: readTrailerFields(streamId, decoded.fields) });
+    } else {
+      const response = readResponseFields(streamId, decoded.fields);
+      if (response.status >= 200) {
+        stream.headersReceived = true;
+        stream.expectedLength = declaredContentLength(streamId, response.fields);
+      } else if (endStream) {
+        throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'an informational response with END_STREAM');
+      }
+      events.push({ type: 'response', streamId, status: response.status, fields: response.fields, endStream });
+    }
+    if (endStream) this.#applyPeer(stream, 'recv-end-stream');
+  }
+
+  #onReset(streamId: number, errorCode: number, now: number, events: H2Event[]): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) {
+      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'RST_STREAM on an idle stream'); // §6.4
+      return;
+    }
+    this.#streams.delete(streamId);
+    events.push({ type: 'stream-reset', streamId, errorCode, byPeer: true });
+    // CVE-2023-44487 (Rapid Reset): a stream cancelled before our answer is complete cost us the
+    // work of starting that answer; many of them are the attack.
+    if (this.role === 'server') this.#countReset(now);
+  }
+
+  #onSettings(ack: boolean, settings: readonly SettingEntry[], now: number, events: H2Event[]): void {
+    if (ack) return; // our settings apply from the start (see limits: we only announce values that are safe before the ACK)
+    if (this.#phase === 'settings') this.#phase = 'open';
+    else this.#countControl(now);
+    const peer = this.#peer;
+    for (const [id, value] of settings) {
+      switch (id) {
+        case SETTING_IDS.HEADER_TABLE_SIZE:
+          peer.headerTableSize = value;
+          // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
+          this.#encoder.setMaxTableSize(Math.min(value, 4096));
+          break;
+        case SETTING_IDS.ENABLE_PUSH:
+          peer.enablePush = value === 1;
+          break;
+        case SETTING_IDS.MAX_CONCURRENT_STREAMS:
+          peer.maxConcurrentStreams = value;
+          break;
+        case SETTING_IDS.INITIAL_WINDOW_SIZE: {
+          // §6.9.2: a change applies to every open stream's window at once, and may make it negative.
+          const delta = value - peer.initialWindowSize;
+          peer.initialWindowSize = value;
+          for (const stream of this.#streams.values()) {
+            if (!stream.sendWindow.grow(delta)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'SETTINGS_INITIAL_WINDOW_SIZE made a window overflow');
+          }
+          break;
+        }
+        case SETTING_IDS.MAX_FRAME_SIZE:
+          peer.maxFrameSize = value;
+          break;
+        case SETTING_IDS.MAX_HEADER_LIST_SIZE:
+          peer.maxHeaderListSize = value;
+          break;
+        // §6.5.2: unknown settings are ignored.
+      }
+    }
+    this.#sendAnswer({ type: 'SETTINGS', ack: true, settings: [] });
+    events.push({ type: 'settings', settings: { ...peer } });
+    events.push({ type: 'window-update', streamId: 0 });
+  }
+
+  #onWindowUpdate(streamId: number, increment: number, now: number, events: H2Event[]): void {
+    if (streamId === 0) {
+      if (increment === 0) throw new H2ConnectionError('PROTOCOL_ERROR', 'a WINDOW_UPDATE of 0 on the connection'); // §6.9
+      if (!this.#sendWindow.grow(increment)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'the connection window above 2^31-1'); // §6.9.1
+      this.#annotateLast({ connection: this.#sendWindow.size, stream: null });
+      events.push({ type: 'window-update', streamId: 0 });
+      return;
+    }
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) {
+      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'WINDOW_UPDATE on an idle stream'); // §5.1
+      this.#countControl(now);
+      return;
+    }
+    if (increment === 0) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a WINDOW_UPDATE of 0');
+    if (!stream.sendWindow.grow(increment)) throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'a stream window above 2^31-1');
+    this.#annotateLast({ connection: this.#sendWindow.size, stream: stream.sendWindow.size });
+    events.push({ type: 'window-update', streamId });
+  }
+
+  /** Puts the windows on the record of the frame being handled (the last one read). */
+  #annotateLast(windows: NonNullable<FrameRecord['windows']>): void {
+    const records = this.#records;
+    if (records === null) return;
+    for (let index = records.length - 1; index >= 0; index--) {
+      if (records[index]!.direction === 'in') {
+        records[index]!.windows = windows;
+        return;
+      }
+    }
+  }
+
+  /** Rapid Reset (CVE-2023-44487). */
+  #countReset(now: number): void {
+    if (now - this.#resetWindowStart > this.limits.resetWindowMs) {
+      this.#resetWindowStart = now;
+      this.#resetCount = 0;
+    }
+    if (++this.#resetCount > this.limits.maxResetsPerWindow) {
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${this.limits.maxResetsPerWindow} streams reset in ${this.limits.resetWindowMs} ms`);
+    }
+  }
+
+  /** SETTINGS, PING and idle-frame floods. */
+  #countControl(now: number): void {
+    if (now - this.#controlWindowStart > this.limits.controlWindowMs) {
+      this.#controlWindowStart = now;
+      this.#controlCount = 0;
+    }
+    if (++this.#controlCount > this.limits.maxControlFramesPerWindow) {
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${this.limits.maxControlFramesPerWindow} control frames in ${this.limits.controlWindowMs} ms`);
+    }
+  }
+
+  /** The time of the bytes being handled (receive's `now`). */
+  #now = 0;
+
+  #isIdle(streamId: number): boolean {
+    const peerInitiated = (streamId % 2 === 1) === (this.role === 'server');
+    return peerInitiated ? streamId > this.#highestPeerStreamId : streamId >= this.#nextLocalStreamId;
+  }
+
+  #newStream(id: number): Stream {
+    return {
+      id,
+      state: 'idle',
+      sendWindow: new FlowWindow(this.#peer.initialWindowSize),
+      receiveWindow: new FlowWindow(this.limits.initialWindowSize),
+      expectedLength: null,
+      receivedLength: 0,
+      headersReceived: false,
+    };
+  }
+
+  #applyPeer(stream: Stream, event: StreamEvent): void {
+    const next = transition(stream.state, event);
+    if (next === null) throw new H2StreamError(stream.id, 'STREAM_CLOSED', `${event} in state ${stream.state}`);
+    this.#setState(stream, next);
+  }
+
+  #applyLocal(stream: Stream, event: StreamEvent): void {
+    const next = transition(stream.state, event);
+    if (next === null) throw new H2StreamError(stream.id, 'STREAM_CLOSED', `${event} in state ${stream.state}`, 'local');
+    this.#setState(stream, next);
+    // §8.1: a server whose response is complete while the request is not yet may reset the rest of
+    // it with NO_ERROR, so the client stops sending a body nobody reads.
+    if (this.role === 'server' && next === 'half-closed-local') {
+      this.#streams.delete(stream.id);
+      this.#sendFrame({ type: 'RST_STREAM', streamId: stream.id, errorCode: ERROR_CODE_VALUES.NO_ERROR });
+    }
+  }
+
+  #setState(stream: Stream, state: StreamState): void {
+    stream.state = state;
+    if (state === 'closed') this.#streams.delete(stream.id);
+  }
+
+  #failStream(error: H2StreamError, events: H2Event[]): void {
+    this.#streams.delete(error.streamId);
+    this.#sendAnswer({ type: 'RST_STREAM', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code] });
+    events.push({ type: 'stream-reset', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code], byPeer: false });
+  }
+
+  #failConnection(error: H2ConnectionError, events: H2Event[]): void {
+    if (this.#phase !== 'preface' || error.code !== 'PROTOCOL_ERROR') {
+      this.#goAwayLastStreamId = null;
+      this.goAway(error.code, error.message);
+    }
+    this.#phase = 'closed';
+    this.#headerBlock = null;
+    events.push({ type: 'connection-error', error });
+  }
+
+  // ---- sending ----
+
+  #sendHeaderBlock(streamId: number, fields: readonly FieldPair[], endStream: boolean): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined) throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS on a stream that is not open', 'local');
+    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
+    const block = this.#encoder.encode(fields, codings);
+    const frameSize = this.#peer.maxFrameSize;
+    let offset = 0;
+    let first = true;
+    do {
+      const fragment = block.subarray(offset, offset + frameSize);
+      offset += fragment.length;
+      const endHeaders = offset >= block.length;
+      const frame: Frame = first
+        ? { type: 'HEADERS', streamId, endStream, endHeaders, fragment, padLength: null, priority: null }
+        : { type: 'CONTINUATION', streamId, endHeaders, fragment };
+      first = false;
+      const bytes = serializeFrame(frame);
+      this.#push(bytes);
+      const record = this.#record('out', { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId }, frame);
+      if (record !== null && endHeaders) {
+        record.codings = codings;
+        record.tableSize = this.#encoder.tableSize;
+      }
+    } while (offset < block.length);
+    this.#applyLocal(stream, 'send-headers');
+    if (endStream && this.#streams.has(streamId)) this.#applyLocal(stream, 'send-end-stream');
+  }
+
+  /** A frame we send because the peer made us (an ACK, a reset): counted against maxQueuedControlFrames. */
+  #sendAnswer(frame: Frame): void {
+    this.#sendFrame(frame);
+    if (++this.#queuedControlFrames > this.limits.maxQueuedControlFrames) {
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', 'the peer does not read the answers to its control frames');
+    }
+  }
+
+  #sendFrame(frame: Frame): void {
+    const bytes = serializeFrame(frame);
+    this.#push(bytes);
+    this.#record('out', { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId: bytes.readUInt32BE(5) & 0x7fffffff }, frame);
+  }
+
+  #push(bytes: Buffer): void {
+    this.#output.push(bytes);
+    this.#outputBytes += bytes.length;
+  }
+
+  #record(direction: 'in' | 'out', header: FrameHeader, frame: Frame, windows?: FrameRecord['windows']): FrameRecord | null {
+    if (this.#records === null) return null;
+    const kept: Frame = frame.type === 'DATA' ? { ...frame, data: EMPTY } : frame.type === 'unknown' ? { ...frame, payload: EMPTY } : frame;
+    const record: FrameRecord = { direction, header, frame: kept };
+    if (windows !== undefined) record.windows = windows;
+    // Bounded: the caller takes the records after every receive and send.
+    this.#records.push(record);
+    return record;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
