@@ -36,7 +36,14 @@ import {
 } from './frames.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { DEFAULT_H2_LIMITS, type H2Limits } from './limits.js';
-import { type FieldPair, type RequestPseudo, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
+import {
+  type FieldPair,
+  type RequestPseudo,
+  declaredContentLength,
+  readRequestFields,
+  readResponseFields,
+  readTrailerFields,
+} from './semantics.js';
 import { FlowWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
 export type H2Role = 'server' | 'client';
@@ -245,7 +252,8 @@ export class H2Connection {
         // Compared as it arrives: an HTTP/1.1 request is told apart at its first differing byte.
         const held = Math.min(this.#reader.bufferedBytes, CLIENT_PREFACE.length);
         const start = this.#reader.take(held)!;
-        if (!start.equals(CLIENT_PREFACE.subarray(0, held))) throw new H2ConnectionError('PROTOCOL_ERROR', 'the connection did not start with the HTTP/2 preface');
+        if (!start.equals(CLIENT_PREFACE.subarray(0, held)))
+          throw new H2ConnectionError('PROTOCOL_ERROR', 'the connection did not start with the HTTP/2 preface');
         if (held < CLIENT_PREFACE.length) {
           this.#reader.push(Buffer.from(start)); // keep the partial preface until the rest comes
           return events;
@@ -273,7 +281,8 @@ export class H2Connection {
   /** Client: opens a stream with a request's fields (pseudo-header fields first); returns its id. */
   request(fields: readonly FieldPair[], endStream: boolean): number {
     if (this.role !== 'client') throw new H2ConnectionError('INTERNAL_ERROR', 'only a client opens streams', 'local');
-    if (this.#goAwayReceived || this.#phase === 'closed') throw new H2ConnectionError('REFUSED_STREAM', 'the connection is going away', 'local');
+    if (this.#goAwayReceived || this.#phase === 'closed')
+      throw new H2ConnectionError('REFUSED_STREAM', 'the connection is going away', 'local');
     const streamId = this.#nextLocalStreamId;
     this.#nextLocalStreamId += 2;
     this.#streams.set(streamId, this.#newStream(streamId));
@@ -305,8 +314,10 @@ export class H2Connection {
    */
   sendData(streamId: number, data: Buffer, endStream: boolean): void {
     const stream = this.#streams.get(streamId);
-    if (stream === undefined || !this.canSend(streamId)) throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA on a stream that is not open', 'local');
-    if (data.length > this.sendableBytes(streamId)) throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the window', 'local');
+    if (stream === undefined || !this.canSend(streamId))
+      throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA on a stream that is not open', 'local');
+    if (data.length > this.sendableBytes(streamId))
+      throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the window', 'local');
     const frameSize = this.#peer.maxFrameSize;
     let offset = 0;
     do {
@@ -319,10 +330,15 @@ export class H2Connection {
       const header: FrameHeader = { length: piece.length, type: FRAME_TYPES.DATA, flags, streamId };
       this.#push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
       if (piece.length > 0) this.#push(piece);
-      this.#record('out', header, { type: 'DATA', streamId, endStream: last && endStream, data: EMPTY, padLength: null }, {
-        connection: this.#sendWindow.size,
-        stream: stream.sendWindow.size,
-      });
+      this.#record(
+        'out',
+        header,
+        { type: 'DATA', streamId, endStream: last && endStream, data: EMPTY, padLength: null },
+        {
+          connection: this.#sendWindow.size,
+          stream: stream.sendWindow.size,
+        },
+      );
     } while (offset < data.length);
     if (endStream) this.#applyLocal(stream, 'send-end-stream');
   }
@@ -379,7 +395,8 @@ export class H2Connection {
         case 'PRIORITY':
           this.#countControl(now);
           // §5.3.1: a stream cannot depend on itself.
-          if (frame.priority.dependency === frame.streamId) throw new H2StreamError(frame.streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
+          if (frame.priority.dependency === frame.streamId)
+            throw new H2StreamError(frame.streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
           return;
         case 'RST_STREAM':
           this.#onReset(frame.streamId, frame.errorCode, now, events);
@@ -430,7 +447,8 @@ export class H2Connection {
     if (stream.state !== 'open' && stream.state !== 'half-closed-local') {
       throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA after END_STREAM');
     }
-    if (!stream.receiveWindow.consume(header.length)) throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
+    if (!stream.receiveWindow.consume(header.length))
+      throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: stream.receiveWindow.size });
     if (frame.data.length === 0 && !frame.endStream) this.#countControl(now); // empty DATA frames do nothing but cost
     stream.receivedLength += frame.data.length;
@@ -507,7 +525,10 @@ export class H2Connection {
       throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block over ${this.limits.maxHeaderBlockBytes} bytes`);
     }
     if (block.continuations > this.limits.maxContinuationFrames) {
-      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block in more than ${this.limits.maxContinuationFrames} CONTINUATION frames`);
+      throw new H2ConnectionError(
+        'ENHANCE_YOUR_CALM',
+        `a header block in more than ${this.limits.maxContinuationFrames} CONTINUATION frames`,
+      );
     }
   }
 
@@ -520,7 +541,10 @@ export class H2Connection {
       decoded = this.#decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments), codings);
     } catch (error) {
       // §4.3: a header block that cannot be decoded breaks the shared HPACK state: the connection ends.
-      throw new H2ConnectionError('COMPRESSION_ERROR', `a header block that cannot be decoded (${(error as { code?: string }).code ?? 'error'})`);
+      throw new H2ConnectionError(
+        'COMPRESSION_ERROR',
+        `a header block that cannot be decoded (${(error as { code?: string }).code ?? 'error'})`,
+      );
     }
     const last = this.#records?.[this.#records.length - 1];
     if (last !== undefined && codings !== undefined) {
@@ -586,7 +610,8 @@ export class H2Connection {
       if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
       return; // a stream we reset: its answer may still be in flight
     }
-    if (stream.state !== 'open' && stream.state !== 'half-closed-local') throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS after END_STREAM');
+    if (stream.state !== 'open' && stream.state !== 'half-closed-local')
+      throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS after END_STREAM');
     if (decoded.tooLarge) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a response over the header list limit');
     if (stream.headersReceived) {
       if (!endStream) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'trailers without END_STREAM');
@@ -640,7 +665,8 @@ export class H2Connection {
           const delta = value - peer.initialWindowSize;
           peer.initialWindowSize = value;
           for (const stream of this.#streams.values()) {
-            if (!stream.sendWindow.grow(delta)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'SETTINGS_INITIAL_WINDOW_SIZE made a window overflow');
+            if (!stream.sendWindow.grow(delta))
+              throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'SETTINGS_INITIAL_WINDOW_SIZE made a window overflow');
           }
           break;
         }
@@ -697,7 +723,10 @@ export class H2Connection {
       this.#resetCount = 0;
     }
     if (++this.#resetCount > this.limits.maxResetsPerWindow) {
-      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${this.limits.maxResetsPerWindow} streams reset in ${this.limits.resetWindowMs} ms`);
+      throw new H2ConnectionError(
+        'ENHANCE_YOUR_CALM',
+        `more than ${this.limits.maxResetsPerWindow} streams reset in ${this.limits.resetWindowMs} ms`,
+      );
     }
   }
 
@@ -708,7 +737,10 @@ export class H2Connection {
       this.#controlCount = 0;
     }
     if (++this.#controlCount > this.limits.maxControlFramesPerWindow) {
-      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${this.limits.maxControlFramesPerWindow} control frames in ${this.limits.controlWindowMs} ms`);
+      throw new H2ConnectionError(
+        'ENHANCE_YOUR_CALM',
+        `more than ${this.limits.maxControlFramesPerWindow} control frames in ${this.limits.controlWindowMs} ms`,
+      );
     }
   }
 
@@ -812,7 +844,11 @@ export class H2Connection {
   #sendFrame(frame: Frame): void {
     const bytes = serializeFrame(frame);
     this.#push(bytes);
-    this.#record('out', { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId: bytes.readUInt32BE(5) & 0x7fffffff }, frame);
+    this.#record(
+      'out',
+      { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId: bytes.readUInt32BE(5) & 0x7fffffff },
+      frame,
+    );
   }
 
   #push(bytes: Buffer): void {

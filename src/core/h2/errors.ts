@@ -40,9 +40,7 @@ export const ERROR_CODE_VALUES: Readonly<Record<H2ErrorCode, number>> = Object.f
   HTTP_1_1_REQUIRED: 0xd,
 });
 
-const NAMES_BY_VALUE = new Map<number, H2ErrorCode>(
-  Object.entries(ERROR_CODE_VALUES).map(([name, value]) => [value, name as H2ErrorCode]),
-);
+const NAMES_BY_VALUE = new Map<number, H2ErrorCode>(Object.entries(ERROR_CODE_VALUES).map(([name, value]) => [value, name as H2ErrorCode]));
 
 /** The name of a wire error code; unknown codes are kept as a number (§7: they MUST NOT trigger special behaviour). */
 export function errorCodeName(value: number): string {

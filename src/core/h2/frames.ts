@@ -157,7 +157,10 @@ export class FrameReader {
     const header = readFrameHeader(this.#buffer, this.#offset);
     // §4.2: a frame larger than we allow is a FRAME_SIZE_ERROR; checked before it is buffered.
     if (header.length > this.maxFrameSize) {
-      throw new H2ConnectionError('FRAME_SIZE_ERROR', `a frame of ${header.length} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.maxFrameSize}`);
+      throw new H2ConnectionError(
+        'FRAME_SIZE_ERROR',
+        `a frame of ${header.length} bytes exceeds SETTINGS_MAX_FRAME_SIZE ${this.maxFrameSize}`,
+      );
     }
     if (this.bufferedBytes < FRAME_HEADER_BYTES + header.length) return null;
     const start = this.#offset + FRAME_HEADER_BYTES;
@@ -356,7 +359,12 @@ function withPadding(type: number, flags: number, streamId: number, parts: Buffe
   let length = parts.reduce((total, part) => total + part.length, 0);
   if (padLength === null) return Buffer.concat([encodeFrameHeader(length, type, flags, streamId), ...parts]);
   length += 1 + padLength;
-  return Buffer.concat([encodeFrameHeader(length, type, flags | FLAG_PADDED, streamId), Buffer.of(padLength), ...parts, Buffer.alloc(padLength)]);
+  return Buffer.concat([
+    encodeFrameHeader(length, type, flags | FLAG_PADDED, streamId),
+    Buffer.of(padLength),
+    ...parts,
+    Buffer.alloc(padLength),
+  ]);
 }
 
 function writePriority(priority: PriorityFields): Buffer {

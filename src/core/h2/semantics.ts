@@ -19,7 +19,13 @@ export interface RequestPseudo {
  * §8.2.2: fields that only mean something to one HTTP/1.1 hop; an h2 message carrying them is
  * malformed (TE is allowed with the value "trailers" only).
  */
-export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 const REQUEST_PSEUDO = new Set([':method', ':scheme', ':path', ':authority']);
 
@@ -77,7 +83,8 @@ export function readRequestFields(streamId: number, fields: readonly FieldPair[]
   const authority = pseudo[':authority'] ?? null;
   if (method === 'CONNECT') {
     // §8.5: CONNECT carries :authority only.
-    if (scheme !== null || path !== null || authority === null) throw malformed(streamId, 'a CONNECT request with :scheme or :path, or without :authority');
+    if (scheme !== null || path !== null || authority === null)
+      throw malformed(streamId, 'a CONNECT request with :scheme or :path, or without :authority');
   } else {
     if (scheme === null || path === null) throw malformed(streamId, 'no :scheme or no :path');
     // §8.3.1: :path is never empty; it is "*" (OPTIONS) or starts with "/" for http and https URIs.
@@ -86,7 +93,8 @@ export function readRequestFields(streamId: number, fields: readonly FieldPair[]
     }
     if (/[^\x21-\x7e]/.test(path)) throw malformed(streamId, 'a :path with characters outside visible ASCII');
   }
-  if (authority !== null && /[^\x21-\x7e]/.test(authority)) throw malformed(streamId, 'an :authority with characters outside visible ASCII');
+  if (authority !== null && /[^\x21-\x7e]/.test(authority))
+    throw malformed(streamId, 'an :authority with characters outside visible ASCII');
   return { pseudo: { method, scheme, path, authority }, fields: regular };
 }
 

@@ -58,7 +58,12 @@ export const STREAM_TRANSITIONS: Readonly<Record<StreamState, Readonly<Partial<R
     'recv-reset': 'closed',
   },
   'half-closed-local': { 'recv-headers': 'half-closed-local', 'recv-end-stream': 'closed', 'send-reset': 'closed', 'recv-reset': 'closed' },
-  'half-closed-remote': { 'send-headers': 'half-closed-remote', 'send-end-stream': 'closed', 'send-reset': 'closed', 'recv-reset': 'closed' },
+  'half-closed-remote': {
+    'send-headers': 'half-closed-remote',
+    'send-end-stream': 'closed',
+    'send-reset': 'closed',
+    'recv-reset': 'closed',
+  },
   closed: {},
 });
 
