@@ -190,6 +190,11 @@ export class H2Connection {
     return this.#peer;
   }
 
+  /** The peer's preface (and, for a server, the client magic) has arrived. */
+  get prefaceReceived(): boolean {
+    return this.#phase === 'open';
+  }
+
   get isClosed(): boolean {
     return this.#phase === 'closed';
   }
