@@ -19,7 +19,11 @@ import { STATIC_TABLE, STATIC_TABLE_LENGTH } from './static-table.js';
 import type { DecodedBlock, FieldCoding, FieldRepresentation } from './types.js';
 
 export interface HpackDecoderOptions {
-  /** SETTINGS_HEADER_TABLE_SIZE we announced (default 4096): size updates above it are an error. */
+  /**
+   * SETTINGS_HEADER_TABLE_SIZE we announced (default 4096): size updates above it are an error. It is
+   * the table's size from the first block on; a connection that announces less than 4096 should start
+   * with the default and call setMaxTableSize once the peer ACKed (blocks sent before may use 4096).
+   */
   maxTableSize?: number;
   /**
    * RFC 9113 §6.5.2 header list size: name + value + 32 per field. Default 64 KiB, the same bound as
@@ -54,6 +58,14 @@ export class HpackDecoder {
 
   get tableEntries(): number {
     return this.#table.length;
+  }
+
+  /** The dynamic table's entries, newest first (index 62 first), for --trace and tests. */
+  tableContents(): [name: string, value: string][] {
+    const contents: [string, string][] = [];
+    for (let position = 1; position <= this.#table.length; position++)
+      contents.push([this.#table.name(position)!, this.#table.value(position)!]);
+    return contents;
   }
 
   /** Our announced SETTINGS_HEADER_TABLE_SIZE changed (call it once the peer ACKed the setting). */
@@ -92,7 +104,10 @@ export class HpackDecoder {
         continue;
       }
       if (this.#updateRequired) {
-        throw new HpackError('table-size-update-missing', 'the block does not start with the table size update our smaller setting requires');
+        throw new HpackError(
+          'table-size-update-missing',
+          'the block does not start with the table size update our smaller setting requires',
+        );
       }
       fieldSeen = true;
       if ((first & 0x80) !== 0) {
@@ -102,7 +117,8 @@ export class HpackDecoder {
         value = index <= STATIC_TABLE_LENGTH ? STATIC_TABLE[index - 1]![1] : this.#table.value(index - STATIC_TABLE_LENGTH)!;
       } else {
         const prefixBits = (first & 0x40) !== 0 ? 6 : 4;
-        representation = prefixBits === 6 ? 'literal-incremental' : (first & 0x10) !== 0 ? 'literal-never-indexed' : 'literal-without-indexing';
+        representation =
+          prefixBits === 6 ? 'literal-incremental' : (first & 0x10) !== 0 ? 'literal-never-indexed' : 'literal-without-indexing';
         const nameIndex = decodeInteger(block, cursor, prefixBits);
         if (nameIndex === 0) {
           name = this.#string(block);

@@ -61,6 +61,10 @@ export class HpackEncoder {
     return this.#table.size;
   }
 
+  get tableEntries(): number {
+    return this.#table.length;
+  }
+
   /** The peer's SETTINGS_HEADER_TABLE_SIZE. */
   setMaxTableSize(size: number): void {
     if (!Number.isInteger(size) || size < 0) throw new RangeError(`bad table size ${size}`);
