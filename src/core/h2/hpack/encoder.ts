@@ -115,9 +115,8 @@ export class HpackEncoder {
       const dynamic = this.#index.get(name);
       if (dynamic !== undefined) nameIndex = this.#table.positionOf(dynamic.latest) + STATIC_TABLE_LENGTH;
     }
-    const [prefixBits, flags] =
-      representation === 'literal-incremental' ? [6, 0x40] : representation === 'literal-never-indexed' ? [4, 0x10] : [4, 0x00];
-    encodeInteger(writer, nameIndex, prefixBits, flags);
+    if (representation === 'literal-incremental') encodeInteger(writer, nameIndex, 6, 0x40);
+    else encodeInteger(writer, nameIndex, 4, representation === 'literal-never-indexed' ? 0x10 : 0x00);
     const nameHuffman = nameIndex === 0 ? this.#string(name) : null;
     const valueHuffman = this.#string(value);
     if (representation === 'literal-incremental') this.#insert(name, value);

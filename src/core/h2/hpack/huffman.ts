@@ -69,13 +69,17 @@ for (let state = 0; state < 256; state++) {
 
 /** Reused across calls (decoding is synchronous): grows to the longest string seen. */
 let scratch = Buffer.allocUnsafe(1024);
+const MAX_SCRATCH = 64 * 1024;
 
 /** Decodes `block[start, end)` as a Huffman-coded string into latin1 text. */
 export function decodeHuffman(block: Uint8Array, start: number, end: number): string {
   // Every symbol takes at least 5 bits.
   const maxLength = Math.floor(((end - start) * 8) / 5);
-  if (scratch.length < maxLength) scratch = Buffer.allocUnsafe(Math.max(maxLength, scratch.length * 2));
-  const out = scratch;
+  // The shared buffer grows to 64 KiB at most: a larger string gets its own, so one huge block does
+  // not pin its size in memory for the life of the process.
+  if (scratch.length < maxLength && maxLength <= MAX_SCRATCH)
+    scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH, Math.max(maxLength, scratch.length * 2)));
+  const out = maxLength <= scratch.length ? scratch : Buffer.allocUnsafe(maxLength);
   let length = 0;
   let state = 0;
   for (let offset = start; offset < end; offset++) {

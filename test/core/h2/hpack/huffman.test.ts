@@ -149,3 +149,9 @@ describe('Huffman coding (RFC 7541 §5.2)', () => {
     for (let symbols = 0; symbols < 8; symbols++) assertBadHuffman(packBits(bitsOf([...Array(symbols).fill(0x30), 256])));
   });
 });
+
+test('a Huffman string longer than the shared decode buffer (64 KiB) decodes, and so does a short one after it', () => {
+  const long = 'a'.repeat(200_000);
+  assert.equal(decode(encode(long)), long);
+  assert.equal(decode(encode('short')), 'short');
+});
