@@ -49,7 +49,8 @@ export function describeFrame(record: FrameRecord): FrameTraceLine[] {
   }
   if (record.windows !== undefined) {
     const { connection, stream } = record.windows;
-    const whose = record.direction === 'in' ? 'we accept' : 'we may send';
+    // A DATA frame in, or a WINDOW_UPDATE we send, concerns what the peer may still send us.
+    const whose = (frame.type === 'DATA') === (record.direction === 'in') ? 'we accept' : 'we may send';
     const text =
       stream === null
         ? `connection window ${connection} (${whose})`

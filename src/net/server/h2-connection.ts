@@ -334,12 +334,19 @@ export class H2ServerConnection {
       for (const bytes of output) taken = this.#socket.write(bytes);
       this.#socket.uncork();
     }
-    if (taken && !this.#socket.writableNeedDrain) this.#core.outputDrained();
-    else this.#awaitingDrain = true;
+    if (taken && !this.#socket.writableNeedDrain) {
+      this.#core.outputDrained();
+    } else if (!this.#awaitingDrain) {
+      // The peer is not reading what we send: nothing more is read from it until it does, so that
+      // requests answered without DATA (HEAD, 304) cannot pile answers up in our output.
+      this.#awaitingDrain = true;
+      this.#socket.pause();
+    }
   }
 
   #onDrain(): void {
     this.#awaitingDrain = false;
+    this.#socket.resume();
     this.#core.outputDrained();
     this.#pump();
     this.#flush();
