@@ -410,6 +410,23 @@ describe('defences against hostile HTTP/2 peers (each ends with GOAWAY; others g
     peer.socket.destroy();
   });
 
+  test('a connection without open streams for keepAliveMs gets GOAWAY NO_ERROR and is closed', async () => {
+    const quick = await startStaticServer(tree.path, { timeouts: { keepAliveMs: 200 } });
+    try {
+      const peer = new RawPeer(quick.port);
+      peer.write(Buffer.concat([PREFACE, settingsFrame(), headersFrame(1)]));
+      await waitUntil(() => peer.closed, 3_000);
+      assert.ok(peer.closed);
+      assert.ok(
+        peer.frames().some((received) => received.type === 1 && received.streamId === 1),
+        'the request was answered first',
+      );
+      assert.equal(peer.goAwayCode(), 0);
+    } finally {
+      await quick.close();
+    }
+  });
+
   test('a connection that never sends its preface is closed after headersMs', async () => {
     const quick = await startStaticServer(tree.path, { timeouts: { headersMs: 300 } });
     try {
