@@ -88,7 +88,11 @@ export class HttpServer {
         const isH2 = (socket as TLSSocket).alpnProtocol === 'h2';
         track(socket, isH2 ? new H2ServerConnection(socket, settings, id, null) : new ServerConnection(socket, settings, id));
       } else {
+        // Until its first bytes tell, the connection has asked for nothing: shutting down ends it.
+        const undecided: AcceptedConnection = { shutDown: () => socket.destroy(), destroy: () => socket.destroy() };
+        track(socket, undecided);
         sniffPreface(socket, settings.timeouts, (isH2, bytes) => {
+          this.#connections.delete(undecided);
           if (isH2) {
             track(socket, new H2ServerConnection(socket, settings, id, bytes));
             return;
