@@ -50,7 +50,8 @@ function run(pieces: Buffer[]): string {
   const seen: unknown[] = [];
   let now = 0;
   for (const piece of pieces) {
-    for (const event of server.receive(piece, (now += 1))) {
+    now += 1;
+    for (const event of server.receive(piece, now)) {
       seen.push(event.type === 'connection-error' ? { type: event.type, code: event.error.code } : event);
     }
   }
