@@ -72,6 +72,7 @@ before(async () => {
   writeFileSync(join(root, 'index.html'), INDEX);
   writeFileSync(join(root, 'style.css'), 'p { color: teal; }\n');
   writeFileSync(join(root, 'big.bin'), BIG);
+  writeFileSync(join(root, 'words.txt'), 'hello world '.repeat(500));
   if (hasOpenssl) certificate = await makeCertificate(tree.path);
 });
 
@@ -184,6 +185,41 @@ describe('sockhttp serve on a plain port: h2c with prior knowledge', () => {
     assert.equal(page.body.toString(), INDEX);
     const plain = await curlH2([`http://127.0.0.1:${server.port}/`]);
     assert.equal(plain.version, '1.1', 'HTTP/1.1 on the same port');
+  });
+
+  test('the same plans as HTTP/1.1: compression, conditional GET', { skip: !hasCurl && 'curl is not installed' }, async () => {
+    const url = `http://127.0.0.1:${server.port}/words.txt`;
+    const compressed = await runCommand('curl', [
+      '-s',
+      '-S',
+      '--max-time',
+      '20',
+      '--http2-prior-knowledge',
+      '--compressed',
+      '-D',
+      '-',
+      url,
+    ]);
+    const text = compressed.stdout.toString('latin1');
+    assert.match(text, /^HTTP\/2 200/);
+    assert.match(text, /\r\ncontent-encoding: (br|gzip)\r\n/);
+    assert.ok(text.endsWith('hello world '.repeat(500)), 'curl decompressed the body');
+    const etag = /\r\netag: ("[^"]+")\r\n/.exec(text)?.[1];
+    assert.ok(etag !== undefined);
+    const conditional = await runCommand('curl', [
+      '-s',
+      '-S',
+      '--max-time',
+      '20',
+      '--http2-prior-knowledge',
+      '--compressed',
+      '-D',
+      '-',
+      '-H',
+      `If-None-Match: ${etag}`,
+      url,
+    ]);
+    assert.match(conditional.stdout.toString('latin1'), /^HTTP\/2 304/);
   });
 
   test('nghttp -nv and h2load over h2c', { skip: (!hasNghttp || !hasH2load) && 'nghttp2-client is not installed' }, async () => {
