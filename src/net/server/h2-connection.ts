@@ -37,6 +37,9 @@ export interface H2ConnectionSettings extends ConnectionSettings {
   h2Limits?: Partial<H2Limits> | undefined;
 }
 
+/** The most DATA one stream sends in its turn of the round-robin. */
+const TURN_BYTES = 64 * 1024;
+
 /** After GOAWAY and the socket's end, the peer has this long to close before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -293,7 +296,9 @@ export class H2ServerConnection {
    * socket takes what we write and windows are open.
    */
   #pump(): void {
-    const frameSize = this.#core.peerSettings.maxFrameSize;
+    // One frame per turn, and no larger than TURN_BYTES even if the peer allows larger frames: a
+    // stream with a big body in memory must not hold the connection while others wait.
+    const frameSize = Math.min(this.#core.peerSettings.maxFrameSize, TURN_BYTES);
     let idleTurns = 0;
     while (this.#sending.length > 0 && !this.#awaitingDrain && !this.#socket.destroyed && idleTurns < this.#sending.length) {
       if (this.#turn >= this.#sending.length) this.#turn = 0;

@@ -123,6 +123,36 @@ describe('HTTP/2 with prior knowledge on a plain port (node:http2 as the client)
     }
   });
 
+  test('two big files on one connection take turns: each starts before the other ends', async () => {
+    // Bodies in memory (always ready) and windows large enough for both: only the server's turns
+    // decide the order.
+    const inMemory = createServer({ handler: () => ({ status: 200, fields: [], body: { kind: 'bytes', bytes: BIG } }) });
+    await inMemory.listen(0);
+    const session = await h2Session(inMemory.address!.port, { initialWindowSize: 16 * 1024 * 1024 });
+    session.setLocalWindowSize(32 * 1024 * 1024);
+    try {
+      const order: string[] = [];
+      const fetchLogged = (name: string) =>
+        new Promise<Buffer>((resolve, reject) => {
+          const stream = session.request({ ':path': '/big.bin' }, { endStream: true });
+          const parts: Buffer[] = [];
+          stream.once('data', () => order.push(`${name} first`));
+          stream.on('data', (chunk: Buffer) => parts.push(chunk));
+          stream.on('end', () => {
+            order.push(`${name} end`);
+            resolve(Buffer.concat(parts));
+          });
+          stream.on('error', reject);
+        });
+      const [a, b] = await Promise.all([fetchLogged('a'), fetchLogged('b')]);
+      assert.ok(a.equals(BIG) && b.equals(BIG));
+      assert.deepEqual(order.slice(0, 2).sort(), ['a first', 'b first'], `order: ${order.join(', ')}`);
+    } finally {
+      session.close();
+      await inMemory.close(1_000);
+    }
+  });
+
   test('a stream reset mid-body: the file descriptor is closed, and the connection serves the next stream', async () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const session = await h2Session(server.port, { initialWindowSize: 65_535 });
