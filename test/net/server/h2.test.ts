@@ -174,6 +174,26 @@ describe('HTTP/2 with prior knowledge on a plain port (node:http2 as the client)
     assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'every descriptor opened for the reset stream is closed');
   });
 
+  test('the connection lost mid-body: the file descriptors of its streams are closed', async () => {
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const session = await h2Session(server.port);
+    await new Promise<void>((resolve) => {
+      for (let index = 0; index < 3; index++) session.request({ ':path': '/big.bin' }, { endStream: true }).on('error', () => {});
+      session.request({ ':path': '/big.bin' }, { endStream: true }).once('data', () => {
+        session.destroy();
+        resolve();
+      });
+    });
+    await waitUntil(() => readdirSync('/proc/self/fd').length <= fdsBefore, 3_000);
+    assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'every descriptor opened for the lost streams is closed');
+    const next = await h2Session(server.port);
+    try {
+      assert.equal((await h2Request(next, { ':path': '/style.css' })).headers[':status'], 200, 'the server goes on');
+    } finally {
+      next.close();
+    }
+  });
+
   test('HTTP/1.1 still works on the same port, POST and PUT included (they start like the preface)', async () => {
     for (const method of ['GET', 'POST', 'PUT', 'PATCH']) {
       const reply = await rawExchange(server.port, `${method} /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, {
