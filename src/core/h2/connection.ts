@@ -35,72 +35,17 @@ import {
   serializeFrame,
 } from './frames.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
-import { DEFAULT_H2_LIMITS, type H2Limits } from './limits.js';
-import {
-  type FieldPair,
-  type RequestPseudo,
-  declaredContentLength,
-  readRequestFields,
-  readResponseFields,
-  readTrailerFields,
-} from './semantics.js';
+import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
+import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
+import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
 import { FlowWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
 export type H2Role = 'server' | 'client';
 
-/** The peer's settings as they apply to what we send (§6.5.2 initial values until its SETTINGS arrive). */
-export interface PeerSettings {
-  headerTableSize: number;
-  enablePush: boolean;
-  maxConcurrentStreams: number;
-  initialWindowSize: number;
-  maxFrameSize: number;
-  maxHeaderListSize: number;
-}
-
-const INITIAL_PEER_SETTINGS: Readonly<PeerSettings> = Object.freeze({
-  headerTableSize: 4096,
-  enablePush: true,
-  maxConcurrentStreams: Number.POSITIVE_INFINITY,
-  initialWindowSize: 65_535,
-  maxFrameSize: DEFAULT_MAX_FRAME_SIZE,
-  maxHeaderListSize: Number.POSITIVE_INFINITY,
-});
-
 /** §6.9.2: the connection window starts at 65,535 and only WINDOW_UPDATE changes it. */
 const INITIAL_CONNECTION_WINDOW = 65_535;
 
-export type H2Event =
-  /** Server: a request's header section, well-formed by §8. */
-  | { type: 'request'; streamId: number; pseudo: RequestPseudo; fields: FieldPair[]; endStream: boolean }
-  /** Server: a request whose decoded fields exceed maxHeaderListSize; the stream is open for a 431. */
-  | { type: 'request-too-large'; streamId: number }
-  /** Client: a response header section (informational when status < 200). */
-  | { type: 'response'; streamId: number; status: number; fields: FieldPair[]; endStream: boolean }
-  | { type: 'data'; streamId: number; data: Buffer; endStream: boolean }
-  | { type: 'trailers'; streamId: number; fields: FieldPair[] }
-  /** A stream ended abnormally: reset by the peer (byPeer) or by us after a stream error. */
-  | { type: 'stream-reset'; streamId: number; errorCode: number; byPeer: boolean }
-  /** Windows grew (WINDOW_UPDATE or SETTINGS): data waiting for flow control may go now. */
-  | { type: 'window-update'; streamId: number }
-  | { type: 'settings'; settings: PeerSettings }
-  | { type: 'ping-ack'; opaqueData: Buffer }
-  | { type: 'goaway'; lastStreamId: number; errorCode: number }
-  /** GOAWAY is queued: send the output, then close. */
-  | { type: 'connection-error'; error: H2ConnectionError };
-
-/** One frame in or out, for --trace (frame-trace.ts describes it). */
-export interface FrameRecord {
-  direction: 'in' | 'out';
-  header: FrameHeader;
-  /** The frame; a DATA frame's data is not kept (only its length, in the header). */
-  frame: Frame;
-  /** For the frame that ends a header block: how each field was coded, and the dynamic table's size after it. */
-  codings?: FieldCoding[];
-  tableSize?: number;
-  /** For DATA and WINDOW_UPDATE: the windows after it (the receiver's view for 'in', the sender's for 'out'). */
-  windows?: { connection: number; stream: number | null };
-}
+export type { FrameRecord, H2Event, PeerSettings } from './events.js';
 
 export interface H2ConnectionOptions {
   role: H2Role;
@@ -154,10 +99,8 @@ export class H2Connection {
   /** The last stream id of the GOAWAY we sent, or null before we send one. */
   #goAwayLastStreamId: number | null = null;
   #goAwayReceived = false;
-  #resetCount = 0;
-  #resetWindowStart = 0;
-  #controlCount = 0;
-  #controlWindowStart = 0;
+  readonly #resets: EventWindow;
+  readonly #controlFrames: EventWindow;
   /** Answers queued since the socket layer last reported its output taken (outputDrained). */
   #queuedControlFrames = 0;
 
@@ -168,6 +111,8 @@ export class H2Connection {
     this.#decoder = options.decoder;
     this.#decoder.setMaxTableSize(this.limits.headerTableSize);
     this.#reader = new FrameReader(this.limits.maxFrameSize);
+    this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
+    this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
     this.#records = options.recordFrames ? [] : null;
     this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
     if (options.role === 'client') {
@@ -731,13 +676,9 @@ export class H2Connection {
     }
   }
 
-  /** Rapid Reset (CVE-2023-44487). */
+  /** Rapid Reset (CVE-2023-44487): a stream cancelled before our answer is complete, or refused. */
   #countReset(now: number): void {
-    if (now - this.#resetWindowStart > this.limits.resetWindowMs) {
-      this.#resetWindowStart = now;
-      this.#resetCount = 0;
-    }
-    if (++this.#resetCount > this.limits.maxResetsPerWindow) {
+    if (!this.#resets.count(now)) {
       throw new H2ConnectionError(
         'ENHANCE_YOUR_CALM',
         `more than ${this.limits.maxResetsPerWindow} streams reset in ${this.limits.resetWindowMs} ms`,
@@ -747,11 +688,7 @@ export class H2Connection {
 
   /** SETTINGS, PING and idle-frame floods. */
   #countControl(now: number): void {
-    if (now - this.#controlWindowStart > this.limits.controlWindowMs) {
-      this.#controlWindowStart = now;
-      this.#controlCount = 0;
-    }
-    if (++this.#controlCount > this.limits.maxControlFramesPerWindow) {
+    if (!this.#controlFrames.count(now)) {
       throw new H2ConnectionError(
         'ENHANCE_YOUR_CALM',
         `more than ${this.limits.maxControlFramesPerWindow} control frames in ${this.limits.controlWindowMs} ms`,

@@ -54,3 +54,27 @@ export const DEFAULT_H2_LIMITS: Readonly<H2Limits> = Object.freeze({
   controlWindowMs: 10_000,
   maxQueuedControlFrames: 1_000,
 });
+
+/**
+ * Counts events (resets, control frames) in fixed windows of the caller's time: `count(now)` is
+ * false once more than `max` happened within `windowMs` of the window's first event.
+ */
+export class EventWindow {
+  readonly #max: number;
+  readonly #windowMs: number;
+  #start = Number.NEGATIVE_INFINITY;
+  #count = 0;
+
+  constructor(max: number, windowMs: number) {
+    this.#max = max;
+    this.#windowMs = windowMs;
+  }
+
+  count(now: number): boolean {
+    if (now - this.#start > this.#windowMs) {
+      this.#start = now;
+      this.#count = 0;
+    }
+    return ++this.#count <= this.#max;
+  }
+}
