@@ -45,7 +45,7 @@ async function startTlsServer(args: string[]): Promise<TlsServer> {
   let stderr = '';
   server.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   try {
-    const match = await server.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//, 15_000);
+    const match = await server.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//, 15_000, 'stderr');
     return Object.assign(server, { port: Number(match[1]), stderr: () => stderr });
   } catch (error) {
     await server.stop();
