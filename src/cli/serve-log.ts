@@ -51,7 +51,9 @@ export class AccessLogSink {
     try {
       next = await openAppending(this.#file);
     } catch (error) {
-      say(`sockhttp: cannot reopen the log file ${this.#file} (${(error as NodeJS.ErrnoException).code ?? 'error'}); still writing to the old one`);
+      say(
+        `sockhttp: cannot reopen the log file ${this.#file} (${(error as NodeJS.ErrnoException).code ?? 'error'}); still writing to the old one`,
+      );
       return;
     }
     const old = this.#stream;

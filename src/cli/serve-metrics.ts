@@ -74,7 +74,8 @@ export class ServeMetrics {
     }
     family('sockhttp_response_body_bytes_total', 'counter', 'Bytes of response bodies sent, by protocol.');
     for (const [p, protocol] of PROTOCOLS.entries()) {
-      if (p === 1 || this.#bytesSent[p]! > 0) lines.push(`sockhttp_response_body_bytes_total{protocol="${protocol}"} ${this.#bytesSent[p]}`);
+      if (p === 1 || this.#bytesSent[p]! > 0)
+        lines.push(`sockhttp_response_body_bytes_total{protocol="${protocol}"} ${this.#bytesSent[p]}`);
     }
     family('sockhttp_open_connections', 'gauge', 'Client connections open now.');
     lines.push(`sockhttp_open_connections ${sources.openConnections()}`);

@@ -21,7 +21,8 @@ export function passedSocket(fdFlag: string | undefined): number | null {
   delete process.env['LISTEN_PID'];
   delete process.env['LISTEN_FDNAMES'];
   if (fdFlag !== undefined) {
-    if (!/^\d{1,6}$/.test(fdFlag) || Number(fdFlag) < 3) throw new UsageError(`--fd must be a descriptor number from 3 up, not '${fdFlag}'`);
+    if (!/^\d{1,6}$/.test(fdFlag) || Number(fdFlag) < 3)
+      throw new UsageError(`--fd must be a descriptor number from 3 up, not '${fdFlag}'`);
     return Number(fdFlag);
   }
   if (count === undefined || pid !== String(process.pid)) return null;

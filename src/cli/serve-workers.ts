@@ -41,7 +41,8 @@ export function runPrimary(count: number, hooks: PrimaryHooks): Promise<number> 
         hooks.announce(address.port);
       }
     });
-    const liveWorkers = () => Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && !worker.isDead());
+    const liveWorkers = () =>
+      Object.values(cluster.workers ?? {}).filter((worker): worker is Worker => worker !== undefined && !worker.isDead());
     const stopAll = () => {
       stopping = true;
       for (const worker of liveWorkers()) worker.process.kill('SIGTERM');

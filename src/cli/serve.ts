@@ -393,7 +393,8 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
   const drainDelay = parseNumber(values['drain-delay'], '--drain-delay', { min: 0, max: 3600, integer: false });
   const drainDelayMs = drainDelay === undefined ? (health === undefined ? 0 : 2_000) : Math.round(drainDelay * 1000);
   const fd = passedSocket(values.fd);
-  if (fd !== null && workers > 1) throw new UsageError('--workers cannot share a socket passed down (--fd, LISTEN_FDS); run one process per socket');
+  if (fd !== null && workers > 1)
+    throw new UsageError('--workers cannot share a socket passed down (--fd, LISTEN_FDS); run one process per socket');
   return {
     logFile: values['log-file'] ?? null,
     health,
@@ -548,7 +549,12 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
               metrics?.count(entry);
               sink?.write(formatAccessLog(entry, logFormat));
             },
-      intercept: opsIntercept(paths, () => state, metrics, () => server),
+      intercept: opsIntercept(
+        paths,
+        () => state,
+        metrics,
+        () => server,
+      ),
       onCacheLookup: metrics === null ? undefined : (hit) => metrics.countCacheLookup(hit),
       trace: trace || undefined,
     };
@@ -625,7 +631,8 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
   if (!cluster.isWorker) {
     const address = running.address!;
     say(banner(config, address.port, address.address));
-    if (metricsServer !== null) say(`Metrics at http://${urlHost(metricsServer.address!.address)}:${metricsServer.address!.port}${config.metrics}`);
+    if (metricsServer !== null)
+      say(`Metrics at http://${urlHost(metricsServer.address!.address)}:${metricsServer.address!.port}${config.metrics}`);
     await announceSite(config, address.port);
   }
   return stopped;
