@@ -30,6 +30,8 @@ export class ContentTags {
   readonly #access: FileAccess;
   readonly #tags = new BoundedMap<string, string>(REMEMBERED_TAGS);
   readonly #pending = new Map<string, Promise<string>>();
+  /** By source object: a hot request asks about the same description's source each time, and builds no key. */
+  readonly #bySource = new WeakMap<Source, string>();
 
   constructor(access: FileAccess) {
     this.#access = access;
@@ -37,7 +39,11 @@ export class ContentTags {
 
   /** The tag of this version if it is known: the hot path takes no promise. */
   peek(source: Source): string | undefined {
-    return this.#tags.get(contentKeyOf(source));
+    const known = this.#bySource.get(source);
+    if (known !== undefined) return known;
+    const tag = this.#tags.get(contentKeyOf(source));
+    if (tag !== undefined) this.#bySource.set(source, tag);
+    return tag;
   }
 
   /** The tag of this version, hashing its bytes the first time. Rejects as FileAccess.openSource does (ENOENT, ESTALE). */

@@ -5,13 +5,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { request } from 'node:http';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { CLI, type BackgroundProcess, makeTempDir, startCliServer } from '../helpers.js';
+import { CLI, type BackgroundProcess, commandExists, makeTempDir, runCommand, startCliServer, startProcess } from '../helpers.js';
 
 interface Answer {
   status: number;
@@ -244,6 +245,99 @@ describe('SIGHUP', () => {
       agent.destroy();
       await cli.stop('SIGKILL');
       site.remove();
+    }
+  });
+
+  test('reloads the TLS certificate and key: new handshakes get the new one, an open TLS connection goes on', {
+    skip: !commandExists('openssl') && 'openssl is not installed',
+  }, async () => {
+    const certs = makeTempDir();
+    const make = async (name: string) => {
+      const result = await runCommand(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          `/CN=${name}`,
+          '-keyout',
+          join(certs.path, `${name}.key`),
+          '-out',
+          join(certs.path, `${name}.crt`),
+        ],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(result.code, 0, result.stderr);
+    };
+    await make('first');
+    await make('second');
+    const certFile = join(certs.path, 'live.crt');
+    const keyFile = join(certs.path, 'live.key');
+    copyFileSync(join(certs.path, 'first.crt'), certFile);
+    copyFileSync(join(certs.path, 'first.key'), keyFile);
+    const cli = startProcess(process.execPath, [
+      CLI,
+      'serve',
+      folder.path,
+      '-q',
+      '--port',
+      '0',
+      '--tls-cert',
+      certFile,
+      '--tls-key',
+      keyFile,
+    ]);
+    const subjectOf = (socket: TLSSocket) => socket.getPeerCertificate().subject.CN;
+    /** One request on an open TLS socket, answered with its status line. */
+    const ask = (socket: TLSSocket) =>
+      new Promise<string>((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n\r\n') && text.endsWith('ops\n')) {
+            socket.off('data', onData);
+            resolve(text.slice(0, text.indexOf('\r\n')));
+          }
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+        socket.write('GET /x.txt HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      });
+    const open = (port: number) =>
+      new Promise<TLSSocket>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(socket));
+        socket.once('error', reject);
+      });
+    try {
+      const [, port] = await cli.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//, 10_000, 'stderr');
+      const before = await open(Number(port));
+      assert.equal(subjectOf(before), 'first');
+      assert.equal(await ask(before), 'HTTP/1.1 200 OK');
+      copyFileSync(join(certs.path, 'second.crt'), certFile);
+      copyFileSync(join(certs.path, 'second.key'), keyFile);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/reloaded/, 10_000, 'stderr');
+      const afterReload = await open(Number(port));
+      assert.equal(subjectOf(afterReload), 'second');
+      assert.equal(await ask(afterReload), 'HTTP/1.1 200 OK');
+      assert.equal(await ask(before), 'HTTP/1.1 200 OK', 'the connection made before the reload still serves');
+      // A key that does not go with the certificate: refused, the second certificate stays.
+      copyFileSync(join(certs.path, 'first.key'), keyFile);
+      cli.child.kill('SIGHUP');
+      await cli.waitFor(/reload refused, still serving as before/, 10_000, 'stderr');
+      const third = await open(Number(port));
+      assert.equal(subjectOf(third), 'second');
+      for (const socket of [before, afterReload, third]) socket.destroy();
+    } finally {
+      await cli.stop('SIGKILL');
+      certs.remove();
     }
   });
 
