@@ -11,15 +11,10 @@
  * never leaves a tag for bytes nobody will serve. Concurrent requests for a new version share one read.
  */
 import { createHash } from 'node:crypto';
-import { close, fstat, read } from 'node:fs';
-import { promisify } from 'node:util';
 import { BoundedMap } from '../core/bounded-map.js';
-import { type FileAccess, type Source, identityOf, sameIdentity } from './file-access.js';
+import type { FileAccess, Source } from './file-access.js';
 import { contentKeyOf } from './representations.js';
 
-const fstatAsync = promisify(fstat);
-const readAsync = promisify(read);
-const closeAsync = promisify(close);
 /** Bytes read per call while hashing: large files are hashed in pieces, never held whole. */
 const READ_BYTES = 256 * 1024;
 
@@ -70,23 +65,9 @@ export class ContentTags {
   }
 
   async #hash(source: Source): Promise<{ tag: string; unchanged: boolean }> {
-    const fd = this.#access.openSource(source);
-    try {
-      const hash = createHash('sha256');
-      const { size } = source.identity;
-      const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, Math.max(1, size)));
-      let position = 0;
-      while (position < size) {
-        const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(buffer.length, size - position), position);
-        if (bytesRead === 0) break; // cut shorter while read: not this version
-        hash.update(buffer.subarray(0, bytesRead));
-        position += bytesRead;
-      }
-      const unchanged = position === size && sameIdentity(source.identity, identityOf(await fstatAsync(fd)));
-      // 162 bits of SHA-256 in base64url: collisions are out of reach, and the field stays short.
-      return { tag: hash.digest('base64url').slice(0, 27), unchanged };
-    } finally {
-      await closeAsync(fd);
-    }
+    const hash = createHash('sha256');
+    const unchanged = await this.#access.readPieces(source, READ_BYTES, (piece) => hash.update(piece));
+    // 162 bits of SHA-256 in base64url: collisions are out of reach, and the field stays short.
+    return { tag: hash.digest('base64url').slice(0, 27), unchanged };
   }
 }
