@@ -1,6 +1,5 @@
 /** `sockhttp serve [DIR]`: the static file server. */
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -17,16 +16,10 @@ import {
   serveStatic,
 } from '../index.js';
 import {
-  AuthConfigError,
-  BasicAuth,
   FRAMING_FIELDS,
-  type LoadedSiteConfig,
   type LocalCertificate,
-  SiteConfigError,
-  SiteRules,
   type TraceOptions,
   ensureLocalCertificate,
-  loadSiteConfig,
   localNames,
   openBrowser,
   renderQrCode,
@@ -36,6 +29,18 @@ import { AccessLogSink, say } from './serve-log.js';
 import { ServeMetrics } from './serve-metrics.js';
 import { type OpsPaths, type ServingState, isOpsRequest, opsIntercept, passedSocket, startMetricsServer } from './serve-ops.js';
 import { runPrimary } from './serve-workers.js';
+import {
+  SITE_OPTIONS,
+  SiteFileError,
+  type SiteSettings,
+  isLoopback,
+  parseSiteArgs,
+  plainHttpAuthWarning,
+  redactCredentials,
+  withSpaFile,
+} from './serve-site.js';
+
+export { plainHttpAuthWarning };
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -138,111 +143,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-// ---- Site options (serve.json, clean URLs, auth, HTTPS, archives, QR, --open) -------------------
-const SITE_OPTIONS = {
-  config: { type: 'string' },
-  'no-clean-urls': { type: 'boolean' },
-  'spa-file': { type: 'string' },
-  auth: { type: 'string', multiple: true },
-  'auth-file': { type: 'string' },
-  isolation: { type: 'boolean' },
-  https: { type: 'boolean' },
-  archives: { type: 'boolean' },
-  open: { type: 'boolean' },
-} as const;
-
-/** `--spa FILE` (FILE ending in .html or .htm) and `--spa=FILE` become `--spa-file FILE`: parseArgs has no optional values. */
-function withSpaFile(args: string[]): string[] {
-  const out: string[] = [];
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
-    const next = args[index + 1];
-    if (arg.startsWith('--spa=')) out.push('--spa-file', arg.slice('--spa='.length));
-    else if (arg === '--spa' && next !== undefined && !next.startsWith('-') && /\.html?$/i.test(next)) {
-      out.push('--spa-file', next);
-      index++;
-    } else out.push(arg);
-  }
-  return out;
-}
-
-/** A serve.json or --auth-file that cannot be used: one line, exit code 1. */
-class SiteFileError extends Error {}
-
-interface SiteSettings {
-  /** The folder to serve after serve.json's `public`. */
-  root: string;
-  https: boolean;
-  open: boolean;
-  options: Pick<
-    ServeStaticOptions,
-    'site' | 'cleanUrls' | 'etag' | 'auth' | 'isolation' | 'archives' | 'hiddenFiles' | 'spa' | 'listing' | 'symlinks'
-  >;
-}
-
-type ParsedValues = ReturnType<
-  typeof parseArgs<{ args: string[]; options: typeof OPTIONS & typeof SITE_OPTIONS; allowPositionals: true }>
->['values'];
-
-/** serve.json first, then the flags over it. */
-function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
-  let loaded: LoadedSiteConfig | null;
-  try {
-    loaded = loadSiteConfig(folder, values.config);
-  } catch (error) {
-    if (error instanceof SiteConfigError) throw new SiteFileError(error.message);
-    throw error;
-  }
-  const config = loaded?.config ?? {};
-  let authFile: string | undefined;
-  if (values['auth-file'] !== undefined) {
-    try {
-      authFile = readFileSync(values['auth-file'], 'utf8');
-    } catch (error) {
-      throw new SiteFileError(`${values['auth-file']}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  let auth: BasicAuth | undefined;
-  if (values.auth !== undefined || authFile !== undefined) {
-    try {
-      auth = new BasicAuth({ credentials: values.auth ?? [], htpasswd: authFile ?? '' });
-    } catch (error) {
-      if (!(error instanceof AuthConfigError)) throw error;
-      if (values.auth?.some((pair) => pair.indexOf(':') <= 0)) throw new UsageError('--auth must look like USER:PASSWORD');
-      throw new SiteFileError(`${values['auth-file'] ?? '--auth'}: ${error.message}`);
-    }
-  }
-  const spa = values['spa-file'] ?? (values.spa === true ? true : undefined);
-  return {
-    root: loaded?.root ?? folder,
-    https: values.https === true,
-    open: values.open === true,
-    options: {
-      // --no-clean-urls also turns off serve.json's clean-URL redirects
-      ...(loaded && {
-        site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules,
-        hiddenFiles: [loaded.file],
-      }),
-      cleanUrls: values['no-clean-urls'] ? false : config.cleanUrls !== false,
-      ...(config.etag === false && { etag: false }),
-      ...(auth && { auth }),
-      ...(values.isolation && { isolation: true }),
-      ...(values.archives && { archives: true }),
-      ...(spa !== undefined && { spa }),
-      ...(config.directoryListing === false && { listing: false }),
-      ...(config.symlinks !== undefined && values.symlinks === undefined && { symlinks: config.symlinks ? 'follow-inside' : 'deny' }),
-    },
-  };
-}
-
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
-
-/** The start-up warning when Basic credentials would cross a network in clear text, else null. */
-export function plainHttpAuthWarning(host: string, hasTls: boolean, hasAuth: boolean): string | null {
-  if (!hasAuth || hasTls || isLoopback(host)) return null;
-  return `--auth over plain HTTP on ${host}: passwords cross the network readable by anyone on it; add --https`;
-}
-
 /** Start-up lines about the site options: plain-HTTP passwords, the certificate, the QR code. */
 async function announceSite(config: ServeConfig, port: number): Promise<void> {
   const { site } = config;
@@ -263,13 +163,6 @@ async function announceSite(config: ServeConfig, port: number): Promise<void> {
   }
 }
 
-/** Under --trace with --auth, credentials never reach the trace: the Authorization value is masked. */
-function redactCredentials(trace: TraceOptions): TraceOptions {
-  return {
-    ...trace,
-    write: (text) => trace.write(text.replace(/((?:proxy-)?authorization:\s*)[^\r\n]*?(?=\\r\\n|\r?\n|$)/gi, '$1[redacted]')),
-  };
-}
 // ---- end of site options ------------------------------------------------------------------------
 
 /** `{ [name]: value }` when the value is set, `{}` otherwise: for options that must stay absent. */

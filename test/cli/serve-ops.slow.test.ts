@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { request } from 'node:http';
 import { Agent } from 'node:http';
@@ -41,6 +41,21 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
     await delay(25);
   }
   return check();
+}
+
+/** The PIDs of a process's children (its cluster workers), from /proc. */
+function workerPids(parent: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const fields = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(fields[1]) === parent) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
 }
 
 let folder: ReturnType<typeof makeTempDir>;
@@ -358,8 +373,17 @@ describe('SIGHUP', () => {
         }
       })();
       await delay(200);
+      const before = workerPids(cli.child.pid!);
+      assert.equal(before.length, 2);
       cli.child.kill('SIGHUP');
       await cli.waitFor(/reloaded: 2 workers replaced one at a time/, 20_000, 'stderr');
+      assert.ok(await waitUntil(() => workerPids(cli.child.pid!).length === 2, 10_000));
+      const afterReload = workerPids(cli.child.pid!);
+      assert.deepEqual(
+        afterReload.filter((pid) => before.includes(pid)),
+        [],
+        'every worker is a new process',
+      );
       await delay(200);
       running = false;
       await load;
