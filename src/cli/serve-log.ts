@@ -22,10 +22,17 @@ export function say(line: string): void {
 /** stderr's own EPIPE (a closed terminal) must not end the process either. */
 process.stderr.on('error', () => {});
 
+/**
+ * Log bytes waiting for a slow file system (a file stream writes asynchronously): past this, lines
+ * are dropped rather than held in memory without bound, and stderr says so once per episode.
+ */
+const MAX_PENDING_LOG_BYTES = 16 * 1024 * 1024;
+
 export class AccessLogSink {
   readonly #file: string | null;
   #stream: Writable;
   #dropped = false;
+  #shedding = false;
 
   /** `file`: append to it (created if missing); null: stdout. Throws if the file cannot be opened. */
   static async open(file: string | null): Promise<AccessLogSink> {
@@ -41,6 +48,12 @@ export class AccessLogSink {
 
   write(line: string): void {
     if (this.#dropped) return;
+    if (this.#stream.writableLength > MAX_PENDING_LOG_BYTES) {
+      if (!this.#shedding) say(`sockhttp: the access log on ${this.#file ?? 'stdout'} falls behind; dropping lines until it catches up`);
+      this.#shedding = true;
+      return;
+    }
+    this.#shedding = false;
     this.#stream.write(`${line}\n`);
   }
 

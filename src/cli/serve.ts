@@ -500,14 +500,13 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
       process.off('message', onMessage);
       // Load balancers see the health path fail first and stop sending; only then does the listener close.
       state = 'draining';
-      const timer = setTimeout(() => {
+      setTimeout(() => {
         void Promise.all([running.close(5_000), metricsServer?.close(1_000)]).then(() => {
           process.off('SIGHUP', onHangUp);
           process.off('SIGUSR1', onUser1);
           resolve(0);
         });
       }, delayMs);
-      timer.unref?.call(timer); // the listener keeps the process alive meanwhile
     };
     const onInterrupt = () => stop(0);
     const onTerminate = () => stop(config.drainDelayMs);
