@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ContentTags } from '../../src/static/content-tags.js';
+import { FileAccess, type FileIdentity } from '../../src/static/file-access.js';
 import { type RunningServer, makeTempDir, startStaticServer } from '../helpers.js';
 
 interface Answer {
@@ -99,5 +101,39 @@ describe('--etag content', () => {
     // Back to the old bytes (with a new mtime): the old tag is valid again, as the bytes are.
     writeFileSync(path, FILES['a.txt']!);
     assert.equal((await get(replicas[0]!.port, '/a.txt', { 'If-None-Match': before.etag! })).status, 304);
+  });
+});
+
+describe('content tags are never stale', () => {
+  test('a file written to while it is hashed: the tag is not kept, and the next request hashes the new bytes', async () => {
+    const folder = makeTempDir();
+    try {
+      const path = join(folder.path, 'moving.txt');
+      writeFileSync(path, 'a'.repeat(600 * 1024)); // three pieces of 256 KiB
+      const access = await FileAccess.forRoot(folder.path, { allowDotfiles: false, symlinks: 'follow-inside' });
+      const opened = access.open(path, false);
+      assert.equal(opened.kind, 'file');
+      const source = { realPath: (opened as { realPath: string }).realPath, identity: (opened as { identity: FileIdentity }).identity };
+      let pieces = 0;
+      const unchanged = await access.readPieces(source, 256 * 1024, () => {
+        if (pieces++ === 0) appendFileSync(path, 'written meanwhile');
+      });
+      assert.equal(unchanged, false, 'the read saw the file change');
+      assert.ok(pieces >= 2);
+
+      // ContentTags keeps no tag for a version that changed under its read.
+      writeFileSync(path, 'b'.repeat(600 * 1024));
+      const again = access.open(path, false) as { realPath: string; identity: FileIdentity };
+      const tags = new ContentTags(access);
+      const steady = await tags.compute({ realPath: again.realPath, identity: again.identity });
+      assert.equal(tags.peek({ realPath: again.realPath, identity: again.identity }), steady, 'an unchanged read is kept');
+      writeFileSync(path, 'c'.repeat(600 * 1024));
+      // the old version is gone: asking for its bytes fails (ESTALE), never answers with the old tag for new bytes
+      await assert.rejects(tags.compute({ realPath: again.realPath, identity: { ...again.identity, size: again.identity.size + 1 } }), {
+        code: 'ESTALE',
+      });
+    } finally {
+      folder.remove();
+    }
   });
 });
