@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -43,6 +44,17 @@ before(() => {
 after(() => folder?.remove());
 
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
+
+/** A supervisor in python3: binds a socket, then becomes the command in argv with it open on fd 5. */
+const PARENT = [
+  'import os, socket, sys',
+  'listener = socket.socket()',
+  "listener.bind(('127.0.0.1', 0))",
+  'listener.listen(128)',
+  'os.dup2(listener.fileno(), 5)',
+  "print('port', listener.getsockname()[1], file=sys.stderr, flush=True)",
+  'os.execv(sys.argv[1], sys.argv[1:])',
+].join('\n');
 const hasSocketActivate = commandExists(SOCKET_ACTIVATE);
 
 describe('socket activation', () => {
@@ -68,16 +80,7 @@ describe('socket activation', () => {
     skip: !commandExists('python3') && 'python3 is missing',
   }, async () => {
     // python3 is the supervisor: it binds, then becomes sockhttp with the socket left open on fd 5.
-    const parent = [
-      'import os, socket, sys',
-      'listener = socket.socket()',
-      "listener.bind(('127.0.0.1', 0))",
-      'listener.listen(128)',
-      'os.dup2(listener.fileno(), 5)',
-      "print('port', listener.getsockname()[1], file=sys.stderr, flush=True)",
-      'os.execv(sys.argv[1], sys.argv[1:])',
-    ].join('\n');
-    const child = startProcess('python3', ['-c', parent, process.execPath, CLI, 'serve', folder.path, '--fd', '5', '-q']);
+    const child = startProcess('python3', ['-c', PARENT, process.execPath, CLI, 'serve', folder.path, '--fd', '5', '-q']);
     try {
       const [, port] = await child.waitFor(/port (\d+)/, 10_000, 'stderr');
       await child.waitFor(/\(socket 5 passed down\)/, 10_000, 'stderr');
@@ -85,6 +88,73 @@ describe('socket activation', () => {
       assert.equal(await child.stop(), 0);
     } finally {
       await child.stop('SIGKILL');
+    }
+  });
+
+  test('--fd N with --tls-cert: HTTPS on the socket passed down', {
+    skip: (!commandExists('python3') || !commandExists('openssl')) && 'python3 or openssl is missing',
+  }, async () => {
+    const certs = makeTempDir();
+    try {
+      const made = await runCommand(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=passed',
+          '-keyout',
+          join(certs.path, 'k.pem'),
+          '-out',
+          join(certs.path, 'c.pem'),
+        ],
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(made.code, 0, made.stderr);
+      const child = startProcess('python3', [
+        '-c',
+        PARENT,
+        process.execPath,
+        CLI,
+        'serve',
+        folder.path,
+        '--fd',
+        '5',
+        '-q',
+        '--tls-cert',
+        join(certs.path, 'c.pem'),
+        '--tls-key',
+        join(certs.path, 'k.pem'),
+      ]);
+      try {
+        const [, port] = await child.waitFor(/port (\d+)/, 10_000, 'stderr');
+        await child.waitFor(/https:\/\/127\.0\.0\.1:\d+\/ \(socket 5 passed down\)/, 10_000, 'stderr');
+        const body = await new Promise<string>((resolve, reject) => {
+          const outgoing = httpsRequest(
+            { host: '127.0.0.1', port: Number(port), path: '/x.txt', rejectUnauthorized: false, agent: false },
+            (response) => {
+              let text = '';
+              response.setEncoding('utf8');
+              response.on('data', (chunk: string) => (text += chunk));
+              response.on('end', () => resolve(text));
+            },
+          );
+          outgoing.on('error', reject);
+          outgoing.end();
+        });
+        assert.equal(body, 'passed down\n');
+      } finally {
+        await child.stop('SIGKILL');
+      }
+    } finally {
+      certs.remove();
     }
   });
 
