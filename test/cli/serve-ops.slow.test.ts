@@ -241,12 +241,12 @@ describe('SIGHUP', () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const sockets = new Set<unknown>();
+      agent.on('free', (socket) => sockets.add(socket));
       const first = await get(cli.port, '/x.txt', { agent });
       assert.equal(first.headers['x-rules'], 'one');
       writeFileSync(join(site.path, 'serve.json'), rules('two'));
       cli.child.kill('SIGHUP');
       await cli.waitFor(/reloaded/, 10_000, 'stderr');
-      agent.on('free', (socket) => sockets.add(socket));
       const second = await get(cli.port, '/x.txt', { agent });
       assert.equal(second.headers['x-rules'], 'two');
       writeFileSync(join(site.path, 'serve.json'), '{ "headers": [ broken');
