@@ -10,8 +10,9 @@
  * families (bench/metrics-cost.ts; docs/deploy.md, Metrics): 1.1–1.4 µs per request for its
  * labelled counters and histogram, against 14–36 ns here.
  *
- * The figures are those of one process: under --workers each worker counts its own requests, so a
- * scrape sees one worker (docs/deploy.md says so and why).
+ * Under --workers each worker counts its own requests. With --metrics-port the primary serves the
+ * metrics: on each scrape it asks every worker for its figures (IPC) and adds them up. With
+ * --metrics PATH on the site's port, a scrape reaches one worker and sees its figures alone.
  */
 import { readdirSync } from 'node:fs';
 import type { AccessLogEntry } from '../index.js';
@@ -59,47 +60,97 @@ export class ServeMetrics {
     else this.#cacheMisses++;
   }
 
-  /** The exposition text. */
-  render(sources: MetricsSources): string {
-    const lines: string[] = [];
-    const family = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  /** The figures as plain data: what a worker sends its primary under --workers. */
+  snapshot(openConnections: number): MetricsSnapshot {
+    return {
+      requests: [...this.#requests],
+      bytesSent: [...this.#bytesSent],
+      durationBuckets: [...this.#durationBuckets],
+      durationSum: this.#durationSum,
+      cacheHits: this.#cacheHits,
+      cacheMisses: this.#cacheMisses,
+      openConnections,
+      openDescriptors: openDescriptors(),
+    };
+  }
 
-    family('sockhttp_requests_total', 'counter', 'Requests answered, by method, status class and protocol.');
-    for (const [m, method] of METHODS.entries()) {
-      for (const [c, statusClass] of CLASSES.entries()) {
-        for (const [p, protocol] of PROTOCOLS.entries()) {
-          const value = this.#requests[(m * CLASSES.length + c) * PROTOCOLS.length + p]!;
-          if (value > 0) lines.push(`sockhttp_requests_total{method="${method}",code="${statusClass}",protocol="${protocol}"} ${value}`);
-        }
+  /** The exposition text of this process. */
+  render(sources: MetricsSources): string {
+    return renderMetrics(this.snapshot(sources.openConnections()));
+  }
+}
+
+/** What one process has counted, as plain data (structured-clone safe, for IPC). */
+export interface MetricsSnapshot {
+  requests: number[];
+  bytesSent: number[];
+  durationBuckets: number[];
+  durationSum: number;
+  cacheHits: number;
+  cacheMisses: number;
+  openConnections: number;
+  openDescriptors: number | null;
+}
+
+/** The sum of several processes' figures (--workers): counters, histograms and gauges all add up. */
+export function sumSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnapshot {
+  const total = new ServeMetrics().snapshot(0);
+  total.openDescriptors = null;
+  const addInto = (into: number[], from: readonly number[]) => {
+    for (let index = 0; index < into.length; index++) into[index]! += from[index] ?? 0;
+  };
+  for (const snapshot of snapshots) {
+    addInto(total.requests, snapshot.requests);
+    addInto(total.bytesSent, snapshot.bytesSent);
+    addInto(total.durationBuckets, snapshot.durationBuckets);
+    total.durationSum += snapshot.durationSum;
+    total.cacheHits += snapshot.cacheHits;
+    total.cacheMisses += snapshot.cacheMisses;
+    total.openConnections += snapshot.openConnections;
+    if (snapshot.openDescriptors !== null) total.openDescriptors = (total.openDescriptors ?? 0) + snapshot.openDescriptors;
+  }
+  return total;
+}
+
+/** Prometheus's text exposition format (0.0.4) of a snapshot. */
+export function renderMetrics(figures: MetricsSnapshot): string {
+  const lines: string[] = [];
+  const family = (name: string, type: string, help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+
+  family('sockhttp_requests_total', 'counter', 'Requests answered, by method, status class and protocol.');
+  for (const [m, method] of METHODS.entries()) {
+    for (const [c, statusClass] of CLASSES.entries()) {
+      for (const [p, protocol] of PROTOCOLS.entries()) {
+        const value = figures.requests[(m * CLASSES.length + c) * PROTOCOLS.length + p]!;
+        if (value > 0) lines.push(`sockhttp_requests_total{method="${method}",code="${statusClass}",protocol="${protocol}"} ${value}`);
       }
     }
-    family('sockhttp_response_body_bytes_total', 'counter', 'Bytes of response bodies sent, by protocol.');
-    for (const [p, protocol] of PROTOCOLS.entries()) {
-      if (p === 1 || this.#bytesSent[p]! > 0)
-        lines.push(`sockhttp_response_body_bytes_total{protocol="${protocol}"} ${this.#bytesSent[p]}`);
-    }
-    family('sockhttp_open_connections', 'gauge', 'Client connections open now.');
-    lines.push(`sockhttp_open_connections ${sources.openConnections()}`);
-    family('sockhttp_request_duration_seconds', 'histogram', 'From the first byte of a request to the last byte of its response.');
-    let cumulative = 0;
-    for (const [index, bound] of DURATION_BUCKETS.entries()) {
-      cumulative += this.#durationBuckets[index]!;
-      lines.push(`sockhttp_request_duration_seconds_bucket{le="${bound}"} ${cumulative}`);
-    }
-    cumulative += this.#durationBuckets[DURATION_BUCKETS.length]!;
-    lines.push(`sockhttp_request_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
-    lines.push(`sockhttp_request_duration_seconds_sum ${this.#durationSum}`);
-    lines.push(`sockhttp_request_duration_seconds_count ${cumulative}`);
-    family('sockhttp_file_cache_lookups_total', 'counter', 'Lookups of file bytes kept in memory (small files, compressed bodies).');
-    lines.push(`sockhttp_file_cache_lookups_total{result="hit"} ${this.#cacheHits}`);
-    lines.push(`sockhttp_file_cache_lookups_total{result="miss"} ${this.#cacheMisses}`);
-    const descriptors = openDescriptors();
-    if (descriptors !== null) {
-      family('process_open_fds', 'gauge', 'Open file descriptors of this process.');
-      lines.push(`process_open_fds ${descriptors}`);
-    }
-    return `${lines.join('\n')}\n`;
   }
+  family('sockhttp_response_body_bytes_total', 'counter', 'Bytes of response bodies sent, by protocol.');
+  for (const [p, protocol] of PROTOCOLS.entries()) {
+    if (p === 1 || figures.bytesSent[p]! > 0)
+      lines.push(`sockhttp_response_body_bytes_total{protocol="${protocol}"} ${figures.bytesSent[p]}`);
+  }
+  family('sockhttp_open_connections', 'gauge', 'Client connections open now.');
+  lines.push(`sockhttp_open_connections ${figures.openConnections}`);
+  family('sockhttp_request_duration_seconds', 'histogram', 'From the first byte of a request to the last byte of its response.');
+  let cumulative = 0;
+  for (const [index, bound] of DURATION_BUCKETS.entries()) {
+    cumulative += figures.durationBuckets[index]!;
+    lines.push(`sockhttp_request_duration_seconds_bucket{le="${bound}"} ${cumulative}`);
+  }
+  cumulative += figures.durationBuckets[DURATION_BUCKETS.length]!;
+  lines.push(`sockhttp_request_duration_seconds_bucket{le="+Inf"} ${cumulative}`);
+  lines.push(`sockhttp_request_duration_seconds_sum ${figures.durationSum}`);
+  lines.push(`sockhttp_request_duration_seconds_count ${cumulative}`);
+  family('sockhttp_file_cache_lookups_total', 'counter', 'Lookups of file bytes kept in memory (small files, compressed bodies).');
+  lines.push(`sockhttp_file_cache_lookups_total{result="hit"} ${figures.cacheHits}`);
+  lines.push(`sockhttp_file_cache_lookups_total{result="miss"} ${figures.cacheMisses}`);
+  if (figures.openDescriptors !== null) {
+    family('process_open_fds', 'gauge', 'Open file descriptors of the serving processes.');
+    lines.push(`process_open_fds ${figures.openDescriptors}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** Entries of /proc/self/fd, less the one readdir itself holds open; null where /proc is missing. */

@@ -78,36 +78,39 @@ export function opsIntercept(
   };
 }
 
+const METRICS_FIELDS = [
+  ['Content-Type', 'text/plain; version=0.0.4; charset=utf-8'],
+  ['Cache-Control', 'no-store'],
+] as const;
+
 function metricsAnswer(metrics: ServeMetrics, server: () => HttpServer | null): ResponsePlan {
   const text = metrics.render({ openConnections: () => server()?.connectionCount ?? 0 });
-  return {
-    status: 200,
-    fields: [
-      ['Content-Type', 'text/plain; version=0.0.4; charset=utf-8'],
-      ['Cache-Control', 'no-store'],
-    ],
-    body: { kind: 'bytes', bytes: Buffer.from(text) },
-  };
+  return { status: 200, fields: METRICS_FIELDS, body: { kind: 'bytes', bytes: Buffer.from(text) } };
 }
 
 /**
  * --metrics-port: the metrics alone on a server of their own (loopback by default), so that the
- * site's port does not expose them. It answers only the metrics path.
+ * site's port does not expose them. It answers only the metrics path; `render` gives the text (the
+ * primary of --workers collects it from its workers, so it may take a moment).
  */
 export async function startMetricsServer(
-  metrics: ServeMetrics,
   path: string,
   host: string,
   port: number,
-  mainServer: () => HttpServer | null,
+  render: () => string | Promise<string>,
 ): Promise<HttpServer> {
+  const answer = (text: string): ResponsePlan => ({
+    status: 200,
+    fields: METRICS_FIELDS,
+    body: { kind: 'bytes', bytes: Buffer.from(text) },
+  });
   const server = createServer({
-    handler: (request) =>
-      pathOf(request.target) !== path
-        ? errorPlan(404)
-        : request.method !== 'GET' && request.method !== 'HEAD'
-          ? errorPlan(405, [['Allow', 'GET, HEAD']])
-          : metricsAnswer(metrics, mainServer),
+    handler: (request) => {
+      if (pathOf(request.target) !== path) return errorPlan(404);
+      if (request.method !== 'GET' && request.method !== 'HEAD') return errorPlan(405, [['Allow', 'GET, HEAD']]);
+      const text = render();
+      return typeof text === 'string' ? answer(text) : text.then(answer);
+    },
   });
   await server.listen(port, host);
   return server;

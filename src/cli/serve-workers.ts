@@ -12,14 +12,25 @@
  * connection is dropped: each old connection ends after its current response.
  */
 import cluster, { type Worker } from 'node:cluster';
+import type { HttpServer } from '../index.js';
 import { say } from './serve-log.js';
+import type { MetricsSnapshot } from './serve-metrics.js';
+import { UsageError } from './options.js';
 
 export interface PrimaryHooks {
   /** The banner, once the first worker listens. */
   announce(port: number): void;
   /** Whether the configuration as it is now can be used: a reason if not. */
   check(): object | string;
+  /**
+   * --metrics-port: the primary serves the metrics, adding up what `collect` gathers from the
+   * workers at each scrape. Throws (a usage error) if the port cannot be bound.
+   */
+  startMetrics?(collect: () => Promise<MetricsSnapshot[]>): Promise<HttpServer>;
 }
+
+/** How long a scrape waits for the workers' figures; a worker that does not answer is left out. */
+const COLLECT_TIMEOUT_MS = 1_000;
 
 export function runPrimary(count: number, hooks: PrimaryHooks): Promise<number> {
   return new Promise((resolve) => {
@@ -63,7 +74,10 @@ export function runPrimary(count: number, hooks: PrimaryHooks): Promise<number> 
         cluster.fork();
         return;
       }
-      if (liveWorkers().length === 0 && (stopping || failedToStart)) resolve(failedToStart ? 1 : 0);
+      if (liveWorkers().length === 0 && (stopping || failedToStart)) {
+        // the metrics server would keep the process alive
+        void Promise.resolve(metricsServer?.close(0)).then(() => resolve(failedToStart ? 1 : 0));
+      }
     });
 
     /** A new worker, resolved true once it listens, false if it exits first. */
@@ -101,8 +115,44 @@ export function runPrimary(count: number, hooks: PrimaryHooks): Promise<number> 
       }
     };
 
+    let metricsServer: HttpServer | null = null;
+    let collectId = 0;
+    const collect = () =>
+      new Promise<MetricsSnapshot[]>((settle) => {
+        const id = ++collectId;
+        const asked = liveWorkers().filter((worker) => worker.isConnected());
+        const got: MetricsSnapshot[] = [];
+        const finish = () => {
+          clearTimeout(timer);
+          cluster.off('message', onMessage);
+          settle(got);
+        };
+        const onMessage = (_worker: Worker, message: { sockhttp?: string; id?: number; snapshot?: MetricsSnapshot }) => {
+          if (message?.sockhttp !== 'metrics-snapshot' || message.id !== id || message.snapshot === undefined) return;
+          got.push(message.snapshot);
+          if (got.length === asked.length) finish();
+        };
+        const timer = setTimeout(finish, COLLECT_TIMEOUT_MS);
+        cluster.on('message', onMessage);
+        if (asked.length === 0) finish();
+        for (const worker of asked) worker.send({ sockhttp: 'metrics-request', id });
+      });
+    if (hooks.startMetrics) {
+      hooks.startMetrics(collect).then(
+        (server) => {
+          metricsServer = server;
+          if (stopping) void server.close(0);
+        },
+        (error: unknown) => {
+          say(`sockhttp serve: ${error instanceof UsageError ? error.message : String(error)}`);
+          failedToStart = true;
+          stopAll();
+        },
+      );
+    }
     const stop = () => {
       if (!stopping) stopAll();
+      void metricsServer?.close(1_000);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -26,7 +26,7 @@ import {
 } from '../index.js';
 import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
 import { AccessLogSink, say } from './serve-log.js';
-import { ServeMetrics } from './serve-metrics.js';
+import { ServeMetrics, renderMetrics, sumSnapshots } from './serve-metrics.js';
 import { type OpsPaths, type ServingState, isOpsRequest, opsIntercept, passedSocket, startMetricsServer } from './serve-ops.js';
 import { runPrimary } from './serve-workers.js';
 import {
@@ -85,7 +85,8 @@ Options:
       --drain-delay S      on SIGTERM, answer the health path 503 for S seconds before closing
                            (default: 2 with --health, else 0)
       --metrics PATH       Prometheus metrics at PATH (e.g. /metrics) on the same port; not logged
-      --metrics-port PORT  the metrics on a port of their own instead (PATH default /metrics)
+      --metrics-port PORT  the metrics on a port of their own instead (PATH default /metrics); under
+                           --workers the primary serves them, the sum of every worker's
       --metrics-host HOST  the address of --metrics-port (default: 127.0.0.1)
       --fd N               serve on listening socket N passed down by a supervisor (systemd's
                            LISTEN_FDS is read without it); --host and --port are then unused
@@ -351,11 +352,20 @@ export async function runServe(args: string[]): Promise<number> {
     }
   }
   if (config.workers > 1 && cluster.isPrimary) {
+    const primaryConfig = config;
+    let primaryMetrics: HttpServer | null = null;
     return runPrimary(config.workers, {
       announce: (port) => {
-        say(banner(config, port));
-        void announceSite(config, port);
+        say(banner(primaryConfig, port));
+        if (primaryMetrics !== null) say(metricsBanner(primaryMetrics, primaryConfig));
+        void announceSite(primaryConfig, port);
       },
+      ...(config.metricsListen !== null && {
+        startMetrics: async (collect) => {
+          primaryMetrics = await listenForMetrics(primaryConfig, async () => renderMetrics(sumSnapshots(await collect())));
+          return primaryMetrics;
+        },
+      }),
       // The primary checks a new configuration before it replaces any worker; the workers read it as they start.
       check: () => reparse(args, config),
     });
@@ -452,11 +462,10 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
       trace: trace || undefined,
     };
     server = await serveStatic(await staticOptionsFor(config, hooks));
-    if (config.metricsListen !== null && metrics !== null) {
-      const { host: metricsHost, port: metricsPort } = config.metricsListen;
-      metricsServer = await startMetricsServer(metrics, config.metrics!, metricsHost, metricsPort, () => server).catch((error) => {
-        throw new UsageError(`--metrics-port: ${startupError(error as NodeJS.ErrnoException, root, metricsHost, metricsPort)}`);
-      });
+    // Under --workers the primary serves --metrics-port and asks each worker for its figures.
+    if (config.metricsListen !== null && metrics !== null && !cluster.isWorker) {
+      const render = () => metrics.render({ openConnections: () => server?.connectionCount ?? 0 });
+      metricsServer = await listenForMetrics(config, render);
     }
   } catch (error) {
     await server?.close(0);
@@ -512,7 +521,11 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
     const onTerminate = () => stop(config.drainDelayMs);
     // The primary retires a worker it has replaced (SIGHUP): no health delay, its successor already serves.
     const onMessage = (message: unknown) => {
-      if ((message as { sockhttp?: string } | null)?.sockhttp === 'retire') stop(0);
+      const request = message as { sockhttp?: string; id?: number } | null;
+      if (request?.sockhttp === 'retire') stop(0);
+      if (request?.sockhttp === 'metrics-request' && metrics !== null) {
+        process.send?.({ sockhttp: 'metrics-snapshot', id: request.id, snapshot: metrics.snapshot(running.connectionCount) });
+      }
     };
     process.on('SIGINT', onInterrupt);
     process.on('SIGTERM', onTerminate);
@@ -523,14 +536,26 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
   if (!cluster.isWorker) {
     const address = running.address!;
     say(banner(config, address.port, address.address));
-    if (metricsServer !== null)
-      say(`Metrics at http://${urlHost(metricsServer.address!.address)}:${metricsServer.address!.port}${config.metrics}`);
+    if (metricsServer !== null) say(metricsBanner(metricsServer, config));
     await announceSite(config, address.port);
   }
   return stopped;
 }
 
+const metricsBanner = (server: HttpServer, config: ServeConfig) =>
+  `Metrics at http://${urlHost(server.address!.address)}:${server.address!.port}${config.metrics}`;
+
 const urlHost = (address: string) => (address.includes(':') ? `[${address}]` : address);
+
+/** --metrics-port's server, or a usage error naming the flag when its address cannot be bound. */
+async function listenForMetrics(config: ServeConfig, render: () => string | Promise<string>): Promise<HttpServer> {
+  const { host, port } = config.metricsListen!;
+  try {
+    return await startMetricsServer(config.metrics!, host, port, render);
+  } catch (error) {
+    throw new UsageError(`--metrics-port: ${startupError(error as NodeJS.ErrnoException, config.root, host, port)}`);
+  }
+}
 
 class LogFileError extends Error {}
 

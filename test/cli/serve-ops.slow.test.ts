@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, readFileSync, readdirSync, renameSync, writeF
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { request } from 'node:http';
 import { Agent } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -56,6 +57,16 @@ function workerPids(parent: number): number[] {
     }
   }
   return found;
+}
+
+/** A port that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 let folder: ReturnType<typeof makeTempDir>;
@@ -210,15 +221,7 @@ describe('--metrics', () => {
   });
 
   test('--metrics-port: on loopback, a port of its own; the site port does not answer the path', async () => {
-    const probe = await import('node:net').then(
-      ({ createServer }) =>
-        new Promise<number>((resolve) => {
-          const server = createServer().listen(0, '127.0.0.1', () => {
-            const { port } = server.address() as { port: number };
-            server.close(() => resolve(port));
-          });
-        }),
-    );
+    const probe = await freePort();
     await withCli(['--metrics-port', String(probe)], async (cli) => {
       await cli.waitFor(/Metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/, 10_000, 'stderr');
       await get(cli.port, '/x.txt');
@@ -228,6 +231,24 @@ describe('--metrics', () => {
       assert.match(scraped.body, /^sockhttp_requests_total\{method="GET",code="2xx",protocol="http\/1\.1"\} 1$/m);
       assert.equal((await get(probe, '/x.txt')).status, 404);
     });
+  });
+});
+
+describe('--metrics-port under --workers', () => {
+  test('the primary adds up the figures of every worker', async () => {
+    const metricsPort = await freePort();
+    const cli = await startCliServer([folder.path, '-q', '--workers', '2', '--metrics-port', String(metricsPort)]);
+    try {
+      await cli.waitFor(/Metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/, 10_000, 'stderr');
+      // new connections each time: the cluster spreads them over both workers
+      for (let index = 0; index < 20; index++) assert.equal((await get(cli.port, '/x.txt')).status, 200);
+      const text = (await get(metricsPort, '/metrics')).body;
+      assert.match(text, /^sockhttp_requests_total\{method="GET",code="2xx",protocol="http\/1\.1"\} 20$/m, text);
+      assert.match(text, /^sockhttp_request_duration_seconds_count 20$/m);
+      assert.match(text, /^process_open_fds \d+$/m);
+    } finally {
+      await cli.stop();
+    }
   });
 });
 
