@@ -34,6 +34,12 @@ describe('every command, every kind of bad flag: one line, exit 2', () => {
     ],
     ['serve: an unknown flag', ['serve', '--bogus'], /^sockhttp serve: unknown option --bogus/],
     ['serve: a value for a flag that takes none', ['serve', '--quiet=3'], /--quiet takes no value/],
+    ['serve: --health not a path', ['serve', '--health', 'healthz'], /--health must be a path such as \/healthz, not 'healthz'/],
+    ['serve: --metrics with a query', ['serve', '--metrics', '/m?x'], /--metrics must be a path/],
+    ['serve: --etag of no known kind', ['serve', '--etag', 'weak'], /--etag must be one of mtime, content, not 'weak'/],
+    ['serve: --drain-delay not a number', ['serve', '--drain-delay', 'soon'], /--drain-delay must be a number/],
+    ['serve: --metrics-host without --metrics-port', ['serve', '--metrics-host', '0.0.0.0'], /--metrics-host goes with --metrics-port/],
+    ['serve: --fd below 3', ['serve', '--fd', '2'], /--fd must be a descriptor number from 3 up, not '2'/],
     [
       'check: a timeout that is not a number',
       ['check', '--timeout', 'abc', 'http://127.0.0.1:9/'],

@@ -3,7 +3,7 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { type Server as TlsServer, createServer as createTlsServer } from 'node:tls';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
@@ -40,6 +40,8 @@ export class HttpServer {
   readonly #tcpServer: Server;
   readonly #connections = new Set<ServerConnection>();
   readonly #onClose: (() => void) | undefined;
+  /** Shared with every connection, which reads the handler per request: replacing it reaches them all. */
+  readonly #settings: { handler: RequestHandler };
   /** Set by close(): called once the last connection has gone. */
   #whenEmpty: (() => void) | null = null;
 
@@ -52,6 +54,7 @@ export class HttpServer {
       trace: options.trace && { clock: () => new Date(), ...options.trace },
       fileDataBudget: options.maxFileDataBytes === undefined ? undefined : new FileDataBudget(options.maxFileDataBytes),
     };
+    this.#settings = settings;
     let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
     const accept = (socket: Socket) => {
@@ -104,6 +107,33 @@ export class HttpServer {
         resolve(this.#tcpServer.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Listens on a socket a supervisor already bound and passed down as descriptor `fd` (systemd's
+   * socket activation, LISTEN_FDS; or --fd). The socket stays the supervisor's to bind: no port is chosen here.
+   */
+  listenOnFd(fd: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#tcpServer.once('error', onError);
+      this.#tcpServer.listen({ fd }, () => {
+        this.#tcpServer.off('error', onError);
+        this.#tcpServer.on('error', () => {});
+        resolve(this.#tcpServer.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Answers the next requests (on open connections too) with `handler`; requests under way finish with the old one. */
+  replaceHandler(handler: RequestHandler): void {
+    this.#settings.handler = handler;
+  }
+
+  /** New certificate and key for the next handshakes; connections already made keep theirs (node:tls setSecureContext). */
+  replaceTls(tls: { cert: Buffer | string; key: Buffer | string }): void {
+    if (!('setSecureContext' in this.#tcpServer)) throw new Error('this server does not serve TLS');
+    (this.#tcpServer as TlsServer).setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   get address(): AddressInfo | null {
