@@ -10,9 +10,10 @@
  * progress bar, get-resume.ts resumes downloads (-C -), get-report.ts shows -v, -i, -w and
  * --json-output, get-errors.ts maps failures to exit codes.
  */
-import { rename } from 'node:fs/promises';
+import { mkdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, request } from '../index.js';
+import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, parseHttpDate, request } from '../index.js';
 import { CommandError, EXIT_CODES, exitCodeOf } from './get-errors.js';
 import { type Job, type Settings, parseSettings } from './get-options.js';
 import {
@@ -20,6 +21,8 @@ import {
   bodyDelivery,
   bodyTotal,
   partialPath,
+  refusingBinary,
+  removeUnresumablePartials,
   planFileWrite,
   remoteFileName,
   startProgress,
@@ -28,7 +31,7 @@ import {
   writeToStdout,
 } from './get-output.js';
 import { type Transfer, expandWriteOut, jsonReport, shownHead, shownStatus, verboseLines } from './get-report.js';
-import { type ResumeRecord, forgetResume, loadResume, planResume } from './get-resume.js';
+import { type ResumeState, forgetResume, loadResume, planResume } from './get-resume.js';
 
 export { EXIT_CODES } from './get-errors.js';
 
@@ -121,10 +124,16 @@ Exit codes:
  * Heads are kept only when they will be shown: every one of them is the server's to choose, and
  * so is how many come (the client bounds interim responses per exchange, -L the redirects).
  */
-function onClientEvent(event: ClientEvent, settings: Settings, heads: string[]): void {
+function onClientEvent(event: ClientEvent, settings: Settings, delivery: Delivery, transfer: Transfer): void {
+  const heads = delivery.heads;
   if (settings.verbose) for (const line of verboseLines(event)) process.stderr.write(`${line}\n`);
-  if (event.type === 'response-head' && settings.showHead && !settings.raw)
-    heads.push(shownHead(event.version, event.status, event.reason, event.fields));
+  if (event.type === 'response-head') {
+    if ((settings.showHead && !settings.raw) || settings.dumpHeader !== null)
+      heads.push(shownHead(event.version, event.status, event.reason, event.fields));
+    // Every response of the chain may set cookies, the redirects' included (RFC 6265 §5.3).
+    settings.cookies?.store(event.url, event.fields.getAll('set-cookie'));
+  }
+  if (event.type === 'redirect') transfer.redirects = (transfer.redirects ?? 0) + 1;
   if (event.type === 'retry') {
     heads.length = 0;
     if (!settings.silent) process.stderr.write(`sockhttp get: ${event.reason}; retry ${event.attempt} in ${event.delayMs / 1000} s\n`);
@@ -137,36 +146,42 @@ interface Delivery {
   /** The file (-o, -O), or undefined for stdout. */
   destination: string | undefined;
   /** The partial download -C - continues, if there is a usable one. */
-  resume: { record: ResumeRecord; size: number } | null;
+  resume: ResumeState | null;
   /** Every response head, for -i. */
   heads: string[];
   /** The bytes as received, for --raw. */
   rawChunks: Buffer[] | null;
+  /** -o - given: stdout even when it is a terminal and the body binary. */
+  explicitStdout: boolean;
 }
 
 async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent: Agent, keepAlive: boolean): Promise<void> {
-  const destination = job.remoteName ? remoteFileName(job.url) : job.output;
+  const named = job.remoteName ? remoteFileName(job.url) : undefined;
+  const destination = named === undefined ? job.output : job.outputDir === undefined ? named : join(job.outputDir, named);
+  if (destination !== undefined && settings.createDirs) {
+    await mkdir(dirname(destination), { recursive: true }).catch((error: unknown) => {
+      throw writeError(dirname(destination), error);
+    });
+  }
   const delivery: Delivery = {
     url: job.url,
     destination,
     resume: settings.resume ? await loadResume(destination!, job.url) : null,
     heads: [],
     rawChunks: settings.raw ? [] : null,
+    explicitStdout: job.explicitStdout,
   };
   // A range of the partial download's representation, or the whole of a changed one: If-Range
   // makes the server choose (RFC 9110 §13.1.5, §14.2).
   const state = delivery.resume;
-  const resumeFields: FieldLine[] =
-    state === null
-      ? []
-      : [
-          ['Range', `bytes=${state.size}-`],
-          ['If-Range', state.record.validator],
-        ];
+  // A partial file another tool left has no validator: the range alone, checked against what comes back.
+  const resumeFields: FieldLine[] = state === null ? [] : [['Range', `bytes=${state.size}-`]];
+  if (state?.record) resumeFields.push(['If-Range', state.record.validator]);
   const base = settings.requestOptions;
+  const extraFields = [...resumeFields, ...(await jobFields(job.url, settings))];
   const response = await request(job.url, {
     ...base,
-    headers: [...(base.headers as FieldLine[]), ...resumeFields],
+    headers: [...(base.headers as FieldLine[]), ...extraFields],
     agent,
     keepAlive,
     // Only when the bytes are wanted: the client must assume a hook keeps every chunk it is given,
@@ -180,7 +195,7 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
     ...(settings.traces && { onSentBytes: (bytes: Buffer) => settings.traces!.sent(bytes) }),
     onEvent: (event) => {
       settings.traces?.onEvent(event);
-      onClientEvent(event, settings, delivery.heads);
+      onClientEvent(event, settings, delivery, transfer);
     },
   });
   transfer.response = response;
@@ -192,16 +207,60 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
   }
 }
 
+/** Fields that depend on the URL: --netrc's credentials for its host, --etag-compare's If-None-Match. */
+async function jobFields(url: string, settings: Settings): Promise<FieldLine[]> {
+  const fields: FieldLine[] = [];
+  const given = (name: string) => (settings.requestOptions.headers as FieldLine[]).some(([field]) => field.toLowerCase() === name);
+  if (settings.netrc !== null && URL.canParse(url) && !given('authorization')) {
+    const target = new URL(url);
+    const entry = target.username === '' ? settings.netrc.get(target.hostname.toLowerCase()) : undefined;
+    if (entry !== undefined)
+      fields.push(['Authorization', `Basic ${Buffer.from(`${entry.login}:${entry.password}`, 'utf8').toString('base64')}`]);
+  }
+  if (settings.etagCompare !== null && !given('if-none-match')) {
+    // curl: a missing file sends no condition (and so fetches the file).
+    const etag = (await readFile(settings.etagCompare, 'utf8').catch(() => '')).trim();
+    if (etag !== '') fields.push(['If-None-Match', etag]);
+  }
+  return fields;
+}
+
+/** -D, --etag-save: what is written about a response besides its body. */
+async function writeResponseNotes(response: ClientResponse, delivery: Delivery, settings: Settings): Promise<void> {
+  if (settings.dumpHeader !== null) {
+    const text = delivery.heads.join('');
+    if (!(settings.showHead && !settings.raw)) delivery.heads.length = 0;
+    if (settings.dumpHeader === '-') process.stdout.write(text);
+    else
+      await writeFile(settings.dumpHeader, text, { flag: 'a' }).catch((error: unknown) => {
+        throw writeError(settings.dumpHeader!, error);
+      });
+  }
+  if (settings.etagSave !== null) {
+    const etag = response.fields.get('etag');
+    await writeFile(settings.etagSave, etag === undefined ? '' : `${etag}\n`).catch((error: unknown) => {
+      throw writeError(settings.etagSave!, error);
+    });
+  }
+}
+
 async function writeResponse(response: ClientResponse, delivery: Delivery, settings: Settings): Promise<void> {
   const { destination } = delivery;
+  await writeResponseNotes(response, delivery, settings);
   let file: FileWrite | 'complete' | null = null;
   // -C - looks first: its 416 ("you have it all already") is a success, not a --fail error.
   if (settings.resume) file = await planResume(response, destination!, delivery.url, delivery.resume);
-  if (settings.fail && response.status >= 400) {
-    throw new CommandError('http-error', `the server answered ${shownStatus(response.status, response.reason)} (--fail)`);
+  const failed = settings.fail && response.status >= 400;
+  const failure = () => new CommandError('http-error', `the server answered ${shownStatus(response.status, response.reason)} (--fail)`);
+  if (failed && !settings.failWithBody) {
+    // curl -fI: the head is what was asked for, and it is shown before the failure.
+    if (settings.showHead && response.status >= 400 && settings.requestOptions.method === 'HEAD')
+      process.stdout.write(delivery.heads.join(''));
+    throw failure();
   }
   if (file === 'complete') {
     response.body.destroy();
+    if (delivery.resume?.record === null) return; // the file was whole already, where it is
     await rename(partialPath(destination!), destination!).catch((error: unknown) => {
       throw writeError(destination!, error);
     });
@@ -212,14 +271,24 @@ async function writeResponse(response: ClientResponse, delivery: Delivery, setti
   const startValue = file?.appendAt ?? 0;
   const progress = await startProgress(settings, file === null, bodyTotal(response, startValue), startValue);
   const prefix = settings.showHead && !settings.raw ? delivery.heads.join('') : '';
+  const terminalSafe = file === null && process.stdout.isTTY === true && !delivery.explicitStdout;
   try {
     const body = bodyDelivery(response, delivery.rawChunks, progress, startValue);
-    if (file === null) await writeToStdout(body, prefix);
+    if (file === null) await writeToStdout(terminalSafe ? refusingBinary(body) : body, prefix);
     else await writeToFile(file, body, prefix);
   } finally {
     progress?.stop();
   }
   if (file?.keepOnFailure) await forgetResume(file.destination);
+  if (file !== null && settings.remoteTime) await setRemoteTime(file.destination, response);
+  if (failed) throw failure();
+}
+
+/** -R: the file's time is the Last-Modified of the response, when it has one. */
+async function setRemoteTime(path: string, response: ClientResponse): Promise<void> {
+  const text = response.fields.get('last-modified');
+  const time = text === undefined ? null : parseHttpDate(text, Date.now());
+  if (time !== null) await utimes(path, new Date(time), new Date(time)).catch(() => {});
 }
 
 async function runJob(job: Job, settings: Settings, agent: Agent, keepAlive: boolean): Promise<number> {
@@ -257,18 +326,64 @@ export async function runGet(args: string[]): Promise<number> {
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(EXIT_CODES['write-failed']);
   });
+  const interrupted = onInterrupt(settings);
   const agent = new Agent();
   try {
-    // One URL after another, stopping at the first failure (curl's --fail-early). The connection
-    // is kept alive while more requests may follow, and the last one says Connection: close.
-    for (const [index, job] of settings.jobs.entries()) {
-      const isLast = index === settings.jobs.length - 1;
+    return await runJobs(settings, agent);
+  } finally {
+    process.off('SIGINT', interrupted);
+    agent.close();
+    if (settings.cookieJar !== null) saveCookies(settings);
+    settings.traces?.closeAll();
+  }
+}
+
+/**
+ * One URL after another, stopping at the first failure (curl's --fail-early). The connection is
+ * kept alive while more requests may follow, and the last one says Connection: close. With -Z, up
+ * to --parallel-max transfers at once, each URL's exit code kept and the first failure returned.
+ */
+async function runJobs(settings: Settings, agent: Agent): Promise<number> {
+  const { jobs } = settings;
+  if (settings.parallel <= 1) {
+    for (const [index, job] of jobs.entries()) {
+      const isLast = index === jobs.length - 1;
       const code = await runJob(job, settings, agent, !isLast || settings.requestOptions.followRedirects === true);
       if (code !== 0) return code;
     }
     return 0;
-  } finally {
-    agent.close();
-    settings.traces?.closeAll();
   }
+  const codes: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const index = next++;
+      codes[index] = await runJob(jobs[index]!, settings, agent, true);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(settings.parallel, jobs.length) }, worker));
+  return codes.find((code) => code !== 0) ?? 0;
+}
+
+function saveCookies(settings: Settings): void {
+  try {
+    settings.cookies!.save(settings.cookieJar!);
+  } catch (error) {
+    if (settings.showErrors) process.stderr.write(`sockhttp get: ${writeError(settings.cookieJar!, error).message}\n`);
+    process.exitCode = EXIT_CODES['write-failed'];
+  }
+}
+
+/**
+ * Ctrl-C ends the command at once, as curl does: a line saying so (unless -s), the hidden partial
+ * files that cannot be resumed removed, exit 130 (128 + SIGINT, what shells report).
+ */
+function onInterrupt(settings: Settings): () => void {
+  const handler = () => {
+    removeUnresumablePartials();
+    if (!settings.silent) process.stderr.write('\nsockhttp get: interrupted (Ctrl-C)\n');
+    process.exit(130);
+  };
+  process.once('SIGINT', handler);
+  return handler;
 }

@@ -32,6 +32,26 @@ describe('every command, every kind of bad flag: one line, exit 2', () => {
       ['get', '--trace-file', '/missing/dir/t', 'http://127.0.0.1:9/'],
       /--trace-file \/missing\/dir\/t: its folder does not exist/,
     ],
+    ['get: -u without a password', ['get', '-u', 'bob', 'http://127.0.0.1:9/'], /-u bob: give USER:PASSWORD/],
+    [
+      'get: a --resolve without an address',
+      ['get', '--resolve', 'a.example:80', 'http://127.0.0.1:9/'],
+      /--resolve must look like HOST:PORT:ADDRESS/,
+    ],
+    ['get: a --connect-to with a bad port', ['get', '--connect-to', 'a:x:b:1', 'http://127.0.0.1:9/'], /--connect-to must look like/],
+    [
+      'get: --parallel-max 0',
+      ['get', '-Z', '--parallel-max', '0', 'http://127.0.0.1:9/'],
+      /--parallel-max must be a whole number from 1 to 300/,
+    ],
+    ['get: -4 and -6 together', ['get', '-4', '-6', 'http://127.0.0.1:9/'], /use -4 or -6, not both/],
+    ['get: -F without a name', ['get', '-F', 'novalue', 'http://127.0.0.1:9/'], /-F must look like NAME=VALUE/],
+    ['get: -F with -d', ['get', '-F', 'a=1', '-d', 'b=2', 'http://127.0.0.1:9/'], /use one of -d\/--data-binary\/--json, -F and -T/],
+    [
+      'get: a --netrc-file that does not exist',
+      ['get', '--netrc-file', '/missing/netrc', 'http://127.0.0.1:9/'],
+      /--netrc-file \/missing\/netrc: cannot read it/,
+    ],
     ['serve: an unknown flag', ['serve', '--bogus'], /^sockhttp serve: unknown option --bogus/],
     ['serve: a value for a flag that takes none', ['serve', '--quiet=3'], /--quiet takes no value/],
     [

@@ -6,16 +6,22 @@
  */
 import { createHash } from 'node:crypto';
 import type { BodyFraming } from '../../core/framing.js';
-import { defaultPort } from '../../core/origin.js';
+import { defaultPort, socketHost } from '../../core/origin.js';
 import { type Connection, type OpenOptions, type Route, type TlsSettings, openConnection } from './connection.js';
 
 /**
  * Connections are interchangeable when they reach the same origin the same way with the same TLS
  * trust: plain HTTP through a proxy goes to the proxy whatever the origin, so those share one key.
  */
-export function connectionKey(route: Route, tls: TlsSettings): string {
+export function connectionKey(route: Route, tls: TlsSettings & Pick<OpenOptions, 'family' | 'connectTo'>): string {
   if (route.proxy !== null && route.target.protocol === 'http:') return `http-proxy ${route.proxy.href}`;
-  const origin = `${route.target.protocol}//${route.target.hostname}:${defaultPort(route.target)}`;
+  let origin = `${route.target.protocol}//${route.target.hostname}:${defaultPort(route.target)}`;
+  // A connection opened elsewhere than the URL names (--resolve, --connect-to, -4/-6) serves only requests that ask for the same.
+  if (tls.family !== undefined || tls.connectTo !== undefined) {
+    const peer = route.proxy ?? route.target;
+    const override = tls.connectTo?.(socketHost(peer), defaultPort(peer)) ?? null;
+    origin += ` at ${override === null ? '-' : `${override.host}:${override.port}`} ipv${tls.family ?? 'any'}`;
+  }
   const via = route.proxy === null ? 'direct' : `tunnel ${route.proxy.href}`;
   if (route.target.protocol !== 'https:') return `${origin} ${via}`;
   const ca = tls.ca === undefined ? 'system' : digestOf(tls.ca);
