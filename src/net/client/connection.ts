@@ -5,9 +5,10 @@
  */
 import { type OnReadOpts, type Socket, connect as connectTcp, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type TLSSocket, connect as connectTls } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { DEFAULT_RESPONSE_LIMITS } from '../../core/limits.js';
 import { ResponseReader } from '../../core/message-reader.js';
+import { tlsModule } from './builtins.js';
 import { authorityOf, defaultPort, socketHost } from '../../core/origin.js';
 import { serializeRequestHead } from '../../core/serializer.js';
 import { escapeBytes } from '../../core/trace.js';
@@ -282,7 +283,7 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
   const port = defaultPort(target);
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(options.signal.reason);
-    const socket = connectTls({
+    const socket = tlsModule().connect({
       socket: tcp,
       host, // the name the certificate is checked against
       // SNI names a host, never an address (RFC 6066 §3).

@@ -4,9 +4,9 @@
  * place, `decideReuse`, with every reason written down next to its rule: a connection reused when it
  * should not be is how a client ends up reading the tail of one response as the head of the next.
  */
-import { createHash } from 'node:crypto';
 import type { BodyFraming } from '../../core/framing.js';
 import { defaultPort, socketHost } from '../../core/origin.js';
+import { cryptoModule } from './builtins.js';
 import { type Connection, type OpenOptions, type Route, type TlsSettings, openConnection } from './connection.js';
 
 /**
@@ -41,7 +41,7 @@ function digestOf(ca: Buffer | string): string {
   if (typeof ca === 'string') {
     let digest = CA_TEXT_DIGESTS.get(ca);
     if (digest === undefined) {
-      digest = createHash('sha256').update(ca).digest('hex');
+      digest = cryptoModule().createHash('sha256').update(ca).digest('hex');
       if (CA_TEXT_DIGESTS.size >= CA_TEXT_DIGESTS_MAX) CA_TEXT_DIGESTS.clear();
       CA_TEXT_DIGESTS.set(ca, digest);
     }
@@ -49,7 +49,7 @@ function digestOf(ca: Buffer | string): string {
   }
   const known = CA_BUFFER_DIGESTS.get(ca);
   if (known?.bytes.equals(ca)) return known.digest;
-  const digest = createHash('sha256').update(ca).digest('hex');
+  const digest = cryptoModule().createHash('sha256').update(ca).digest('hex');
   CA_BUFFER_DIGESTS.set(ca, { bytes: Buffer.from(ca), digest });
   return digest;
 }
