@@ -17,12 +17,16 @@ test("the demo page's response sample has the server's fields, in its order, and
   const sampleLines = sample.trim().split('\n');
   const server = await startStaticServer(PUBLIC_ROOT);
   try {
-    const request = 'GET /HelloWorld.html HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: close\r\n\r\n';
+    const request =
+      'GET /HelloWorld.html HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: close\r\n\r\n';
     const response = (await rawExchange(server.port, request)).toString('latin1');
     const head = response.slice(0, response.indexOf('\r\n\r\n')).split('\r\n');
     assert.equal(sampleLines[0], head[0]);
     const names = (lines: string[]) => lines.slice(1).map((line) => line.slice(0, line.indexOf(':')));
-    assert.deepEqual(names(sampleLines), names(head).filter((name) => name !== 'Connection'));
+    assert.deepEqual(
+      names(sampleLines),
+      names(head).filter((name) => name !== 'Connection'),
+    );
     assert.ok(sampleLines.includes(head.find((line) => line.startsWith('Content-Length:'))!), 'Content-Length differs');
   } finally {
     await server.close();

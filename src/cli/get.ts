@@ -42,12 +42,22 @@ Fetches each URL over HTTP/1.1 and writes the bodies to stdout. Several URLs to 
 host:port share one kept-alive connection.
 
 Request:
+      --url URL            one more URL (repeatable)
   -X, --request METHOD     request method (default: GET, or POST with a body)
-  -H, --header 'N: V'      add a request field (repeatable)
+  -H, --header 'N: V'      add a request field (repeatable); 'N:' removes a default field,
+                           'N;' sends it empty
+  -u, --user USER:PASS     Basic credentials (dropped when a redirect leaves the origin)
+  -n, --netrc              credentials for the host from ~/.netrc (--netrc-file FILE: another file)
+  -e, --referer URL        Referer
+  -b, --cookie DATA|FILE   send cookies: 'a=1; b=2', or a Netscape cookie file (as -c writes it)
+  -c, --cookie-jar FILE    write every cookie held to FILE at the end (Netscape format)
   -d, --data DATA          send DATA as a form (POST, application/x-www-form-urlencoded);
                            @FILE reads a file without its line breaks; several are joined with &
       --data-binary DATA   the same, sent exactly as given; @FILE reads a file byte for byte
       --json JSON          send JSON (POST; Content-Type and Accept: application/json); @FILE too
+  -G, --get                put the -d data in the URL's query and send GET
+  -F, --form NAME=VALUE    multipart/form-data (POST): NAME=@FILE[;type=MIME] a file, NAME=<FILE text
+  -T, --upload-file FILE   PUT the file (- for stdin); a URL ending in / gets the file's name
   -I, --head               send HEAD and show the response head
   -A, --user-agent NAME    User-Agent (default: ${USER_AGENT})
       --compressed         ask for gzip, deflate or br and decode the body
@@ -62,6 +72,9 @@ Request:
       --connect-timeout SECONDS  give up on connecting (TCP, proxy tunnel, TLS handshake) after
                            this long (default 10); the head must come within 300 s of the
                            request, and the body may pause for at most 300 s
+  -4, -6                   IPv4 / IPv6 addresses only
+      --resolve HOST:PORT:ADDR      connect to ADDR for HOST:PORT (Host and TLS still use HOST)
+      --connect-to H:P:H2:P2        connect to H2:P2 instead of H:P
   -k, --insecure           HTTPS: do not verify the server's certificate
       --cacert FILE        HTTPS: trust the PEM certificate authorities in FILE
 
@@ -69,17 +82,26 @@ Response:
   -i, --include            show the response head(s) before the body
       --raw                show the response exactly as it arrived, bytes and framing included
   -o, --output FILE        write the body to FILE, written beside it and renamed when complete
-                           (one -o per URL, in order)
+                           (one -o per URL, in order); -o - is stdout
   -O, --remote-name        write each body to a file named after the last segment of its URL
+      --output-dir DIR     where -O and relative -o files go
+      --create-dirs        create the folders of the -o/-O path
+  -R, --remote-time        give the file the response's Last-Modified time
+  -D, --dump-header FILE   write the response heads to FILE (- for stdout)
+      --etag-save FILE     write the response's ETag to FILE
+      --etag-compare FILE  send If-None-Match with the ETag in FILE
   -C, --continue-at -      resume an interrupted -o/-O download safely (Range with If-Range)
       --limit-rate RATE    read at most RATE bytes per second (suffix K, M or G: 1024, 1024², 1024³)
       --max-filesize BYTES fail rather than receive a body larger than this
   -f, --fail               for a status of 400 or more, write no body and exit 22
-  -s, --silent             no progress bar, no error messages
+      --fail-with-body     for a status of 400 or more, write the body and exit 22
+  -s, --silent             no progress bar, no messages at all
+  -N, --no-buffer          accepted: the body is always written as it arrives
+  -Z, --parallel           fetch the URLs at once (--parallel-max N at a time, default 50)
   -S, --show-error         with -s, still show error messages
       --progress           show the progress bar even when stderr is not a terminal
   -v, --verbose            show connections, TLS, and the request and response heads on stderr
-  -w, --write-out FORMAT   print FORMAT after each URL: %{http_code} %{http_version}
+  -w, --write-out FORMAT   (@FILE: read from FILE) print FORMAT after each URL: %{http_code} %{http_version}
                            %{content_type} %{size_download} %{time_namelookup} %{time_connect}
                            %{time_appconnect} %{time_starttransfer} %{time_total} %{url}
                            %{url_effective} %{num_redirects} %{remote_ip} %{remote_port}
@@ -93,7 +115,7 @@ Response:
 
 Exit codes:
   0  success (any HTTP status without --fail)
-  1  unsupported protocol (http: and https: are supported)
+  1  unsupported protocol (a scheme other than http: and https:)
   2  usage error
   3  malformed URL
   5  the proxy's host cannot be resolved
@@ -102,10 +124,10 @@ Exit codes:
   8  malformed response
  18  body shorter than announced
  22  HTTP error status with --fail (or with -C - when a partial download is kept)
- 23  cannot write the output (or no file name in the URL for -O)
- 26  cannot read a --data @FILE
+ 23  cannot write the output (or no file name in the URL for -O, or a binary body for a terminal)
+ 26  cannot read a -d @FILE, -F @FILE, -T FILE or -w @FILE
  28  timeout (--max-time, --connect-timeout, or the head or body timeout)
- 33  cannot resume safely: the server's range does not continue the partial file
+ 33  cannot resume safely: the server's range does not continue the partial file, or no ranges
  35  TLS handshake failed
  47  too many redirects (--max-redirs)
  52  the server closed the connection without a response
@@ -114,7 +136,8 @@ Exit codes:
  61  the body does not decode (--compressed)
  63  body over --max-filesize
  97  the proxy refused or botched the CONNECT tunnel
-100  response head too large`;
+100  response head too large
+130  interrupted (Ctrl-C)`;
 
 // ---------------------------------------------------------------------------------------------
 // One URL
