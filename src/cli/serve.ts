@@ -1,5 +1,6 @@
 /** `sockhttp serve [DIR]`: the static file server. */
-import cluster from 'node:cluster';
+import type { Cluster } from 'node:cluster';
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
@@ -31,6 +32,12 @@ import {
   renderQrCode,
 } from '../index.js';
 import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
+
+// node:cluster (with child_process, ~15 ms to load) only under --workers: a worker is started with
+// the primary's arguments, so a run without --workers is never one.
+const loadBuiltin = createRequire(import.meta.url);
+const clusterModule = (): Cluster => loadBuiltin('node:cluster') as Cluster;
+const isClusterWorker = (config: { workers: number }) => config.workers > 1 && clusterModule().isWorker;
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -395,10 +402,10 @@ export async function runServe(args: string[]): Promise<number> {
       return 1;
     }
   }
-  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
+  if (config.workers > 1 && clusterModule().isPrimary) return runPrimary(config);
   const code = await serveUntilSignal(config);
   // A cluster worker's channel to the primary would keep it alive: let go of it too.
-  if (cluster.isWorker) cluster.worker!.disconnect();
+  if (isClusterWorker(config)) clusterModule().worker!.disconnect();
   return code;
 }
 
@@ -447,7 +454,7 @@ async function serveUntilSignal(config: ServeConfig): Promise<number> {
   });
   // The banner comes after the signal handlers: whoever reads it may send a signal at once.
   // Under --workers the primary prints it once, not every worker.
-  if (!cluster.isWorker) {
+  if (!isClusterWorker(config)) {
     process.stdout.write(banner(config, server.address!.port));
     await announceSite(config, server.address!.port);
   }
@@ -470,6 +477,7 @@ async function readTlsFile(path: string): Promise<Buffer> {
  * its replacements would fail the same way. SIGTERM/SIGINT drain every worker, then exit 0.
  */
 function runPrimary(config: ServeConfig): Promise<number> {
+  const cluster = clusterModule();
   return new Promise((resolve) => {
     let stopping = false;
     let printedBanner = false;
