@@ -33,8 +33,9 @@ writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 /**
  * The command line as a few files instead of ~150 modules. main.js is tiny; each command is a bundle
  * of its own (dist/cli/get.js, serve.js…), built apart so that it holds only what that command
- * uses: a `get` reads the client and nothing of the server. Heavy dependencies reached through
- * import() (selfsigned, qrcode, tough-cookie…) become chunks loaded on first use. Our compiled
+ * uses: a `get` reads the client and nothing of the server. Packages imported statically are
+ * bundled; those reached through import() (selfsigned, qrcode, cli-progress…) stay in node_modules
+ * and load on first use, as Node loads them. Our compiled
  * modules have no side effects on import, so a module none of whose exports a command uses is left
  * out (the plugin tells esbuild; package.json's sideEffects is left alone, as it speaks to other
  * bundlers too). bin/sockhttp.js runs dist/cli/main.js, or dist/src/cli/main.js without a bundle.
@@ -47,6 +48,9 @@ async function bundleCli() {
   const plugin = (isMain) => ({
     name: 'sockhttp-cli',
     setup(context) {
+      // A package reached through import() stays in node_modules, loaded by Node on first use: bundled,
+      // a CommonJS one would lose its named exports (esbuild gives such a chunk a default export only).
+      context.onResolve({ filter: /^[^./]/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
       context.onResolve({ filter: /^\.\.?\// }, async (args) => {
         if (args.pluginData === 'inner') return undefined;
         // main.js loads each command's bundle, beside it, by the same relative name.
@@ -64,14 +68,14 @@ async function bundleCli() {
     platform: 'node',
     target: 'node20',
     logLevel: 'warning',
+    // CommonJS dependencies call require() for Node's built-ins, which an ES module has not got.
+    banner: { js: "import { createRequire as __sockhttpRequire } from 'node:module'; const require = __sockhttpRequire(import.meta.url);" },
     entryNames: '[name]',
     // Less text for V8 to parse at start; names are kept, so stack traces stay readable.
     minifyWhitespace: true,
     minifySyntax: true,
     keepNames: true,
     chunkNames: '[name]-[hash]',
-    // CommonJS dependencies call require() for Node's built-ins, which an ES module has not got.
-    banner: { js: "import { createRequire as __sockhttpRequire } from 'node:module'; const require = __sockhttpRequire(import.meta.url);" },
   };
   await build({ ...common, entryPoints: ['dist/src/cli/main.js'], plugins: [plugin(true)] });
   await Promise.all(

@@ -137,7 +137,8 @@ Exit codes:
  63  body over --max-filesize
  97  the proxy refused or botched the CONNECT tunnel
 100  response head too large
-130  interrupted (Ctrl-C)`;
+130  interrupted (Ctrl-C)
+143  terminated (SIGTERM)`;
 
 // ---------------------------------------------------------------------------------------------
 // One URL
@@ -355,6 +356,7 @@ export async function runGet(args: string[]): Promise<number> {
     return await runJobs(settings, agent);
   } finally {
     process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     agent.close();
     if (settings.cookieJar !== null) saveCookies(settings);
     settings.traces?.closeAll();
@@ -399,14 +401,17 @@ function saveCookies(settings: Settings): void {
 
 /**
  * Ctrl-C ends the command at once, as curl does: a line saying so (unless -s), the hidden partial
- * files that cannot be resumed removed, exit 130 (128 + SIGINT, what shells report).
+ * files that cannot be resumed removed, exit 130 (128 + SIGINT, what shells report). SIGTERM (kill)
+ * does the same, exit 143.
  */
-function onInterrupt(settings: Settings): () => void {
-  const handler = () => {
+function onInterrupt(settings: Settings): (signal: NodeJS.Signals) => void {
+  const handler = (signal: NodeJS.Signals) => {
     removeUnresumablePartials();
-    if (!settings.silent) process.stderr.write('\nsockhttp get: interrupted (Ctrl-C)\n');
-    process.exit(130);
+    const interrupted = signal === 'SIGINT';
+    if (!settings.silent) process.stderr.write(`\nsockhttp get: ${interrupted ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'}\n`);
+    process.exit(interrupted ? 130 : 143);
   };
   process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
   return handler;
 }
