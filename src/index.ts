@@ -104,7 +104,9 @@ const RELOADERS = new WeakMap<HttpServer, (options: ServeStaticOptions) => Promi
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
 export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
   const stallMs = options.timeouts?.stallMs ?? DEFAULT_TIMEOUTS.stallMs;
-  const liveReload = options.watch ? new LiveReload(options.root, Math.min(15_000, stallMs / 2)) : null;
+  const liveReload = options.watch
+    ? new LiveReload(options.root, Math.min(15_000, stallMs / 2), { ignoreHidden: options.dotfiles !== 'allow' })
+    : null;
   try {
     // One BasicAuth for the files and the live-reload stream, so that both need the same credentials.
     const auth = options.auth === undefined || options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);

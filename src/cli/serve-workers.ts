@@ -11,7 +11,8 @@
  * accepting and finishes its in-flight responses. The port never stops being served, and no
  * connection is dropped: each old connection ends after its current response.
  */
-import cluster, { type Worker } from 'node:cluster';
+import type { Cluster, Worker } from 'node:cluster';
+import { createRequire } from 'node:module';
 import type { HttpServer } from '../index.js';
 import { say } from './serve-log.js';
 import type { MetricsSnapshot } from './serve-metrics.js';
@@ -33,6 +34,9 @@ export interface PrimaryHooks {
 const COLLECT_TIMEOUT_MS = 1_000;
 
 export function runPrimary(count: number, hooks: PrimaryHooks): Promise<number> {
+  // Loaded here, not at the top: node:cluster (with child_process) costs ~15 ms of start-up a serve
+  // without --workers never needs (see serve.ts).
+  const cluster = createRequire(import.meta.url)('node:cluster') as Cluster;
   return new Promise((resolve) => {
     let stopping = false;
     let printedBanner = false;

@@ -1,5 +1,6 @@
 /** `sockhttp serve [DIR]`: the static file server. */
-import cluster from 'node:cluster';
+import type { Cluster } from 'node:cluster';
+import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -41,6 +42,12 @@ import {
 } from './serve-site.js';
 
 export { plainHttpAuthWarning };
+
+// node:cluster (with child_process, ~15 ms to load) only under --workers: a worker is started with
+// the primary's arguments, so a run without --workers is never one.
+const loadBuiltin = createRequire(import.meta.url);
+const clusterModule = (): Cluster => loadBuiltin('node:cluster') as Cluster;
+const isClusterWorker = (config: { workers: number }) => config.workers > 1 && clusterModule().isWorker;
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -351,7 +358,7 @@ export async function runServe(args: string[]): Promise<number> {
       return 1;
     }
   }
-  if (config.workers > 1 && cluster.isPrimary) {
+  if (config.workers > 1 && clusterModule().isPrimary) {
     const primaryConfig = config;
     let primaryMetrics: HttpServer | null = null;
     return runPrimary(config.workers, {
@@ -372,7 +379,7 @@ export async function runServe(args: string[]): Promise<number> {
   }
   const code = await serveUntilSignal(config, args);
   // A cluster worker's channel to the primary would keep it alive: let go of it too.
-  if (cluster.isWorker) cluster.worker!.disconnect();
+  if (isClusterWorker(config)) clusterModule().worker!.disconnect();
   return code;
 }
 
@@ -463,7 +470,7 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
     };
     server = await serveStatic(await staticOptionsFor(config, hooks));
     // Under --workers the primary serves --metrics-port and asks each worker for its figures.
-    if (config.metricsListen !== null && metrics !== null && !cluster.isWorker) {
+    if (config.metricsListen !== null && metrics !== null && !isClusterWorker(config)) {
       const render = () => metrics.render({ openConnections: () => server?.connectionCount ?? 0 });
       metricsServer = await listenForMetrics(config, render);
     }
@@ -497,7 +504,7 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
   };
   const onHangUp = () => {
     // Under --workers the primary replaces the workers; a worker leaves SIGHUP to it.
-    if (!cluster.isWorker) void reload();
+    if (!isClusterWorker(config)) void reload();
   };
   const onUser1 = () => void log?.reopen();
   process.on('SIGHUP', onHangUp);
@@ -533,7 +540,7 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
   });
   // The banner comes after the signal handlers: whoever reads it may send a signal at once.
   // Under --workers the primary prints it once, not every worker.
-  if (!cluster.isWorker) {
+  if (!isClusterWorker(config)) {
     const address = running.address!;
     say(banner(config, address.port, address.address));
     if (metricsServer !== null) say(metricsBanner(metricsServer, config));

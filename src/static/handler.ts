@@ -382,7 +382,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (known !== undefined) return known;
     }
     const base: FieldLine[] = [['Content-Type', 'text/html; charset=utf-8'], ...ownPageFields, ...fields];
-    const body = { kind: 'bytes' as const, bytes: Buffer.from(errorPageHtml(status), 'utf8') };
+    // Under --watch the error pages reload too: a 404 for a page not written yet turns into it once saved.
+    const html = options.htmlSnippet === undefined ? errorPageHtml(status) : insertSnippet(errorPageHtml(status), options.htmlSnippet);
+    const body = { kind: 'bytes' as const, bytes: Buffer.from(html, 'utf8') };
     if (fields.length > 0) return { status, fields: replaceFields(base, extraFields), body };
     // One prepared page per status: the server keeps its serialized form.
     const plan = prepareResponse(status, replaceFields(base, extraFields), body);

@@ -3,12 +3,16 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
-import { type Server as TlsServer, createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
+import { createRequire } from 'node:module';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
 import type { TraceOptions } from '../../core/connection-trace.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
+
+// node:tls (~10 ms to load) only for a server that speaks TLS: a plain one starts without it.
+const loadBuiltin = createRequire(import.meta.url);
 
 export interface HttpServerOptions {
   handler: RequestHandler;
@@ -71,7 +75,7 @@ export class HttpServer {
     if (options.tls) {
       // The handshake is part of the request head's time: a client that connects and never sends its
       // ClientHello (or sends it slowly) is let go after headersMs, not Node's default of 120 s.
-      const server = createTlsServer(
+      const server = (loadBuiltin('node:tls') as typeof import('node:tls')).createServer(
         {
           allowHalfOpen: true,
           noDelay: true,
