@@ -16,6 +16,10 @@
  *    Node's own start-up (~50 ms, as long as curl's whole run) is left out; the process time is
  *    shown too. Target: ≤ 1.0× curl. `sockhttp get` with the same 1,000 URLs is shown as well.
  *
+ *  - start-up (bench/startup.ts): `node -e 0`, `sockhttp get` of the small page, `sockhttp serve`
+ *    until its listening line, and curl, as whole processes, 4 runs per round, alternating.
+ *    Target: get and serve ≤ 1.2× `node -e 0`.
+ *
  * The last column is each client's own account of the transfer (-w %{time_total}: from the start of
  * the request to the last byte), which leaves process start-up out: Node's own is ~70 ms and
  * sockhttp's modules take ~80 ms more, against a few ms for curl.
@@ -32,6 +36,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nginxConfig } from './nginx.js';
 import { freePort, waitForPort } from './ports.js';
+import { measureStartup, startupTable } from './startup.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -391,6 +396,10 @@ async function main(): Promise<void> {
     console.log(
       `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s); time ratios, lower is better.`,
     );
+    // Start-up (issue 16): whole processes beside `node -e 0` and curl, alternating, in this same run.
+    const startup = await measureStartup(`${base}/small.html`, ROUNDS * 4);
+    console.log(`\n${startupTable(startup)}\n`);
+    console.log('Start-up: get of the small page to /dev/null, serve until its listening line; target ≤ 1.2x node -e 0.');
   } finally {
     await stopAll();
     process.off('SIGINT', onSignal);

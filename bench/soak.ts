@@ -120,11 +120,13 @@ function startServer(root: string, extraArgs: string[] = []): Promise<{ child: C
       '2',
       ...extraArgs,
     ];
-    const child = spawn(process.execPath, [join(REPO, 'bin/sockhttp.js'), ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout!.once('data', (chunk: Buffer) => {
+    // The banner is on stderr (stdout carries the access log alone); the rest of stderr is passed on.
+    const child = spawn(process.execPath, [join(REPO, 'bin/sockhttp.js'), ...serveArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.once('data', (chunk: Buffer) => {
       const match = /127\.0\.0\.1:(\d+)/.exec(chunk.toString());
       if (match) resolve({ child, port: Number(match[1]) });
       else reject(new Error(`unexpected banner: ${chunk.toString()}`));
+      child.stderr!.pipe(process.stderr);
     });
     child.once('exit', (code) => reject(new Error(`the server exited (${code})`)));
   });

@@ -20,7 +20,8 @@ import type { TraceOptions } from './core/connection-trace.js';
 import { type StaticOptions, createStaticHandler } from './static/handler.js';
 import { LIVE_RELOAD_PATH, LIVE_RELOAD_SNIPPET, LiveReload } from './net/server/live-reload.js';
 import { BasicAuth } from './site/auth.js';
-import type { IncomingRequest } from './net/server/connection.js';
+import type { IncomingRequest, RequestHandler } from './net/server/connection.js';
+import type { ResponsePlan } from './core/response-plan.js';
 
 export { Fields, type FieldLine } from './core/fields.js';
 export { isToken, isFieldValue } from './core/chars.js';
@@ -87,12 +88,27 @@ export interface ServeStaticOptions extends StaticOptions {
   maxFileDataBytes?: number;
   /** HTTP/2 by ALPN over TLS and h2c with prior knowledge on a plain port (default true). */
   http2?: boolean;
+  /**
+   * Listen on this already-bound socket descriptor (systemd socket activation, a supervisor's --fd)
+   * instead of binding `host` and `port`.
+   */
+  fd?: number;
+  /**
+   * Asked first for every request: a plan answers it (a health or metrics path), null lets the
+   * files answer. It must answer synchronously and cheaply: it runs before every request.
+   */
+  intercept?: (request: IncomingRequest) => ResponsePlan | null;
 }
+
+/** What reloadStatic needs to build a server's handler again: kept by serveStatic, per server. */
+const RELOADERS = new WeakMap<HttpServer, (options: ServeStaticOptions) => Promise<void>>();
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
 export async function serveStatic(options: ServeStaticOptions): Promise<HttpServer> {
   const stallMs = options.timeouts?.stallMs ?? DEFAULT_TIMEOUTS.stallMs;
-  const liveReload = options.watch ? new LiveReload(options.root, Math.min(15_000, stallMs / 2)) : null;
+  const liveReload = options.watch
+    ? new LiveReload(options.root, Math.min(15_000, stallMs / 2), { ignoreHidden: options.dotfiles !== 'allow' })
+    : null;
   try {
     // One BasicAuth for the files and the live-reload stream, so that both need the same credentials.
     const auth = options.auth === undefined || options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
@@ -101,13 +117,8 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
       ...(auth && { auth }),
       ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }),
     });
-    // Without valid credentials the event stream's path goes to the static handler, which answers 401.
-    const mayWatch = (request: IncomingRequest) => auth === undefined || auth.allows(request.fields.get('authorization')) === true;
     const server = new HttpServer({
-      handler: (request) =>
-        (liveReload !== null && request.target.startsWith(LIVE_RELOAD_PATH) && mayWatch(request)
-          ? liveReload.answer(request.method, request.target)
-          : null) ?? staticHandler(request),
+      handler: composeHandler(options, auth, staticHandler, liveReload),
       onAccess: options.onAccess,
       limits: options.limits,
       timeouts: options.timeouts,
@@ -118,10 +129,52 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
       maxFileDataBytes: options.maxFileDataBytes,
       http2: options.http2,
     });
-    await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
+    if (options.fd === undefined) await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
+    else await server.listenOnFd(options.fd);
+    RELOADERS.set(server, async (next) => {
+      // Built whole before it replaces anything: a folder or file that fails leaves the old one serving.
+      const nextAuth = next.auth === undefined || next.auth instanceof BasicAuth ? next.auth : new BasicAuth(next.auth);
+      const nextHandler = await createStaticHandler({
+        ...next,
+        ...(nextAuth && { auth: nextAuth }),
+        ...(liveReload && { htmlSnippet: LIVE_RELOAD_SNIPPET }),
+      });
+      if (next.tls) server.replaceTls(next.tls);
+      server.replaceHandler(composeHandler(next, nextAuth, nextHandler, liveReload));
+    });
     return server;
   } catch (error) {
     liveReload?.close(); // a watcher left open would keep the process alive after a failed start
     throw error;
   }
+}
+
+/** The intercept (health, metrics), then the live-reload stream, then the files. */
+function composeHandler(
+  options: ServeStaticOptions,
+  auth: BasicAuth | undefined,
+  staticHandler: (request: IncomingRequest) => ResponsePlan | Promise<ResponsePlan>,
+  liveReload: LiveReload | null,
+): RequestHandler {
+  const intercept = options.intercept;
+  // Without valid credentials the event stream's path goes to the static handler, which answers 401.
+  const mayWatch = (request: IncomingRequest) => auth === undefined || auth.allows(request.fields.get('authorization')) === true;
+  const files: RequestHandler = (request) =>
+    (liveReload !== null && request.target.startsWith(LIVE_RELOAD_PATH) && mayWatch(request)
+      ? liveReload.answer(request.method, request.target)
+      : null) ?? staticHandler(request);
+  return intercept === undefined ? files : (request) => intercept(request) ?? files(request);
+}
+
+/**
+ * Builds the handler of a server made by serveStatic again from `options` (a changed serve.json, new
+ * files, a new certificate) and swaps it in: connections stay open, requests under way finish with
+ * the old one, the next ones get the new one, and every file cache starts empty. The listening
+ * address and the live-reload watcher stay as they were. Rejects, changing nothing, if the new
+ * options cannot be used.
+ */
+export async function reloadStatic(server: HttpServer, options: ServeStaticOptions): Promise<void> {
+  const reload = RELOADERS.get(server);
+  if (reload === undefined) throw new Error('reloadStatic takes a server made by serveStatic');
+  await reload(options);
 }

@@ -112,8 +112,10 @@ export interface BackgroundProcess {
   child: ChildProcess;
   /** Everything written to stdout so far. */
   output(): string;
-  /** Resolves with the first stdout match of `pattern` (rejects after timeoutMs or on exit). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Everything written to stderr so far (sockhttp serve's banner and messages go there). */
+  errors(): string;
+  /** Resolves with the first match of `pattern` on stdout, or on stderr (rejects after timeoutMs or on exit). */
+  waitFor(pattern: RegExp, timeoutMs?: number, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
   /** Sends SIGTERM (then SIGKILL after a while) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -129,10 +131,12 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
   return {
     child,
     output: () => stdout,
-    waitFor(pattern, timeoutMs = 10_000) {
+    errors: () => stderr,
+    waitFor(pattern, timeoutMs = 10_000, stream = 'stdout') {
+      const watched = stream === 'stdout' ? child.stdout! : child.stderr!;
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = stdout.match(pattern);
+          const match = (stream === 'stdout' ? stdout : stderr).match(pattern);
           if (match) {
             cleanup();
             resolve(match);
@@ -148,10 +152,10 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
-          child.stdout!.off('data', check);
+          watched.off('data', check);
           child.off('exit', onExit);
         };
-        child.stdout!.on('data', check);
+        watched.on('data', check);
         child.once('exit', onExit);
         check();
       });
@@ -173,7 +177,8 @@ export async function startCliServer(
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<BackgroundProcess & { port: number }> {
   const process_ = startProcess(process.execPath, [CLI, 'serve', ...args, '--port', '0'], options);
-  const match = await process_.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//);
+  // The banner is on stderr: stdout carries the access log alone.
+  const match = await process_.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//, 10_000, 'stderr');
   return Object.assign(process_, { port: Number(match[1]) });
 }
 

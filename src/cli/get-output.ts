@@ -2,7 +2,7 @@
  * Where `sockhttp get` writes a body (stdout, or a file written beside its destination and renamed
  * when complete), and the progress bar it draws meanwhile.
  */
-import { createWriteStream, fstatSync, writeSync } from 'node:fs';
+import { createWriteStream, fstatSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -227,7 +227,53 @@ function limitedBody(body: BodyDelivery, maxBytes: number, overflow: () => Error
   };
 }
 
+/**
+ * A body bound for a terminal, stopped at the first chunk holding a NUL byte, as curl does: binary
+ * bytes can leave a terminal in a state its user cannot get out of. -o - or -o FILE says otherwise.
+ */
+export function refusingBinary(body: BodyDelivery): BodyDelivery {
+  const check = (chunk: Buffer) => {
+    if (chunk.includes(0)) {
+      throw new CommandError(
+        'write-failed',
+        "the body is binary and stdout is a terminal, where it could garble the screen: use '-o FILE' to save it, " +
+          "or '-o -' to send it to the terminal all the same",
+      );
+    }
+  };
+  return {
+    consume: (write) =>
+      body.consume((chunk) => {
+        check(chunk);
+        write(chunk);
+      }),
+    stream: async function* () {
+      for await (const chunk of body.stream()) {
+        check(chunk);
+        yield chunk;
+      }
+    },
+  };
+}
+
+/** Files being written now: what Ctrl-C must clean up. */
+const ACTIVE_WRITES = new Set<FileWrite>();
+
+/** Removes the hidden partial file of each write in progress that no -C - could resume (called on Ctrl-C). */
+export function removeUnresumablePartials(): void {
+  for (const plan of ACTIVE_WRITES) if (plan.partial !== plan.destination && !plan.keepOnFailure) rmSync(plan.partial, { force: true });
+}
+
 export async function writeToFile(plan: FileWrite, body: BodyDelivery, prefix: string): Promise<void> {
+  ACTIVE_WRITES.add(plan);
+  try {
+    await writeToFileSteps(plan, body, prefix);
+  } finally {
+    ACTIVE_WRITES.delete(plan);
+  }
+}
+
+async function writeToFileSteps(plan: FileWrite, body: BodyDelivery, prefix: string): Promise<void> {
   const inPlace = plan.partial === plan.destination;
   // A resumed download may add only what its range holds; a longer body leaves the partial file as
   // it was before this run, since nothing says which of its bytes are right.

@@ -116,6 +116,8 @@ export interface Transfer {
   exitCode: number;
   error: string | null;
   startedAt: number;
+  /** Redirects followed, counted as they happen: known even when --max-redirs ends the transfer without a response. */
+  redirects?: number;
 }
 
 function seconds(milliseconds: number): number {
@@ -136,7 +138,7 @@ function transferVariables(transfer: Transfer): Record<string, string | number |
     http_version: response?.version ?? null,
     content_type: contentType === undefined ? null : shownText(contentType),
     size_download: response?.bodyBytesReceived ?? 0,
-    num_redirects: response?.redirects ?? 0,
+    num_redirects: response?.redirects ?? transfer.redirects ?? 0,
     remote_ip: response?.connection.remoteAddress ?? null,
     remote_port: response?.connection.remotePort ?? null,
     time_namelookup: seconds(timings?.nameLookup ?? 0),

@@ -33,8 +33,22 @@ function resumeRecordPath(destination: string): string {
   return join(dirname(destination), `.${basename(destination)}.sockhttp-resume.json`);
 }
 
-/** The partial download and its record, when both exist, agree, and belong to `url`; otherwise null. */
-export async function loadResume(destination: string, url: string): Promise<{ record: ResumeRecord; size: number } | null> {
+/**
+ * What a partial download to continue: ours, written beside the destination with a record (record
+ * set); or, without one, the destination itself when it is a non-empty regular file, as another
+ * tool (curl, wget, a copy) may have left it (record null: the server's answer alone tells whether
+ * it continues). Null: nothing to resume.
+ */
+export type ResumeState = { record: ResumeRecord; size: number } | { record: null; size: number };
+
+export async function loadResume(destination: string, url: string): Promise<ResumeState | null> {
+  const ours = await loadOwnResume(destination, url);
+  if (ours !== null) return ours;
+  const existing = await stat(destination).catch(() => null);
+  return existing?.isFile() && existing.size > 0 ? { record: null, size: existing.size } : null;
+}
+
+async function loadOwnResume(destination: string, url: string): Promise<{ record: ResumeRecord; size: number } | null> {
   const partial = await stat(partialPath(destination)).catch(() => null);
   if (partial === null || !partial.isFile()) return null;
   let record: ResumeRecord;
@@ -127,8 +141,9 @@ export async function planResume(
   response: ClientResponse,
   destination: string,
   url: string,
-  state: { record: ResumeRecord; size: number } | null,
+  state: ResumeState | null,
 ): Promise<FileWrite | 'complete'> {
+  if (state !== null && state.record === null) return planForeignResume(response, destination, state.size);
   const plan = await planFileWrite(destination);
   if (state !== null && response.status === 206) {
     const problem = continuesPartial(response, state.record, state.size);
@@ -161,4 +176,29 @@ export async function planResume(
   if (response.status !== 200 || validator === null || total === null || plan.partial === destination) return plan;
   await saveResumeRecord(destination, { url: recordedUrl(url), validator, total });
   return { ...plan, keepOnFailure: true, expectedSize: total };
+}
+
+/**
+ * -C - on a file another tool left: a 206 that starts where the file ends is appended to it, in
+ * place; a 416 means the file is whole already (curl exits 0 too); a 200 means the server ignores
+ * ranges, and starting over would throw away the file: exit 33, the file untouched, as curl does.
+ * With no validator, the range is trusted as the server labels it, which is all curl checks too.
+ */
+async function planForeignResume(response: ClientResponse, destination: string, size: number): Promise<FileWrite | 'complete'> {
+  if (response.status === 416) return 'complete';
+  if (response.status === 200 || (response.status >= 200 && response.status < 300 && response.status !== 206))
+    throw new CommandError(
+      'range-error',
+      `cannot resume ${destination}: the server does not answer ranges (it sent the whole file); the file is left as it was`,
+    );
+  if (response.status !== 206)
+    throw new CommandError('http-error', `the server answered ${response.status}; ${destination} is left as it was`);
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.fields.get('content-range') ?? '');
+  if (match === null || Number(match[1]) !== size || Number(match[2]) !== Number(match[3]) - 1)
+    throw new CommandError('range-error', `cannot resume ${destination}: the server's range does not continue the file at byte ${size}`);
+  if (response.fields.tokens('content-encoding').some((coding) => coding !== 'identity'))
+    throw new CommandError('range-error', `cannot resume ${destination}: the range is in a content coding, not the bytes of the file`);
+  const total = Number(match[3]);
+  const plan = await planFileWrite(destination);
+  return { ...plan, partial: destination, appendAt: size, keepOnFailure: true, expectedSize: total, rangeBytes: total - size };
 }

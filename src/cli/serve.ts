@@ -1,6 +1,6 @@
 /** `sockhttp serve [DIR]`: the static file server. */
-import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
+import type { Cluster } from 'node:cluster';
+import { createRequire } from 'node:module';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -11,26 +11,43 @@ import {
   type LogFormat,
   type ServeStaticOptions,
   formatAccessLog,
+  reloadStatic,
   isFieldValue,
   isToken,
   serveStatic,
 } from '../index.js';
 import {
-  AuthConfigError,
-  BasicAuth,
   FRAMING_FIELDS,
-  type LoadedSiteConfig,
   type LocalCertificate,
-  SiteConfigError,
-  SiteRules,
   type TraceOptions,
   ensureLocalCertificate,
-  loadSiteConfig,
   localNames,
   openBrowser,
   renderQrCode,
 } from '../index.js';
 import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
+import { AccessLogSink, say } from './serve-log.js';
+import { ServeMetrics, renderMetrics, sumSnapshots } from './serve-metrics.js';
+import { type OpsPaths, type ServingState, isOpsRequest, opsIntercept, passedSocket, startMetricsServer } from './serve-ops.js';
+import { runPrimary } from './serve-workers.js';
+import {
+  SITE_OPTIONS,
+  SiteFileError,
+  type SiteSettings,
+  isLoopback,
+  parseSiteArgs,
+  plainHttpAuthWarning,
+  redactCredentials,
+  withSpaFile,
+} from './serve-site.js';
+
+export { plainHttpAuthWarning };
+
+// node:cluster (with child_process, ~15 ms to load) only under --workers: a worker is started with
+// the primary's arguments, so a run without --workers is never one.
+const loadBuiltin = createRequire(import.meta.url);
+const clusterModule = (): Cluster => loadBuiltin('node:cluster') as Cluster;
+const isClusterWorker = (config: { workers: number }) => config.workers > 1 && clusterModule().isWorker;
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
@@ -68,8 +85,22 @@ Options:
                            over HTTP/2 each frame with its fields and how HPACK coded them
       --trace-file FILE    write the trace to FILE instead (appended)
       --trace-body N       show the first N bytes of each body in the trace (default: 0)
-      --log-format FORMAT  common | combined | json access log on stdout (default: common)
+      --log-format FORMAT  common | combined | json access log on stdout (default: common); every
+                           other message goes to stderr, so stdout carries the log alone
+      --log-file FILE      append the access log to FILE instead; SIGUSR1 reopens it (logrotate)
   -q, --quiet              no access log
+      --etag MODE          mtime | content: ETags from modification time and size (default), or from
+                           a hash of the bytes, equal on every replica serving a copy of DIR
+      --health PATH        answer PATH (e.g. /healthz) with 200 while serving, 503 while draining;
+                           not logged
+      --drain-delay S      on SIGTERM, answer the health path 503 for S seconds before closing
+                           (default: 2 with --health, else 0)
+      --metrics PATH       Prometheus metrics at PATH (e.g. /metrics) on the same port; not logged
+      --metrics-port PORT  the metrics on a port of their own instead (PATH default /metrics); under
+                           --workers the primary serves them, the sum of every worker's
+      --metrics-host HOST  the address of --metrics-port (default: 127.0.0.1)
+      --fd N               serve on listening socket N passed down by a supervisor (systemd's
+                           LISTEN_FDS is read without it); --host and --port are then unused
   -h, --help               this help
 
 Site options (serve.json and what static-server users expect):
@@ -84,7 +115,10 @@ Site options (serve.json and what static-server users expect):
       --archives           offer each listed folder as a streamed .tar.gz and .zip
       --open               open the server's URL in the browser
 
-Stop it with Ctrl-C (SIGINT) or SIGTERM: in-flight responses finish first.`;
+Stop it with Ctrl-C (SIGINT) or SIGTERM: in-flight responses finish first. SIGHUP reloads
+serve.json, the TLS certificate and key and the file caches without dropping a connection
+(under --workers, workers are replaced one at a time). docs/deploy.md shows systemd, nginx,
+HAProxy and Kubernetes set-ups.`;
 
 const OPTIONS = {
   port: { type: 'string', short: 'p' },
@@ -111,144 +145,38 @@ const OPTIONS = {
   'trace-file': { type: 'string' },
   'trace-body': { type: 'string' },
   'log-format': { type: 'string' },
+  'log-file': { type: 'string' },
+  etag: { type: 'string' },
+  health: { type: 'string' },
+  'drain-delay': { type: 'string' },
+  metrics: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  fd: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-// ---- Site options (serve.json, clean URLs, auth, HTTPS, archives, QR, --open) -------------------
-const SITE_OPTIONS = {
-  config: { type: 'string' },
-  'no-clean-urls': { type: 'boolean' },
-  'spa-file': { type: 'string' },
-  auth: { type: 'string', multiple: true },
-  'auth-file': { type: 'string' },
-  isolation: { type: 'boolean' },
-  https: { type: 'boolean' },
-  archives: { type: 'boolean' },
-  open: { type: 'boolean' },
-} as const;
-
-/** `--spa FILE` (FILE ending in .html or .htm) and `--spa=FILE` become `--spa-file FILE`: parseArgs has no optional values. */
-function withSpaFile(args: string[]): string[] {
-  const out: string[] = [];
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
-    const next = args[index + 1];
-    if (arg.startsWith('--spa=')) out.push('--spa-file', arg.slice('--spa='.length));
-    else if (arg === '--spa' && next !== undefined && !next.startsWith('-') && /\.html?$/i.test(next)) {
-      out.push('--spa-file', next);
-      index++;
-    } else out.push(arg);
-  }
-  return out;
-}
-
-/** A serve.json or --auth-file that cannot be used: one line, exit code 1. */
-class SiteFileError extends Error {}
-
-interface SiteSettings {
-  /** The folder to serve after serve.json's `public`. */
-  root: string;
-  https: boolean;
-  open: boolean;
-  options: Pick<
-    ServeStaticOptions,
-    'site' | 'cleanUrls' | 'etag' | 'auth' | 'isolation' | 'archives' | 'hiddenFiles' | 'spa' | 'listing' | 'symlinks'
-  >;
-}
-
-type ParsedValues = ReturnType<
-  typeof parseArgs<{ args: string[]; options: typeof OPTIONS & typeof SITE_OPTIONS; allowPositionals: true }>
->['values'];
-
-/** serve.json first, then the flags over it. */
-function parseSiteArgs(values: ParsedValues, folder: string): SiteSettings {
-  let loaded: LoadedSiteConfig | null;
-  try {
-    loaded = loadSiteConfig(folder, values.config);
-  } catch (error) {
-    if (error instanceof SiteConfigError) throw new SiteFileError(error.message);
-    throw error;
-  }
-  const config = loaded?.config ?? {};
-  let authFile: string | undefined;
-  if (values['auth-file'] !== undefined) {
-    try {
-      authFile = readFileSync(values['auth-file'], 'utf8');
-    } catch (error) {
-      throw new SiteFileError(`${values['auth-file']}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  let auth: BasicAuth | undefined;
-  if (values.auth !== undefined || authFile !== undefined) {
-    try {
-      auth = new BasicAuth({ credentials: values.auth ?? [], htpasswd: authFile ?? '' });
-    } catch (error) {
-      if (!(error instanceof AuthConfigError)) throw error;
-      if (values.auth?.some((pair) => pair.indexOf(':') <= 0)) throw new UsageError('--auth must look like USER:PASSWORD');
-      throw new SiteFileError(`${values['auth-file'] ?? '--auth'}: ${error.message}`);
-    }
-  }
-  const spa = values['spa-file'] ?? (values.spa === true ? true : undefined);
-  return {
-    root: loaded?.root ?? folder,
-    https: values.https === true,
-    open: values.open === true,
-    options: {
-      // --no-clean-urls also turns off serve.json's clean-URL redirects
-      ...(loaded && {
-        site: values['no-clean-urls'] ? new SiteRules({ ...config, cleanUrls: false }) : loaded.rules,
-        hiddenFiles: [loaded.file],
-      }),
-      cleanUrls: values['no-clean-urls'] ? false : config.cleanUrls !== false,
-      ...(config.etag === false && { etag: false }),
-      ...(auth && { auth }),
-      ...(values.isolation && { isolation: true }),
-      ...(values.archives && { archives: true }),
-      ...(spa !== undefined && { spa }),
-      ...(config.directoryListing === false && { listing: false }),
-      ...(config.symlinks !== undefined && values.symlinks === undefined && { symlinks: config.symlinks ? 'follow-inside' : 'deny' }),
-    },
-  };
-}
-
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
-
-/** The start-up warning when Basic credentials would cross a network in clear text, else null. */
-export function plainHttpAuthWarning(host: string, hasTls: boolean, hasAuth: boolean): string | null {
-  if (!hasAuth || hasTls || isLoopback(host)) return null;
-  return `--auth over plain HTTP on ${host}: passwords cross the network readable by anyone on it; add --https`;
-}
 
 /** Start-up lines about the site options: plain-HTTP passwords, the certificate, the QR code. */
 async function announceSite(config: ServeConfig, port: number): Promise<void> {
   const { site } = config;
   const scheme = config.tlsFiles ? 'https' : 'http';
   const warning = plainHttpAuthWarning(config.host, config.tlsFiles !== null, site.options.auth !== undefined);
-  if (warning !== null) process.stderr.write(`sockhttp: warning: ${warning}\n`);
+  if (warning !== null) say(`sockhttp: warning: ${warning}`);
   if (config.certificate) {
     const { certificate } = config;
-    process.stdout.write(
-      `HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}\n`,
-    );
+    say(`HTTPS certificate ${certificate.created ? 'made' : 'reused'}: ${certificate.certFile}\n  SHA-256 ${certificate.fingerprint256}`);
   }
   const networkUrl = urlsFor(config.host, port)
     .map((url) => url.replace(/^http/, scheme))
     .find((url) => !/\/\/(127\.|\[::1\]|localhost)/.test(url));
-  if (networkUrl !== undefined && process.stdout.isTTY) process.stdout.write(`${await renderQrCode(networkUrl)}\n`);
+  if (networkUrl !== undefined && process.stderr.isTTY) say(await renderQrCode(networkUrl));
   if (site.open) {
     const local = `${scheme}://${isLoopback(config.host) || config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}/`;
-    await openBrowser(local).catch(() => process.stderr.write(`sockhttp: could not open a browser; visit ${local}\n`));
+    await openBrowser(local).catch(() => say(`sockhttp: could not open a browser; visit ${local}`));
   }
 }
 
-/** Under --trace with --auth, credentials never reach the trace: the Authorization value is masked. */
-function redactCredentials(trace: TraceOptions): TraceOptions {
-  return {
-    ...trace,
-    write: (text) => trace.write(text.replace(/((?:proxy-)?authorization:\s*)[^\r\n]*?(?=\\r\\n|\r?\n|$)/gi, '$1[redacted]')),
-  };
-}
 // ---- end of site options ------------------------------------------------------------------------
 
 /** `{ [name]: value }` when the value is set, `{}` otherwise: for options that must stay absent. */
@@ -311,6 +239,24 @@ interface ServeConfig {
   site: SiteSettings;
   /** --https without --tls-cert: the certificate from the cache (made before any worker starts). */
   certificate: LocalCertificate | null;
+  /** --log-file: the access log goes there (null: stdout). */
+  logFile: string | null;
+  health: string | undefined;
+  metrics: string | undefined;
+  /** --metrics-port: the metrics on a server of their own. */
+  metricsListen: { host: string; port: number } | null;
+  /** How long SIGTERM answers the health path 503 before the server closes. */
+  drainDelayMs: number;
+  /** --fd, or systemd's LISTEN_FDS: a listening socket passed down; null to bind host and port. */
+  fd: number | null;
+}
+
+/** A path the server answers itself (--health, --metrics): absolute, printable, no query. */
+function opsPath(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\/[\x21-\x7e]*$/.test(value) || value.includes('?') || value.includes('#'))
+    throw new UsageError(`${name} must be a path such as /healthz, not '${value}'`);
+  return value;
 }
 
 function parseServeArgs(args: string[]): ServeConfig | 'help' {
@@ -346,7 +292,23 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
   const traceBody = parseNumber(values['trace-body'], '--trace-body', { max: 1024 * 1024 }) ?? 0;
   const tracing = values.trace === true || values['trace-file'] !== undefined;
   const site = parseSiteArgs(values, positionals[0] ?? '.');
+  const etag = oneOf<'mtime' | 'content'>(values.etag, ['mtime', 'content'], '--etag', 'mtime');
+  const health = opsPath(values.health, '--health');
+  const metricsPort = parseNumber(values['metrics-port'], '--metrics-port', { max: 65535 });
+  const metrics = opsPath(values.metrics, '--metrics') ?? (metricsPort === undefined ? undefined : '/metrics');
+  if (values['metrics-host'] !== undefined && metricsPort === undefined) throw new UsageError('--metrics-host goes with --metrics-port');
+  const drainDelay = parseNumber(values['drain-delay'], '--drain-delay', { min: 0, max: 3600, integer: false });
+  const drainDelayMs = drainDelay === undefined ? (health === undefined ? 0 : 2_000) : Math.round(drainDelay * 1000);
+  const fd = passedSocket(values.fd);
+  if (fd !== null && workers > 1)
+    throw new UsageError('--workers cannot share a socket passed down (--fd, LISTEN_FDS); run one process per socket');
   return {
+    logFile: values['log-file'] ?? null,
+    health,
+    metrics,
+    metricsListen: metricsPort === undefined ? null : { host: values['metrics-host'] ?? '127.0.0.1', port: metricsPort },
+    drainDelayMs,
+    fd,
     site,
     certificate: null,
     trace: tracing ? { file: values['trace-file'] ?? null, bodyBytes: traceBody } : undefined,
@@ -371,6 +333,7 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
       ...(cacheSeconds !== undefined && { cacheControl: `public, max-age=${cacheSeconds}` }),
       ...optional('maxConnections', maxConnections),
       ...site.options,
+      ...(etag === 'content' && { etag: 'content' as const }),
     },
   };
 }
@@ -381,11 +344,11 @@ export async function runServe(args: string[]): Promise<number> {
     config = parseServeArgs(args);
   } catch (error) {
     if (error instanceof SiteFileError) {
-      process.stderr.write(`sockhttp serve: ${error.message}\n`);
+      say(`sockhttp serve: ${error.message}`);
       return 1;
     }
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`sockhttp serve: ${error.message} (try 'sockhttp serve --help')\n`);
+    say(`sockhttp serve: ${error.message} (try 'sockhttp serve --help')`);
     return 2;
   }
   if (config === 'help') {
@@ -398,67 +361,224 @@ export async function runServe(args: string[]): Promise<number> {
       config.certificate = await ensureLocalCertificate(names);
       config.tlsFiles = { cert: config.certificate.certFile, key: config.certificate.keyFile };
     } catch (error) {
-      process.stderr.write(`sockhttp: cannot make an HTTPS certificate: ${(error as Error).message}\n`);
+      say(`sockhttp: cannot make an HTTPS certificate: ${(error as Error).message}`);
       return 1;
     }
   }
-  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
-  const code = await serveUntilSignal(config);
+  if (config.workers > 1 && clusterModule().isPrimary) {
+    const primaryConfig = config;
+    let primaryMetrics: HttpServer | null = null;
+    return runPrimary(config.workers, {
+      announce: (port) => {
+        say(banner(primaryConfig, port));
+        if (primaryMetrics !== null) say(metricsBanner(primaryMetrics, primaryConfig));
+        void announceSite(primaryConfig, port);
+      },
+      ...(config.metricsListen !== null && {
+        startMetrics: async (collect) => {
+          primaryMetrics = await listenForMetrics(primaryConfig, async () => renderMetrics(sumSnapshots(await collect())));
+          return primaryMetrics;
+        },
+      }),
+      // The primary checks a new configuration before it replaces any worker; the workers read it as they start.
+      check: () => reparse(args, config),
+    });
+  }
+  const code = await serveUntilSignal(config, args);
   // A cluster worker's channel to the primary would keep it alive: let go of it too.
-  if (cluster.isWorker) cluster.worker!.disconnect();
+  if (isClusterWorker(config)) clusterModule().worker!.disconnect();
   return code;
 }
 
-function banner(config: ServeConfig, port: number): string {
+function banner(config: ServeConfig, port: number, address?: string): string {
   const scheme = config.tlsFiles ? 'https' : 'http';
-  const urls = urlsFor(config.host, port).map((url) => url.replace(/^http/, scheme));
+  const host = config.fd === null ? config.host : (address ?? config.host);
+  const urls = urlsFor(host, port).map((url) => url.replace(/^http/, scheme));
   const workers = config.workers > 1 ? ` with ${config.workers} workers` : '';
-  return `Serving ${config.root} at ${urls.join(' ')}${workers}\n`;
+  const passed = config.fd === null ? '' : ` (socket ${config.fd} passed down)`;
+  return `Serving ${config.root} at ${urls.join(' ')}${workers}${passed}`;
 }
 
-/** Runs one server until SIGINT or SIGTERM, then drains it. */
-async function serveUntilSignal(config: ServeConfig): Promise<number> {
+/** The configuration from the same arguments again (SIGHUP), or why it cannot be used. */
+function reparse(args: string[], current: ServeConfig): ServeConfig | string {
+  try {
+    const next = parseServeArgs(args);
+    if (next === 'help') return 'no configuration';
+    // What was settled at start stays: the socket, and the certificate made for --https.
+    next.fd = current.fd;
+    next.certificate = current.certificate;
+    if (next.site.https && next.tlsFiles === null) next.tlsFiles = current.tlsFiles;
+    return next;
+  } catch (error) {
+    if (error instanceof SiteFileError || error instanceof UsageError) return error.message;
+    throw error;
+  }
+}
+
+/** What stays with the process across reloads: the log, the counters, the health state. */
+interface ProcessHooks {
+  onAccess: ((entry: AccessLogEntry) => void) | undefined;
+  intercept: ServeStaticOptions['intercept'];
+  onCacheLookup: ((hit: boolean) => void) | undefined;
+  trace: TraceOptions | undefined;
+}
+
+/** The options of serveStatic for `config`, with the certificate and key read now. */
+async function staticOptionsFor(config: ServeConfig, hooks: ProcessHooks): Promise<ServeStaticOptions> {
+  const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
+  return {
+    ...config.options,
+    ...(hooks.trace && { trace: hooks.trace }),
+    root: config.root,
+    host: config.host,
+    port: config.port,
+    ...(config.fd !== null && { fd: config.fd }),
+    ...(tls && { tls }),
+    ...(hooks.onAccess && { onAccess: hooks.onAccess }),
+    ...(hooks.intercept && { intercept: hooks.intercept }),
+    ...(hooks.onCacheLookup && { onCacheLookup: hooks.onCacheLookup }),
+  };
+}
+
+/** Runs one server until SIGINT or SIGTERM, then drains it; SIGHUP reloads it, SIGUSR1 reopens the log file. */
+async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<number> {
   const { root, host, port } = config;
   const logFormat = config.logFormat;
-  let server: HttpServer;
+  let server: HttpServer | null = null;
+  let metricsServer: HttpServer | null = null;
+  let state: ServingState = 'serving';
+  const paths: OpsPaths = { health: config.health, metrics: config.metricsListen === null ? config.metrics : undefined };
+  const metrics = config.metrics === undefined ? null : new ServeMetrics();
+  let log: AccessLogSink | null = null;
+  let hooks: ProcessHooks;
   try {
     if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-    const tls = config.tlsFiles && { cert: await readTlsFile(config.tlsFiles.cert), key: await readTlsFile(config.tlsFiles.key) };
+    if (!config.quiet) log = await openLog(config.logFile);
     const opened = config.trace && openTraceOrSay(config.trace.file, config.trace.bodyBytes);
     const trace = opened && config.options.auth ? redactCredentials(opened) : opened;
-    server = await serveStatic({
-      ...config.options,
-      ...(trace && { trace }),
-      root,
-      host,
-      port,
-      ...(tls && { tls }),
-      ...(!config.quiet && { onAccess: (entry: AccessLogEntry) => process.stdout.write(`${formatAccessLog(entry, logFormat)}\n`) }),
-    });
+    const sink = log;
+    hooks = {
+      onAccess:
+        sink === null && metrics === null
+          ? undefined
+          : (entry: AccessLogEntry) => {
+              if (isOpsRequest(paths, entry.target)) return;
+              metrics?.count(entry);
+              sink?.write(formatAccessLog(entry, logFormat));
+            },
+      intercept: opsIntercept(
+        paths,
+        () => state,
+        metrics,
+        () => server,
+      ),
+      onCacheLookup: metrics === null ? undefined : (hit) => metrics.countCacheLookup(hit),
+      trace: trace || undefined,
+    };
+    server = await serveStatic(await staticOptionsFor(config, hooks));
+    // Under --workers the primary serves --metrics-port and asks each worker for its figures.
+    if (config.metricsListen !== null && metrics !== null && !isClusterWorker(config)) {
+      const render = () => metrics.render({ openConnections: () => server?.connectionCount ?? 0 });
+      metricsServer = await listenForMetrics(config, render);
+    }
   } catch (error) {
+    await server?.close(0);
     if (error instanceof UsageError) {
-      process.stderr.write(`sockhttp serve: ${error.message}\n`);
+      say(`sockhttp serve: ${error.message}`);
       return 2;
     }
-    process.stderr.write(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}\n`);
+    if (error instanceof LogFileError) {
+      say(`sockhttp serve: ${error.message}`);
+      return 1;
+    }
+    say(`sockhttp: ${startupError(error as NodeJS.ErrnoException, root, host, port)}`);
     return 1;
   }
+  const running = server;
+  const reload = async () => {
+    const next = reparse(args, config);
+    if (typeof next === 'string') {
+      say(`sockhttp: reload refused, still serving as before: ${next}`);
+      return;
+    }
+    try {
+      await reloadStatic(running, await staticOptionsFor(next, hooks));
+      say('sockhttp: reloaded (configuration, certificate, file caches)');
+    } catch (error) {
+      const reason = error instanceof TlsFileError ? `TLS: ${error.message}` : (error as Error).message;
+      say(`sockhttp: reload refused, still serving as before: ${reason}`);
+    }
+  };
+  const onHangUp = () => {
+    // Under --workers the primary replaces the workers; a worker leaves SIGHUP to it.
+    if (!isClusterWorker(config)) void reload();
+  };
+  const onUser1 = () => void log?.reopen();
+  process.on('SIGHUP', onHangUp);
+  process.on('SIGUSR1', onUser1);
   const stopped = new Promise<number>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      server.close(5_000).then(() => resolve(0));
+    const stop = (delayMs: number) => {
+      process.off('SIGINT', onInterrupt);
+      process.off('SIGTERM', onTerminate);
+      process.off('message', onMessage);
+      // Load balancers see the health path fail first and stop sending; only then does the listener close.
+      state = 'draining';
+      setTimeout(() => {
+        void Promise.all([running.close(5_000), metricsServer?.close(1_000)]).then(() => {
+          process.off('SIGHUP', onHangUp);
+          process.off('SIGUSR1', onUser1);
+          resolve(0);
+        });
+      }, delayMs);
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    const onInterrupt = () => stop(0);
+    const onTerminate = () => stop(config.drainDelayMs);
+    // The primary retires a worker it has replaced (SIGHUP): no health delay, its successor already serves.
+    const onMessage = (message: unknown) => {
+      const request = message as { sockhttp?: string; id?: number } | null;
+      if (request?.sockhttp === 'retire') stop(0);
+      if (request?.sockhttp === 'metrics-request' && metrics !== null) {
+        process.send?.({ sockhttp: 'metrics-snapshot', id: request.id, snapshot: metrics.snapshot(running.connectionCount) });
+      }
+    };
+    process.on('SIGINT', onInterrupt);
+    process.on('SIGTERM', onTerminate);
+    process.on('message', onMessage);
   });
   // The banner comes after the signal handlers: whoever reads it may send a signal at once.
   // Under --workers the primary prints it once, not every worker.
-  if (!cluster.isWorker) {
-    process.stdout.write(banner(config, server.address!.port));
-    await announceSite(config, server.address!.port);
+  if (!isClusterWorker(config)) {
+    const address = running.address!;
+    say(banner(config, address.port, address.address));
+    if (metricsServer !== null) say(metricsBanner(metricsServer, config));
+    await announceSite(config, address.port);
   }
   return stopped;
+}
+
+const metricsBanner = (server: HttpServer, config: ServeConfig) =>
+  `Metrics at http://${urlHost(server.address!.address)}:${server.address!.port}${config.metrics}`;
+
+const urlHost = (address: string) => (address.includes(':') ? `[${address}]` : address);
+
+/** --metrics-port's server, or a usage error naming the flag when its address cannot be bound. */
+async function listenForMetrics(config: ServeConfig, render: () => string | Promise<string>): Promise<HttpServer> {
+  const { host, port } = config.metricsListen!;
+  try {
+    return await startMetricsServer(config.metrics!, host, port, render);
+  } catch (error) {
+    throw new UsageError(`--metrics-port: ${startupError(error as NodeJS.ErrnoException, config.root, host, port)}`);
+  }
+}
+
+class LogFileError extends Error {}
+
+async function openLog(file: string | null): Promise<AccessLogSink> {
+  try {
+    return await AccessLogSink.open(file);
+  } catch (error) {
+    throw new LogFileError(`--log-file ${file}: cannot open it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }
 
 class TlsFileError extends Error {}
@@ -469,49 +589,4 @@ async function readTlsFile(path: string): Promise<Buffer> {
   } catch (error) {
     throw new TlsFileError(`cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-}
-
-/**
- * --workers N: N processes (node:cluster) share the listening socket. A worker that dies is
- * replaced; one that fails before it ever listened (port in use…) stops the whole server, since
- * its replacements would fail the same way. SIGTERM/SIGINT drain every worker, then exit 0.
- */
-function runPrimary(config: ServeConfig): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    let printedBanner = false;
-    const listened = new Set<number>();
-    const fork = () => cluster.fork();
-    cluster.on('listening', (worker, address) => {
-      listened.add(worker.id);
-      if (!printedBanner) {
-        printedBanner = true;
-        process.stdout.write(banner(config, address.port));
-        void announceSite(config, address.port);
-      }
-    });
-    let failedToStart = false;
-    const liveWorkers = () => Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined && !worker.isDead());
-    const stopAll = () => {
-      stopping = true;
-      for (const worker of liveWorkers()) worker!.process.kill('SIGTERM');
-    };
-    cluster.on('exit', (worker, code) => {
-      if (!stopping && !listened.has(worker.id)) {
-        failedToStart = true; // it has said why on stderr
-        stopAll();
-      } else if (!stopping) {
-        process.stderr.write(`sockhttp: worker ${worker.process.pid} exited (${code ?? 'signal'}); starting another\n`);
-        fork();
-        return;
-      }
-      if (liveWorkers().length === 0) resolve(failedToStart ? 1 : 0);
-    });
-    const stop = () => {
-      if (!stopping) stopAll();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    for (let i = 0; i < config.workers; i++) fork();
-  });
 }

@@ -237,6 +237,30 @@ export class FileAccess {
     }
   }
 
+  /**
+   * Reads the bytes of `source` in pieces of at most `pieceBytes` through a descriptor verified now
+   * and checked to be that very version, giving each piece to `consume` (which must not keep it:
+   * the buffer is reused). Resolves with whether the file stayed that version throughout: false
+   * when it was cut shorter or written to while it was read. Never holds a large file whole.
+   */
+  async readPieces(source: Source, pieceBytes: number, consume: (piece: Buffer) => void): Promise<boolean> {
+    const fd = this.openSource(source);
+    try {
+      const { size } = source.identity;
+      const buffer = Buffer.allocUnsafe(Math.min(pieceBytes, Math.max(1, size)));
+      let position = 0;
+      while (position < size) {
+        const { bytesRead } = await readAsync(fd, buffer, 0, Math.min(buffer.length, size - position), position);
+        if (bytesRead === 0) break;
+        consume(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+      return position === size && sameIdentity(source.identity, identityOf(await fstatAsync(fd)));
+    } finally {
+      await closeAsync(fd);
+    }
+  }
+
   #openThroughProc(path: string, forReading: boolean): Opened {
     const pathFd = openSync(path, O_PATH);
     try {

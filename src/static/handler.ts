@@ -38,6 +38,7 @@ import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './co
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type Source } from './file-access.js';
 import { BufferCache } from './file-index.js';
+import { ContentTags } from './content-tags.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
 import { type Located, Locator } from './locate.js';
@@ -108,7 +109,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     hidden: options.hiddenFiles ?? [],
   });
   const locator = new Locator(access, options.indexFile ?? 'index.html', site?.trailingSlash !== false);
+  const contentTags = options.etag === 'content' ? new ContentTags(access) : null;
   const descriptions = new Descriptions(access, locator, {
+    ...(contentTags && { contentTags }),
     compression,
     cacheControl: options.cacheControl ?? 'no-cache',
     extraFields,
@@ -123,12 +126,14 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const ownPageFields = pageFields(options.htmlSnippet !== undefined);
   const errorPlans = new Map<number, ResponsePlan>();
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
+  const onCacheLookup = options.onCacheLookup;
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
   let compressionsRunning = 0;
 
   /** The whole content of a small file, from memory when this version of it was read before. */
   function smallFileContent(source: Source, key: string): Buffer | Promise<Buffer> {
     const cached = contents.peek(key);
+    onCacheLookup?.(cached !== undefined);
     if (cached !== undefined) return cached;
     let changedWhileRead = false;
     return contents
@@ -168,6 +173,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     found: Located & { kind: 'file' },
     status = 200,
     spaFallback = false,
+    tagRetried = false,
   ): ResponsePlan | Promise<ResponsePlan> {
     const description = descriptions.describe(found);
     const size = description.source.identity.size;
@@ -186,6 +192,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       const sibling = descriptions.sibling(description, coding);
       if (sibling !== undefined) source = sibling;
       else if (!description.compressesOnTheFly) coding = null;
+    }
+    if (contentTags !== null && contentTags.peek(source) === undefined) {
+      // --etag content: the first request for this version hashes its bytes, then is answered as
+      // the next ones will be. A file that keeps changing while it is hashed gets a 503 to retry.
+      if (tagRetried) return errorAnswer(503, [['Retry-After', '1']]);
+      return contentTags.compute(source).then(() => serveFile(request, found, status, spaFallback, true));
     }
     let chosen = descriptions.representation(description, coding ?? (live ? 'live' : 'identity'), source);
     if (coding !== null && source === description.source && !mayCompress(chosen.bodyKey)) {
@@ -216,6 +228,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
 
     if (coding !== null && source === description.source) {
       const bytes = compressed.peek(bodyKey);
+      onCacheLookup?.(bytes !== undefined);
       if (bytes !== undefined) return withBytes(bytes);
       return compressOnce(description, bodyKey, coding).then(withBytes);
     }
@@ -369,7 +382,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       if (known !== undefined) return known;
     }
     const base: FieldLine[] = [['Content-Type', 'text/html; charset=utf-8'], ...ownPageFields, ...fields];
-    const body = { kind: 'bytes' as const, bytes: Buffer.from(errorPageHtml(status), 'utf8') };
+    // Under --watch the error pages reload too: a 404 for a page not written yet turns into it once saved.
+    const html = options.htmlSnippet === undefined ? errorPageHtml(status) : insertSnippet(errorPageHtml(status), options.htmlSnippet);
+    const body = { kind: 'bytes' as const, bytes: Buffer.from(html, 'utf8') };
     if (fields.length > 0) return { status, fields: replaceFields(base, extraFields), body };
     // One prepared page per status: the server keeps its serialized form.
     const plan = prepareResponse(status, replaceFields(base, extraFields), body);

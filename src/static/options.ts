@@ -29,8 +29,14 @@ export interface StaticOptions {
   cleanUrls?: boolean;
   /** The rules of a serve.json (loadSiteConfig): redirects, rewrites, headers, listings, trailing slashes. */
   site?: SiteRules;
-  /** serve.json's `etag: false`: send no ETag. Default true. */
-  etag?: boolean;
+  /**
+   * serve.json's `etag: false`: send no ETag. Default true: an ETag from the file's modification time
+   * and size. 'content': an ETag from a hash of the bytes (made once per version of a file), equal on
+   * every replica that serves a copy of the folder, whatever its files' modification times.
+   */
+  etag?: boolean | 'content';
+  /** Called on each lookup of file bytes in memory (small files, compressed bodies): hit or miss, for metrics. */
+  onCacheLookup?: (hit: boolean) => void;
   /** HTTP Basic authentication (--auth, --auth-file): every request needs one of these users. */
   auth?: BasicAuthOptions | BasicAuth;
   /** Cross-origin isolation (--isolation): COOP same-origin and COEP require-corp on every response. */

@@ -18,6 +18,7 @@ import { type FileAccess, type Source, identityKey, sameIdentity } from './file-
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Located, Locator } from './locate.js';
 import { contentTypeFor } from './mime.js';
+import type { ContentTags } from './content-tags.js';
 import { replaceFields } from '../site/rules.js';
 
 /** A precompressed sibling: the path it was found at (stat-ed again before each use) and what was verified. */
@@ -62,6 +63,11 @@ export interface DescriptionOptions {
   fieldsForPath?: (path: string) => FieldLine[];
   /** serve.json's `etag: false`: no ETag field (Last-Modified still validates). */
   etag?: boolean;
+  /**
+   * --etag content: ETags from the bytes. The handler makes sure the tag of a source is known
+   * (ContentTags.compute) before it asks for one of its representations.
+   */
+  contentTags?: ContentTags;
 }
 
 const DESCRIBED_FILES = 10_000;
@@ -136,7 +142,13 @@ export class Descriptions {
     let known = description.representations.get(key);
     if (known !== undefined) return known;
     const { cacheControl, extraFields } = this.#options;
-    const validators = makeValidators(source.identity.mtimeMs, source.identity.size, name === 'identity' ? undefined : name);
+    const coding = name === 'identity' ? undefined : name;
+    const validators = makeValidators(source.identity.mtimeMs, source.identity.size, coding);
+    const contentTag = this.#options.contentTags?.peek(source);
+    if (this.#options.contentTags !== undefined) {
+      if (contentTag === undefined) throw new Error('the content tag of a source is computed before its representations');
+      validators.etag = `"${contentTag}${coding ? `-${coding}` : ''}"`;
+    }
     const cachingFields: FieldLine[] = [
       ['Last-Modified', formatHttpDate(validators.lastModified)],
       ...(this.#options.etag === false ? [] : [['ETag', validators.etag] as const]),

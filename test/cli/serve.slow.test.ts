@@ -50,14 +50,16 @@ const COMMON_LOG_LINE = new RegExp(
   `^127\\.0\\.0\\.1 - - \\[(\\d{2})/${MONTH}/(\\d{4}):(\\d{2}):(\\d{2}):(\\d{2}) \\+0000\\] "([^"]*)" (\\d{3}) (\\d+|-)$`,
 );
 
+/** stdout carries the access log alone: every line of it is a log line. */
 function logLines(output: string): string[] {
-  return output.split('\n').filter((line) => line !== '' && !line.startsWith('Serving '));
+  return output.split('\n').filter((line) => line !== '');
 }
 
 describe('sockhttp serve', () => {
-  test('prints the URL it serves at, and serves there', async () => {
+  test('prints the URL it serves at on stderr, and serves there', async () => {
     await withCli([folder.path], async (cli) => {
-      const [firstLine] = cli.output().split('\n');
+      const [firstLine] = cli.errors().split('\n');
+      assert.equal(cli.output(), '', 'nothing on stdout before a request');
       assert.equal(firstLine, `Serving ${folder.path} at http://127.0.0.1:${cli.port}/`);
       const { status, text } = await fetchText(cli.port, '/x.txt');
       assert.equal(status, 200);
@@ -117,7 +119,7 @@ describe('sockhttp serve', () => {
       await closed; // every byte it wrote to stdout has been read
       output = cli.output();
     });
-    assert.match(output, /^Serving .* at http:\/\/127\.0\.0\.1:\d+\/\n$/);
+    assert.equal(output, '');
   });
 
   test('-q is --quiet', async () => {
@@ -273,7 +275,7 @@ describe('sockhttp serve', () => {
   test('PORT from the environment is used when --port is absent', async () => {
     const cli = startProcess(process.execPath, [CLI, 'serve', folder.path, '--quiet'], { env: { ...process.env, PORT: '0' } });
     try {
-      const match = await cli.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//);
+      const match = await cli.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//, 10_000, 'stderr');
       const port = Number(match[1]);
       // Port 0 took a free port: not the default 13331.
       assert.ok(port > 0 && port !== 13331, `port ${port}`);
@@ -290,7 +292,7 @@ describe('sockhttp serve', () => {
       env: { ...process.env, PORT: 'abc' },
     });
     try {
-      const match = await cli.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//);
+      const match = await cli.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//, 10_000, 'stderr');
       assert.equal((await fetchText(Number(match[1]), '/x.txt')).text, HELLO);
     } finally {
       assert.equal(await cli.stop(), 0);

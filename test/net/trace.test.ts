@@ -41,7 +41,7 @@ const TRACE_LINE = /^(\d{2}:\d{2}:\d{2}\.\d{3}) #(\d+) ([<>*]) (.{14})(.*)$/;
 function parseTrace(output: string): TraceEntry[] {
   return output
     .split('\n')
-    .filter((line) => line !== '')
+    .filter((line) => line !== '' && !line.startsWith('Serving ')) // serve's banner shares stderr with the trace
     .map((line) => {
       const match = TRACE_LINE.exec(line);
       assert.ok(match !== null, `not a trace line: ${JSON.stringify(line)}`);
@@ -121,7 +121,7 @@ async function startTracedServer(args: string[], env: NodeJS.ProcessEnv = proces
     },
   };
   const banner = await pollUntil(
-    () => /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stdout),
+    () => /http:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr),
     (match) => match !== null || child.exitCode !== null,
   );
   if (banner === null) {

@@ -31,9 +31,9 @@ after(() => home.remove());
 
 async function startHttps(): Promise<{ port: number; fingerprint: string; stop(): Promise<unknown>; output(): string }> {
   const server = startProcess(process.execPath, [CLI, 'serve', root, '--https', '--port', '0', '-q'], { env });
-  const [, port] = await server.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//, 30_000);
-  const [, fingerprint] = await server.waitFor(/SHA-256 ([0-9A-F:]{95})/);
-  return { port: Number(port), fingerprint: fingerprint!, stop: () => server.stop(), output: () => server.output() };
+  const [, port] = await server.waitFor(/https:\/\/127\.0\.0\.1:(\d+)\//, 30_000, 'stderr');
+  const [, fingerprint] = await server.waitFor(/SHA-256 ([0-9A-F:]{95})/, 10_000, 'stderr');
+  return { port: Number(port), fingerprint: fingerprint!, stop: () => server.stop(), output: () => server.errors() };
 }
 
 describe('--https without certificate files', () => {
@@ -129,7 +129,7 @@ describe('the QR code of the network URL', () => {
   test('the CLI draws none when its output is not a terminal or it listens on loopback only', async () => {
     const cli = await startCliServer([root, '-q']);
     try {
-      assert.doesNotMatch(cli.output(), /[█▀▄]/);
+      assert.doesNotMatch(cli.output() + cli.errors(), /[█▀▄]/);
     } finally {
       await cli.stop();
     }

@@ -327,7 +327,7 @@ describe('Basic authentication', () => {
     } finally {
       await cli.stop();
     }
-    const everything = cli.output() + cli.child.stderr!.read()?.toString();
+    const everything = cli.output() + cli.errors();
     for (const secret of [
       'pw-on-command-line',
       'pw-in-file',

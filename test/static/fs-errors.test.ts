@@ -50,7 +50,7 @@ describe('an unreadable file', { skip: !canDropPrivileges && 'needs root and set
       '-q',
     ]);
     try {
-      const port = Number((await server.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
+      const port = Number((await server.waitFor(/http:\/\/127\.0\.0\.1:(\d+)\//, 10_000, 'stderr'))[1]);
       const refused = (await rawExchange(port, 'GET /secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toString('latin1');
       assert.match(refused, /^HTTP\/1\.1 403 Forbidden\r\n/);
       assert.doesNotMatch(refused, /not for you|EACCES|secret\.txt/);

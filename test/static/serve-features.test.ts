@@ -5,7 +5,7 @@
  * Node's fetch and curl, against serveStatic in this process or `sockhttp serve` as a child process.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -1284,6 +1284,41 @@ describe('sockhttp serve --watch', () => {
         reloaded = await stream.waitFor(/event: reload\r?\n/, 2_000);
       }
       assert.ok(reloaded, `no "event: reload" within 10 s of writing under the root; received ${JSON.stringify(stream.received())}`);
+    } finally {
+      stream.socket.destroy();
+    }
+  });
+
+  test('the 404 page gets the live-reload script too (a page not written yet appears once saved)', async () => {
+    const response = await send(cli.port, '/not-written-yet.html');
+    assert.equal(response.status, 404);
+    assert.match(response.body.toString(), SNIPPET_MARK);
+    assert.equal(response.field('content-length'), String(response.body.length));
+  });
+
+  test('a change to a hidden file, which the server never serves, reloads nothing', async () => {
+    const stream = await openEventStream(cli.port);
+    try {
+      // First a visible change, so that the watcher is known to be running.
+      let reloaded = false;
+      for (let attempt = 0; attempt < 5 && !reloaded; attempt++) {
+        writeFileSync(join(watchRoot, 'sub', `visible-${attempt}.txt`), `change ${attempt}\n`);
+        reloaded = await stream.waitFor(/event: reload\r?\n/, 2_000);
+      }
+      assert.ok(reloaded, 'no reload for a visible change');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past the settling delay
+      const before = stream.received().split('event: reload').length;
+      mkdirSync(join(watchRoot, '.git'), { recursive: true });
+      for (let attempt = 0; attempt < 5; attempt++) {
+        writeFileSync(join(watchRoot, '.git', 'index'), `${attempt}\n`);
+        writeFileSync(join(watchRoot, 'sub', '.page.html.swp'), `${attempt}\n`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(
+        await stream.waitFor(new RegExp(`(event: reload[\\s\\S]*){${before}}`), 1_000),
+        false,
+        'a hidden file reloaded the pages',
+      );
     } finally {
       stream.socket.destroy();
     }

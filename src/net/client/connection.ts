@@ -5,9 +5,10 @@
  */
 import { type OnReadOpts, type Socket, connect as connectTcp, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type TLSSocket, connect as connectTls } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { DEFAULT_RESPONSE_LIMITS } from '../../core/limits.js';
 import { ResponseReader } from '../../core/message-reader.js';
+import { tlsModule } from './builtins.js';
 import { authorityOf, defaultPort, socketHost } from '../../core/origin.js';
 import { serializeRequestHead } from '../../core/serializer.js';
 import { escapeBytes } from '../../core/trace.js';
@@ -70,6 +71,10 @@ export interface OpenOptions extends TlsSettings {
   userAgent: string;
   /** DNS, TCP, a proxy's tunnel and TLS must be done within this time (default 10 s; 0: no limit). */
   connectTimeoutMs?: number;
+  /** IPv4 or IPv6 only. */
+  family?: 4 | 6;
+  /** Another host and port to open the TCP connection to (RequestOptions.connectTo). */
+  connectTo?: (host: string, port: number) => { host: string; port: number } | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -175,7 +180,12 @@ function openTcp(
           return false;
         })
       : null;
-    const socket = connectTcp({ host, port, ...(regions !== null && { onread: regions.onread }) });
+    const socket = connectTcp({
+      host,
+      port,
+      ...(options.family !== undefined && { family: options.family }),
+      ...(regions !== null && { onread: regions.onread }),
+    });
     const unwatch = watchAbort(options.signal, () => {
       socket.destroy();
       reject(options.signal.reason);
@@ -273,7 +283,7 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
   const port = defaultPort(target);
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(options.signal.reason);
-    const socket = connectTls({
+    const socket = tlsModule().connect({
       socket: tcp,
       host, // the name the certificate is checked against
       // SNI names a host, never an address (RFC 6066 §3).
@@ -350,8 +360,9 @@ export async function openConnection(route: Route, key: string, id: number, opti
 async function openConnectionSteps(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
   const isHttps = route.target.protocol === 'https:';
   const peer = route.proxy ?? route.target;
-  const host = socketHost(peer);
-  const port = defaultPort(peer);
+  const override = options.connectTo?.(socketHost(peer), defaultPort(peer)) ?? null;
+  const host = override?.host ?? socketHost(peer);
+  const port = override?.port ?? defaultPort(peer);
   // TLS reads the TCP socket itself (node:tls has no onread for a socket it is given).
   const tcp = await openTcp(host, port, route.proxy === null ? 'origin' : 'proxy', { ...options, readWithRegions: !isHttps });
   // Errors surface on the TLS socket once it wraps this one; this listener keeps a late one on the

@@ -3,7 +3,7 @@
  * with `decompress`. Each decoder is made only once the body's first bytes are known.
  */
 import { PassThrough, type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate, createInflateRaw } from 'node:zlib';
+import { zlibModule } from './builtins.js';
 import type { ClientResponse } from './request.js';
 import { ClientError } from './errors.js';
 
@@ -21,11 +21,11 @@ export function decodeContent(response: ClientResponse): Readable {
     switch (coding) {
       case 'gzip':
       case 'x-gzip':
-        return new ContentDecoder(() => createGunzip());
+        return new ContentDecoder(() => zlibModule().createGunzip());
       case 'deflate':
         return new ContentDecoder(chooseInflate, 2);
       case 'br':
-        return new ContentDecoder(() => createBrotliDecompress());
+        return new ContentDecoder(() => zlibModule().createBrotliDecompress());
       default:
         response.body.destroy();
         throw new ClientError('bad-content-encoding', `Unsupported content coding: ${coding}`);
@@ -50,7 +50,7 @@ class DecodedBody extends PassThrough {
 /** deflate, in either form: a zlib stream (first byte 0x?8, first two bytes a multiple of 31: RFC 1950 §2.2) or raw. */
 function chooseInflate(first: Buffer): Transform {
   const isZlib = first.length >= 2 && (first[0]! & 0x0f) === 8 && ((first[0]! << 8) | first[1]!) % 31 === 0;
-  return isZlib ? createInflate() : createInflateRaw();
+  return isZlib ? zlibModule().createInflate() : zlibModule().createInflateRaw();
 }
 
 /**

@@ -4,18 +4,24 @@
  * place, `decideReuse`, with every reason written down next to its rule: a connection reused when it
  * should not be is how a client ends up reading the tail of one response as the head of the next.
  */
-import { createHash } from 'node:crypto';
 import type { BodyFraming } from '../../core/framing.js';
-import { defaultPort } from '../../core/origin.js';
+import { defaultPort, socketHost } from '../../core/origin.js';
+import { cryptoModule } from './builtins.js';
 import { type Connection, type OpenOptions, type Route, type TlsSettings, openConnection } from './connection.js';
 
 /**
  * Connections are interchangeable when they reach the same origin the same way with the same TLS
  * trust: plain HTTP through a proxy goes to the proxy whatever the origin, so those share one key.
  */
-export function connectionKey(route: Route, tls: TlsSettings): string {
+export function connectionKey(route: Route, tls: TlsSettings & Pick<OpenOptions, 'family' | 'connectTo'>): string {
   if (route.proxy !== null && route.target.protocol === 'http:') return `http-proxy ${route.proxy.href}`;
-  const origin = `${route.target.protocol}//${route.target.hostname}:${defaultPort(route.target)}`;
+  let origin = `${route.target.protocol}//${route.target.hostname}:${defaultPort(route.target)}`;
+  // A connection opened elsewhere than the URL names (--resolve, --connect-to, -4/-6) serves only requests that ask for the same.
+  if (tls.family !== undefined || tls.connectTo !== undefined) {
+    const peer = route.proxy ?? route.target;
+    const override = tls.connectTo?.(socketHost(peer), defaultPort(peer)) ?? null;
+    origin += ` at ${override === null ? '-' : `${override.host}:${override.port}`} ipv${tls.family ?? 'any'}`;
+  }
   const via = route.proxy === null ? 'direct' : `tunnel ${route.proxy.href}`;
   if (route.target.protocol !== 'https:') return `${origin} ${via}`;
   const ca = tls.ca === undefined ? 'system' : digestOf(tls.ca);
@@ -35,7 +41,7 @@ function digestOf(ca: Buffer | string): string {
   if (typeof ca === 'string') {
     let digest = CA_TEXT_DIGESTS.get(ca);
     if (digest === undefined) {
-      digest = createHash('sha256').update(ca).digest('hex');
+      digest = cryptoModule().createHash('sha256').update(ca).digest('hex');
       if (CA_TEXT_DIGESTS.size >= CA_TEXT_DIGESTS_MAX) CA_TEXT_DIGESTS.clear();
       CA_TEXT_DIGESTS.set(ca, digest);
     }
@@ -43,7 +49,7 @@ function digestOf(ca: Buffer | string): string {
   }
   const known = CA_BUFFER_DIGESTS.get(ca);
   if (known?.bytes.equals(ca)) return known.digest;
-  const digest = createHash('sha256').update(ca).digest('hex');
+  const digest = cryptoModule().createHash('sha256').update(ca).digest('hex');
   CA_BUFFER_DIGESTS.set(ca, { bytes: Buffer.from(ca), digest });
   return digest;
 }

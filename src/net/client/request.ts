@@ -96,6 +96,17 @@ export interface RequestOptions {
   retries?: number;
   /** The first wait before a retry, doubled each time up to 30 s (default 1000 ms). */
   retryDelayMs?: number;
+  /** Default fields (Host, User-Agent, Accept…) not to send at all, by name in any case (curl -H 'Name:'). */
+  omitFields?: readonly string[];
+  /** The Cookie field for each request of the chain, redirects included (a cookie jar's answer), or null for none. */
+  cookieHeader?: (url: URL) => string | null;
+  /** Connect over IPv4 (4) or IPv6 (6) only (curl -4, -6). */
+  family?: 4 | 6;
+  /**
+   * Where to open the TCP connection for a host and port instead of what they name (curl --resolve,
+   * --connect-to); null: as named. The URL still gives Host, TLS's server name and the certificate check.
+   */
+  connectTo?: (host: string, port: number) => { host: string; port: number } | null;
 }
 
 export interface Timings {
@@ -360,7 +371,7 @@ function routeFor(target: URL, options: RequestOptions): Route {
  */
 async function exchange(target: URL, plan: RequestPlan, context: RequestContext): Promise<ExchangeResult> {
   const route = routeFor(target, context.options);
-  const head = requestHead(route, plan, context);
+  const head = requestHead(route, withCookies(plan, target, context.options), context);
   const key = connectionKey(route, context.options);
   const pooled = context.agent.takeIdle(key);
   if (pooled !== null) {
@@ -379,10 +390,21 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
     since: context.since,
     userAgent: USER_AGENT,
     connectTimeoutMs: context.options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
+    ...(context.options.family !== undefined && { family: context.options.family }),
+    ...(context.options.connectTo !== undefined && { connectTo: context.options.connectTo }),
     ...(context.options.insecure !== undefined && { insecure: context.options.insecure }),
     ...(context.options.ca !== undefined && { ca: context.options.ca }),
   });
   return new Exchange(opened, false, route, plan, head, context).run();
+}
+
+/** The plan with the cookie jar's Cookie for this hop, joined to one the caller gave (one Cookie field, RFC 6265 §5.4). */
+function withCookies(plan: RequestPlan, target: URL, options: RequestOptions): RequestPlan {
+  const fromJar = options.cookieHeader?.(target) ?? null;
+  if (fromJar === null || fromJar === '') return plan;
+  const given = plan.fields.find(([name]) => name.toLowerCase() === 'cookie');
+  const others = plan.fields.filter(([name]) => name.toLowerCase() !== 'cookie');
+  return { ...plan, fields: [...others, ['Cookie', given === undefined ? fromJar : `${given[1]}; ${fromJar}`]] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +421,8 @@ const PLAIN_HEADS_MAX = 256;
 
 /** The request head, from PLAIN_HEADS when it is a plain request seen before. */
 function requestHead(route: Route, plan: RequestPlan, context: RequestContext): Buffer {
-  if (plan.fields.length > 0 || plan.body.length > 0 || route.proxy !== null) return buildRequestHead(route, plan, context);
+  if (plan.fields.length > 0 || plan.body.length > 0 || route.proxy !== null || context.options.omitFields !== undefined)
+    return buildRequestHead(route, plan, context);
   const key = `${context.keepAlive ? 'k' : 'c'}${context.options.decompress ? 'd' : 'i'} ${plan.method} ${route.target.href}`;
   let head = PLAIN_HEADS.get(key);
   if (head === undefined) {
@@ -425,6 +448,7 @@ function buildRequestHead(route: Route, plan: RequestPlan, context: RequestConte
   const authorization = viaProxy ? proxyAuthorization(route.proxy!) : null;
   if (authorization !== null) defaults.push(['Proxy-Authorization', authorization]);
   const given = new Set(plan.fields.map(([name]) => name.toLowerCase()));
+  for (const name of context.options.omitFields ?? []) given.add(name.toLowerCase());
   const fields = defaults.filter(([name]) => !given.has(name.toLowerCase()));
   fields.push(...plan.fields);
   // Content-Length for any content, and 0 for methods that define content but have none (RFC 9110 §8.6).

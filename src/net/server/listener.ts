@@ -3,15 +3,19 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
-import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
 import { CLIENT_PREFACE } from '../../core/h2/frames.js';
 import type { H2Limits } from '../../core/h2/limits.js';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { createRequire } from 'node:module';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
 import type { TraceOptions } from '../../core/connection-trace.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
 import { H2ServerConnection } from './h2-connection.js';
+
+// node:tls (~10 ms to load) only for a server that speaks TLS: a plain one starts without it.
+const loadBuiltin = createRequire(import.meta.url);
 
 export interface HttpServerOptions {
   handler: RequestHandler;
@@ -56,6 +60,8 @@ export class HttpServer {
   readonly #tcpServer: Server;
   readonly #connections = new Set<AcceptedConnection>();
   readonly #onClose: (() => void) | undefined;
+  /** Shared with every connection, which reads the handler per request: replacing it reaches them all. */
+  readonly #settings: { handler: RequestHandler };
   /** Set by close(): called once the last connection has gone. */
   #whenEmpty: (() => void) | null = null;
 
@@ -70,6 +76,7 @@ export class HttpServer {
       h2Limits: options.http2Limits,
     };
     const http2 = options.http2 ?? true;
+    this.#settings = settings;
     let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
     const track = (socket: Socket, connection: AcceptedConnection) => {
@@ -110,7 +117,7 @@ export class HttpServer {
     if (options.tls) {
       // The handshake is part of the request head's time: a client that connects and never sends its
       // ClientHello (or sends it slowly) is let go after headersMs, not Node's default of 120 s.
-      const server = createTlsServer(
+      const server = (loadBuiltin('node:tls') as typeof import('node:tls')).createServer(
         {
           allowHalfOpen: true,
           noDelay: true,
@@ -146,6 +153,33 @@ export class HttpServer {
         resolve(this.#tcpServer.address() as AddressInfo);
       });
     });
+  }
+
+  /**
+   * Listens on a socket a supervisor already bound and passed down as descriptor `fd` (systemd's
+   * socket activation, LISTEN_FDS; or --fd). The socket stays the supervisor's to bind: no port is chosen here.
+   */
+  listenOnFd(fd: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#tcpServer.once('error', onError);
+      this.#tcpServer.listen({ fd }, () => {
+        this.#tcpServer.off('error', onError);
+        this.#tcpServer.on('error', () => {});
+        resolve(this.#tcpServer.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Answers the next requests (on open connections too) with `handler`; requests under way finish with the old one. */
+  replaceHandler(handler: RequestHandler): void {
+    this.#settings.handler = handler;
+  }
+
+  /** New certificate and key for the next handshakes; connections already made keep theirs (node:tls setSecureContext). */
+  replaceTls(tls: { cert: Buffer | string; key: Buffer | string }): void {
+    if (!('setSecureContext' in this.#tcpServer)) throw new Error('this server does not serve TLS');
+    (this.#tcpServer as TlsServer).setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   get address(): AddressInfo | null {

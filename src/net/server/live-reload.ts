@@ -17,15 +17,26 @@ const SETTLE_MS = 80;
 /** An open stream gets a comment line this often, so the server's stall timeout never ends it. */
 const DEFAULT_PING_MS = 15_000;
 
+/** Whether a path relative to the root has a segment starting with '.'. */
+function isHidden(relative: string): boolean {
+  return relative.split(/[\\/]/).some((segment) => segment.startsWith('.'));
+}
+
 export class LiveReload {
   readonly #clients = new Set<PassThrough>();
   readonly #watcher: FSWatcher;
   #pending: NodeJS.Timeout | null = null;
   readonly #ping: NodeJS.Timeout;
 
-  /** `pingMs` must be shorter than the server's stall timeout. */
-  constructor(root: string, pingMs = DEFAULT_PING_MS) {
-    this.#watcher = watch(root, { recursive: true }, () => this.#changed());
+  /**
+   * `pingMs` must be shorter than the server's stall timeout. With `ignoreHidden`, a change under a
+   * name starting with '.' (.git, an editor's swap file) reloads nothing: the server never serves it.
+   */
+  constructor(root: string, pingMs = DEFAULT_PING_MS, { ignoreHidden = true } = {}) {
+    this.#watcher = watch(root, { recursive: true }, (_event, name) => {
+      if (ignoreHidden && name !== null && isHidden(String(name))) return;
+      this.#changed();
+    });
     this.#watcher.on('error', () => {}); // a folder removed while watched must not stop the server
     // A line starting with ":" is a comment: browsers ignore it (HTML Living Standard, server-sent events).
     this.#ping = setInterval(() => {

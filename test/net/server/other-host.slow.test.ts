@@ -114,7 +114,7 @@ const hasCurl = commandExists('curl');
 async function startServe(args: string[], address: string): Promise<BackgroundProcess & { port: number }> {
   const server = startProcess(process.execPath, [CLI, 'serve', PUBLIC_ROOT, ...args, '--port', '0']);
   try {
-    const match = await server.waitFor(new RegExp(`http://${address.replace(/\./g, '\\.')}:(\\d+)/`), 15_000);
+    const match = await server.waitFor(new RegExp(`http://${address.replace(/\./g, '\\.')}:(\\d+)/`), 15_000, 'stderr');
     return Object.assign(server, { port: Number(match[1]) });
   } catch (error) {
     await server.stop();
@@ -160,7 +160,7 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
     });
 
     test("its banner lists this computer's address on the new link", () => {
-      assert.ok(server.output().includes(`http://${second.rootAddress}:${server.port}/`), `banner: ${server.output()}`);
+      assert.ok(server.errors().includes(`http://${second.rootAddress}:${server.port}/`), `banner: ${server.errors()}`);
     });
 
     test('curl on the other host: 200 and the exact bytes', { skip: !hasCurl && 'curl is not installed' }, async () => {
@@ -220,7 +220,7 @@ describe('sockhttp serve reached from another host (a network namespace)', { ski
     });
 
     test('is up on this computer', async () => {
-      assert.match(server.output(), new RegExp(`http://127\\.0\\.0\\.1:${server.port}/`));
+      assert.match(server.errors(), new RegExp(`http://127\\.0\\.0\\.1:${server.port}/`));
       const local = await run(process.execPath, [CLI, 'get', '--max-time', '10', `http://127.0.0.1:${server.port}/HelloWorld.html`]);
       assert.equal(local.code, 0, local.stderr);
       assert.ok(local.stdout.equals(HELLO));

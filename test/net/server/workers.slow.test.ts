@@ -189,10 +189,11 @@ describe('sockhttp serve --workers 2', { skip: !hasProc && 'needs /proc (Linux) 
     // Give a second banner (from the second worker) every chance to show up before counting.
     await delay(300);
     const lines = cli!
-      .output()
+      .errors()
       .split('\n')
-      .filter((line) => line !== '');
-    assert.equal(lines.length, 1, `stdout: ${JSON.stringify(cli!.output())}`);
+      .filter((line) => line.startsWith('Serving '));
+    assert.equal(lines.length, 1, `stderr: ${JSON.stringify(cli!.errors())}`);
+    assert.equal(cli!.output(), '', 'stdout carries the access log alone');
     assert.match(lines[0]!, new RegExp(`^Serving .* at http://127\\.0\\.0\\.1:${cli!.port}/ with 2 workers$`));
   });
 
@@ -335,7 +336,7 @@ describe('sockhttp serve --workers: startup', { skip: !hasProc && 'needs /proc (
           await waitUntil(() => childrenOf(pid).length === expected, 15_000),
           `expected ${expected} workers, have ${childrenOf(pid).length}`,
         );
-        assert.match(cli.output(), new RegExp(` with ${expected} workers\\n$`));
+        assert.match(cli.errors(), new RegExp(` with ${expected} workers\\n`));
       } else {
         assert.equal(childrenOf(pid).length, 0, 'one CPU: no cluster, no children');
       }

@@ -1,0 +1,98 @@
+/**
+ * Where `serve` writes: the access log alone on stdout (or in --log-file), every human message on
+ * stderr, so that `serve --log-format json | jq` reads nothing but log lines.
+ *
+ * A log that cannot be written never stops the server: when the reader of stdout goes away
+ * (`serve | head -1`), the writes fail with EPIPE; the log is then dropped, stderr says so once,
+ * and requests go on being served. A --log-file is reopened on SIGUSR1, as logrotate expects
+ * (its `postrotate` sends the signal after renaming the file; the next line goes to a new file).
+ */
+import { type WriteStream, createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+
+/** A human message: on stderr, never on stdout. */
+export function say(line: string): void {
+  try {
+    process.stderr.write(`${line}\n`);
+  } catch {
+    // a closed stderr: nobody to tell
+  }
+}
+
+/** stderr's own EPIPE (a closed terminal) must not end the process either. */
+process.stderr.on('error', () => {});
+
+/**
+ * Log bytes waiting for a slow file system (a file stream writes asynchronously): past this, lines
+ * are dropped rather than held in memory without bound, and stderr says so once per episode.
+ */
+const MAX_PENDING_LOG_BYTES = 16 * 1024 * 1024;
+
+export class AccessLogSink {
+  readonly #file: string | null;
+  #stream: Writable;
+  #dropped = false;
+  #shedding = false;
+
+  /** `file`: append to it (created if missing); null: stdout. Throws if the file cannot be opened. */
+  static async open(file: string | null): Promise<AccessLogSink> {
+    if (file === null) return new AccessLogSink(null, process.stdout);
+    return new AccessLogSink(file, await openAppending(file));
+  }
+
+  private constructor(file: string | null, stream: Writable) {
+    this.#file = file;
+    this.#stream = stream;
+    this.#watch(stream);
+  }
+
+  write(line: string): void {
+    if (this.#dropped) return;
+    if (this.#stream.writableLength > MAX_PENDING_LOG_BYTES) {
+      if (!this.#shedding) say(`sockhttp: the access log on ${this.#file ?? 'stdout'} falls behind; dropping lines until it catches up`);
+      this.#shedding = true;
+      return;
+    }
+    this.#shedding = false;
+    this.#stream.write(`${line}\n`);
+  }
+
+  /** SIGUSR1: the next line goes to a fresh open of the same file name; the old descriptor closes once written. */
+  async reopen(): Promise<void> {
+    if (this.#file === null) return;
+    let next: WriteStream;
+    try {
+      next = await openAppending(this.#file);
+    } catch (error) {
+      say(
+        `sockhttp: cannot reopen the log file ${this.#file} (${(error as NodeJS.ErrnoException).code ?? 'error'}); still writing to the old one`,
+      );
+      return;
+    }
+    const old = this.#stream;
+    this.#stream = next;
+    this.#dropped = false;
+    this.#watch(next);
+    old.end();
+  }
+
+  #watch(stream: Writable): void {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (stream !== this.#stream || this.#dropped) return;
+      this.#dropped = true;
+      const where = this.#file ?? 'stdout';
+      say(`sockhttp: the access log on ${where} cannot be written (${error.code ?? 'error'}); dropping it, still serving`);
+    });
+  }
+}
+
+function openAppending(file: string): Promise<WriteStream> {
+  return new Promise((resolve, reject) => {
+    const stream = createWriteStream(file, { flags: 'a' });
+    stream.once('open', () => {
+      stream.off('error', reject);
+      resolve(stream);
+    });
+    stream.once('error', reject);
+  });
+}
