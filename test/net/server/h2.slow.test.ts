@@ -29,7 +29,7 @@ interface CliServer extends BackgroundProcess {
 async function startCliServer(args: string[], scheme: 'http' | 'https'): Promise<CliServer> {
   const server = startProcess(process.execPath, [CLI, 'serve', ...args, '--port', '0']);
   try {
-    const match = await server.waitFor(new RegExp(`${scheme}://127\\.0\\.0\\.1:(\\d+)/`), 15_000);
+    const match = await server.waitFor(new RegExp(`${scheme}://127\\.0\\.0\\.1:(\\d+)/`), 15_000, 'stderr');
     return Object.assign(server, { port: Number(match[1]) });
   } catch (error) {
     await server.stop();
@@ -239,7 +239,9 @@ describe('a client that sends requests and never reads the answers', () => {
     const server = createServer({
       handler: () => {
         asked++;
-        return { status: 204, fields: [['X-Padding', 'p'.repeat(200)]], body: { kind: 'empty' } };
+        // A value that differs every time cannot become a one-byte HPACK index: each answer is
+        // about 150 bytes, 60 MB for all of them, far more than the kernel's buffers hold.
+        return { status: 204, fields: [['X-Padding', `${asked}${'p'.repeat(200)}`]], body: { kind: 'empty' } };
       },
       // Every request of a socket read is taken before any is answered: room for all of them, so
       // that only the output decides when reading stops.
