@@ -33,7 +33,8 @@ const PIN = has('taskset') && availableParallelism() >= 2;
 const pinned = (cpu: string, command: string, commandArgs: string[]): [string, string[]] =>
   PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 
-type ServerName = 'sockhttp' | 'nginx' | 'node:http';
+/** nginx+ofc is nginx with open_file_cache, as its users tune it: the peer to beat. */
+type ServerName = 'sockhttp' | 'nginx' | 'nginx+ofc' | 'node:http';
 
 interface RunningServer {
   name: ServerName;
@@ -98,7 +99,7 @@ async function startServer(name: ServerName, root: string, workers = 1): Promise
     child = spawn(command, commandArgs, { stdio: 'ignore' });
   } else {
     const prefix = mkdtempSync(join(tmpdir(), 'sockhttp-bench-nginx-'));
-    const config = nginxConfig(prefix, root, port, workers);
+    const config = nginxConfig(prefix, root, port, workers, name === 'nginx+ofc');
     const [command, commandArgs] = pinned(cpus, 'nginx', ['-p', prefix, '-c', config, '-g', 'daemon off;']);
     child = spawn(command, commandArgs, { stdio: 'ignore' });
     cleanup = () => rmSync(prefix, { recursive: true, force: true });
@@ -109,7 +110,7 @@ async function startServer(name: ServerName, root: string, workers = 1): Promise
     port,
     process: child,
     stop: async () => {
-      await stopProcess(child, name === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+      await stopProcess(child, name.startsWith('nginx') ? 'SIGQUIT' : 'SIGTERM');
       cleanup();
     },
   };
@@ -182,9 +183,11 @@ interface LoadResult {
   megabytesPerSecond: number;
   errors: number;
   cpuMicrosecondsPerRequest: number;
+  /** The 99th percentile of latency, in milliseconds (wrk --latency). */
+  p99Milliseconds: number;
 }
 
-function parseWrk(output: string): { requestsPerSecond: number; megabytesPerSecond: number; errors: number; requests: number } {
+function parseWrk(output: string): Omit<LoadResult, 'cpuMicrosecondsPerRequest'> & { requests: number } {
   const requestsPerSecond = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? 0);
   const transfer = /Transfer\/sec:\s+([\d.]+)(\w+)/.exec(output);
   const unit = transfer?.[2] ?? 'B';
@@ -192,13 +195,16 @@ function parseWrk(output: string): { requestsPerSecond: number; megabytesPerSeco
   const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const errors = socketErrors ? Number(socketErrors[1]) + Number(socketErrors[3]) + Number(socketErrors[4]) : 0;
-  return { requestsPerSecond, megabytesPerSecond: Number(transfer?.[1] ?? 0) * scale, errors, requests };
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)\b/m.exec(output);
+  const p99Milliseconds = p99 ? Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) : NaN;
+  return { requestsPerSecond, megabytesPerSecond: Number(transfer?.[1] ?? 0) * scale, errors, requests, p99Milliseconds };
 }
 
 function runWrk(server: RunningServer, path: string, connections: number, closeEach: boolean): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const wrkArgs = [
       '-t1',
+      '--latency',
       `-c${connections}`,
       `-d${SECONDS}s`,
       ...(closeEach ? ['-H', 'Connection: close'] : []),
@@ -284,16 +290,54 @@ const WORKLOADS: Workload[] = [
   { id: 'g', title: '(g) 404, keep-alive', path: '/missing.html', connections: 50, closeEach: false, unit: 'req/s' },
 ];
 
+/** Medians per server for one workload. */
+type Figures = Map<ServerName, { value: number; p99: number; cpu: number }>;
+
+const PEERS: ServerName[] = ['nginx', 'nginx+ofc', 'node:http'];
+
+/** One table row: our figure, each peer's, the ratios, p99 and CPU µs/req for everyone. */
+function row(title: string, unit: string, figures: Figures): string[] {
+  const ours = figures.get('sockhttp');
+  const everyone: ServerName[] = ['sockhttp', ...PEERS];
+  const each = (pick: (entry: { value: number; p99: number; cpu: number }) => number, digits: number) =>
+    everyone.map((name) => format(figures.has(name) ? pick(figures.get(name)!) : NaN, digits)).join(' / ');
+  return [
+    title,
+    `${format(ours?.value ?? NaN)} ${unit}`,
+    ...PEERS.map((name) => format(figures.get(name)?.value ?? NaN)),
+    ...PEERS.map((name) => ratio(ours?.value ?? NaN, figures.get(name)?.value ?? NaN)),
+    each((entry) => entry.p99, 2),
+    each((entry) => entry.cpu, 1),
+  ];
+}
+
+async function measure(servers: RunningServer[], workload: Workload): Promise<Figures> {
+  const samples = new Map<ServerName, { value: number[]; p99: number[]; cpu: number[] }>();
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const server of servers) {
+      const result = await runWrk(server, workload.path, workload.connections, workload.closeEach);
+      if (result.errors > 0) console.log(`  ${server.name}: ${result.errors} socket errors in ${workload.id}`);
+      const entry = samples.get(server.name) ?? { value: [], p99: [], cpu: [] };
+      entry.value.push(workload.unit === 'MB/s' ? result.megabytesPerSecond : result.requestsPerSecond);
+      entry.p99.push(result.p99Milliseconds);
+      entry.cpu.push(result.cpuMicrosecondsPerRequest);
+      samples.set(server.name, entry);
+    }
+  }
+  const figures: Figures = new Map();
+  for (const [name, entry] of samples) figures.set(name, { value: median(entry.value), p99: median(entry.p99), cpu: median(entry.cpu) });
+  return figures;
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) throw new Error('wrk is needed (apt-get install wrk)');
-  const peers: ServerName[] = ['sockhttp', ...(has('nginx') ? (['nginx'] as const) : []), 'node:http'];
+  const names: ServerName[] = ['sockhttp', ...(has('nginx') ? (['nginx', 'nginx+ofc'] as const) : []), 'node:http'];
   if (!has('nginx')) console.log('nginx is not installed (apt-get install nginx): it is left out of this run.');
   const root = makeDocroot();
   const rows: string[][] = [];
-  const results = new Map<string, Map<ServerName, { value: number[]; cpu: number[] }>>();
   const servers: RunningServer[] = [];
   try {
-    for (const name of peers) servers.push(await startServer(name, root));
+    for (const name of names) servers.push(await startServer(name, root));
     for (const server of servers) {
       check(server, '/small.html', 200, 100);
       check(server, '/page.html', 200, 4500);
@@ -305,32 +349,7 @@ async function main(): Promise<void> {
     );
     for (const workload of WORKLOADS) {
       if (ONLY && !ONLY.has(workload.id)) continue;
-      const perServer = new Map<ServerName, { value: number[]; cpu: number[] }>();
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const server of servers) {
-          const result = await runWrk(server, workload.path, workload.connections, workload.closeEach);
-          if (result.errors > 0) console.log(`  ${server.name}: ${result.errors} socket errors in ${workload.id}`);
-          const entry = perServer.get(server.name) ?? { value: [], cpu: [] };
-          entry.value.push(workload.unit === 'MB/s' ? result.megabytesPerSecond : result.requestsPerSecond);
-          entry.cpu.push(result.cpuMicrosecondsPerRequest);
-          perServer.set(server.name, entry);
-        }
-      }
-      results.set(workload.id, perServer);
-      const ours = median(perServer.get('sockhttp')!.value);
-      const nginx = median(perServer.get('nginx')?.value ?? []);
-      const node = median(perServer.get('node:http')?.value ?? []);
-      const cpu = median(perServer.get('sockhttp')!.cpu);
-      const nginxCpu = median(perServer.get('nginx')?.cpu ?? []);
-      rows.push([
-        workload.title,
-        `${format(ours)} ${workload.unit}`,
-        `${format(nginx)}`,
-        `${format(node)}`,
-        ratio(ours, nginx),
-        ratio(ours, node),
-        `${format(cpu, 1)} / ${format(nginxCpu, 1)}`,
-      ]);
+      rows.push(row(workload.title, workload.unit, await measure(servers, workload)));
       console.log(`  done: ${workload.title}`);
     }
     if (!ONLY || ONLY.has('e')) {
@@ -341,51 +360,45 @@ async function main(): Promise<void> {
       for (let round = 0; round < ROUNDS; round++) {
         for (const server of downloaders) speeds.set(server.name, [...(speeds.get(server.name) ?? []), downloadHuge(server)]);
       }
-      const ours = median(speeds.get('sockhttp')!);
-      const nginx = median(speeds.get('nginx') ?? []);
-      rows.push(['(e) one 1 GiB download with curl', `${format(ours)} MB/s`, format(nginx), 'n/a', ratio(ours, nginx), 'n/a', '']);
+      const figures: Figures = new Map();
+      for (const [name, values] of speeds) figures.set(name, { value: median(values), p99: NaN, cpu: NaN });
+      rows.push(row('(e) one 1 GiB download with curl', 'MB/s', figures));
     }
     if (!ONLY || ONLY.has('f')) {
       for (const server of servers) {
         const memory = await idleConnectionsMemory(server);
         rows.push([
           `(f) RSS idle → with 1,000 idle connections: ${server.name}`,
-          `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB`,
-          '',
-          '',
-          `+${format(memory.withConnections - memory.idle, 1)} MB`,
-          '',
-          '',
+          `${format(memory.idle, 1)} → ${format(memory.withConnections, 1)} MB (+${format(memory.withConnections - memory.idle, 1)})`,
         ]);
       }
     }
     for (const server of servers.splice(0)) await server.stop();
     if ((!ONLY || ONLY.has('h')) && has('nginx')) {
-      servers.push(await startServer('sockhttp', root, 2), await startServer('nginx', root, 2));
-      const pair = servers;
-      for (const server of pair) check(server, '/small.html', 200, 100);
-      const values = new Map<ServerName, number[]>();
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const server of pair) {
-          // Both cores serve here, so wrk is not pinned away from them: the same for both servers.
-          const result = await runWrk(server, '/small.html', 50, false);
-          values.set(server.name, [...(values.get(server.name) ?? []), result.requestsPerSecond]);
-        }
-      }
-      const ours = median(values.get('sockhttp')!);
-      const nginx = median(values.get('nginx')!);
-      rows.push(['(h) 100 B keep-alive, 2 workers each', `${format(ours)} req/s`, format(nginx), 'n/a', ratio(ours, nginx), 'n/a', '']);
+      // Both cores serve here, so wrk is not pinned away from them: the same for every server.
+      for (const name of ['sockhttp', 'nginx', 'nginx+ofc'] as const) servers.push(await startServer(name, root, 2));
+      for (const server of servers) check(server, '/small.html', 200, 100);
+      const workload = WORKLOADS.find((candidate) => candidate.id === 'a')!;
+      rows.push(row('(h) 100 B keep-alive, 2 workers each', 'req/s', await measure(servers, workload)));
     }
   } finally {
     // Whatever happened, every server this run started is stopped.
     for (const server of servers) await server.stop();
     rmSync(root, { recursive: true, force: true });
   }
-  const header = ['workload', 'sockhttp', 'nginx', 'node:http (cached)', 'vs nginx', 'vs node:http', 'CPU µs/req (ours / nginx)'];
-  const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
+  const header = [
+    'workload',
+    'sockhttp',
+    ...PEERS,
+    ...PEERS.map((name) => `vs ${name}`),
+    `p99 ms (${['ours', ...PEERS].join(' / ')})`,
+    `CPU µs/req (${['ours', ...PEERS].join(' / ')})`,
+  ];
+  const padded = rows.map((cells) => [...cells, ...header.slice(cells.length).map(() => '')]);
+  const lines = [header, header.map(() => '---'), ...padded].map((cells) => `| ${cells.join(' | ')} |`);
   console.log(`\n${lines.join('\n')}\n`);
   console.log(
-    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1.`,
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1. nginx+ofc: open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s.`,
   );
 }
 
