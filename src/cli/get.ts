@@ -60,6 +60,9 @@ Request:
                            this long (default 10); the head must come within 300 s of the
                            request, and the body may pause for at most 300 s
   -k, --insecure           HTTPS: do not verify the server's certificate
+      --http2              HTTPS: offer HTTP/2 by ALPN, HTTP/1.1 if the server does not take
+                           it (plain http: stays HTTP/1.1); URLs to one origin share a connection
+      --http2-prior-knowledge  speak HTTP/2 at once, without asking (h2c on http:)
       --cacert FILE        HTTPS: trust the PEM certificate authorities in FILE
 
 Response:
@@ -86,6 +89,7 @@ Response:
                            its RFC 9112 element (request-line, field-line, chunk-size…)
       --trace-file FILE    write the trace to FILE instead (appended)
       --trace-body N       show the first N bytes of each body in the trace (default: 0)
+                           (over HTTP/2: every frame, its fields decoded, HPACK codings, windows)
   -h, --help               this help
 
 Exit codes:
@@ -178,6 +182,7 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
       },
     }),
     ...(settings.traces && { onSentBytes: (bytes: Buffer) => settings.traces!.sent(bytes) }),
+    ...(settings.traces && { onH2Frame: (connection, records) => settings.traces!.frames(connection, records) }),
     onEvent: (event) => {
       settings.traces?.onEvent(event);
       onClientEvent(event, settings, delivery.heads);

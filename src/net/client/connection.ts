@@ -70,6 +70,8 @@ export interface OpenOptions extends TlsSettings {
   userAgent: string;
   /** DNS, TCP, a proxy's tunnel and TLS must be done within this time (default 10 s; 0: no limit). */
   connectTimeoutMs?: number;
+  /** The protocols offered by ALPN over TLS, in order of preference (default: http/1.1 only). */
+  alpnProtocols?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
       ...(isIP(host) === 0 && { servername: host }),
       rejectUnauthorized: options.insecure !== true,
       ...(options.ca !== undefined && { ca: options.ca }),
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: options.alpnProtocols ?? ['http/1.1'],
     });
     const settle = (error: unknown) => {
       unwatch();

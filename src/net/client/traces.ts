@@ -2,6 +2,9 @@
  * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s hooks.
  */
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
+import type { FrameRecord } from '../../core/h2/connection.js';
+import type { ConnectionDetails } from './connection.js';
+import { describeFrame } from './h2-trace.js';
 import type { ClientEvent } from './request.js';
 
 /**
@@ -34,6 +37,18 @@ export class ClientTraces {
       this.#traces.get(event.connection.id)?.closed();
       this.#traces.delete(event.connection.id);
     }
+  }
+
+  /** HTTP/2: the frames of a connection, each described in lines (h2-trace.ts). */
+  frames(connection: ConnectionDetails, records: FrameRecord[]): void {
+    const clock = this.#options.clock;
+    let text = '';
+    for (const record of records) {
+      const direction = record.direction === 'out' ? '>' : '<';
+      const time = clock === undefined ? '' : `${clock().toISOString().slice(11, 23)} `;
+      for (const line of describeFrame(record)) text += `${time}#${connection.id} ${direction} ${line.element.padEnd(14)} ${line.text}\n`;
+    }
+    if (text !== '') this.#options.write(text);
   }
 
   sent(bytes: Buffer): void {

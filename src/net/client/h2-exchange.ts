@@ -1,0 +1,485 @@
+/**
+ * A request over HTTP/2 (RFC 9113 §8): the same ClientResponse the HTTP/1.1 exchange gives, from a
+ * stream of an H2Session (h2-session.ts).
+ *
+ * Which protocol (curl's meanings of its options, RequestOptions.httpVersion):
+ *   '2'                   https offers h2 and http/1.1 by ALPN (RFC 7301) and speaks what the server
+ *                         picks; plain http stays HTTP/1.1 (no Upgrade: h2c, RFC 9113 §3.1)
+ *   '2-prior-knowledge'   h2 at once, on http too (§3.3); on https ALPN offers h2 only
+ * `h2Exchange` answers null when HTTP/1.1 should be used instead, or hands back the connection the
+ * server chose http/1.1 on, for request.ts to run its HTTP/1.1 exchange on it.
+ *
+ * Sessions. With an agent that keeps connections, one session per connection key is shared by
+ * every request (multiplexed, up to the server's SETTINGS_MAX_CONCURRENT_STREAMS); requests that
+ * arrive while it is being opened wait for it rather than opening their own. Without one, each
+ * request has a session of its own, closed with GOAWAY when its stream ends.
+ *
+ * Retries. A request the server did not process (REFUSED_STREAM; a stream above a GOAWAY's last
+ * stream id) is sent again on another connection, whatever its method (§8.7), twice at most.
+ */
+import { Readable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { Fields } from '../../core/fields.js';
+import { type FieldPair, fieldsToSend } from '../../core/h2/semantics.js';
+import type { Connection, Route } from './connection.js';
+import { ClientError } from './errors.js';
+import type { RequestContext, RequestPlan, ExchangeResult } from './exchange.js';
+import { type H2StreamListener, H2Session, Http2ClientError } from './h2-session.js';
+import type { Agent } from './pool.js';
+import { type ClientResponse, type Timings, USER_AGENT } from './request.js';
+import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './timeouts.js';
+
+export type HttpVersionChoice = '1.1' | '2' | '2-prior-knowledge';
+
+const MAX_UNPROCESSED_RETRIES = 2;
+const DEFAULT_MAX_INTERIM_RESPONSES = 10;
+/** How long a session with no stream is kept for the next request (as the agent's default for HTTP/1.1). */
+const SESSION_IDLE_MS = 4_000;
+
+// ---------------------------------------------------------------------------------------------
+// Sessions per agent
+
+interface SessionEntry {
+  session: H2Session | null;
+  /** The session being opened; 'http/1.1' when the server chose it by ALPN. */
+  opening: Promise<H2Session | 'http/1.1'> | null;
+  /** The server chose http/1.1 once: later requests go straight to HTTP/1.1. */
+  http1Only: boolean;
+}
+
+const SESSIONS = new WeakMap<Agent, Map<string, SessionEntry>>();
+
+function sessionsOf(agent: Agent): Map<string, SessionEntry> {
+  let sessions = SESSIONS.get(agent);
+  if (sessions === undefined) {
+    const created = new Map<string, SessionEntry>();
+    sessions = created;
+    SESSIONS.set(agent, created);
+    agent.whenClosed(() => {
+      for (const entry of created.values()) entry.session?.close();
+      created.clear();
+    });
+  }
+  return sessions;
+}
+
+/** Whether a request with these options goes (or tries to go) over HTTP/2. */
+export function wantsHttp2(route: Route, choice: HttpVersionChoice | undefined): boolean {
+  if (choice === undefined || choice === '1.1') return false;
+  // Plain http through a proxy goes to the proxy in HTTP/1.1 absolute form.
+  if (route.proxy !== null && route.target.protocol === 'http:') return false;
+  return choice === '2-prior-knowledge' || route.target.protocol === 'https:';
+}
+
+/**
+ * The request over HTTP/2; null when HTTP/1.1 must be used instead (the server chose it for this
+ * origin before); a Connection when the server has just chosen http/1.1 on it by ALPN.
+ */
+export async function h2Exchange(
+  route: Route,
+  key: string,
+  plan: RequestPlan,
+  context: RequestContext,
+): Promise<ExchangeResult | Connection | null> {
+  for (let attempt = 0; ; attempt++) {
+    const found = await sessionFor(route, key, context, attempt > 0);
+    if (found === null) return null;
+    const session = found.session;
+    if (!(session instanceof H2Session)) return session;
+    try {
+      await session.waitForSlot();
+      return await new H2Exchange(session, found.reused, route, plan, context).run();
+    } catch (error) {
+      const unprocessed = error instanceof Http2ClientError && error.unprocessed;
+      if (!unprocessed || attempt >= MAX_UNPROCESSED_RETRIES || context.signal.aborted) throw error;
+      context.options.onEvent?.({ type: 'retry', url: route.target, attempt: attempt + 1, delayMs: 0, reason: error.message });
+    }
+  }
+}
+
+async function sessionFor(
+  route: Route,
+  key: string,
+  context: RequestContext,
+  fresh: boolean,
+): Promise<{ session: H2Session | Connection; reused: boolean } | null> {
+  const agent = context.agent;
+  if (!agent.keepsConnections) {
+    const opened = await openSession(route, key, context, true);
+    return { session: opened, reused: false };
+  }
+  const sessions = sessionsOf(agent);
+  let entry = sessions.get(key);
+  if (entry === undefined) {
+    entry = { session: null, opening: null, http1Only: false };
+    sessions.set(key, entry);
+  }
+  if (entry.http1Only) return null;
+  if (!fresh && entry.session?.isUsable) return { session: entry.session, reused: true };
+  if (!fresh && entry.opening !== null) {
+    const result = await entry.opening;
+    if (result === 'http/1.1') return null;
+    if (result.isUsable) return { session: result, reused: true };
+  }
+  const current = entry;
+  let fallback: Connection | null = null;
+  const opening = openSession(route, key, context, false).then((opened) => {
+    if (opened instanceof H2Session) return opened;
+    fallback = opened;
+    return 'http/1.1' as const;
+  });
+  current.opening = opening;
+  try {
+    const result = await opening;
+    if (result === 'http/1.1') {
+      current.http1Only = true;
+      return { session: fallback!, reused: false };
+    }
+    current.session = result;
+    return { session: result, reused: false };
+  } finally {
+    if (current.opening === opening) current.opening = null;
+  }
+}
+
+/** A new connection, with a session on it unless the server chose http/1.1. */
+async function openSession(route: Route, key: string, context: RequestContext, closeWhenIdle: boolean): Promise<H2Session | Connection> {
+  const { options } = context;
+  const priorKnowledge = options.httpVersion === '2-prior-knowledge';
+  const connection = await context.agent.open(route, key, {
+    signal: context.signal,
+    since: context.since,
+    userAgent: USER_AGENT,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
+    alpnProtocols: priorKnowledge ? ['h2'] : ['h2', 'http/1.1'],
+    ...(options.insecure !== undefined && { insecure: options.insecure }),
+    ...(options.ca !== undefined && { ca: options.ca }),
+  });
+  const tls = connection.details.tls;
+  // RFC 7301 §3.2: without ALPN (or with http/1.1 chosen) the server speaks HTTP/1.1; over TLS
+  // with prior knowledge we still follow what the server said it speaks.
+  if (tls !== null && tls.alpnProtocol !== 'h2') return connection;
+  const onFrame = options.onH2Frame;
+  const details = connection.details;
+  const sessions = closeWhenIdle ? null : sessionsOf(context.agent);
+  const session: H2Session = new H2Session(connection, {
+    closeWhenIdle,
+    idleTimeoutMs: SESSION_IDLE_MS,
+    ...(onFrame !== undefined && { onFrames: (records) => onFrame(details, records) }),
+    onUnusable: () => {
+      const entry = sessions?.get(key);
+      if (entry?.session === session) entry.session = null;
+    },
+  });
+  return session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request on one stream
+
+type StreamPhase = 'waiting' | 'body' | 'done' | 'failed';
+
+/** Fields that an HTTP/2 request carries as pseudo-header fields or not at all (§8.2.2, §8.3.1). */
+const REPLACED_BY_PSEUDO = new Set(['host']);
+
+function requestFields(route: Route, plan: RequestPlan, context: RequestContext): { fields: FieldPair[]; shown: string } {
+  const target = route.target;
+  let authority = target.host;
+  const defaults: Array<[string, string]> = [
+    ['user-agent', USER_AGENT],
+    ['accept', '*/*'],
+  ];
+  if (context.options.decompress) defaults.push(['accept-encoding', 'gzip, deflate, br']);
+  const given = new Set(plan.fields.map(([name]) => name.toLowerCase()));
+  const regular: Array<readonly [string, string]> = defaults.filter(([name]) => !given.has(name));
+  for (const [name, value] of plan.fields) {
+    // §8.3.1: the Host of HTTP/1.1 is :authority here; a caller's Host replaces the URL's.
+    if (REPLACED_BY_PSEUDO.has(name.toLowerCase())) authority = value.trim();
+    else regular.push([name, value]);
+  }
+  const definesContent = plan.method === 'POST' || plan.method === 'PUT' || plan.method === 'PATCH';
+  if ((plan.body.length > 0 || definesContent) && !given.has('content-length')) regular.push(['content-length', String(plan.body.length)]);
+  const path = `${target.pathname}${target.search}` || '/';
+  let ready: FieldPair[];
+  try {
+    ready = fieldsToSend(regular);
+  } catch (error) {
+    throw new ClientError('bad-request', `A request field cannot be sent: ${(error as Error).message}`, { cause: error });
+  }
+  const fields: FieldPair[] = [
+    [':method', plan.method],
+    [':scheme', target.protocol === 'https:' ? 'https' : 'http'],
+    [':authority', authority],
+    [':path', path],
+    ...ready,
+  ];
+  // For -v: the request as curl shows an HTTP/2 one, in HTTP/1.1's shape.
+  let shown = `${plan.method} ${path} HTTP/2\r\nHost: ${authority}\r\n`;
+  for (const [name, value] of ready) shown += `${name}: ${value}\r\n`;
+  return { fields, shown: `${shown}\r\n` };
+}
+
+class H2Exchange implements H2StreamListener {
+  readonly #session: H2Session;
+  readonly #reused: boolean;
+  readonly #route: Route;
+  readonly #plan: RequestPlan;
+  readonly #context: RequestContext;
+  readonly #clock: PhaseTimer;
+  readonly #timings: Timings;
+  #phase: StreamPhase = 'waiting';
+  #streamId = 0;
+  #body: H2ResponseBody | null = null;
+  #bodyBytes = 0;
+  #interimResponses = 0;
+  #wantsData = true;
+  #trailers: Fields | null = null;
+  #windowWaiter: (() => void) | null = null;
+  #resolve: (result: ExchangeResult) => void = () => {};
+  #reject: (error: Error) => void = () => {};
+  #onAbort: (() => void) | null = null;
+  #finished: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  constructor(session: H2Session, reused: boolean, route: Route, plan: RequestPlan, context: RequestContext) {
+    this.#session = session;
+    this.#reused = reused;
+    this.#route = route;
+    this.#plan = plan;
+    this.#context = context;
+    const { headersTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.headersMs, bodyTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.bodyMs } = context.options;
+    this.#clock = new PhaseTimer(headersTimeoutMs, bodyTimeoutMs, (error) => this.#fail(error, true));
+    const connected = session.connection.details.timings;
+    this.#timings = reused
+      ? { nameLookup: 0, connect: 0, appConnect: 0, firstByte: 0, total: null }
+      : { nameLookup: connected.nameLookup, connect: connected.connect, appConnect: connected.appConnect, firstByte: 0, total: null };
+  }
+
+  get wantsData(): boolean {
+    return this.#wantsData;
+  }
+
+  whenFinished(): Promise<void> {
+    if (this.#phase === 'done' || this.#phase === 'failed') return Promise.resolve();
+    if (this.#finished === null) {
+      let resolve = () => {};
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.#finished = { promise, resolve };
+    }
+    return this.#finished.promise;
+  }
+
+  run(): Promise<ExchangeResult> {
+    return new Promise<ExchangeResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+      const { signal, options } = this.#context;
+      const hasBody = this.#plan.body.length > 0;
+      let shown: string;
+      try {
+        if (signal.aborted) throw signal.reason;
+        let fields: FieldPair[];
+        ({ fields, shown } = requestFields(this.#route, this.#plan, this.#context));
+        this.#streamId = this.#session.open(fields, !hasBody, this);
+      } catch (error) {
+        this.#session.releaseSlot();
+        return this.#fail(error as Error, false);
+      }
+      if (signal !== NEVER_ABORTED) {
+        this.#onAbort = () => this.#fail(signal.reason as ClientError, true);
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
+      options.onEvent?.({
+        type: 'request',
+        url: this.#route.target,
+        connection: this.#session.connection.details,
+        reused: this.#reused,
+        head: Buffer.from(shown, 'latin1'),
+        protocol: 'h2',
+      });
+      this.#clock.startHead();
+      if (hasBody) void this.#sendBody();
+    });
+  }
+
+  /** The request's content in DATA frames, as flow control (§6.9) and the socket allow. */
+  async #sendBody(): Promise<void> {
+    const body = this.#plan.body;
+    let offset = 0;
+    while (offset < body.length) {
+      if (this.#phase === 'done' || this.#phase === 'failed') return;
+      const size = Math.min(this.#session.sendableBytes(this.#streamId), body.length - offset);
+      if (size === 0) {
+        // Waiting for the socket's buffer to drain, or else for the server to open its window.
+        if (this.#session.isWriteBufferFull) await this.#session.whenWritable();
+        else await new Promise<void>((wake) => (this.#windowWaiter = wake));
+        this.#windowWaiter = null;
+        continue;
+      }
+      const end = offset + size;
+      try {
+        this.#session.sendData(this.#streamId, body.subarray(offset, end), end === body.length);
+      } catch {
+        return; // the stream ended meanwhile (answered early, or reset): its failure is reported there
+      }
+      offset = end;
+    }
+  }
+
+  onWindow(): void {
+    this.#windowWaiter?.();
+  }
+
+  onResponse(status: number, pairs: FieldPair[], endStream: boolean): void {
+    if (this.#phase !== 'waiting') return;
+    const fields = new Fields(pairs);
+    const { options } = this.#context;
+    if (status < 200) {
+      this.#interimResponses += 1;
+      const maxInterim = options.maxInterimResponses ?? DEFAULT_MAX_INTERIM_RESPONSES;
+      if (this.#interimResponses > maxInterim) {
+        return this.#fail(
+          new ClientError('too-many-interim-responses', `The server sent more than ${maxInterim} interim (1xx) responses`),
+          true,
+        );
+      }
+      options.onEvent?.({ type: 'response-head', url: this.#route.target, status, reason: '', version: '2', fields });
+      return;
+    }
+    this.#timings.firstByte = performance.now() - this.#context.since;
+    options.onEvent?.({ type: 'response-head', url: this.#route.target, status, reason: '', version: '2', fields });
+    const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+    const declared = Number(fields.get('content-length') ?? '0');
+    if (this.#plan.method !== 'HEAD' && declared > maxBodyBytes) {
+      return this.#fail(
+        new ClientError('body-too-large', `The body (${declared} bytes) is larger than the limit of ${maxBodyBytes}`),
+        true,
+      );
+    }
+    this.#phase = 'body';
+    this.#clock.startBody();
+    const body = new H2ResponseBody(this);
+    this.#body = body;
+    const exchange = this;
+    const response: ClientResponse = {
+      status,
+      reason: '',
+      version: '2',
+      fields,
+      body,
+      url: this.#route.target.href,
+      redirects: 0,
+      connection: { ...this.#session.connection.details, reused: this.#reused },
+      timings: this.#timings,
+      get bodyBytesReceived() {
+        return exchange.#bodyBytes;
+      },
+      get trailers() {
+        return exchange.#trailers;
+      },
+      consumeBody: async (write) => {
+        for await (const chunk of body) write(chunk);
+      },
+    };
+    this.#resolve({ response, exchange: this });
+    if (endStream) this.#finish();
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    if (this.#phase !== 'body') return;
+    this.#bodyBytes += data.length;
+    this.#clock.progress();
+    const maxBodyBytes = this.#context.options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+    if (this.#bodyBytes > maxBodyBytes) {
+      return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`), true);
+    }
+    if (data.length > 0 && !this.#body!.deliver(data)) {
+      this.#wantsData = false;
+      this.#clock.pause();
+    }
+    if (endStream) this.#finish();
+  }
+
+  onTrailers(pairs: FieldPair[]): void {
+    if (this.#phase !== 'body') return;
+    this.#trailers = new Fields(pairs);
+    this.#finish();
+  }
+
+  onFailure(error: ClientError): void {
+    this.#fail(error, false);
+  }
+
+  /** The body's reader wants more. */
+  bodyWanted(): void {
+    if (this.#phase !== 'body') return;
+    this.#wantsData = true;
+    this.#clock.resume();
+    this.#session.bodyWanted(this.#streamId);
+  }
+
+  /** The body's reader gave up before its end: the stream is cancelled. */
+  bodyDestroyed(): void {
+    if (this.#phase === 'body') this.#fail(null, true);
+  }
+
+  #finish(): void {
+    if (this.#phase !== 'body') return;
+    this.#phase = 'done';
+    this.#timings.total = performance.now() - this.#context.since;
+    this.#cleanUp();
+    this.#finished?.resolve();
+    this.#body!.complete();
+  }
+
+  /** Ends the stream with `error` (null: its reader gave up); `cancel`: reset it on the wire too. */
+  #fail(error: Error | null, cancel: boolean): void {
+    if (this.#phase === 'done' || this.#phase === 'failed') return;
+    const wasWaiting = this.#phase === 'waiting';
+    this.#phase = 'failed';
+    this.#cleanUp();
+    if (cancel && this.#streamId !== 0) this.#session.cancel(this.#streamId);
+    this.#windowWaiter?.();
+    this.#finished?.resolve();
+    const reported = error ?? new ClientError('connection-reset', 'The exchange was abandoned');
+    if (wasWaiting) this.#reject(reported);
+    else if (error !== null) this.#body!.destroy(error);
+  }
+
+  #cleanUp(): void {
+    this.#clock.stop();
+    if (this.#onAbort !== null) this.#context.signal.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = null;
+  }
+}
+
+function ignoreError(): void {}
+
+/** The body of a response on a stream; reading it is what lets the server send more (h2-session.ts). */
+class H2ResponseBody extends Readable {
+  readonly #exchange: H2Exchange;
+  #complete = false;
+
+  constructor(exchange: H2Exchange) {
+    super();
+    this.#exchange = exchange;
+    this.on('error', ignoreError);
+  }
+
+  deliver(data: Buffer): boolean {
+    return this.push(data);
+  }
+
+  complete(): void {
+    this.#complete = true;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.#exchange.bodyWanted();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#complete) this.#exchange.bodyDestroyed();
+    callback(error);
+  }
+}
