@@ -87,6 +87,7 @@ export class H2Session implements ConnectionListener {
   /** Bytes of the frame whose payload continues in the next output buffer (a DATA frame's data). */
   #payloadLeft = 0;
   #settingsReceived = false;
+  #receivedAny = false;
   /** Slots given by waitForSlot whose stream is not open yet: they count against the limit. */
   #reservedSlots = 0;
   #usable = true;
@@ -233,6 +234,20 @@ export class H2Session implements ConnectionListener {
   // ---- ConnectionListener ----
 
   onData(chunk: Buffer): boolean {
+    if (!this.#receivedAny) {
+      this.#receivedAny = true;
+      // §3.3: a server that does not speak h2 answers the preface as a broken HTTP/1.1 request.
+      if (chunk.subarray(0, 5).toString('latin1') === 'HTTP/') {
+        this.#lost(
+          new Http2ClientError(
+            'http2-error',
+            'PROTOCOL_ERROR',
+            'The server answered in HTTP/1.x: it does not speak HTTP/2 here (prior knowledge assumed it did)',
+          ),
+        );
+        return false;
+      }
+    }
     const events = this.#core.receive(chunk, performance.now());
     for (const event of events) this.#handle(event);
     this.#flush();
