@@ -279,6 +279,14 @@ class H2Exchange implements H2StreamListener {
         if (signal.aborted) throw signal.reason;
         let fields: FieldPair[];
         ({ fields, shown } = requestFields(this.#route, this.#plan, this.#context));
+        options.onEvent?.({
+          type: 'request',
+          url: this.#route.target,
+          connection: this.#session.connection.details,
+          reused: this.#reused,
+          head: Buffer.from(shown, 'latin1'),
+          protocol: 'h2',
+        });
         this.#streamId = this.#session.open(fields, !hasBody, this);
       } catch (error) {
         this.#session.releaseSlot();
@@ -288,14 +296,6 @@ class H2Exchange implements H2StreamListener {
         this.#onAbort = () => this.#fail(signal.reason as ClientError, true);
         signal.addEventListener('abort', this.#onAbort, { once: true });
       }
-      options.onEvent?.({
-        type: 'request',
-        url: this.#route.target,
-        connection: this.#session.connection.details,
-        reused: this.#reused,
-        head: Buffer.from(shown, 'latin1'),
-        protocol: 'h2',
-      });
       this.#clock.startHead();
       if (hasBody) void this.#sendBody();
     });

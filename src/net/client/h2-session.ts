@@ -114,7 +114,8 @@ export class H2Session implements ConnectionListener {
       this.#drainWaiters = [];
       for (const wake of waiters) wake();
     });
-    this.#flush();
+    // The preface and our SETTINGS go with the first request (open() writes them), so that a
+    // trace shows them after the request event that introduces the connection.
   }
 
   /** Whether a new stream may be opened on this session. */
