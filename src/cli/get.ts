@@ -35,7 +35,7 @@ export { EXIT_CODES } from './get-errors.js';
 export const GET_HELP = `Usage: sockhttp get URL... [options]
        sockhttp get HOST PORT FILENAME [options]   (the lab client: GET /FILENAME)
 
-Fetches each URL over HTTP/1.1 and writes the bodies to stdout. Several URLs to the same
+Fetches each URL over HTTP/1.1 (or HTTP/2: --http2) and writes the bodies to stdout. Several URLs to the same
 host:port share one kept-alive connection.
 
 Request:
@@ -101,6 +101,7 @@ Exit codes:
   6  unknown host
   7  cannot connect (to the server or the proxy)
   8  malformed response
+ 16  HTTP/2 connection error (or no h2 with --http2-prior-knowledge)
  18  body shorter than announced
  22  HTTP error status with --fail (or with -C - when a partial download is kept)
  23  cannot write the output (or no file name in the URL for -O)
@@ -114,6 +115,7 @@ Exit codes:
  60  untrusted certificate (see --cacert, -k)
  61  the body does not decode (--compressed)
  63  body over --max-filesize
+ 92  HTTP/2 stream reset by the server
  97  the proxy refused or botched the CONNECT tunnel
 100  response head too large`;
 
