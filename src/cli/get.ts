@@ -35,8 +35,8 @@ export { EXIT_CODES } from './get-errors.js';
 export const GET_HELP = `Usage: sockhttp get URL... [options]
        sockhttp get HOST PORT FILENAME [options]   (the lab client: GET /FILENAME)
 
-Fetches each URL over HTTP/1.1 (or HTTP/2: --http2) and writes the bodies to stdout. Several URLs to the same
-host:port share one kept-alive connection.
+Fetches each URL over HTTP/1.1 (HTTP/2 with --http2) and writes the bodies to stdout.
+Several URLs to the same host:port share one kept-alive connection.
 
 Request:
   -X, --request METHOD     request method (default: GET, or POST with a body)
