@@ -88,6 +88,8 @@ export interface ServeStaticOptions extends StaticOptions {
   trace?: TraceOptions;
   /** File data in flight for all connections together (default: the process's shared 64 MiB). */
   maxFileDataBytes?: number;
+  /** HTTP/2 by ALPN over TLS and h2c with prior knowledge on a plain port (default true). */
+  http2?: boolean;
 }
 
 /** Serves the files of `root` over HTTP/1.1 and resolves once the server is listening. */
@@ -117,6 +119,7 @@ export async function serveStatic(options: ServeStaticOptions): Promise<HttpServ
       maxConnections: options.maxConnections,
       trace: options.trace,
       maxFileDataBytes: options.maxFileDataBytes,
+      http2: options.http2,
     });
     await server.listen(options.port ?? 13331, options.host ?? '127.0.0.1');
     return server;

@@ -34,7 +34,7 @@ import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './opti
 
 export const SERVE_HELP = `Usage: sockhttp serve [DIR] [options]
 
-Serves the files of DIR (default: the current folder) over HTTP/1.1.
+Serves the files of DIR (default: the current folder) over HTTP/1.1 and HTTP/2.
 
 Options:
   -p, --port PORT          port to listen on (default: $PORT, else 13331; 0 takes a free port)
@@ -54,6 +54,9 @@ Options:
       --watch              reload open pages when a file under DIR changes
       --tls-cert FILE      serve HTTPS with this PEM certificate (needs --tls-key)
       --tls-key FILE       the PEM private key of --tls-cert
+      --http2              HTTP/2 (the default): over TLS when ALPN picks h2, and on a plain port for
+                           clients with prior knowledge (curl --http2-prior-knowledge)
+      --no-http2           HTTP/1.1 only
   -w, --workers N|auto     N processes sharing the port (auto: one per CPU; default: 1)
       --max-connections N  connections at once; more are closed at once (default: 10000)
       --headers-timeout S  a request head must arrive within S seconds of its first byte, and a
@@ -61,7 +64,8 @@ Options:
       --keep-alive-timeout S  an idle connection closes after S seconds (default: 5)
       --stall-timeout S    a request or response with no progress for S seconds ends (default: 30)
       --trace              show every byte of every connection on stderr, each line labelled
-                           with its RFC 9112 element (request-line, field-line, chunk-size…)
+                           with its RFC 9112 element (request-line, field-line, chunk-size…), and
+                           over HTTP/2 each frame with its fields and how HPACK coded them
       --trace-file FILE    write the trace to FILE instead (appended)
       --trace-body N       show the first N bytes of each body in the trace (default: 0)
       --log-format FORMAT  common | combined | json access log on stdout (default: common)
@@ -102,6 +106,8 @@ const OPTIONS = {
   'keep-alive-timeout': { type: 'string' },
   'stall-timeout': { type: 'string' },
   trace: { type: 'boolean' },
+  http2: { type: 'boolean' },
+  'no-http2': { type: 'boolean' },
   'trace-file': { type: 'string' },
   'trace-body': { type: 'string' },
   'log-format': { type: 'string' },
@@ -360,6 +366,7 @@ function parseServeArgs(args: string[]): ServeConfig | 'help' {
       cors: values.cors === true,
       headers,
       watch: values.watch === true,
+      http2: values['no-http2'] !== true,
       timeouts,
       ...(cacheSeconds !== undefined && { cacheControl: `public, max-age=${cacheSeconds}` }),
       ...optional('maxConnections', maxConnections),

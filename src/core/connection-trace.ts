@@ -53,6 +53,11 @@ export class ConnectionTrace {
     this.#emit('<', this.#label(this.#received, bytes));
   }
 
+  /** Lines made elsewhere (HTTP/2 frames, described by h2/frame-trace.ts), in one direction. */
+  lines(direction: '>' | '<', lines: ReadonlyArray<{ element: string; text: string }>): void {
+    this.#emit(direction, lines);
+  }
+
   closed(): void {
     this.#emit('<', this.#received.finish());
     this.#emit('>', this.#sent.finish());
@@ -69,7 +74,7 @@ export class ConnectionTrace {
     return lines;
   }
 
-  #emit(direction: '>' | '<' | '*', lines: TraceLine[], isNote = false): void {
+  #emit(direction: '>' | '<' | '*', lines: ReadonlyArray<{ element: string; text: string }>, isNote = false): void {
     if (lines.length === 0) return;
     const { color } = this.#options;
     const clock = this.#options.clock;

@@ -190,6 +190,11 @@ export class H2Connection {
     return this.#peer;
   }
 
+  /** The peer's preface (and, for a server, the client magic) has arrived. */
+  get prefaceReceived(): boolean {
+    return this.#phase === 'open';
+  }
+
   get isClosed(): boolean {
     return this.#phase === 'closed';
   }
@@ -349,6 +354,7 @@ export class H2Connection {
     if (stream === undefined) return;
     this.#streams.delete(streamId);
     this.#sendFrame({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES[code] });
+    this.#rememberReset(streamId);
   }
 
   ping(opaqueData: Buffer): void {
@@ -574,7 +580,12 @@ export class H2Connection {
     }
     // §5.1.1: client streams are odd and increase; a lower id that is not open is closed.
     if (streamId % 2 === 0) throw new H2ConnectionError('PROTOCOL_ERROR', 'a client stream with an even id');
-    if (streamId <= this.#highestPeerStreamId) throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+    if (streamId <= this.#highestPeerStreamId) {
+      // §5.1 "closed": frames may still arrive on a stream we reset (trailers of a request whose
+      // answer ended it); they are ignored. On any other closed stream, HEADERS is an error.
+      if (this.#recentlyReset.has(streamId)) return;
+      throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+    }
     this.#highestPeerStreamId = streamId;
     // §6.8: streams above the last id of our GOAWAY are ignored.
     if (this.#goAwayLastStreamId !== null && streamId > this.#goAwayLastStreamId) return;
@@ -584,6 +595,7 @@ export class H2Connection {
       // §5.1.2: beyond our limit, REFUSED_STREAM (the client may retry it). Counted like a reset:
       // opening streams only to have them refused is the same attack.
       this.#sendAnswer({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM });
+      this.#rememberReset(streamId);
       events.push({ type: 'stream-reset', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM, byPeer: false });
       this.#countReset(this.#now);
       return;
@@ -744,6 +756,14 @@ export class H2Connection {
     }
   }
 
+  /** Streams we reset lately (bounded: the oldest are forgotten), whose frames in flight are ignored. */
+  readonly #recentlyReset = new Set<number>();
+
+  #rememberReset(streamId: number): void {
+    this.#recentlyReset.add(streamId);
+    if (this.#recentlyReset.size > RECENT_RESETS) this.#recentlyReset.delete(this.#recentlyReset.values().next().value!);
+  }
+
   /** The time of the bytes being handled (receive's `now`). */
   #now = 0;
 
@@ -779,6 +799,7 @@ export class H2Connection {
     if (this.role === 'server' && next === 'half-closed-local') {
       this.#streams.delete(stream.id);
       this.#sendFrame({ type: 'RST_STREAM', streamId: stream.id, errorCode: ERROR_CODE_VALUES.NO_ERROR });
+      this.#rememberReset(stream.id);
     }
   }
 
@@ -790,6 +811,7 @@ export class H2Connection {
   #failStream(error: H2StreamError, events: H2Event[]): void {
     this.#streams.delete(error.streamId);
     this.#sendAnswer({ type: 'RST_STREAM', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code] });
+    this.#rememberReset(error.streamId);
     events.push({ type: 'stream-reset', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code], byPeer: false });
   }
 
@@ -868,3 +890,5 @@ export class H2Connection {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How many of the streams we reset are remembered (see #recentlyReset). */
+const RECENT_RESETS = 128;

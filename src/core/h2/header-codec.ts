@@ -1,16 +1,11 @@
 /**
  * What the connection needs of HPACK (RFC 7541): an encoder and a decoder that own their dynamic
- * tables. hpack/index.ts provides them; the connection takes them as parameters, so its tests can
- * also run with a codec that shows what each field was.
+ * tables. hpack/index.ts provides them (HpackEncoder, HpackDecoder); the connection takes them as
+ * parameters, so its tests can also run with a codec that lets them write any header block by hand.
  */
-export interface FieldCoding {
-  name: string;
-  value: string;
-  representation: 'indexed' | 'literal-incremental' | 'literal-without-indexing' | 'literal-never-indexed';
-  index: number | null;
-  nameHuffman: boolean | null;
-  valueHuffman: boolean | null;
-}
+import type { FieldCoding } from './hpack/index.js';
+
+export type { FieldCoding };
 
 export interface HeaderEncoder {
   encode(fields: readonly (readonly [string, string])[], codings?: FieldCoding[]): Buffer;

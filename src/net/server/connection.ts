@@ -31,7 +31,8 @@ export interface IncomingRequest {
   method: string;
   /** The request-target exactly as received. */
   target: string;
-  version: HttpVersion;
+  /** '2.0' for a request that came over HTTP/2 (its method, target and Host from :method, :path and :authority). */
+  version: HttpVersion | '2.0';
   fields: Fields;
   remoteAddress: string;
 }

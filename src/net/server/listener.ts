@@ -3,12 +3,15 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { type TLSSocket, createServer as createTlsServer } from 'node:tls';
+import { CLIENT_PREFACE } from '../../core/h2/frames.js';
+import type { H2Limits } from '../../core/h2/limits.js';
 import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
 import type { TraceOptions } from '../../core/connection-trace.js';
 import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
+import { H2ServerConnection } from './h2-connection.js';
 
 export interface HttpServerOptions {
   handler: RequestHandler;
@@ -32,13 +35,26 @@ export interface HttpServerOptions {
    * server together. By default every server of the process shares one budget of 64 MiB.
    */
   maxFileDataBytes?: number | undefined;
+  /**
+   * HTTP/2 (default on): chosen by ALPN over TLS ('h2' before 'http/1.1'), and on a plain port when
+   * a connection starts with the HTTP/2 preface (h2c with prior knowledge). false: HTTP/1.1 only.
+   */
+  http2?: boolean | undefined;
+  /** Limits of HTTP/2 connections (core/h2/limits.ts has the defaults and the attack each bounds). */
+  http2Limits?: Partial<H2Limits> | undefined;
+}
+
+/** What the server keeps of each connection, whichever protocol it speaks. */
+interface AcceptedConnection {
+  shutDown(): void;
+  destroy(): void;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 export class HttpServer {
   readonly #tcpServer: Server;
-  readonly #connections = new Set<ServerConnection>();
+  readonly #connections = new Set<AcceptedConnection>();
   readonly #onClose: (() => void) | undefined;
   /** Set by close(): called once the last connection has gone. */
   #whenEmpty: (() => void) | null = null;
@@ -51,16 +67,41 @@ export class HttpServer {
       onAccess: options.onAccess,
       trace: options.trace && { clock: () => new Date(), ...options.trace },
       fileDataBudget: options.maxFileDataBytes === undefined ? undefined : new FileDataBudget(options.maxFileDataBytes),
+      h2Limits: options.http2Limits,
     };
+    const http2 = options.http2 ?? true;
     let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
-    const accept = (socket: Socket) => {
-      const connection = new ServerConnection(socket, settings, ++acceptedCount);
+    const track = (socket: Socket, connection: AcceptedConnection) => {
       this.#connections.add(connection);
       socket.once('close', () => {
         this.#connections.delete(connection);
         if (this.#connections.size === 0) this.#whenEmpty?.();
       });
+    };
+    const accept = (socket: Socket) => {
+      const id = ++acceptedCount;
+      if (!http2) {
+        track(socket, new ServerConnection(socket, settings, id));
+      } else if (options.tls) {
+        // RFC 9113 §3.2: over TLS, the protocol is the one ALPN chose.
+        const isH2 = (socket as TLSSocket).alpnProtocol === 'h2';
+        track(socket, isH2 ? new H2ServerConnection(socket, settings, id, null) : new ServerConnection(socket, settings, id));
+      } else {
+        // Until its first bytes tell, the connection has asked for nothing: shutting down ends it.
+        const undecided: AcceptedConnection = { shutDown: () => socket.destroy(), destroy: () => socket.destroy() };
+        track(socket, undecided);
+        sniffPreface(socket, settings.timeouts, (isH2, bytes) => {
+          this.#connections.delete(undecided);
+          if (isH2) {
+            track(socket, new H2ServerConnection(socket, settings, id, bytes));
+            return;
+          }
+          track(socket, new ServerConnection(socket, settings, id));
+          // What was read while telling the protocols apart is read again by the HTTP/1.1 driver.
+          if (bytes.length > 0) socket.unshift(bytes);
+        });
+      }
     };
     // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
     // clients do) must still receive the whole response. noDelay: a response goes out as soon as it
@@ -74,7 +115,7 @@ export class HttpServer {
           noDelay: true,
           cert: options.tls.cert,
           key: options.tls.key,
-          ALPNProtocols: ['http/1.1'],
+          ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
           handshakeTimeout: settings.timeouts.headersMs,
         },
         accept,
@@ -136,4 +177,38 @@ export class HttpServer {
 
 export function createServer(options: HttpServerOptions): HttpServer {
   return new HttpServer(options);
+}
+
+/**
+ * h2c with prior knowledge (RFC 9113 §3.3): a plain connection is HTTP/2 if its first bytes are the
+ * client preface. The bytes are compared as they come (a peer may send them in pieces); the first
+ * byte that differs makes it HTTP/1.1, which for any real request is its first or second byte.
+ * `decide` gets the bytes read so far. A connection that sends nothing is closed after keepAliveMs, as
+ * the HTTP/1.1 driver closes an idle one; one that starts a preface must finish it within headersMs.
+ */
+function sniffPreface(socket: Socket, timeouts: ServerTimeouts, decide: (isH2: boolean, bytes: Buffer) => void): void {
+  let held: Buffer = Buffer.alloc(0);
+  let timer = setTimeout(() => socket.destroy(), timeouts.keepAliveMs);
+  const finish = (isH2: boolean) => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.pause();
+    decide(isH2, held);
+    socket.resume();
+  };
+  const onData = (chunk: Buffer) => {
+    if (held.length === 0) {
+      clearTimeout(timer);
+      timer = setTimeout(() => socket.destroy(), timeouts.headersMs);
+    }
+    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+    const compared = Math.min(held.length, CLIENT_PREFACE.length);
+    if (!held.subarray(0, compared).equals(CLIENT_PREFACE.subarray(0, compared))) finish(false);
+    else if (compared === CLIENT_PREFACE.length) finish(true);
+  };
+  const onClose = () => clearTimeout(timer);
+  socket.on('data', onData);
+  socket.on('close', onClose);
+  socket.on('error', () => socket.destroy());
 }

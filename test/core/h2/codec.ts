@@ -4,6 +4,7 @@
  * uppercase name, a pseudo-header after a regular field) without an HPACK encoder's opinions.
  */
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from '../../../src/core/h2/header-codec.js';
+import { HpackDecoder, HpackEncoder } from '../../../src/core/h2/hpack/index.js';
 
 /** name length (2 bytes), name, value length (2 bytes), value; latin1. */
 export function plainBlock(fields: readonly (readonly [string, string])[]): Buffer {
@@ -68,8 +69,8 @@ export function plainCodecs(maxListSize?: number): { encoder: HeaderEncoder; dec
   return { encoder: new PlainEncoder(), decoder: new PlainDecoder(maxListSize) };
 }
 
-/** The codecs for a test: 'plain' (hand-written blocks) or 'hpack' (the real one, once merged; plain until then). */
+/** The codecs for a test: 'plain' (hand-written blocks) or 'hpack' (RFC 7541, as the server uses). */
 export function makeCodecs(kind: 'hpack' | 'plain', maxListSize?: number): { encoder: HeaderEncoder; decoder: HeaderDecoder } {
-  void kind;
-  return plainCodecs(maxListSize);
+  if (kind === 'plain') return plainCodecs(maxListSize);
+  return { encoder: new HpackEncoder(), decoder: new HpackDecoder(maxListSize === undefined ? {} : { maxHeaderListSize: maxListSize }) };
 }

@@ -356,6 +356,21 @@ describe('stream and connection errors of §5 and §6', () => {
     expectReset(peer.send({ type: 'WINDOW_UPDATE', streamId: 3, increment: 2 ** 31 - 1 }), 3, 'FLOW_CONTROL_ERROR');
   });
 
+  test('trailers in flight on a stream the server has answered and reset with NO_ERROR are ignored (§5.1, §8.1)', () => {
+    const peer = new HandClient();
+    peer.send(peer.headers(1, [[':method', 'POST'], ...GET.slice(1)], false));
+    peer.server.respond(1, 405, [], true);
+    const answer = framesOf(peer.server.takeOutput());
+    assert.deepEqual(
+      answer.map((frame) => frame.type),
+      ['HEADERS', 'RST_STREAM'],
+    );
+    const result = peer.send({ type: 'DATA', streamId: 1, endStream: false, data: Buffer.from('x'), padLength: null }, peer.headers(1, [['x-trailer', '1']], true));
+    assert.deepEqual(result.events, []);
+    assert.ok(!peer.server.isClosed);
+    assert.equal(peer.send(peer.headers(3, GET)).events[0]?.type, 'request');
+  });
+
   test('DATA after END_STREAM → RST_STREAM STREAM_CLOSED (§5.1 half-closed (remote))', () => {
     const peer = new HandClient();
     peer.send(peer.headers(1, GET, true));
