@@ -4,7 +4,7 @@
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
 import type { FrameRecord } from '../../core/h2/connection.js';
 import type { ConnectionDetails } from './connection.js';
-import { describeFrame } from './h2-trace.js';
+import { describeFrame } from '../../core/h2/frame-trace.js';
 import type { ClientEvent } from './request.js';
 
 /**
@@ -39,16 +39,14 @@ export class ClientTraces {
     }
   }
 
-  /** HTTP/2: the frames of a connection, each described in lines (h2-trace.ts). */
+  /** HTTP/2: the frames of a connection, each described in lines by the core's frame-trace.ts. */
   frames(connection: ConnectionDetails, records: FrameRecord[]): void {
-    const clock = this.#options.clock;
-    let text = '';
-    for (const record of records) {
-      const direction = record.direction === 'out' ? '>' : '<';
-      const time = clock === undefined ? '' : `${clock().toISOString().slice(11, 23)} `;
-      for (const line of describeFrame(record)) text += `${time}#${connection.id} ${direction} ${line.element.padEnd(14)} ${line.text}\n`;
+    let trace = this.#traces.get(connection.id);
+    if (trace === undefined) {
+      trace = new ConnectionTrace(connection.id, 'request', this.#options);
+      this.#traces.set(connection.id, trace);
     }
-    if (text !== '') this.#options.write(text);
+    for (const record of records) trace.lines(record.direction === 'in' ? '<' : '>', describeFrame(record));
   }
 
   sent(bytes: Buffer): void {

@@ -365,7 +365,10 @@ describe('stream and connection errors of §5 and §6', () => {
       answer.map((frame) => frame.type),
       ['HEADERS', 'RST_STREAM'],
     );
-    const result = peer.send({ type: 'DATA', streamId: 1, endStream: false, data: Buffer.from('x'), padLength: null }, peer.headers(1, [['x-trailer', '1']], true));
+    const result = peer.send(
+      { type: 'DATA', streamId: 1, endStream: false, data: Buffer.from('x'), padLength: null },
+      peer.headers(1, [['x-trailer', '1']], true),
+    );
     assert.deepEqual(result.events, []);
     assert.ok(!peer.server.isClosed);
     assert.equal(peer.send(peer.headers(3, GET)).events[0]?.type, 'request');
