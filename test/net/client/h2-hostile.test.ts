@@ -212,6 +212,39 @@ describe('hostile HTTP/2 servers', () => {
     }
   });
 
+  test('a body that stalls: body-timeout, and the stream is cancelled with RST_STREAM CANCEL', async () => {
+    let cancelled = false;
+    const server = await startRawH2((socket, streamId) => {
+      socket.write(SETTINGS_ACK);
+      socket.write(headers(streamId, [[':status', '200']], false));
+      socket.write(data(streamId, 'a start', false));
+      socket.on('data', (chunk: Buffer) => {
+        // RST_STREAM (type 3) with CANCEL (8) on this stream.
+        const index = chunk.indexOf(Buffer.from([0, 0, 4, 3, 0]));
+        if (index !== -1 && chunk.readUInt32BE(index + 9) === 8) cancelled = true;
+      });
+    });
+    try {
+      expectCode(await failureOf(server.port, { bodyTimeoutMs: 200 }), 'body-timeout');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(cancelled, 'no RST_STREAM CANCEL reached the server');
+    } finally {
+      server.close();
+    }
+  });
+
+  test('a WINDOW_UPDATE that takes a stream window past 2^31-1: that stream fails (FLOW_CONTROL_ERROR)', async () => {
+    const server = await startRawH2((socket, streamId) => {
+      socket.write(SETTINGS_ACK);
+      socket.write(serializeFrame({ type: 'WINDOW_UPDATE', streamId, increment: 2 ** 31 - 1 }));
+    });
+    try {
+      expectCode(await failureOf(server.port), 'bad-response', 'FLOW_CONTROL_ERROR');
+    } finally {
+      server.close();
+    }
+  });
+
   test('REFUSED_STREAM: the request is sent again on a new connection (§8.7), even a POST', async () => {
     const server = await startRawH2((socket, streamId, connection) => {
       socket.write(SETTINGS_ACK);
