@@ -53,7 +53,7 @@ export interface ExchangeResult {
 }
 
 /** Paces reading to a rate: after each piece, how long to wait so the bytes so far are not ahead of it. */
-class Throttle {
+export class Throttle {
   readonly #bytesPerSecond: number;
   readonly #start = performance.now();
   #bytes = 0;

@@ -23,7 +23,7 @@ import { Fields } from '../../core/fields.js';
 import { type FieldPair, fieldsToSend } from '../../core/h2/semantics.js';
 import type { Connection, Route } from './connection.js';
 import { ClientError } from './errors.js';
-import type { RequestContext, RequestPlan, ExchangeResult } from './exchange.js';
+import { type ExchangeResult, type RequestContext, type RequestPlan, Throttle } from './exchange.js';
 import { type H2StreamListener, H2Session, Http2ClientError } from './h2-session.js';
 import type { Agent } from './pool.js';
 import { type ClientResponse, type Timings, USER_AGENT } from './request.js';
@@ -232,7 +232,11 @@ class H2Exchange implements H2StreamListener {
   #body: H2ResponseBody | null = null;
   #bodyBytes = 0;
   #interimResponses = 0;
-  #wantsData = true;
+  /** The body's Readable is full (backpressure). */
+  #readerFull = false;
+  /** --limit-rate: reading waits until this timer fires. */
+  #throttleTimer: NodeJS.Timeout | null = null;
+  readonly #throttle: Throttle | null;
   #trailers: Fields | null = null;
   #windowWaiter: (() => void) | null = null;
   #resolve: (result: ExchangeResult) => void = () => {};
@@ -248,14 +252,17 @@ class H2Exchange implements H2StreamListener {
     this.#context = context;
     const { headersTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.headersMs, bodyTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.bodyMs } = context.options;
     this.#clock = new PhaseTimer(headersTimeoutMs, bodyTimeoutMs, (error) => this.#fail(error, true));
+    const rate = context.options.maxBytesPerSecond;
+    this.#throttle = rate === undefined ? null : new Throttle(rate);
     const connected = session.connection.details.timings;
     this.#timings = reused
       ? { nameLookup: 0, connect: 0, appConnect: 0, firstByte: 0, total: null }
       : { nameLookup: connected.nameLookup, connect: connected.connect, appConnect: connected.appConnect, firstByte: 0, total: null };
   }
 
+  /** Whether the server may send more: the reader is not full and --limit-rate does not wait. */
   get wantsData(): boolean {
-    return this.#wantsData;
+    return !this.#readerFull && this.#throttleTimer === null;
   }
 
   whenFinished(): Promise<void> {
@@ -393,8 +400,18 @@ class H2Exchange implements H2StreamListener {
       return this.#fail(new ClientError('body-too-large', `The body is larger than the limit of ${maxBodyBytes} bytes`), true);
     }
     if (data.length > 0 && !this.#body!.deliver(data)) {
-      this.#wantsData = false;
+      this.#readerFull = true;
       this.#clock.pause();
+    }
+    // --limit-rate: the stream's WINDOW_UPDATE is held back while the rate is ahead (h2-session.ts).
+    const waitMs = this.#throttle?.delayAfter(data.length) ?? 0;
+    if (waitMs > 0 && !endStream) {
+      this.#clock.pause();
+      if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
+      this.#throttleTimer = setTimeout(() => {
+        this.#throttleTimer = null;
+        this.#readMore();
+      }, waitMs);
     }
     if (endStream) this.#finish();
   }
@@ -411,8 +428,12 @@ class H2Exchange implements H2StreamListener {
 
   /** The body's reader wants more. */
   bodyWanted(): void {
-    if (this.#phase !== 'body') return;
-    this.#wantsData = true;
+    this.#readerFull = false;
+    this.#readMore();
+  }
+
+  #readMore(): void {
+    if (this.#phase !== 'body' || !this.wantsData) return;
     this.#clock.resume();
     this.#session.bodyWanted(this.#streamId);
   }
@@ -447,6 +468,8 @@ class H2Exchange implements H2StreamListener {
 
   #cleanUp(): void {
     this.#clock.stop();
+    if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
+    this.#throttleTimer = null;
     if (this.#onAbort !== null) this.#context.signal.removeEventListener('abort', this.#onAbort);
     this.#onAbort = null;
   }

@@ -215,6 +215,27 @@ describe('h2c with prior knowledge (node:http2)', () => {
     }
   });
 
+  test('maxBytesPerSecond (--limit-rate) holds the server back over h2 too', async () => {
+    const body = Buffer.alloc(200 * 1024, 0x63);
+    const server = await startH2c((stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end(body);
+    });
+    try {
+      const started = Date.now();
+      const response = await request(`http://127.0.0.1:${server.port}/`, {
+        ...BOUND,
+        httpVersion: '2-prior-knowledge',
+        maxBytesPerSecond: 400 * 1024,
+      });
+      assert.equal((await readAll(response.body)).length, body.length);
+      // The first window (64 KiB) comes at once; the rest at the rate: at least ~0.33 s.
+      assert.ok(Date.now() - started >= 250, `took ${Date.now() - started} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('trailers arrive after the body', async () => {
     const server = await startH2c((stream) => {
       stream.respond({ ':status': 200 }, { waitForTrailers: true });
