@@ -19,6 +19,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { Agent, ClientError, type ClientEvent, Http2ClientError, request } from '../../../src/index.js';
 import { commandExists, makeTempDir, runCommand } from '../../helpers.js';
@@ -231,6 +232,30 @@ describe('h2c with prior knowledge (node:http2)', () => {
       assert.equal((await readAll(response.body)).length, body.length);
       // The first window (64 KiB) comes at once; the rest at the rate: at least ~0.33 s.
       assert.ok(Date.now() - started >= 250, `took ${Date.now() - started} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('an interim 103 before the final response, a Host field as :authority, and a gzip body decoded', async () => {
+    const events: ClientEvent[] = [];
+    const server = await startH2c((stream, headers) => {
+      stream.additionalHeaders({ ':status': 103, link: '</a.css>; rel=preload' });
+      stream.respond({ ':status': 200, 'content-encoding': 'gzip', 'x-authority': String(headers[':authority']) });
+      stream.end(gzipSync('decoded text'));
+    });
+    try {
+      const response = await request(`http://127.0.0.1:${server.port}/`, {
+        ...BOUND,
+        httpVersion: '2-prior-knowledge',
+        decompress: true,
+        headers: { Host: 'example.test' },
+        onEvent: (event) => events.push(event),
+      });
+      assert.equal(response.fields.get('x-authority'), 'example.test');
+      assert.equal((await readAll(response.body)).toString(), 'decoded text');
+      const statuses = events.flatMap((event) => (event.type === 'response-head' ? [event.status] : []));
+      assert.deepEqual(statuses, [103, 200]);
     } finally {
       await server.close();
     }
