@@ -31,6 +31,22 @@ import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './timeouts.j
 
 export type HttpVersionChoice = '1.1' | '2' | '2-prior-knowledge';
 
+/**
+ * Request options the `cli` branch adds to request() (curl -4/-6, --resolve/--connect-to,
+ * -H 'Name:', cookie jars), read here when present so that they apply over HTTP/2 as soon as both
+ * branches meet; until then they are never set.
+ */
+interface ForwardedOptions {
+  family?: 4 | 6;
+  connectTo?: (host: string, port: number) => { host: string; port: number } | null;
+  omitFields?: readonly string[];
+  cookieHeader?: (url: URL) => string | null;
+}
+
+function forwarded(context: RequestContext): ForwardedOptions {
+  return context.options as ForwardedOptions;
+}
+
 const MAX_UNPROCESSED_RETRIES = 2;
 const DEFAULT_MAX_INTERIM_RESPONSES = 10;
 /** How long a session with no stream is kept for the next request (as the agent's default for HTTP/1.1). */
@@ -152,6 +168,8 @@ async function openSession(route: Route, key: string, context: RequestContext, c
     userAgent: USER_AGENT,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
     alpnProtocols: priorKnowledge ? ['h2'] : ['h2', 'http/1.1'],
+    ...(forwarded(context).family !== undefined && { family: forwarded(context).family }),
+    ...(forwarded(context).connectTo !== undefined && { connectTo: forwarded(context).connectTo }),
     ...(options.insecure !== undefined && { insecure: options.insecure }),
     ...(options.ca !== undefined && { ca: options.ca }),
   });
@@ -191,7 +209,12 @@ function requestFields(route: Route, plan: RequestPlan, context: RequestContext)
   ];
   if (context.options.decompress) defaults.push(['accept-encoding', 'gzip, deflate, br']);
   const given = new Set(plan.fields.map(([name]) => name.toLowerCase()));
+  const { omitFields, cookieHeader } = forwarded(context);
+  for (const name of omitFields ?? []) given.add(name.toLowerCase());
   const regular: Array<readonly [string, string]> = defaults.filter(([name]) => !given.has(name));
+  // §8.2.3: cookies may go as separate fields; the jar's is one more.
+  const fromJar = cookieHeader?.(target) ?? null;
+  if (fromJar !== null && fromJar !== '') regular.push(['cookie', fromJar]);
   for (const [name, value] of plan.fields) {
     // §8.3.1: the Host of HTTP/1.1 is :authority here; a caller's Host replaces the URL's.
     if (REPLACED_BY_PSEUDO.has(name.toLowerCase())) authority = value.trim();
