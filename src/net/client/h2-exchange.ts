@@ -183,6 +183,8 @@ async function openSession(route: Route, key: string, context: RequestContext, c
   const session: H2Session = new H2Session(connection, {
     closeWhenIdle,
     idleTimeoutMs: SESSION_IDLE_MS,
+    // The server's first SETTINGS is part of setting up the connection: the connect timeout's.
+    prefaceTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
     ...(onFrame !== undefined && { onFrames: (records) => onFrame(details, records) }),
     onUnusable: () => {
       const entry = sessions?.get(key);

@@ -66,6 +66,12 @@ export interface H2SessionOptions {
   /** Close once no stream is open (a request without an agent); otherwise after idleTimeoutMs idle. */
   closeWhenIdle: boolean;
   idleTimeoutMs: number;
+  /**
+   * The server's preface (its SETTINGS, §3.4) must arrive within this time of the connection
+   * opening, or the session fails with SETTINGS_TIMEOUT (0: no limit). A silent server otherwise
+   * holds each request until its headers timeout.
+   */
+  prefaceTimeoutMs: number;
   /** Called once when the session can take no more streams (GOAWAY, closed, failed). */
   onUnusable?: (() => void) | undefined;
 }
@@ -95,6 +101,7 @@ export class H2Session implements ConnectionListener {
   /** Streams opened on this session so far: the first is the one that opened the connection. */
   #streamsOpened = 0;
   #idleTimer: NodeJS.Timeout | null = null;
+  #prefaceTimer: NodeJS.Timeout | null = null;
   #drainWaiters: Array<() => void> = [];
 
   constructor(connection: Connection, options: H2SessionOptions) {
@@ -114,6 +121,16 @@ export class H2Session implements ConnectionListener {
       this.#drainWaiters = [];
       for (const wake of waiters) wake();
     });
+    if (options.prefaceTimeoutMs > 0 && options.prefaceTimeoutMs < Number.POSITIVE_INFINITY) {
+      this.#prefaceTimer = setTimeout(() => {
+        this.#prefaceTimer = null;
+        const seconds = options.prefaceTimeoutMs / 1000;
+        this.#lost(
+          new Http2ClientError('http2-error', 'SETTINGS_TIMEOUT', `The server sent no HTTP/2 SETTINGS within ${seconds} s of connecting`),
+        );
+      }, options.prefaceTimeoutMs);
+      this.#prefaceTimer.unref();
+    }
     // The preface and our SETTINGS go with the first request (open() writes them), so that a
     // trace shows them after the request event that introduces the connection.
   }
@@ -226,6 +243,8 @@ export class H2Session implements ConnectionListener {
     }
     this.#closed = true;
     this.#clearIdleTimer();
+    if (this.#prefaceTimer !== null) clearTimeout(this.#prefaceTimer);
+    this.#prefaceTimer = null;
     this.connection.socket.end();
     // A server that never closes its side is not waited for.
     setTimeout(() => this.connection.destroy(), 1_000).unref();
@@ -312,6 +331,8 @@ export class H2Session implements ConnectionListener {
         return;
       case 'settings':
         this.#settingsReceived = true;
+        if (this.#prefaceTimer !== null) clearTimeout(this.#prefaceTimer);
+        this.#prefaceTimer = null;
         this.#wakeWaiting();
         return;
       case 'ping-ack':
@@ -395,6 +416,8 @@ export class H2Session implements ConnectionListener {
   #lost(error: ClientError): void {
     this.#becomeUnusable();
     this.#clearIdleTimer();
+    if (this.#prefaceTimer !== null) clearTimeout(this.#prefaceTimer);
+    this.#prefaceTimer = null;
     if (!this.#closed) {
       this.#closed = true;
       this.connection.destroy();

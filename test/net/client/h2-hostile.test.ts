@@ -177,6 +177,15 @@ describe('hostile HTTP/2 servers', () => {
     }
   });
 
+  test('a server silent past the connect timeout: http2-error SETTINGS_TIMEOUT', async () => {
+    const server = await startRawH2(() => {}, Buffer.alloc(0));
+    try {
+      expectCode(await failureOf(server.port, { connectTimeoutMs: 200 }), 'http2-error', 'SETTINGS_TIMEOUT');
+    } finally {
+      server.close();
+    }
+  });
+
   test('an HTTP/1.1 answer to prior knowledge: http2-error PROTOCOL_ERROR (the first frame was not SETTINGS)', async () => {
     const server = await startRawH2(() => {}, Buffer.from('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n'));
     try {
