@@ -426,6 +426,10 @@ export class H2Session implements ConnectionListener {
   }
 
   #failAll(error: ClientError): void {
+    // Senders waiting for the socket to drain stop waiting: their streams have failed.
+    const drainWaiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of drainWaiters) wake();
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     this.#withheld.clear();
