@@ -105,6 +105,8 @@ export class H2Exchange implements H2StreamListener {
   readonly #throttle: Throttle | null;
   #trailers: Fields | null = null;
   #windowWaiter: (() => void) | null = null;
+  /** Every byte of the request, END_STREAM included, has been handed to the session. */
+  #requestSent = false;
   #resolve: (result: ExchangeResult) => void = () => {};
   #reject: (error: Error) => void = () => {};
   #onAbort: (() => void) | null = null;
@@ -147,6 +149,7 @@ export class H2Exchange implements H2StreamListener {
       this.#reject = reject;
       const { signal, options } = this.#context;
       const hasBody = this.#plan.body.length > 0;
+      this.#requestSent = !hasBody;
       let shown: string;
       try {
         if (signal.aborted) throw signal.reason;
@@ -196,6 +199,7 @@ export class H2Exchange implements H2StreamListener {
       }
       offset = end;
     }
+    this.#requestSent = true;
   }
 
   onWindow(): void {
@@ -312,6 +316,10 @@ export class H2Exchange implements H2StreamListener {
   #finish(): void {
     if (this.#phase !== 'body') return;
     this.#phase = 'done';
+    if (!this.#requestSent) {
+      this.#session.abandonRequestBody(this.#streamId);
+      this.#windowWaiter?.();
+    }
     this.#timings.total = performance.now() - this.#context.since;
     this.#cleanUp();
     this.#finished?.resolve();

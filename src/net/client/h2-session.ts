@@ -222,6 +222,16 @@ export class H2Session implements ConnectionListener {
     this.#flush();
   }
 
+  /**
+   * The response is complete but our request body is not (§8.1): the rest of it is not sent, and
+   * RST_STREAM CANCEL closes our side, or the stream would stay half open at both ends and count
+   * against the server's concurrency limit for ever.
+   */
+  abandonRequestBody(streamId: number): void {
+    this.#core.reset(streamId, 'CANCEL');
+    this.#flush();
+  }
+
   /** The stream's reader wants more: send the WINDOW_UPDATE held back for it. */
   bodyWanted(streamId: number): void {
     const increment = this.#withheld.get(streamId);

@@ -261,6 +261,36 @@ describe('h2c with prior knowledge (node:http2)', () => {
     }
   });
 
+  test('a response complete before the upload is (§8.1): the rest is not sent, the connection serves the next request', async () => {
+    const upload = Buffer.alloc(1024 * 1024, 0x64);
+    const server = await startH2c(
+      (stream, headers) => {
+        stream.respond({ ':status': headers[':method'] === 'PUT' ? 413 : 200 }, { endStream: false });
+        stream.end('answered');
+      },
+      { settings: { initialWindowSize: 16_384 } },
+    );
+    const agent = new Agent();
+    try {
+      const response = await request(`http://127.0.0.1:${server.port}/up`, {
+        ...BOUND,
+        agent,
+        method: 'PUT',
+        body: upload,
+        httpVersion: '2-prior-knowledge',
+      });
+      assert.equal(response.status, 413);
+      assert.equal((await readAll(response.body)).toString(), 'answered');
+      const next = await request(`http://127.0.0.1:${server.port}/next`, { ...BOUND, agent, httpVersion: '2-prior-knowledge' });
+      assert.equal(next.status, 200);
+      await readAll(next.body);
+      assert.equal(server.sessions, 1);
+    } finally {
+      agent.close();
+      await server.close();
+    }
+  });
+
   test('trailers arrive after the body', async () => {
     const server = await startH2c((stream) => {
       stream.respond({ ':status': 200 }, { waitForTrailers: true });
