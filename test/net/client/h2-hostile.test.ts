@@ -254,6 +254,19 @@ describe('hostile HTTP/2 servers', () => {
     }
   });
 
+  test('GOAWAY with last stream 0 on every connection: the request was never processed, retried twice, then http2-error', async () => {
+    const server = await startRawH2((socket) => {
+      socket.write(SETTINGS_ACK);
+      socket.write(serializeFrame({ type: 'GOAWAY', lastStreamId: 0, errorCode: 0xb, debugData: Buffer.alloc(0) }));
+    });
+    try {
+      expectCode(await failureOf(server.port), 'http2-error', 'ENHANCE_YOUR_CALM');
+      assert.equal(server.connections, 3);
+    } finally {
+      server.close();
+    }
+  });
+
   test('REFUSED_STREAM: the request is sent again on a new connection (§8.7), even a POST', async () => {
     const server = await startRawH2((socket, streamId, connection) => {
       socket.write(SETTINGS_ACK);
