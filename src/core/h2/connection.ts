@@ -584,7 +584,10 @@ export class H2Connection {
       // §5.1 "closed": frames may still arrive on a stream we reset (trailers of a request whose
       // answer ended it); they are ignored. On any other closed stream, HEADERS is an error.
       if (this.#recentlyReset.has(streamId)) return;
-      throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+      // A stream that ended (END_STREAM both ways) is closed (§5.1); an id below the highest that
+      // was never used is a new stream out of order (§5.1.1).
+      if (this.#recentlyClosed.has(streamId)) throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+      throw new H2ConnectionError('PROTOCOL_ERROR', 'a stream id lower than one already used');
     }
     this.#highestPeerStreamId = streamId;
     // §6.8: streams above the last id of our GOAWAY are ignored.
@@ -758,10 +761,11 @@ export class H2Connection {
 
   /** Streams we reset lately (bounded: the oldest are forgotten), whose frames in flight are ignored. */
   readonly #recentlyReset = new Set<number>();
+  /** Streams that ended normally lately (bounded likewise), told apart from ids never used. */
+  readonly #recentlyClosed = new Set<number>();
 
   #rememberReset(streamId: number): void {
-    this.#recentlyReset.add(streamId);
-    if (this.#recentlyReset.size > RECENT_RESETS) this.#recentlyReset.delete(this.#recentlyReset.values().next().value!);
+    remember(this.#recentlyReset, streamId);
   }
 
   /** The time of the bytes being handled (receive's `now`). */
@@ -805,7 +809,10 @@ export class H2Connection {
 
   #setState(stream: Stream, state: StreamState): void {
     stream.state = state;
-    if (state === 'closed') this.#streams.delete(stream.id);
+    if (state === 'closed') {
+      this.#streams.delete(stream.id);
+      remember(this.#recentlyClosed, stream.id);
+    }
   }
 
   #failStream(error: H2StreamError, events: H2Event[]): void {
@@ -890,5 +897,10 @@ export class H2Connection {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** How many of the streams we reset are remembered (see #recentlyReset). */
-const RECENT_RESETS = 128;
+/** How many of the streams we reset, or that closed, are remembered (see #recentlyReset). */
+const RECENT_STREAMS = 128;
+
+function remember(streams: Set<number>, streamId: number): void {
+  streams.add(streamId);
+  if (streams.size > RECENT_STREAMS) streams.delete(streams.values().next().value!);
+}

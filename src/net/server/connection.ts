@@ -99,8 +99,15 @@ export class ServerConnection {
   #waitTimer: NodeJS.Timeout | null = null;
   /** When the wait timer fires: at or before the deadline. */
   #waitTimerDue = 0;
+  /** See the constructor; used once, by the first head's wait. */
+  #firstByteAt: number | null;
 
-  constructor(socket: Socket, settings: ConnectionSettings, id: number) {
+  /**
+   * `firstByteAt` (performance.now()): when the first byte arrived, if it was read before this
+   * driver existed (telling HTTP/1.1 from h2c): the first head's time counts from it.
+   */
+  constructor(socket: Socket, settings: ConnectionSettings, id: number, firstByteAt: number | null = null) {
+    this.#firstByteAt = firstByteAt;
     this.#socket = socket;
     this.#settings = settings;
     this.#core = new ServerConnectionCore(settings.limits);
@@ -390,7 +397,9 @@ export class ServerConnection {
   #wait(waitingFor: Wait, ms: number): void {
     if (waitingFor === this.#waitingFor) return;
     this.#waitingFor = waitingFor;
-    this.#waitDeadline = performance.now() + ms;
+    const start = waitingFor === 'head' && this.#firstByteAt !== null ? this.#firstByteAt : performance.now();
+    if (waitingFor === 'head') this.#firstByteAt = null;
+    this.#waitDeadline = start + ms;
     if (this.#waitTimer === null || this.#waitTimerDue > this.#waitDeadline) this.#scheduleWaitTimer();
   }
 

@@ -127,11 +127,25 @@ export class H2ServerConnection {
 
   #onData(chunk: Buffer): void {
     if (this.#ending) return;
-    const events = this.#core.receive(chunk, performance.now());
-    for (const event of events) this.#onEvent(event);
-    this.#pump();
-    this.#flush();
-    this.#updateWait();
+    this.#guard(() => {
+      const events = this.#core.receive(chunk, performance.now());
+      for (const event of events) this.#onEvent(event);
+    });
+  }
+
+  /**
+   * Runs a step, then sends what it made possible. A fault of ours (a bug, a plan that cannot be
+   * sent) costs this connection, never the process.
+   */
+  #guard(step: () => void): void {
+    try {
+      step();
+      this.#pump();
+      this.#flush();
+      this.#updateWait();
+    } catch {
+      this.#socket.destroy();
+    }
   }
 
   #onEvent(event: H2Event): void {
@@ -207,10 +221,7 @@ export class H2ServerConnection {
       releasePlan(plan); // the stream was reset, or the connection lost, meanwhile
       return;
     }
-    this.#respond(answer.streamId, plan);
-    this.#pump();
-    this.#flush();
-    this.#updateWait();
+    this.#guard(() => this.#respond(answer.streamId, plan));
   }
 
   #respond(streamId: number, plan: ResponsePlan): void {
@@ -263,18 +274,18 @@ export class H2ServerConnection {
 
   #onSourceReady(streamId: number): void {
     if (!this.#answers.has(streamId) || this.#socket.destroyed) return;
-    if (!this.#sending.includes(streamId)) this.#sending.push(streamId);
-    this.#pump();
-    this.#flush();
-    this.#updateWait();
+    this.#guard(() => {
+      if (!this.#sending.includes(streamId)) this.#sending.push(streamId);
+    });
   }
 
   /** A file shorter than planned, a stream that failed: the client must not take the body as complete. */
   #onSourceError(streamId: number): void {
     if (!this.#answers.has(streamId)) return;
-    this.#core.reset(streamId, 'INTERNAL_ERROR');
-    this.#endAnswer(streamId, true);
-    this.#flush();
+    this.#guard(() => {
+      this.#core.reset(streamId, 'INTERNAL_ERROR');
+      this.#endAnswer(streamId, true);
+    });
   }
 
   /**
@@ -348,9 +359,7 @@ export class H2ServerConnection {
     this.#awaitingDrain = false;
     this.#socket.resume();
     this.#core.outputDrained();
-    this.#pump();
-    this.#flush();
-    this.#updateWait();
+    this.#guard(() => {});
   }
 
   #traceFrames(): void {

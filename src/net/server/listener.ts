@@ -91,13 +91,14 @@ export class HttpServer {
         // Until its first bytes tell, the connection has asked for nothing: shutting down ends it.
         const undecided: AcceptedConnection = { shutDown: () => socket.destroy(), destroy: () => socket.destroy() };
         track(socket, undecided);
-        sniffPreface(socket, settings.timeouts, (isH2, bytes) => {
+        sniffPreface(socket, settings.timeouts, (isH2, bytes, firstByteAt) => {
           this.#connections.delete(undecided);
           if (isH2) {
             track(socket, new H2ServerConnection(socket, settings, id, bytes));
             return;
           }
-          track(socket, new ServerConnection(socket, settings, id));
+          // The head's time counts from its first byte, read here: a slowloris gains nothing.
+          track(socket, new ServerConnection(socket, settings, id, firstByteAt));
           // What was read while telling the protocols apart is read again by the HTTP/1.1 driver.
           if (bytes.length > 0) socket.unshift(bytes);
         });
@@ -186,19 +187,21 @@ export function createServer(options: HttpServerOptions): HttpServer {
  * `decide` gets the bytes read so far. A connection that sends nothing is closed after keepAliveMs, as
  * the HTTP/1.1 driver closes an idle one; one that starts a preface must finish it within headersMs.
  */
-function sniffPreface(socket: Socket, timeouts: ServerTimeouts, decide: (isH2: boolean, bytes: Buffer) => void): void {
+function sniffPreface(socket: Socket, timeouts: ServerTimeouts, decide: (isH2: boolean, bytes: Buffer, firstByteAt: number) => void): void {
   let held: Buffer = Buffer.alloc(0);
+  let firstByteAt = 0;
   let timer = setTimeout(() => socket.destroy(), timeouts.keepAliveMs);
   const finish = (isH2: boolean) => {
     clearTimeout(timer);
     socket.off('data', onData);
     socket.off('close', onClose);
     socket.pause();
-    decide(isH2, held);
+    decide(isH2, held, firstByteAt);
     socket.resume();
   };
   const onData = (chunk: Buffer) => {
     if (held.length === 0) {
+      firstByteAt = performance.now();
       clearTimeout(timer);
       timer = setTimeout(() => socket.destroy(), timeouts.headersMs);
     }

@@ -282,7 +282,17 @@ describe('stream and connection errors of §5 and §6', () => {
     ['RST_STREAM on an idle stream (§6.4)', () => [{ type: 'RST_STREAM', streamId: 5, errorCode: 8 }], 'PROTOCOL_ERROR'],
     ['WINDOW_UPDATE on an idle stream (§5.1)', () => [{ type: 'WINDOW_UPDATE', streamId: 5, increment: 1 }], 'PROTOCOL_ERROR'],
     ['an even client stream id (§5.1.1)', (peer) => [peer.headers(2, GET)], 'PROTOCOL_ERROR'],
-    ['a stream id lower than one already used (§5.1.1)', (peer) => [peer.headers(5, GET), peer.headers(3, GET)], 'STREAM_CLOSED'],
+    ['a stream id lower than one already used (§5.1.1)', (peer) => [peer.headers(5, GET), peer.headers(3, GET)], 'PROTOCOL_ERROR'],
+    [
+      'HEADERS on a stream closed by END_STREAM both ways (§5.1)',
+      (peer) => {
+        peer.send(peer.headers(1, GET));
+        peer.server.respond(1, 204, [], true);
+        peer.server.takeOutput();
+        return [peer.headers(1, GET)];
+      },
+      'STREAM_CLOSED',
+    ],
     [
       'a frame between HEADERS and CONTINUATION (§6.10)',
       (peer) => [{ ...peer.headers(1, GET), endHeaders: false } as Frame, { type: 'PING', ack: false, opaqueData: Buffer.alloc(8) }],

@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as connectH2 } from 'node:http2';
+import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createServer } from '../../../src/index.js';
 import { type BackgroundProcess, CLI, commandExists, makeTempDir, runCommand, startProcess, startStaticServer } from '../../helpers.js';
 
 const hasOpenssl = commandExists('openssl');
@@ -70,6 +72,7 @@ before(async () => {
   writeFileSync(join(root, 'index.html'), INDEX);
   writeFileSync(join(root, 'style.css'), 'p { color: teal; }\n');
   writeFileSync(join(root, 'big.bin'), BIG);
+  writeFileSync(join(root, 'words.txt'), 'hello world '.repeat(500));
   if (hasOpenssl) certificate = await makeCertificate(tree.path);
 });
 
@@ -184,6 +187,41 @@ describe('sockhttp serve on a plain port: h2c with prior knowledge', () => {
     assert.equal(plain.version, '1.1', 'HTTP/1.1 on the same port');
   });
 
+  test('the same plans as HTTP/1.1: compression, conditional GET', { skip: !hasCurl && 'curl is not installed' }, async () => {
+    const url = `http://127.0.0.1:${server.port}/words.txt`;
+    const compressed = await runCommand('curl', [
+      '-s',
+      '-S',
+      '--max-time',
+      '20',
+      '--http2-prior-knowledge',
+      '--compressed',
+      '-D',
+      '-',
+      url,
+    ]);
+    const text = compressed.stdout.toString('latin1');
+    assert.match(text, /^HTTP\/2 200/);
+    assert.match(text, /\r\ncontent-encoding: (br|gzip)\r\n/);
+    assert.ok(text.endsWith('hello world '.repeat(500)), 'curl decompressed the body');
+    const etag = /\r\netag: ("[^"]+")\r\n/.exec(text)?.[1];
+    assert.ok(etag !== undefined);
+    const conditional = await runCommand('curl', [
+      '-s',
+      '-S',
+      '--max-time',
+      '20',
+      '--http2-prior-knowledge',
+      '--compressed',
+      '-D',
+      '-',
+      '-H',
+      `If-None-Match: ${etag}`,
+      url,
+    ]);
+    assert.match(conditional.stdout.toString('latin1'), /^HTTP\/2 304/);
+  });
+
   test('nghttp -nv and h2load over h2c', { skip: (!hasNghttp || !hasH2load) && 'nghttp2-client is not installed' }, async () => {
     const result = await runCommand('nghttp', ['-nv', '-t', '15', `http://127.0.0.1:${server.port}/big.bin`], { timeoutMs: 30_000 });
     assert.equal(result.code, 0, result.stderr);
@@ -192,6 +230,53 @@ describe('sockhttp serve on a plain port: h2c with prior knowledge', () => {
       timeoutMs: 60_000,
     });
     assert.match(load.stdout.toString(), /100 succeeded, 0 failed/, load.stdout.toString());
+  });
+});
+
+describe('a client that sends requests and never reads the answers', () => {
+  test('the server stops reading from it: answers do not pile up in memory', async () => {
+    let asked = 0;
+    const server = createServer({
+      handler: () => {
+        asked++;
+        return { status: 204, fields: [['X-Padding', 'p'.repeat(200)]], body: { kind: 'empty' } };
+      },
+      // Every request of a socket read is taken before any is answered: room for all of them, so
+      // that only the output decides when reading stops.
+      http2Limits: { maxConcurrentStreams: 100_000 },
+    });
+    await server.listen(0);
+    const socket = connectTcp(server.address!.port, '127.0.0.1');
+    socket.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      // HEADERS on streams 1, 3, 5…, each a complete request (END_STREAM), by hand: :method GET,
+      // :scheme http, :path / (static indexes 2, 6, 4), :authority as a literal with name index 1.
+      const block = Buffer.from([0x82, 0x86, 0x84, 0x01, 0x01, 0x78]);
+      const count = 400_000;
+      const requests = Buffer.alloc(count * (9 + block.length));
+      for (let index = 0; index < count; index++) {
+        const offset = index * (9 + block.length);
+        requests.writeUIntBE(block.length, offset, 3);
+        requests[offset + 3] = 0x1;
+        requests[offset + 4] = 0x5;
+        requests.writeUInt32BE(index * 2 + 1, offset + 5);
+        block.copy(requests, offset + 9);
+      }
+      socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+      socket.write(requests);
+      // Nothing is read: the kernel's buffers fill, and then the server must stop asking for more.
+      let previous = -1;
+      for (let round = 0; round < 40 && asked !== previous; round++) {
+        previous = asked;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.equal(asked, previous, 'the server went on reading requests whose answers nobody reads');
+      assert.ok(asked < count, `answered ${asked} of ${count}`);
+    } finally {
+      socket.destroy();
+      await server.close(1_000);
+    }
   });
 });
 

@@ -153,6 +153,27 @@ describe('HTTP/2 with prior knowledge on a plain port (node:http2 as the client)
     }
   });
 
+  test('a slowloris whose head starts like the preface ("P…") still has headersMs from its first byte, not more', async () => {
+    const quick = await startStaticServer(tree.path, { timeouts: { headersMs: 1_000 } });
+    try {
+      const peer = new RawPeer(quick.port);
+      const start = Date.now();
+      peer.write(Buffer.from('P'));
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      peer.write(Buffer.from('OST / HTTP/1.1\r\n'));
+      for (let index = 0; index < 30 && !peer.closed && peer.received.length === 0; index++) {
+        peer.write(Buffer.from('X'));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await waitUntil(() => peer.received.length > 0, 3_000);
+      const elapsed = Date.now() - start;
+      assert.match(peer.received.toString('latin1'), /^HTTP\/1\.1 408 /);
+      assert.ok(elapsed < 1_500, `408 after ${elapsed} ms`);
+    } finally {
+      await quick.close();
+    }
+  });
+
   test('with http2: false the preface is not HTTP/2 (an HTTP/1.1 error and close)', async () => {
     const plain = await startStaticServer(tree.path, { http2: false });
     try {

@@ -346,12 +346,18 @@ describe('HTTPS: sockhttp serve --tls-cert --tls-key', {
   });
 
   describe('raw node:tls sockets', () => {
-    test('ALPN: a client offering h2 and http/1.1 is given http/1.1', async () => {
-      const connection = await TlsConnection.open(server.port, localCa, ['h2', 'http/1.1']);
+    test('ALPN: a client offering h2 and http/1.1 is given h2 (HTTP/2, test/net/server/h2.slow.test.ts); one offering http/1.1 gets http/1.1', async () => {
+      const both = await TlsConnection.open(server.port, localCa, ['h2', 'http/1.1']);
       try {
-        assert.equal(connection.socket.alpnProtocol, 'http/1.1');
+        assert.equal(both.socket.alpnProtocol, 'h2');
       } finally {
-        connection.destroy();
+        both.destroy();
+      }
+      const http11 = await TlsConnection.open(server.port, localCa, ['http/1.1']);
+      try {
+        assert.equal(http11.socket.alpnProtocol, 'http/1.1');
+      } finally {
+        http11.destroy();
       }
     });
 
