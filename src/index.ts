@@ -57,6 +57,9 @@ export {
   type ClientResponse,
   type RequestOptions,
   type Timings,
+  Http2ClientError,
+  type HttpVersionChoice,
+  type ResponseVersion,
 } from './net/client/request.js';
 export { Agent, type AgentOptions, decideReuse, type ExchangeOutcome, type ReuseVerdict } from './net/client/pool.js';
 export type { ConnectionDetails, TlsDetails } from './net/client/connection.js';

@@ -19,6 +19,7 @@ export const EXIT_CODES: Readonly<Record<ClientErrorCode | CommandFailure, numbe
   'connect-refused': 7,
   'connect-failed': 7,
   'bad-response': 8,
+  'http2-error': 16,
   'too-many-interim-responses': 8,
   'incomplete-body': 18,
   'http-error': 22,
@@ -36,6 +37,7 @@ export const EXIT_CODES: Readonly<Record<ClientErrorCode | CommandFailure, numbe
   'tls-certificate': 60,
   'bad-content-encoding': 61,
   'body-too-large': 63,
+  'stream-reset': 92,
   'proxy-failed': 97,
   'head-too-large': 100,
 });

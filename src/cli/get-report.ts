@@ -33,7 +33,7 @@ export function shownStatus(status: number, reason: string): string {
 }
 
 /** A response head as -i shows it (and -v, line by line): CRLF line ends, the server's text escaped. */
-export function shownHead(version: HttpVersion, status: number, reason: string, fields: Fields): string {
+export function shownHead(version: HttpVersion | '2', status: number, reason: string, fields: Fields): string {
   // Field names are tokens (the parser checks them), so only values need escaping.
   let text = `HTTP/${version} ${shownStatus(status, reason)}\r\n`;
   for (const [name, value] of fields) text += `${name}: ${shownText(value)}\r\n`;
@@ -42,9 +42,14 @@ export function shownHead(version: HttpVersion, status: number, reason: string, 
 
 function connectionLines(event: Extract<ClientEvent, { type: 'request' }>): string[] {
   const { connection } = event;
-  if (event.reused) return [`* Re-using connection #${connection.id} to ${connection.host} port ${connection.port}`];
+  if (event.reused)
+    return [
+      `* Re-using connection #${connection.id} to ${connection.host} port ${connection.port}${event.protocol === 'h2' ? ' (a new HTTP/2 stream)' : ''}`,
+    ];
   const peer = connection.proxy === null ? connection.host : `proxy ${connection.host}`;
   const lines = [`* Connected to ${peer} (${connection.remoteAddress}) port ${connection.remotePort} (#${connection.id})`];
+  if (event.protocol === 'h2')
+    lines.push(connection.tls === null ? '* using HTTP/2 (prior knowledge, h2c)' : '* ALPN: server accepted h2; using HTTP/2');
   if (connection.proxy?.tunnel) lines.push(`* CONNECT tunnel to ${event.url.host} established`);
   const tls = connection.tls;
   if (tls !== null) {

@@ -38,8 +38,8 @@ export { EXIT_CODES } from './get-errors.js';
 export const GET_HELP = `Usage: sockhttp get URL... [options]
        sockhttp get HOST PORT FILENAME [options]   (the lab client: GET /FILENAME)
 
-Fetches each URL over HTTP/1.1 and writes the bodies to stdout. Several URLs to the same
-host:port share one kept-alive connection.
+Fetches each URL over HTTP/1.1 (HTTP/2 with --http2) and writes the bodies to stdout.
+Several URLs to the same host:port share one kept-alive connection.
 
 Request:
       --url URL            one more URL (repeatable)
@@ -76,6 +76,9 @@ Request:
       --resolve HOST:PORT:ADDR      connect to ADDR for HOST:PORT (Host and TLS still use HOST)
       --connect-to H:P:H2:P2        connect to H2:P2 instead of H:P
   -k, --insecure           HTTPS: do not verify the server's certificate
+      --http2              HTTPS: offer HTTP/2 by ALPN, HTTP/1.1 if the server does not take
+                           it (plain http: stays HTTP/1.1); URLs to one origin share a connection
+      --http2-prior-knowledge  speak HTTP/2 at once, without asking (h2c on http:)
       --cacert FILE        HTTPS: trust the PEM certificate authorities in FILE
 
 Response:
@@ -111,6 +114,7 @@ Response:
                            its RFC 9112 element (request-line, field-line, chunk-size…)
       --trace-file FILE    write the trace to FILE instead (appended)
       --trace-body N       show the first N bytes of each body in the trace (default: 0)
+                           (over HTTP/2: every frame, its fields decoded, HPACK codings, windows)
   -h, --help               this help
 
 Exit codes:
@@ -122,6 +126,7 @@ Exit codes:
   6  unknown host
   7  cannot connect (to the server or the proxy)
   8  malformed response
+ 16  HTTP/2 connection error (or no h2 with --http2-prior-knowledge)
  18  body shorter than announced
  22  HTTP error status with --fail (or with -C - when a partial download is kept)
  23  cannot write the output (or no file name in the URL for -O, or a binary body for a terminal)
@@ -135,6 +140,7 @@ Exit codes:
  60  untrusted certificate (see --cacert, -k)
  61  the body does not decode (--compressed)
  63  body over --max-filesize
+ 92  HTTP/2 stream reset by the server
  97  the proxy refused or botched the CONNECT tunnel
 100  response head too large
 130  interrupted (Ctrl-C)
@@ -217,6 +223,7 @@ async function fetchOne(job: Job, settings: Settings, transfer: Transfer, agent:
       },
     }),
     ...(settings.traces && { onSentBytes: (bytes: Buffer) => settings.traces!.sent(bytes) }),
+    ...(settings.traces && { onH2Frame: (connection, records) => settings.traces!.frames(connection, records) }),
     onEvent: (event) => {
       settings.traces?.onEvent(event);
       onClientEvent(event, settings, delivery, transfer);

@@ -75,6 +75,8 @@ export interface OpenOptions extends TlsSettings {
   family?: 4 | 6;
   /** Another host and port to open the TCP connection to (RequestOptions.connectTo). */
   connectTo?: (host: string, port: number) => { host: string; port: number } | null;
+  /** The protocols offered by ALPN over TLS, in order of preference (default: http/1.1 only). */
+  alpnProtocols?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
       ...(isIP(host) === 0 && { servername: host }),
       rejectUnauthorized: options.insecure !== true,
       ...(options.ca !== undefined && { ca: options.ca }),
-      ALPNProtocols: ['http/1.1'],
+      ALPNProtocols: options.alpnProtocols ?? ['http/1.1'],
     });
     const settle = (error: unknown) => {
       unwatch();

@@ -33,7 +33,11 @@ export type ClientErrorCode =
   | 'proxy-unknown-host'
   | 'proxy-failed'
   | 'too-many-redirects'
-  | 'bad-content-encoding';
+  | 'bad-content-encoding'
+  /** HTTP/2: the server reset the stream (RST_STREAM); `http2Code` on the Http2ClientError names why. */
+  | 'stream-reset'
+  /** HTTP/2: a connection error (GOAWAY with an error, a frame that breaks RFC 9113), or a request the server would not process. */
+  | 'http2-error';
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;

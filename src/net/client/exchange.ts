@@ -48,11 +48,12 @@ export interface RequestContext {
 
 export interface ExchangeResult {
   response: ClientResponse;
-  exchange: Exchange;
+  /** The HTTP/1.1 Exchange, or an HTTP/2 stream's (h2-exchange.ts). */
+  exchange: Pick<Exchange, 'whenFinished'>;
 }
 
 /** Paces reading to a rate: after each piece, how long to wait so the bytes so far are not ahead of it. */
-class Throttle {
+export class Throttle {
   readonly #bytesPerSecond: number;
   readonly #start = performance.now();
   #bytes = 0;

@@ -172,6 +172,7 @@ export class Agent {
   #sweepAt = Number.POSITIVE_INFINITY;
   #opened = 0;
   #closed = false;
+  readonly #closeHooks = new Set<() => void>();
 
   constructor(options: AgentOptions = {}) {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 4_000;
@@ -245,9 +246,16 @@ export class Agent {
     return true;
   }
 
+  /** Runs `hook` when the agent is closed (the HTTP/2 sessions of h2-exchange.ts end with it). */
+  whenClosed(hook: () => void): void {
+    this.#closeHooks.add(hook);
+  }
+
   /** Closes every idle connection; connections in use are closed when given back. */
   close(): void {
     this.#closed = true;
+    for (const hook of this.#closeHooks) hook();
+    this.#closeHooks.clear();
     if (this.#sweepTimer !== null) clearTimeout(this.#sweepTimer);
     this.#sweepTimer = null;
     this.#sweepAt = Number.POSITIVE_INFINITY;

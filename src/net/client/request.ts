@@ -23,7 +23,10 @@ import { DEFAULT_RESPONSE_LIMITS, type Limits } from '../../core/limits.js';
 import { isHttpUrl } from '../../core/origin.js';
 import { serializeRequestHead } from '../../core/serializer.js';
 import { VERSION } from '../../version.js';
-import type { ConnectionDetails, Route } from './connection.js';
+import { Connection, type ConnectionDetails, type Route } from './connection.js';
+import type { FrameRecord } from '../../core/h2/connection.js';
+import type { HttpVersionChoice } from './h2-exchange.js';
+import { h2Exchange, wantsHttp2 } from './h2-pool.js';
 import { Agent, connectionKey } from './pool.js';
 import { decodeContent } from './decoding.js';
 import { ClientError } from './errors.js';
@@ -33,15 +36,20 @@ import { parseProxyUrl, proxyAuthorization } from './proxy.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { DEFAULT_CLIENT_TIMEOUTS, type ClientTimeouts } from './timeouts.js';
+export { Http2ClientError } from './h2-session.js';
+export type { HttpVersionChoice } from './h2-exchange.js';
+
+/** The HTTP version a response came in: HTTP/1.x, or '2' over HTTP/2. */
+export type ResponseVersion = HttpVersion | '2';
 
 export const USER_AGENT = `sockhttp/${VERSION}`;
 
 /** Something that happened during a request, for -v and traces. */
 export type ClientEvent =
   /** A connection is ready (new, or `reused` from the pool) and `head` is about to be written on it. */
-  | { type: 'request'; url: URL; connection: ConnectionDetails; reused: boolean; head: Buffer }
+  | { type: 'request'; url: URL; connection: ConnectionDetails; reused: boolean; head: Buffer; protocol?: 'h2' }
   /** A response head arrived: interim (1xx), redirect, retried or final. */
-  | { type: 'response-head'; url: URL; status: number; reason: string; version: HttpVersion; fields: Fields }
+  | { type: 'response-head'; url: URL; status: number; reason: string; version: ResponseVersion; fields: Fields }
   /** The response is complete on the wire: the connection went back to the pool (`kept`) or was closed, and why. */
   | { type: 'connection-done'; connection: ConnectionDetails; kept: boolean; reason: string | null }
   | { type: 'redirect'; from: URL; to: URL; status: number; method: string }
@@ -92,6 +100,14 @@ export interface RequestOptions {
   decompress?: boolean;
   /** Read the body no faster than this, on average (curl --limit-rate). */
   maxBytesPerSecond?: number;
+  /**
+   * curl's choice of protocol: '1.1' (the default); '2' offers h2 by ALPN over https and falls back
+   * to HTTP/1.1 when the server does not take it (plain http stays HTTP/1.1); '2-prior-knowledge'
+   * speaks h2 at once, on http too. The response's `version` says which was used.
+   */
+  httpVersion?: HttpVersionChoice;
+  /** HTTP/2: receives the frames of each connection as they are sent and received (for --trace). */
+  onH2Frame?: (connection: ConnectionDetails, records: FrameRecord[]) => void;
   /** Retry this many times after a connection failure or a 5xx, for idempotent methods only (default 0). */
   retries?: number;
   /** The first wait before a retry, doubled each time up to 30 s (default 1000 ms). */
@@ -123,8 +139,10 @@ export interface Timings {
 export interface ClientResponse {
   status: number;
   reason: string;
-  version: HttpVersion;
+  version: ResponseVersion;
   fields: Fields;
+  /** HTTP/2: the trailer section, once the body has ended with one (null before or without). */
+  readonly trailers?: Fields | null;
   /** The message body (chunked framing removed; content coding too with `decompress`). Errors surface as a ClientError on the stream. */
   body: Readable;
   /** The URL this response answers: the request's, or that of the last redirect followed. */
@@ -373,6 +391,11 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
   const route = routeFor(target, context.options);
   const head = requestHead(route, withCookies(plan, target, context.options), context);
   const key = connectionKey(route, context.options);
+  if (wantsHttp2(route, context.options.httpVersion)) {
+    const result = await h2Exchange(route, key, plan, context);
+    if (result instanceof Connection) return new Exchange(result, false, route, plan, head, context).run();
+    if (result !== null) return result;
+  }
   const pooled = context.agent.takeIdle(key);
   if (pooled !== null) {
     const attempt = new Exchange(pooled, true, route, plan, head, context);

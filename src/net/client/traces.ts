@@ -2,6 +2,9 @@
  * The client side of --trace: one ConnectionTrace per connection of an Agent, fed by request()'s hooks.
  */
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
+import type { FrameRecord } from '../../core/h2/connection.js';
+import type { ConnectionDetails } from './connection.js';
+import { describeFrame } from '../../core/h2/frame-trace.js';
 import type { ClientEvent } from './request.js';
 
 /**
@@ -34,6 +37,16 @@ export class ClientTraces {
       this.#traces.get(event.connection.id)?.closed();
       this.#traces.delete(event.connection.id);
     }
+  }
+
+  /** HTTP/2: the frames of a connection, each described in lines by the core's frame-trace.ts. */
+  frames(connection: ConnectionDetails, records: FrameRecord[]): void {
+    let trace = this.#traces.get(connection.id);
+    if (trace === undefined) {
+      trace = new ConnectionTrace(connection.id, 'request', this.#options);
+      this.#traces.set(connection.id, trace);
+    }
+    for (const record of records) trace.lines(record.direction === 'in' ? '<' : '>', describeFrame(record));
   }
 
   sent(bytes: Buffer): void {
