@@ -194,6 +194,8 @@ export class ServerConnectionCore {
   #state: ServerConnectionState = 'idle';
   #exchange: Exchange | null = null;
   #shuttingDown = false;
+  /** An answer has been completed on this connection (it is no longer a fresh one). */
+  #hasAnswered = false;
   /** An `end` event is owed to the owner. */
   #endDue = false;
 
@@ -222,9 +224,18 @@ export class ServerConnectionCore {
     if (this.#state === 'closing') this.#move('peer-closed');
   }
 
-  /** Graceful shutdown: an idle connection ends now; a busy one after its current answer. */
+  /**
+   * Graceful shutdown: a connection idle between requests ends now; a busy one after its current
+   * answer. A connection that has not been answered yet (just accepted, or with a head on its way)
+   * gets its request answered first, with `Connection: close`, as Go's Shutdown and nginx do: the
+   * client has sent, or is about to send, a request it cannot know is unwelcome, and closing on
+   * unread bytes would reset the connection. Its wait stays bounded by the head and idle timers (and
+   * by the listener's grace period).
+   */
   shutDown(): void {
     this.#shuttingDown = true;
+    const awaitsFirstAnswer = !this.#hasAnswered && (this.#state === 'idle' || this.#state === 'head');
+    if (awaitsFirstAnswer) return;
     if (this.#state === 'idle' || this.#state === 'head' || this.#state === 'discarding') {
       this.#move('shut-down');
       this.#endDue = true;
@@ -408,6 +419,7 @@ export class ServerConnectionCore {
   }
 
   #finishExchange(): void {
+    this.#hasAnswered = true;
     this.#exchange = null;
     this.#reader.resume();
     this.#move(this.#state === 'discarding' ? 'body-ended' : 'answered-keep');

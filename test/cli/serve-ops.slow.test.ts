@@ -383,13 +383,19 @@ describe('SIGHUP', () => {
       let failures = 0;
       let answered = 0;
       let running = true;
+      const reasons: string[] = [];
       const load = (async () => {
         while (running) {
           try {
-            if ((await get(cli.port, '/x.txt')).status === 200) answered++;
-            else failures++;
-          } catch {
+            const answer = await get(cli.port, '/x.txt');
+            if (answer.status === 200) answered++;
+            else {
+              failures++;
+              reasons.push(`status ${answer.status}`);
+            }
+          } catch (error) {
             failures++;
+            reasons.push((error as Error).message);
           }
         }
       })();
@@ -408,7 +414,7 @@ describe('SIGHUP', () => {
       await delay(200);
       running = false;
       await load;
-      assert.equal(failures, 0, `${failures} failed of ${answered + failures}`);
+      assert.equal(failures, 0, `${failures} failed of ${answered + failures}: ${reasons.join('; ')}`);
       assert.ok(answered > 10, `answered ${answered}`);
     } finally {
       await cli.stop();

@@ -212,8 +212,13 @@ describe('ServerConnectionCore: what is not a request', () => {
     assert.equal(midHead.answers.length, 0);
   });
 
-  test('shutting down: an idle connection ends now; a busy one after its answer, told to close', () => {
+  test('shutting down: a connection idle between requests ends now; a busy one after its answer, told to close', () => {
     const idle = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS);
+    idle.receive(Buffer.from(GET));
+    assert.equal(idle.next().type, 'answer');
+    idle.respond(200, 5);
+    assert.equal(idle.responseSent(), 'read-next');
+    assert.equal(idle.next().type, 'need-more');
     idle.shutDown();
     assert.equal(idle.next().type, 'end');
     const busy = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS);
@@ -223,6 +228,21 @@ describe('ServerConnectionCore: what is not a request', () => {
     const decision = busy.respond(200, 5);
     assert.equal(decision.kind === 'send' && decision.connection, 'close');
     assert.equal(busy.responseSent(), 'close');
+  });
+
+  test('shutting down: a fresh connection, or one whose first head is on its way, gets that request answered, then closes', () => {
+    for (const before of ['', 'GET /a HT']) {
+      const fresh = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS);
+      fresh.receive(Buffer.from(before));
+      assert.equal(fresh.next().type, 'need-more');
+      fresh.shutDown();
+      assert.equal(fresh.next().type, 'need-more', 'not ended before its request');
+      fresh.receive(Buffer.from(before === '' ? GET : GET.slice(before.length)));
+      assert.equal(fresh.next().type, 'answer');
+      const decision = fresh.respond(200, 5);
+      assert.equal(decision.kind === 'send' && decision.connection, 'close');
+      assert.equal(fresh.responseSent(), 'close');
+    }
   });
 
   test('a response without a request is our bug, reported as such', () => {

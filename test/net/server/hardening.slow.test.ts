@@ -669,7 +669,7 @@ describe('sockhttp serve out of file descriptors (EMFILE)', { skip: !canReadProc
   before(async () => {
     const command = `ulimit -n 64 && exec "$0" "$1" serve "$2" --port 0 -q`;
     server = startProcess('sh', ['-c', command, process.execPath, CLI, folder.path]);
-    port = Number((await server.waitFor(/127\.0\.0\.1:(\d+)/))[1]);
+    port = Number((await server.waitFor(/127\.0\.0\.1:(\d+)/, 10_000, 'stderr'))[1]);
   });
 
   after(async () => {
