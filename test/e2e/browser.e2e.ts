@@ -87,6 +87,8 @@ interface ProtocolSeen {
   path: string;
   status: number;
   protocol: string;
+  /** Chromium's id for the socket that carried the response. */
+  connectionId: number;
 }
 
 /**
@@ -97,16 +99,16 @@ async function recordProtocols(context: BrowserContext, page: Page): Promise<Pro
   const seen: ProtocolSeen[] = [];
   const session = await context.newCDPSession(page);
   session.on('Network.responseReceived', (event) => {
-    const { url, status, protocol } = event.response;
+    const { url, status, protocol, connectionId } = event.response;
     if (!url.startsWith('http')) return; // data: URLs (the empty favicon) have no wire protocol
-    seen.push({ path: new URL(url).pathname, status, protocol: protocol ?? '(none)' });
+    seen.push({ path: new URL(url).pathname, status, protocol: protocol ?? '(none)', connectionId });
   });
   await session.send('Network.enable');
   return seen;
 }
 
 function describeProtocols(seen: ProtocolSeen[]): string {
-  return seen.map((entry) => `${entry.protocol} ${entry.status} ${entry.path}`).join('\n');
+  return seen.map((entry) => `${entry.protocol} ${entry.status} ${entry.path} (connection ${entry.connectionId})`).join('\n');
 }
 
 function describeExchanges(exchanges: Exchange[]): string {
@@ -332,6 +334,8 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
             assert.deepEqual(others, [], `responses not over ${protocol}:\n${describeProtocols(protocols)}`);
             const failed = protocols.filter((seen) => seen.status !== 200 && seen.status !== 206);
             assert.deepEqual(failed, [], describeProtocols(protocols));
+            // RFC 9113 §9.1: one connection per origin, every request a stream on it.
+            if (protocol === 'h2') assert.equal(new Set(protocols.map((seen) => seen.connectionId)).size, 1, describeProtocols(protocols));
             if (HAS_FFMPEG)
               assert.ok(
                 protocols.some((seen) => seen.path === '/media/clip.webm' && seen.status === 206),
