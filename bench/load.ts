@@ -6,6 +6,7 @@
  *   npm run bench                 (3 rounds of 5 s per workload)
  *   npm run bench -- --quick      (1 round of 2 s: a smoke test)
  *   npm run bench -- --only a,c   (some workloads)
+ *   npm run bench -- --only i,j,k (the HTTP/2 ones: h2load over h2c, sockhttp beside nginx's http2)
  *
  * Before anything is timed, every server's answer to every URL is checked (status and length), so
  * a fast wrong answer can never win. Servers are pinned to CPU 0 and the load generator to CPU 1
@@ -17,6 +18,7 @@ import { type Socket, connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { H2_WORKLOADS, checkH2, runH2load } from './h2.js';
 import { nginxConfig } from './nginx.js';
 import { freePort, waitForPort } from './ports.js';
 
@@ -78,7 +80,8 @@ function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   });
 }
 
-async function startServer(name: ServerName, root: string, workers = 1): Promise<RunningServer> {
+/** `http2`: nginx on an h2c-only port. sockhttp's plain port answers h2c beside HTTP/1.1 as it is. */
+async function startServer(name: ServerName, root: string, workers = 1, http2 = false): Promise<RunningServer> {
   const port = freePort();
   let child: ChildProcess;
   let cleanup = () => {};
@@ -99,7 +102,7 @@ async function startServer(name: ServerName, root: string, workers = 1): Promise
     child = spawn(command, commandArgs, { stdio: 'ignore' });
   } else {
     const prefix = mkdtempSync(join(tmpdir(), 'sockhttp-bench-nginx-'));
-    const config = nginxConfig(prefix, root, port, workers, name === 'nginx+ofc');
+    const config = nginxConfig(prefix, root, port, workers, { tuned: name === 'nginx+ofc', http2 });
     const [command, commandArgs] = pinned(cpus, 'nginx', ['-p', prefix, '-c', config, '-g', 'daemon off;']);
     child = spawn(command, commandArgs, { stdio: 'ignore' });
     cleanup = () => rmSync(prefix, { recursive: true, force: true });
@@ -329,6 +332,47 @@ async function measure(servers: RunningServer[], workload: Workload): Promise<Fi
   return figures;
 }
 
+/**
+ * The h2load workloads: sockhttp's plain port (already running, h2c beside HTTP/1.1) against nginx
+ * and nginx+ofc started again with `listen … http2`. Servers take turns as in measure(). No p99:
+ * h2load reports no percentiles.
+ */
+async function measureH2(running: RunningServer[], root: string, workloads: typeof H2_WORKLOADS): Promise<string[][]> {
+  const servers = running.filter((server) => server.name === 'sockhttp');
+  const nginxes: RunningServer[] = [];
+  try {
+    if (has('nginx')) for (const name of ['nginx', 'nginx+ofc'] as const) nginxes.push(await startServer(name, root, 1, true));
+    servers.push(...nginxes);
+    for (const server of servers) for (const workload of workloads) checkH2(server, workload.path, workload.length);
+    console.log(`Checked every h2c answer (${servers.map((server) => server.name).join(', ')}).`);
+    const rows: string[][] = [];
+    for (const workload of workloads) {
+      const samples = new Map<ServerName, { value: number[]; cpu: number[] }>();
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const server of servers) {
+          const result = await runH2load(server, workload, {
+            seconds: SECONDS,
+            pinned,
+            cpuSeconds: () => cpuSeconds(serverPid(server)),
+          });
+          if (result.problems !== null) console.log(`  ${server.name}: ${result.problems} in ${workload.id}`);
+          const entry = samples.get(server.name) ?? { value: [], cpu: [] };
+          entry.value.push(result.value);
+          entry.cpu.push(result.cpuMicrosecondsPerRequest);
+          samples.set(server.name, entry);
+        }
+      }
+      const figures: Figures = new Map();
+      for (const [name, entry] of samples) figures.set(name, { value: median(entry.value), p99: NaN, cpu: median(entry.cpu) });
+      rows.push(row(workload.title, workload.unit, figures));
+      console.log(`  done: ${workload.title}`);
+    }
+    return rows;
+  } finally {
+    for (const server of nginxes) await server.stop();
+  }
+}
+
 async function main(): Promise<void> {
   if (!has('wrk')) throw new Error('wrk is needed (apt-get install wrk)');
   const names: ServerName[] = ['sockhttp', ...(has('nginx') ? (['nginx', 'nginx+ofc'] as const) : []), 'node:http'];
@@ -373,6 +417,11 @@ async function main(): Promise<void> {
         ]);
       }
     }
+    const h2Workloads = H2_WORKLOADS.filter((workload) => !ONLY || ONLY.has(workload.id));
+    if (h2Workloads.length > 0) {
+      if (has('h2load')) rows.push(...(await measureH2(servers, root, h2Workloads)));
+      else console.log('h2load is not installed (apt-get install nghttp2-client): the HTTP/2 workloads are left out.');
+    }
     for (const server of servers.splice(0)) await server.stop();
     if ((!ONLY || ONLY.has('h')) && has('nginx')) {
       // Both cores serve here, so wrk is not pinned away from them: the same for every server.
@@ -398,7 +447,7 @@ async function main(): Promise<void> {
   const lines = [header, header.map(() => '---'), ...padded].map((cells) => `| ${cells.join(' | ')} |`);
   console.log(`\n${lines.join('\n')}\n`);
   console.log(
-    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1. nginx+ofc: open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s.`,
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s) of ${SECONDS} s; wrk -t1; h2load -t1 over h2c (prior knowledge), nginx with listen … http2. nginx+ofc: open_file_cache max=1000 inactive=20s; open_file_cache_valid 1s.`,
   );
 }
 

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
-import { type BackgroundProcess, REPO_ROOT, commandExists, makeTempDir, runCommand, startCliServer } from '../helpers.js';
+import { type BackgroundProcess, CLI, REPO_ROOT, commandExists, makeTempDir, runCommand, startProcess } from '../helpers.js';
 
 export const SCREENSHOT_DIR = join(REPO_ROOT, 'test-artifacts', 'e2e');
 
@@ -42,6 +42,11 @@ export interface BrowserSession {
 
 export type CliServer = BackgroundProcess & { port: number };
 
+export interface ScenarioOptions {
+  /** Serve HTTPS with this certificate; Chromium is told to accept it (it is self-signed). */
+  tls?: { cert: string; key: string };
+}
+
 export interface Scenario extends BrowserSession {
   server: CliServer;
   url(path?: string): string;
@@ -56,8 +61,11 @@ export async function withServerAndBrowser(
   chromiumPath: string,
   serveArgs: string[],
   body: (scenario: Scenario) => Promise<void>,
+  options: ScenarioOptions = {},
 ): Promise<void> {
-  const server = await startCliServer(serveArgs);
+  const scheme = options.tls === undefined ? 'http' : 'https';
+  const tlsArgs = options.tls === undefined ? [] : ['--tls-cert', options.tls.cert, '--tls-key', options.tls.key];
+  const server = await startServeProcess([...serveArgs, ...tlsArgs], scheme);
   const profile = makeTempDir('sockhttp-chromium-profile-');
   let context: BrowserContext | null = null;
   try {
@@ -68,11 +76,12 @@ export async function withServerAndBrowser(
       timeout: 30_000,
       viewport: { width: 1000, height: 700 },
       colorScheme: 'light', // public/style.css has a dark scheme too; the colour checks expect the light one
+      ignoreHTTPSErrors: options.tls !== undefined,
     });
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(10_000);
     page.setDefaultNavigationTimeout(15_000);
-    await body({ context, page, server, url: (path = '/') => `http://127.0.0.1:${server.port}${path}` });
+    await body({ context, page, server, url: (path = '/') => `${scheme}://127.0.0.1:${server.port}${path}` });
   } finally {
     try {
       if (context !== null) await withTimeout(context.close(), 15_000, 'closing Chromium');
@@ -81,6 +90,31 @@ export async function withServerAndBrowser(
       await server.stop();
     }
   }
+}
+
+/** `sockhttp serve ARGS… --port 0`; resolves once its banner (on stderr) shows the URL. */
+async function startServeProcess(args: string[], scheme: 'http' | 'https'): Promise<CliServer> {
+  const server = startProcess(process.execPath, [CLI, 'serve', ...args, '--port', '0']);
+  try {
+    const match = await server.waitFor(new RegExp(`${scheme}://127\\.0\\.0\\.1:(\\d+)/`), 15_000, 'stderr');
+    return Object.assign(server, { port: Number(match[1]) });
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+export const HAS_OPENSSL = commandExists('openssl');
+
+/** A throwaway self-signed certificate for 127.0.0.1, made by openssl in `folder`. */
+export async function makeCertificate(folder: string): Promise<{ cert: string; key: string }> {
+  const cert = join(folder, 'cert.pem');
+  const key = join(folder, 'key.pem');
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert];
+  args.push('-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  const result = await runCommand('openssl', args, { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`openssl failed (${result.code ?? result.signal}): ${result.stderr}`);
+  return { cert, key };
 }
 
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {

@@ -10,11 +10,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Page, Request, Response } from 'playwright-core';
+import type { BrowserContext, Page, Request, Response } from 'playwright-core';
 import { PUBLIC_ROOT, makeTempDir } from '../helpers.js';
 import {
   HAS_FFMPEG,
+  HAS_OPENSSL,
   findChromium,
+  makeCertificate,
   makePng,
   makeVideo,
   saveScreenshot,
@@ -79,6 +81,34 @@ function recordExchanges(page: Page): { exchanges: Exchange[]; settled(): Promis
     );
   });
   return { exchanges, settled: async () => void (await Promise.all(pending)) };
+}
+
+interface ProtocolSeen {
+  path: string;
+  status: number;
+  protocol: string;
+  /** Chromium's id for the socket that carried the response. */
+  connectionId: number;
+}
+
+/**
+ * The protocol of each response as Chromium's network stack reports it to DevTools ('h2',
+ * 'http/1.1'): Playwright's own Response objects do not say which one was used.
+ */
+async function recordProtocols(context: BrowserContext, page: Page): Promise<ProtocolSeen[]> {
+  const seen: ProtocolSeen[] = [];
+  const session = await context.newCDPSession(page);
+  session.on('Network.responseReceived', (event) => {
+    const { url, status, protocol, connectionId } = event.response;
+    if (!url.startsWith('http')) return; // data: URLs (the empty favicon) have no wire protocol
+    seen.push({ path: new URL(url).pathname, status, protocol: protocol ?? '(none)', connectionId });
+  });
+  await session.send('Network.enable');
+  return seen;
+}
+
+function describeProtocols(seen: ProtocolSeen[]): string {
+  return seen.map((entry) => `${entry.protocol} ${entry.status} ${entry.path} (connection ${entry.connectionId})`).join('\n');
 }
 
 function describeExchanges(exchanges: Exchange[]): string {
@@ -257,6 +287,84 @@ ${HAS_FFMPEG ? '<video id="video" src="media/clip.webm" preload="auto" muted con
         });
       },
     );
+
+    // What Chromium itself says about each response's protocol (DevTools' Network.responseReceived),
+    // checked against the server's access log, which records the version of every request or stream.
+    for (const { name, serveArgs, protocol, logVersion } of [
+      {
+        name: 'over HTTPS, ALPN picks h2: the page, every subresource and the video ranges',
+        serveArgs: [],
+        protocol: 'h2',
+        logVersion: 'HTTP/2.0',
+      },
+      {
+        name: 'over HTTPS with --no-http2: everything over http/1.1',
+        serveArgs: ['--no-http2'],
+        protocol: 'http/1.1',
+        logVersion: 'HTTP/1.1',
+      },
+    ])
+      test(name, { ...SCENARIO, skip: HAS_OPENSSL ? false : 'openssl not found: no certificate for HTTPS' }, async (t) => {
+        const certificate = await makeCertificate(tempFolder());
+        await withServerAndBrowser(
+          chromiumPath,
+          [root, ...serveArgs],
+          async ({ context, page, server, url }) => {
+            const protocols = await recordProtocols(context, page);
+            const response = await page.goto(url('/'), { waitUntil: 'load' });
+            assert.equal(response?.status(), 200);
+            await page.waitForFunction(() => document.body.dataset.scriptRan === 'yes', undefined, { timeout: 10_000 });
+            assert.equal(await computedStyle(page, '#marker', 'border-left-width'), '7px');
+            if (HAS_FFMPEG)
+              await page.waitForFunction(() => document.getElementById('video').readyState >= 1, undefined, { timeout: 15_000 });
+            const expected = [
+              '/',
+              '/css/page.css',
+              '/js/app.js',
+              '/images/gradient.png',
+              '/images/circle.svg',
+              ...(HAS_FFMPEG ? ['/media/clip.webm'] : []),
+            ];
+            await waitUntil(
+              () => expected.every((path) => protocols.some((seen) => seen.path === path)),
+              5_000,
+              `DevTools reports every resource; it has:\n${describeProtocols(protocols)}`,
+            );
+            const others = protocols.filter((seen) => seen.protocol !== protocol);
+            assert.deepEqual(others, [], `responses not over ${protocol}:\n${describeProtocols(protocols)}`);
+            const failed = protocols.filter((seen) => seen.status !== 200 && seen.status !== 206);
+            assert.deepEqual(failed, [], describeProtocols(protocols));
+            // RFC 9113 §9.1: one connection per origin, every request a stream on it.
+            if (protocol === 'h2') assert.equal(new Set(protocols.map((seen) => seen.connectionId)).size, 1, describeProtocols(protocols));
+            if (HAS_FFMPEG)
+              assert.ok(
+                protocols.some((seen) => seen.path === '/media/clip.webm' && seen.status === 206),
+                `the video came in ranges (206) over ${protocol}:\n${describeProtocols(protocols)}`,
+              );
+
+            const logged = () =>
+              server
+                .output()
+                .split('\n')
+                .filter((line) => line.includes('"GET '));
+            await waitUntil(
+              () => expected.every((path) => logged().some((line) => line.includes(`"GET ${path} `))),
+              5_000,
+              `the access log has every resource; it has:\n${server.output()}`,
+            );
+            const wrongVersion = logged().filter((line) => !line.includes(` ${logVersion}" `));
+            assert.deepEqual(wrongVersion, [], `access log lines not ${logVersion}:\n${server.output()}`);
+            if (HAS_FFMPEG)
+              assert.ok(
+                logged().some((line) => line.includes(`"GET /media/clip.webm ${logVersion}" 206 `)),
+                `a 206 for the video in the access log:\n${server.output()}`,
+              );
+            t.diagnostic(`DevTools saw:\n${describeProtocols(protocols)}`);
+            await saveScreenshot(page, `media-page-${protocol.replace('/', '-')}`);
+          },
+          { tls: certificate },
+        );
+      });
   });
 
   test('a directory listing with awkward names, whose links all work', SCENARIO, async () => {
