@@ -95,19 +95,26 @@ export class HttpServer {
         const isH2 = (socket as TLSSocket).alpnProtocol === 'h2';
         track(socket, isH2 ? new H2ServerConnection(socket, settings, id, null) : new ServerConnection(socket, settings, id));
       } else {
-        // Until its first bytes tell, the connection has asked for nothing: shutting down ends it.
-        const undecided: AcceptedConnection = { shutDown: () => socket.destroy(), destroy: () => socket.destroy() };
+        // Until its first bytes tell the protocols apart, a shutdown is remembered and passed on to
+        // the connection they choose: its first request is answered, then it closes (see
+        // ServerConnectionCore.shutDown). Ending it here would reset a client whose request is on
+        // its way; the wait is bounded by the sniffer's timers.
+        let isShuttingDown = false;
+        const undecided: AcceptedConnection = { shutDown: () => (isShuttingDown = true), destroy: () => socket.destroy() };
         track(socket, undecided);
         sniffPreface(socket, settings.timeouts, (isH2, bytes, firstByteAt) => {
           this.#connections.delete(undecided);
+          let connection: AcceptedConnection;
           if (isH2) {
-            track(socket, new H2ServerConnection(socket, settings, id, bytes));
-            return;
+            connection = new H2ServerConnection(socket, settings, id, bytes);
+          } else {
+            // The head's time counts from its first byte, read here: a slowloris gains nothing.
+            connection = new ServerConnection(socket, settings, id, firstByteAt);
+            // What was read while telling the protocols apart is read again by the HTTP/1.1 driver.
+            if (bytes.length > 0) socket.unshift(bytes);
           }
-          // The head's time counts from its first byte, read here: a slowloris gains nothing.
-          track(socket, new ServerConnection(socket, settings, id, firstByteAt));
-          // What was read while telling the protocols apart is read again by the HTTP/1.1 driver.
-          if (bytes.length > 0) socket.unshift(bytes);
+          track(socket, connection);
+          if (isShuttingDown) connection.shutDown();
         });
       }
     };

@@ -451,6 +451,23 @@ describe('graceful close', () => {
     });
   });
 
+  test('server.close() gives a connection not yet answered its first request (with Connection: close), on a plain port, where the first bytes still have to tell HTTP/1.1 from h2c', async () => {
+    const closing = await startStaticServer(tree.path);
+    await withConnection(closing.port, async (connection) => {
+      await delay(50); // accepted, nothing sent yet
+      const closed = closing.server.close(20_000);
+      await delay(50);
+      connection.write(get('/a.txt'));
+      const response = await connection.readResponse();
+      assert.equal(response.status, 200);
+      assert.equal(response.body.toString(), A);
+      assert.equal(response.field('connection'), 'close');
+      assert.equal(await connection.waitForServerEnd(5_000), true);
+      connection.socket.end();
+      await closed;
+    });
+  });
+
   test('server.close() ends idle keep-alive connections at once', async () => {
     // A long keep-alive time, so only close() can end the connection within the wait below.
     const closing = await startStaticServer(tree.path, { timeouts: { keepAliveMs: 60_000 } });
