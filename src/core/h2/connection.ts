@@ -38,12 +38,14 @@ import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.j
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
 import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
 import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
-import { FlowWindow, type StreamEvent, type StreamState, transition } from './streams.js';
+import { FlowWindow, ReceiveWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
 export type H2Role = 'server' | 'client';
 
 /** §6.9.2: the connection window starts at 65,535 and only WINDOW_UPDATE changes it. */
 const INITIAL_CONNECTION_WINDOW = 65_535;
+/** §6.9.1: no window may exceed 2^31-1. */
+const MAX_WINDOW = 2 ** 31 - 1;
 
 export type { FrameRecord, H2Event, PeerSettings } from './events.js';
 
@@ -54,13 +56,24 @@ export interface H2ConnectionOptions {
   limits?: Partial<H2Limits> | undefined;
   /** Keep a FrameRecord of every frame (takeFrameRecords), for --trace. */
   recordFrames?: boolean | undefined;
+  /**
+   * true (the default): a stream's DATA counts as consumed as soon as it is delivered, and its
+   * window is given back at once (a server that discards request bodies). false: the caller reports
+   * what its reader took with consumed(), so a reader that stops reading stops the peer (§6.9).
+   */
+  autoStreamWindowUpdate?: boolean | undefined;
+  /**
+   * Our receive window for the whole connection (§6.9.2: it starts at 65,535; a larger one is
+   * announced by a WINDOW_UPDATE on stream 0 right after our SETTINGS). Default 65,535.
+   */
+  initialConnectionWindow?: number | undefined;
 }
 
 interface Stream {
   readonly id: number;
   state: StreamState;
   readonly sendWindow: FlowWindow;
-  readonly receiveWindow: FlowWindow;
+  readonly receiveWindow: ReceiveWindow;
   /** The peer's declared content-length (§8.1.1), and the DATA bytes received so far. */
   expectedLength: number | null;
   receivedLength: number;
@@ -91,7 +104,8 @@ export class H2Connection {
   #phase: 'preface' | 'settings' | 'open' | 'closed' = 'preface';
   #peer: PeerSettings = { ...INITIAL_PEER_SETTINGS };
   readonly #sendWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
-  readonly #receiveWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
+  readonly #receiveWindow: ReceiveWindow;
+  readonly #autoStreamWindowUpdate: boolean;
   readonly #streams = new Map<number, Stream>();
   #highestPeerStreamId = 0;
   #nextLocalStreamId: number;
@@ -114,6 +128,11 @@ export class H2Connection {
     this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
     this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
     this.#records = options.recordFrames ? [] : null;
+    this.#autoStreamWindowUpdate = options.autoStreamWindowUpdate ?? true;
+    const connectionWindow = options.initialConnectionWindow ?? INITIAL_CONNECTION_WINDOW;
+    if (!Number.isInteger(connectionWindow) || connectionWindow < INITIAL_CONNECTION_WINDOW || connectionWindow > MAX_WINDOW)
+      throw new RangeError(`initialConnectionWindow must be an integer from ${INITIAL_CONNECTION_WINDOW} to ${MAX_WINDOW}`);
+    this.#receiveWindow = new ReceiveWindow(connectionWindow);
     this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
     if (options.role === 'client') {
       this.#push(CLIENT_PREFACE);
@@ -129,6 +148,8 @@ export class H2Connection {
     if (this.limits.initialWindowSize !== 65_535) settings.push([SETTING_IDS.INITIAL_WINDOW_SIZE, this.limits.initialWindowSize]);
     if (this.limits.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) settings.push([SETTING_IDS.MAX_FRAME_SIZE, this.limits.maxFrameSize]);
     this.#sendFrame({ type: 'SETTINGS', ack: false, settings });
+    // The peer may send beyond 65,535 only once this arrives; accepting it from the start is safe.
+    if (connectionWindow > INITIAL_CONNECTION_WINDOW) this.#sendWindowUpdate(0, connectionWindow - INITIAL_CONNECTION_WINDOW, null);
   }
 
   get peerSettings(): Readonly<PeerSettings> {
@@ -293,6 +314,18 @@ export class H2Connection {
     if (endStream) this.#applyLocal(stream, 'send-end-stream');
   }
 
+  /**
+   * The caller's reader has taken `bytes` of a stream's DATA (with autoStreamWindowUpdate false):
+   * its window is given back once more than half of it is consumed (§6.9). A stream that is closed
+   * or unknown is ignored: a reader may finish after the stream did.
+   */
+  consumed(streamId: number, bytes: number): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined || (stream.state !== 'open' && stream.state !== 'half-closed-local')) return;
+    const increment = stream.receiveWindow.consumed(bytes);
+    if (increment > 0) this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
+  }
+
   /** Ends a stream with RST_STREAM (§6.4); nothing more is sent or delivered on it. */
   reset(streamId: number, code: H2ErrorCode): void {
     const stream = this.#streams.get(streamId);
@@ -385,9 +418,11 @@ export class H2Connection {
   #onData(header: FrameHeader, frame: Frame & { type: 'DATA' }, now: number, events: H2Event[]): void {
     const { streamId } = frame;
     // §6.9.1: the whole payload, padding included, counts against both windows.
-    if (!this.#receiveWindow.consume(header.length)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
+    if (!this.#receiveWindow.receive(header.length)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: null });
-    this.#replenishConnection();
+    // The connection's window is given back at once: one slow reader must not stop every stream.
+    const connectionIncrement = this.#receiveWindow.consumed(header.length);
+    if (connectionIncrement > 0) this.#sendWindowUpdate(0, connectionIncrement, null);
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
       if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'DATA on an idle stream'); // §5.1
@@ -398,7 +433,7 @@ export class H2Connection {
     if (stream.state !== 'open' && stream.state !== 'half-closed-local') {
       throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA after END_STREAM');
     }
-    if (!stream.receiveWindow.consume(header.length))
+    if (!stream.receiveWindow.receive(header.length))
       throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: stream.receiveWindow.size });
     if (frame.data.length === 0 && !frame.endStream) this.#countControl(now); // empty DATA frames do nothing but cost
@@ -412,19 +447,13 @@ export class H2Connection {
     events.push({ type: 'data', streamId, data: frame.data, endStream: frame.endStream });
     if (frame.endStream) {
       this.#applyPeer(stream, 'recv-end-stream');
-    } else if (stream.receiveWindow.size < this.limits.initialWindowSize / 2) {
-      // The body is delivered and counted as read: the window is given back at once.
-      const increment = this.limits.initialWindowSize - stream.receiveWindow.size;
-      stream.receiveWindow.grow(increment);
-      this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
+    } else {
+      // Padding (and its length octet) is never delivered, so it is consumed here; the data is
+      // consumed now too unless the caller reports it (consumed()).
+      const delivered = this.#autoStreamWindowUpdate ? header.length : header.length - frame.data.length;
+      const increment = stream.receiveWindow.consumed(delivered);
+      if (increment > 0) this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
     }
-  }
-
-  #replenishConnection(): void {
-    if (this.#receiveWindow.size >= INITIAL_CONNECTION_WINDOW / 2) return;
-    const increment = INITIAL_CONNECTION_WINDOW - this.#receiveWindow.size;
-    this.#receiveWindow.grow(increment);
-    this.#sendWindowUpdate(0, increment, null);
   }
 
   #sendWindowUpdate(streamId: number, increment: number, streamWindow: number | null): void {
@@ -544,7 +573,13 @@ export class H2Connection {
       // opening streams only to have them refused is the same attack.
       this.#sendAnswer({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM });
       this.#rememberReset(streamId);
-      events.push({ type: 'stream-reset', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM, byPeer: false });
+      events.push({
+        type: 'stream-reset',
+        streamId,
+        errorCode: ERROR_CODE_VALUES.REFUSED_STREAM,
+        byPeer: false,
+        message: `more than ${this.limits.maxConcurrentStreams} concurrent streams`,
+      });
       this.#countReset(this.#now);
       return;
     }
@@ -718,7 +753,7 @@ export class H2Connection {
       id,
       state: 'idle',
       sendWindow: new FlowWindow(this.#peer.initialWindowSize),
-      receiveWindow: new FlowWindow(this.limits.initialWindowSize),
+      receiveWindow: new ReceiveWindow(this.limits.initialWindowSize),
       expectedLength: null,
       receivedLength: 0,
       headersReceived: false,
@@ -756,7 +791,13 @@ export class H2Connection {
     this.#streams.delete(error.streamId);
     this.#sendAnswer({ type: 'RST_STREAM', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code] });
     this.#rememberReset(error.streamId);
-    events.push({ type: 'stream-reset', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code], byPeer: false });
+    events.push({
+      type: 'stream-reset',
+      streamId: error.streamId,
+      errorCode: ERROR_CODE_VALUES[error.code],
+      byPeer: false,
+      message: error.message,
+    });
   }
 
   #failConnection(error: H2ConnectionError, events: H2Event[]): void {
