@@ -34,6 +34,7 @@ import {
   encodeFrameHeader,
   serializeFrame,
 } from './frames.js';
+import { type DecodedBlock, HeaderBlockAssembler } from './header-block.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
 import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
@@ -81,16 +82,6 @@ interface Stream {
   headersReceived: boolean;
 }
 
-interface HeaderBlock {
-  streamId: number;
-  endStream: boolean;
-  fragments: Buffer[];
-  bytes: number;
-  continuations: number;
-  /** Decoded only to keep HPACK in step (a stream refused after GOAWAY): no events. */
-  discard: boolean;
-}
-
 export class H2Connection {
   readonly role: H2Role;
   readonly limits: Readonly<H2Limits>;
@@ -109,7 +100,7 @@ export class H2Connection {
   readonly #streams = new Map<number, Stream>();
   #highestPeerStreamId = 0;
   #nextLocalStreamId: number;
-  #headerBlock: HeaderBlock | null = null;
+  readonly #headerBlocks: HeaderBlockAssembler;
   /** The last stream id of the GOAWAY we sent, or null before we send one. */
   #goAwayLastStreamId: number | null = null;
   #goAwayReceived = false;
@@ -128,6 +119,7 @@ export class H2Connection {
     this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
     this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
     this.#records = options.recordFrames ? [] : null;
+    this.#headerBlocks = new HeaderBlockAssembler(this.#decoder, this.limits, this.#records !== null);
     this.#autoStreamWindowUpdate = options.autoStreamWindowUpdate ?? true;
     const connectionWindow = options.initialConnectionWindow ?? INITIAL_CONNECTION_WINDOW;
     if (!Number.isInteger(connectionWindow) || connectionWindow < INITIAL_CONNECTION_WINDOW || connectionWindow > MAX_WINDOW)
@@ -357,9 +349,9 @@ export class H2Connection {
   // ---- receiving ----
 
   #handleFrame(header: FrameHeader, frame: Frame, now: number, events: H2Event[]): void {
-    const block = this.#headerBlock;
+    const blockStreamId = this.#headerBlocks.pendingStreamId;
     // §6.10: a header block is one unit; nothing else may come between its frames.
-    if (block !== null && (frame.type !== 'CONTINUATION' || frame.streamId !== block.streamId)) {
+    if (blockStreamId !== null && (frame.type !== 'CONTINUATION' || frame.streamId !== blockStreamId)) {
       throw new H2ConnectionError('PROTOCOL_ERROR', 'a frame other than CONTINUATION inside a header block');
     }
     if (this.#phase === 'settings' && (frame.type !== 'SETTINGS' || frame.ack)) {
@@ -374,7 +366,7 @@ export class H2Connection {
           this.#onHeaders(frame, events);
           return;
         case 'CONTINUATION':
-          this.#onContinuation(frame, events);
+          this.#onBlock(this.#headerBlocks.continue(frame), events);
           return;
         case 'PRIORITY':
           this.#countControl(now);
@@ -470,74 +462,27 @@ export class H2Connection {
     const { streamId } = frame;
     if (frame.priority !== null && frame.priority.dependency === streamId) {
       // §5.3.1; the block must still be decoded to keep HPACK in step, so it is read and then the stream reset.
-      this.#startBlock(frame, events, true);
+      this.#onBlock(this.#headerBlocks.start(frame, true), events);
       throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
     }
-    this.#startBlock(frame, events, false);
+    this.#onBlock(this.#headerBlocks.start(frame, false), events);
   }
 
-  #startBlock(frame: Frame & { type: 'HEADERS' }, events: H2Event[], discard: boolean): void {
-    this.#headerBlock = {
-      streamId: frame.streamId,
-      endStream: frame.endStream,
-      fragments: [Buffer.from(frame.fragment)],
-      bytes: frame.fragment.length,
-      continuations: 0,
-      discard,
-    };
-    this.#checkBlockSize(this.#headerBlock);
-    if (frame.endHeaders) this.#endBlock(events);
-  }
-
-  #onContinuation(frame: Frame & { type: 'CONTINUATION' }, events: H2Event[]): void {
-    const block = this.#headerBlock;
-    if (block === null) throw new H2ConnectionError('PROTOCOL_ERROR', 'CONTINUATION without a header block'); // §6.10
-    block.fragments.push(Buffer.from(frame.fragment));
-    block.bytes += frame.fragment.length;
-    block.continuations++;
-    this.#checkBlockSize(block);
-    if (frame.endHeaders) this.#endBlock(events);
-  }
-
-  /** CVE-2023-45288: a header block is bounded in bytes and in frames before END_HEADERS arrives. */
-  #checkBlockSize(block: HeaderBlock): void {
-    if (block.bytes > this.limits.maxHeaderBlockBytes) {
-      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block over ${this.limits.maxHeaderBlockBytes} bytes`);
-    }
-    if (block.continuations > this.limits.maxContinuationFrames) {
-      throw new H2ConnectionError(
-        'ENHANCE_YOUR_CALM',
-        `a header block in more than ${this.limits.maxContinuationFrames} CONTINUATION frames`,
-      );
-    }
-  }
-
-  #endBlock(events: H2Event[]): void {
-    const block = this.#headerBlock!;
-    this.#headerBlock = null;
-    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
-    let decoded: { fields: [string, string][]; tooLarge: boolean };
-    try {
-      decoded = this.#decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments), codings);
-    } catch (error) {
-      // §4.3: a header block that cannot be decoded breaks the shared HPACK state: the connection ends.
-      throw new H2ConnectionError(
-        'COMPRESSION_ERROR',
-        `a header block that cannot be decoded (${(error as { code?: string }).code ?? 'error'})`,
-      );
-    }
+  /** A header block is complete (or null: CONTINUATION frames are due). */
+  #onBlock(block: DecodedBlock | null, events: H2Event[]): void {
+    if (block === null) return;
     const last = this.#records?.[this.#records.length - 1];
-    if (last !== undefined && codings !== undefined) {
-      last.codings = codings;
-      last.tableSize = this.#decoder.tableSize;
+    if (last !== undefined && block.codings !== undefined) {
+      last.codings = block.codings;
+      last.tableSize = this.#headerBlocks.tableSize;
     }
     if (block.discard) return;
-    if (this.role === 'server') this.#onRequestBlock(block, decoded, events);
-    else this.#onResponseBlock(block, decoded, events);
+    if (this.role === 'server') this.#onRequestBlock(block, events);
+    else this.#onResponseBlock(block, events);
   }
 
-  #onRequestBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
-    const { streamId, endStream } = block;
+  #onRequestBlock(decoded: DecodedBlock, events: H2Event[]): void {
+    const { streamId, endStream } = decoded;
     const existing = this.#streams.get(streamId);
     if (existing !== undefined) {
       // A second header block on a stream: trailers, which must end it (§8.1).
@@ -598,8 +543,8 @@ export class H2Connection {
     events.push({ type: 'request', streamId, pseudo: request.pseudo, fields: request.fields, endStream });
   }
 
-  #onResponseBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
-    const { streamId, endStream } = block;
+  #onResponseBlock(decoded: DecodedBlock, events: H2Event[]): void {
+    const { streamId, endStream } = decoded;
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
       if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
@@ -806,7 +751,7 @@ export class H2Connection {
       this.goAway(error.code, error.message);
     }
     this.#phase = 'closed';
-    this.#headerBlock = null;
+    this.#headerBlocks.clear();
     events.push({ type: 'connection-error', error });
   }
 
