@@ -32,12 +32,12 @@ import {
   SETTING_IDS,
   type SettingEntry,
   encodeFrameHeader,
-  serializeFrame,
 } from './frames.js';
 import { type DecodedBlock, HeaderBlockAssembler } from './header-block.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
 import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
+import { FrameOutput } from './output.js';
 import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
 import { FlowWindow, ReceiveWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
@@ -88,9 +88,7 @@ export class H2Connection {
   readonly #encoder: HeaderEncoder;
   readonly #decoder: HeaderDecoder;
   readonly #reader: FrameReader;
-  #output: Buffer[] = [];
-  #outputBytes = 0;
-  #records: FrameRecord[] | null;
+  readonly #out: FrameOutput;
   /** 'preface': waiting for the client magic (server); 'settings': for the peer's first SETTINGS (§3.4); then 'open'. */
   #phase: 'preface' | 'settings' | 'open' | 'closed' = 'preface';
   #peer: PeerSettings = { ...INITIAL_PEER_SETTINGS };
@@ -118,8 +116,8 @@ export class H2Connection {
     this.#reader = new FrameReader(this.limits.maxFrameSize);
     this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
     this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
-    this.#records = options.recordFrames ? [] : null;
-    this.#headerBlocks = new HeaderBlockAssembler(this.#decoder, this.limits, this.#records !== null);
+    this.#out = new FrameOutput(options.recordFrames === true);
+    this.#headerBlocks = new HeaderBlockAssembler(this.#decoder, this.limits, this.#out.recording);
     this.#autoStreamWindowUpdate = options.autoStreamWindowUpdate ?? true;
     const connectionWindow = options.initialConnectionWindow ?? INITIAL_CONNECTION_WINDOW;
     if (!Number.isInteger(connectionWindow) || connectionWindow < INITIAL_CONNECTION_WINDOW || connectionWindow > MAX_WINDOW)
@@ -127,7 +125,7 @@ export class H2Connection {
     this.#receiveWindow = new ReceiveWindow(connectionWindow);
     this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
     if (options.role === 'client') {
-      this.#push(CLIENT_PREFACE);
+      this.#out.push(CLIENT_PREFACE);
       this.#phase = 'settings';
     }
     // §3.4: each side's preface ends with a SETTINGS frame, which may be sent before the peer's.
@@ -175,7 +173,7 @@ export class H2Connection {
   }
 
   get outputBytes(): number {
-    return this.#outputBytes;
+    return this.#out.bytes;
   }
 
   streamState(streamId: number): StreamState {
@@ -186,17 +184,11 @@ export class H2Connection {
 
   /** Everything queued to send, in order; the caller writes it to the socket. */
   takeOutput(): Buffer[] {
-    const output = this.#output;
-    this.#output = [];
-    this.#outputBytes = 0;
-    return output;
+    return this.#out.take();
   }
 
   takeFrameRecords(): FrameRecord[] {
-    if (this.#records === null) return [];
-    const records = this.#records;
-    this.#records = [];
-    return records;
+    return this.#out.takeRecords();
   }
 
   /** The socket layer's output has been taken by the peer (a write went through, or 'drain'). */
@@ -226,7 +218,7 @@ export class H2Connection {
       for (;;) {
         const next = this.#reader.next();
         if (next === null) break;
-        this.#record('in', next.header, next.frame);
+        this.#out.record('in', next.header, next.frame);
         this.#handleFrame(next.header, next.frame, now, events);
       }
     } catch (error) {
@@ -291,12 +283,12 @@ export class H2Connection {
       stream.sendWindow.consume(piece.length);
       const flags = last && endStream ? 0x1 : 0;
       const header: FrameHeader = { length: piece.length, type: FRAME_TYPES.DATA, flags, streamId };
-      this.#push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
-      if (piece.length > 0) this.#push(piece);
-      this.#record(
+      this.#out.push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
+      if (piece.length > 0) this.#out.push(piece);
+      this.#out.record(
         'out',
         header,
-        { type: 'DATA', streamId, endStream: last && endStream, data: EMPTY, padLength: null },
+        { type: 'DATA', streamId, endStream: last && endStream, data: piece, padLength: null },
         {
           connection: this.#sendWindow.size,
           stream: stream.sendWindow.size,
@@ -449,13 +441,8 @@ export class H2Connection {
   }
 
   #sendWindowUpdate(streamId: number, increment: number, streamWindow: number | null): void {
-    const frame: Frame = { type: 'WINDOW_UPDATE', streamId, increment };
-    this.#push(serializeFrame(frame));
+    this.#out.send({ type: 'WINDOW_UPDATE', streamId, increment }, { connection: this.#receiveWindow.size, stream: streamWindow });
     this.#queuedControlFrames++;
-    this.#record('out', { length: 4, type: FRAME_TYPES.WINDOW_UPDATE, flags: 0, streamId }, frame, {
-      connection: this.#receiveWindow.size,
-      stream: streamWindow,
-    });
   }
 
   #onHeaders(frame: Frame & { type: 'HEADERS' }, events: H2Event[]): void {
@@ -471,8 +458,8 @@ export class H2Connection {
   /** A header block is complete (or null: CONTINUATION frames are due). */
   #onBlock(block: DecodedBlock | null, events: H2Event[]): void {
     if (block === null) return;
-    const last = this.#records?.[this.#records.length - 1];
-    if (last !== undefined && block.codings !== undefined) {
+    const last = this.#out.lastIncoming();
+    if (last !== null && block.codings !== undefined) {
       last.codings = block.codings;
       last.tableSize = this.#headerBlocks.tableSize;
     }
@@ -646,14 +633,8 @@ export class H2Connection {
 
   /** Puts the windows on the record of the frame being handled (the last one read). */
   #annotateLast(windows: NonNullable<FrameRecord['windows']>): void {
-    const records = this.#records;
-    if (records === null) return;
-    for (let index = records.length - 1; index >= 0; index--) {
-      if (records[index]!.direction === 'in') {
-        records[index]!.windows = windows;
-        return;
-      }
-    }
+    const last = this.#out.lastIncoming();
+    if (last !== null) last.windows = windows;
   }
 
   /** Rapid Reset (CVE-2023-44487): a stream cancelled before our answer is complete, or refused. */
@@ -760,7 +741,7 @@ export class H2Connection {
   #sendHeaderBlock(streamId: number, fields: readonly FieldPair[], endStream: boolean): void {
     const stream = this.#streams.get(streamId);
     if (stream === undefined) throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS on a stream that is not open', 'local');
-    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
+    const codings: FieldCoding[] | undefined = this.#out.recording ? [] : undefined;
     const block = this.#encoder.encode(fields, codings);
     const frameSize = this.#peer.maxFrameSize;
     let offset = 0;
@@ -773,9 +754,7 @@ export class H2Connection {
         ? { type: 'HEADERS', streamId, endStream, endHeaders, fragment, padLength: null, priority: null }
         : { type: 'CONTINUATION', streamId, endHeaders, fragment };
       first = false;
-      const bytes = serializeFrame(frame);
-      this.#push(bytes);
-      const record = this.#record('out', { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId }, frame);
+      const record = this.#out.send(frame);
       if (record !== null && endHeaders) {
         record.codings = codings;
         record.tableSize = this.#encoder.tableSize;
@@ -794,32 +773,10 @@ export class H2Connection {
   }
 
   #sendFrame(frame: Frame): void {
-    const bytes = serializeFrame(frame);
-    this.#push(bytes);
-    this.#record(
-      'out',
-      { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId: bytes.readUInt32BE(5) & 0x7fffffff },
-      frame,
-    );
-  }
-
-  #push(bytes: Buffer): void {
-    this.#output.push(bytes);
-    this.#outputBytes += bytes.length;
-  }
-
-  #record(direction: 'in' | 'out', header: FrameHeader, frame: Frame, windows?: FrameRecord['windows']): FrameRecord | null {
-    if (this.#records === null) return null;
-    const kept: Frame = frame.type === 'DATA' ? { ...frame, data: EMPTY } : frame.type === 'unknown' ? { ...frame, payload: EMPTY } : frame;
-    const record: FrameRecord = { direction, header, frame: kept };
-    if (windows !== undefined) record.windows = windows;
-    // Bounded: the caller takes the records after every receive and send.
-    this.#records.push(record);
-    return record;
+    this.#out.send(frame);
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 /** How many of the streams we reset, or that closed, are remembered (see #recentlyReset). */
 const RECENT_STREAMS = 128;
 
