@@ -22,22 +22,13 @@
  * highest seen and no longer in the map is closed (§5.1.1).
  */
 import { H2ConnectionError, H2StreamError, type H2ErrorCode, ERROR_CODE_VALUES } from './errors.js';
-import {
-  CLIENT_PREFACE,
-  DEFAULT_MAX_FRAME_SIZE,
-  FRAME_TYPES,
-  type Frame,
-  type FrameHeader,
-  FrameReader,
-  SETTING_IDS,
-  type SettingEntry,
-  encodeFrameHeader,
-} from './frames.js';
+import { CLIENT_PREFACE, FRAME_TYPES, type Frame, type FrameHeader, FrameReader, type SettingEntry, encodeFrameHeader } from './frames.js';
 import { type DecodedBlock, HeaderBlockAssembler } from './header-block.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
 import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
 import { FrameOutput } from './output.js';
+import { applyPeerSettings, localSettings } from './settings.js';
 import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
 import { FlowWindow, ReceiveWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
@@ -129,15 +120,7 @@ export class H2Connection {
       this.#phase = 'settings';
     }
     // §3.4: each side's preface ends with a SETTINGS frame, which may be sent before the peer's.
-    const settings: SettingEntry[] = [
-      [SETTING_IDS.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams],
-      [SETTING_IDS.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize],
-    ];
-    if (options.role === 'client') settings.unshift([SETTING_IDS.ENABLE_PUSH, 0]);
-    if (this.limits.headerTableSize !== 4096) settings.push([SETTING_IDS.HEADER_TABLE_SIZE, this.limits.headerTableSize]);
-    if (this.limits.initialWindowSize !== 65_535) settings.push([SETTING_IDS.INITIAL_WINDOW_SIZE, this.limits.initialWindowSize]);
-    if (this.limits.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) settings.push([SETTING_IDS.MAX_FRAME_SIZE, this.limits.maxFrameSize]);
-    this.#sendFrame({ type: 'SETTINGS', ack: false, settings });
+    this.#sendFrame({ type: 'SETTINGS', ack: false, settings: localSettings(options.role, this.limits) });
     // The peer may send beyond 65,535 only once this arrives; accepting it from the start is safe.
     if (connectionWindow > INITIAL_CONNECTION_WINDOW) this.#sendWindowUpdate(0, connectionWindow - INITIAL_CONNECTION_WINDOW, null);
   }
@@ -574,38 +557,14 @@ export class H2Connection {
     if (this.#phase === 'settings') this.#phase = 'open';
     else this.#countControl(now);
     const peer = this.#peer;
-    for (const [id, value] of settings) {
-      switch (id) {
-        case SETTING_IDS.HEADER_TABLE_SIZE:
-          peer.headerTableSize = value;
-          // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
-          this.#encoder.setMaxTableSize(Math.min(value, 4096));
-          break;
-        case SETTING_IDS.ENABLE_PUSH:
-          peer.enablePush = value === 1;
-          break;
-        case SETTING_IDS.MAX_CONCURRENT_STREAMS:
-          peer.maxConcurrentStreams = value;
-          break;
-        case SETTING_IDS.INITIAL_WINDOW_SIZE: {
-          // §6.9.2: a change applies to every open stream's window at once, and may make it negative.
-          const delta = value - peer.initialWindowSize;
-          peer.initialWindowSize = value;
-          for (const stream of this.#streams.values()) {
-            if (!stream.sendWindow.grow(delta))
-              throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'SETTINGS_INITIAL_WINDOW_SIZE made a window overflow');
-          }
-          break;
-        }
-        case SETTING_IDS.MAX_FRAME_SIZE:
-          peer.maxFrameSize = value;
-          break;
-        case SETTING_IDS.MAX_HEADER_LIST_SIZE:
-          peer.maxHeaderListSize = value;
-          break;
-        // §6.5.2: unknown settings are ignored.
-      }
-    }
+    applyPeerSettings(peer, settings, {
+      // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
+      headerTableSize: (size) => this.#encoder.setMaxTableSize(Math.min(size, 4096)),
+      initialWindowDelta: (delta) => {
+        for (const stream of this.#streams.values()) if (!stream.sendWindow.grow(delta)) return false;
+        return true;
+      },
+    });
     this.#sendAnswer({ type: 'SETTINGS', ack: true, settings: [] });
     events.push({ type: 'settings', settings: { ...peer } });
     events.push({ type: 'window-update', streamId: 0 });
