@@ -5,9 +5,15 @@
  * Theory of operation. `receive(bytes, now)` feeds the frame reader and handles each whole frame:
  * the preface first (§3.4: the client's magic, then a SETTINGS frame from each side), then frames by
  * type, each checked against the stream's state (streams.ts), flow control (§6.9) and the semantics
- * of §8 (semantics.ts). It returns the events the caller acts on (a request, a reset, a window that
+ * of §8 (semantics.ts); header blocks are assembled and decoded in header-block.ts, SETTINGS read
+ * in settings.ts. It returns the events the caller acts on (a request, a reset, a window that
  * opened). Frames this side must send in answer (SETTINGS and PING acknowledgements, WINDOW_UPDATE,
- * RST_STREAM) are queued on the output, which the socket layer takes with `takeOutput()`.
+ * RST_STREAM) are queued on the output (output.ts), which the socket layer takes with `takeOutput()`.
+ *
+ * Flow control of what we receive (§6.9). The connection's window is given back as DATA arrives;
+ * a stream's, when its data is consumed: at once by default (a server that discards request
+ * bodies), or when the caller says so with consumed() (a client whose reader may stop). Either way
+ * WINDOW_UPDATE goes out once more than half a window is waiting to be given back.
  *
  * Errors. A stream error (§5.4.2) resets that stream and is reported as a 'stream-reset' event; a
  * connection error (§5.4.1) queues GOAWAY with its code, is reported as 'connection-error', and from
