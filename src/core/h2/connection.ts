@@ -5,9 +5,15 @@
  * Theory of operation. `receive(bytes, now)` feeds the frame reader and handles each whole frame:
  * the preface first (§3.4: the client's magic, then a SETTINGS frame from each side), then frames by
  * type, each checked against the stream's state (streams.ts), flow control (§6.9) and the semantics
- * of §8 (semantics.ts). It returns the events the caller acts on (a request, a reset, a window that
+ * of §8 (semantics.ts); header blocks are assembled and decoded in header-block.ts, SETTINGS read
+ * in settings.ts. It returns the events the caller acts on (a request, a reset, a window that
  * opened). Frames this side must send in answer (SETTINGS and PING acknowledgements, WINDOW_UPDATE,
- * RST_STREAM) are queued on the output, which the socket layer takes with `takeOutput()`.
+ * RST_STREAM) are queued on the output (output.ts), which the socket layer takes with `takeOutput()`.
+ *
+ * Flow control of what we receive (§6.9). The connection's window is given back as DATA arrives;
+ * a stream's, when its data is consumed: at once by default (a server that discards request
+ * bodies), or when the caller says so with consumed() (a client whose reader may stop). Either way
+ * WINDOW_UPDATE goes out once more than half a window is waiting to be given back.
  *
  * Errors. A stream error (§5.4.2) resets that stream and is reported as a 'stream-reset' event; a
  * connection error (§5.4.1) queues GOAWAY with its code, is reported as 'connection-error', and from
@@ -22,28 +28,22 @@
  * highest seen and no longer in the map is closed (§5.1.1).
  */
 import { H2ConnectionError, H2StreamError, type H2ErrorCode, ERROR_CODE_VALUES } from './errors.js';
-import {
-  CLIENT_PREFACE,
-  DEFAULT_MAX_FRAME_SIZE,
-  FRAME_TYPES,
-  type Frame,
-  type FrameHeader,
-  FrameReader,
-  SETTING_IDS,
-  type SettingEntry,
-  encodeFrameHeader,
-  serializeFrame,
-} from './frames.js';
+import { CLIENT_PREFACE, FRAME_TYPES, type Frame, type FrameHeader, FrameReader, type SettingEntry, encodeFrameHeader } from './frames.js';
+import { type DecodedBlock, HeaderBlockAssembler } from './header-block.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
 import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
+import { FrameOutput } from './output.js';
+import { applyPeerSettings, localSettings } from './settings.js';
 import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
-import { FlowWindow, type StreamEvent, type StreamState, transition } from './streams.js';
+import { FlowWindow, ReceiveWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
 export type H2Role = 'server' | 'client';
 
 /** §6.9.2: the connection window starts at 65,535 and only WINDOW_UPDATE changes it. */
 const INITIAL_CONNECTION_WINDOW = 65_535;
+/** §6.9.1: no window may exceed 2^31-1. */
+const MAX_WINDOW = 2 ** 31 - 1;
 
 export type { FrameRecord, H2Event, PeerSettings } from './events.js';
 
@@ -54,28 +54,29 @@ export interface H2ConnectionOptions {
   limits?: Partial<H2Limits> | undefined;
   /** Keep a FrameRecord of every frame (takeFrameRecords), for --trace. */
   recordFrames?: boolean | undefined;
+  /**
+   * true (the default): a stream's DATA counts as consumed as soon as it is delivered, and its
+   * window is given back at once (a server that discards request bodies). false: the caller reports
+   * what its reader took with consumed(), so a reader that stops reading stops the peer (§6.9).
+   */
+  autoStreamWindowUpdate?: boolean | undefined;
+  /**
+   * Our receive window for the whole connection (§6.9.2: it starts at 65,535; a larger one is
+   * announced by a WINDOW_UPDATE on stream 0 right after our SETTINGS). Default 65,535.
+   */
+  initialConnectionWindow?: number | undefined;
 }
 
 interface Stream {
   readonly id: number;
   state: StreamState;
   readonly sendWindow: FlowWindow;
-  readonly receiveWindow: FlowWindow;
+  readonly receiveWindow: ReceiveWindow;
   /** The peer's declared content-length (§8.1.1), and the DATA bytes received so far. */
   expectedLength: number | null;
   receivedLength: number;
   /** A final response (client) or the request head (server) has arrived: the next HEADERS are trailers. */
   headersReceived: boolean;
-}
-
-interface HeaderBlock {
-  streamId: number;
-  endStream: boolean;
-  fragments: Buffer[];
-  bytes: number;
-  continuations: number;
-  /** Decoded only to keep HPACK in step (a stream refused after GOAWAY): no events. */
-  discard: boolean;
 }
 
 export class H2Connection {
@@ -84,18 +85,17 @@ export class H2Connection {
   readonly #encoder: HeaderEncoder;
   readonly #decoder: HeaderDecoder;
   readonly #reader: FrameReader;
-  #output: Buffer[] = [];
-  #outputBytes = 0;
-  #records: FrameRecord[] | null;
+  readonly #out: FrameOutput;
   /** 'preface': waiting for the client magic (server); 'settings': for the peer's first SETTINGS (§3.4); then 'open'. */
   #phase: 'preface' | 'settings' | 'open' | 'closed' = 'preface';
   #peer: PeerSettings = { ...INITIAL_PEER_SETTINGS };
   readonly #sendWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
-  readonly #receiveWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
+  readonly #receiveWindow: ReceiveWindow;
+  readonly #autoStreamWindowUpdate: boolean;
   readonly #streams = new Map<number, Stream>();
   #highestPeerStreamId = 0;
   #nextLocalStreamId: number;
-  #headerBlock: HeaderBlock | null = null;
+  readonly #headerBlocks: HeaderBlockAssembler;
   /** The last stream id of the GOAWAY we sent, or null before we send one. */
   #goAwayLastStreamId: number | null = null;
   #goAwayReceived = false;
@@ -113,22 +113,22 @@ export class H2Connection {
     this.#reader = new FrameReader(this.limits.maxFrameSize);
     this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
     this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
-    this.#records = options.recordFrames ? [] : null;
+    this.#out = new FrameOutput(options.recordFrames === true);
+    this.#headerBlocks = new HeaderBlockAssembler(this.#decoder, this.limits, this.#out.recording);
+    this.#autoStreamWindowUpdate = options.autoStreamWindowUpdate ?? true;
+    const connectionWindow = options.initialConnectionWindow ?? INITIAL_CONNECTION_WINDOW;
+    if (!Number.isInteger(connectionWindow) || connectionWindow < INITIAL_CONNECTION_WINDOW || connectionWindow > MAX_WINDOW)
+      throw new RangeError(`initialConnectionWindow must be an integer from ${INITIAL_CONNECTION_WINDOW} to ${MAX_WINDOW}`);
+    this.#receiveWindow = new ReceiveWindow(connectionWindow);
     this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
     if (options.role === 'client') {
-      this.#push(CLIENT_PREFACE);
+      this.#out.push(CLIENT_PREFACE);
       this.#phase = 'settings';
     }
     // §3.4: each side's preface ends with a SETTINGS frame, which may be sent before the peer's.
-    const settings: SettingEntry[] = [
-      [SETTING_IDS.MAX_CONCURRENT_STREAMS, this.limits.maxConcurrentStreams],
-      [SETTING_IDS.MAX_HEADER_LIST_SIZE, this.limits.maxHeaderListSize],
-    ];
-    if (options.role === 'client') settings.unshift([SETTING_IDS.ENABLE_PUSH, 0]);
-    if (this.limits.headerTableSize !== 4096) settings.push([SETTING_IDS.HEADER_TABLE_SIZE, this.limits.headerTableSize]);
-    if (this.limits.initialWindowSize !== 65_535) settings.push([SETTING_IDS.INITIAL_WINDOW_SIZE, this.limits.initialWindowSize]);
-    if (this.limits.maxFrameSize !== DEFAULT_MAX_FRAME_SIZE) settings.push([SETTING_IDS.MAX_FRAME_SIZE, this.limits.maxFrameSize]);
-    this.#sendFrame({ type: 'SETTINGS', ack: false, settings });
+    this.#sendFrame({ type: 'SETTINGS', ack: false, settings: localSettings(options.role, this.limits) });
+    // The peer may send beyond 65,535 only once this arrives; accepting it from the start is safe.
+    if (connectionWindow > INITIAL_CONNECTION_WINDOW) this.#sendWindowUpdate(0, connectionWindow - INITIAL_CONNECTION_WINDOW, null);
   }
 
   get peerSettings(): Readonly<PeerSettings> {
@@ -162,7 +162,7 @@ export class H2Connection {
   }
 
   get outputBytes(): number {
-    return this.#outputBytes;
+    return this.#out.bytes;
   }
 
   streamState(streamId: number): StreamState {
@@ -173,17 +173,11 @@ export class H2Connection {
 
   /** Everything queued to send, in order; the caller writes it to the socket. */
   takeOutput(): Buffer[] {
-    const output = this.#output;
-    this.#output = [];
-    this.#outputBytes = 0;
-    return output;
+    return this.#out.take();
   }
 
   takeFrameRecords(): FrameRecord[] {
-    if (this.#records === null) return [];
-    const records = this.#records;
-    this.#records = [];
-    return records;
+    return this.#out.takeRecords();
   }
 
   /** The socket layer's output has been taken by the peer (a write went through, or 'drain'). */
@@ -213,7 +207,7 @@ export class H2Connection {
       for (;;) {
         const next = this.#reader.next();
         if (next === null) break;
-        this.#record('in', next.header, next.frame);
+        this.#out.record('in', next.header, next.frame);
         this.#handleFrame(next.header, next.frame, now, events);
       }
     } catch (error) {
@@ -278,12 +272,12 @@ export class H2Connection {
       stream.sendWindow.consume(piece.length);
       const flags = last && endStream ? 0x1 : 0;
       const header: FrameHeader = { length: piece.length, type: FRAME_TYPES.DATA, flags, streamId };
-      this.#push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
-      if (piece.length > 0) this.#push(piece);
-      this.#record(
+      this.#out.push(encodeFrameHeader(piece.length, FRAME_TYPES.DATA, flags, streamId));
+      if (piece.length > 0) this.#out.push(piece);
+      this.#out.record(
         'out',
         header,
-        { type: 'DATA', streamId, endStream: last && endStream, data: EMPTY, padLength: null },
+        { type: 'DATA', streamId, endStream: last && endStream, data: piece, padLength: null },
         {
           connection: this.#sendWindow.size,
           stream: stream.sendWindow.size,
@@ -291,6 +285,18 @@ export class H2Connection {
       );
     } while (offset < data.length);
     if (endStream) this.#applyLocal(stream, 'send-end-stream');
+  }
+
+  /**
+   * The caller's reader has taken `bytes` of a stream's DATA (with autoStreamWindowUpdate false):
+   * its window is given back once more than half of it is consumed (§6.9). A stream that is closed
+   * or unknown is ignored: a reader may finish after the stream did.
+   */
+  consumed(streamId: number, bytes: number): void {
+    const stream = this.#streams.get(streamId);
+    if (stream === undefined || (stream.state !== 'open' && stream.state !== 'half-closed-local')) return;
+    const increment = stream.receiveWindow.consumed(bytes);
+    if (increment > 0) this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
   }
 
   /** Ends a stream with RST_STREAM (§6.4); nothing more is sent or delivered on it. */
@@ -324,9 +330,9 @@ export class H2Connection {
   // ---- receiving ----
 
   #handleFrame(header: FrameHeader, frame: Frame, now: number, events: H2Event[]): void {
-    const block = this.#headerBlock;
+    const blockStreamId = this.#headerBlocks.pendingStreamId;
     // §6.10: a header block is one unit; nothing else may come between its frames.
-    if (block !== null && (frame.type !== 'CONTINUATION' || frame.streamId !== block.streamId)) {
+    if (blockStreamId !== null && (frame.type !== 'CONTINUATION' || frame.streamId !== blockStreamId)) {
       throw new H2ConnectionError('PROTOCOL_ERROR', 'a frame other than CONTINUATION inside a header block');
     }
     if (this.#phase === 'settings' && (frame.type !== 'SETTINGS' || frame.ack)) {
@@ -341,7 +347,7 @@ export class H2Connection {
           this.#onHeaders(frame, events);
           return;
         case 'CONTINUATION':
-          this.#onContinuation(frame, events);
+          this.#onBlock(this.#headerBlocks.continue(frame), events);
           return;
         case 'PRIORITY':
           this.#countControl(now);
@@ -385,9 +391,11 @@ export class H2Connection {
   #onData(header: FrameHeader, frame: Frame & { type: 'DATA' }, now: number, events: H2Event[]): void {
     const { streamId } = frame;
     // §6.9.1: the whole payload, padding included, counts against both windows.
-    if (!this.#receiveWindow.consume(header.length)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
+    if (!this.#receiveWindow.receive(header.length)) throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'DATA beyond the connection window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: null });
-    this.#replenishConnection();
+    // The connection's window is given back at once: one slow reader must not stop every stream.
+    const connectionIncrement = this.#receiveWindow.consumed(header.length);
+    if (connectionIncrement > 0) this.#sendWindowUpdate(0, connectionIncrement, null);
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
       if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'DATA on an idle stream'); // §5.1
@@ -398,7 +406,7 @@ export class H2Connection {
     if (stream.state !== 'open' && stream.state !== 'half-closed-local') {
       throw new H2StreamError(streamId, 'STREAM_CLOSED', 'DATA after END_STREAM');
     }
-    if (!stream.receiveWindow.consume(header.length))
+    if (!stream.receiveWindow.receive(header.length))
       throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: stream.receiveWindow.size });
     if (frame.data.length === 0 && !frame.endStream) this.#countControl(now); // empty DATA frames do nothing but cost
@@ -412,103 +420,45 @@ export class H2Connection {
     events.push({ type: 'data', streamId, data: frame.data, endStream: frame.endStream });
     if (frame.endStream) {
       this.#applyPeer(stream, 'recv-end-stream');
-    } else if (stream.receiveWindow.size < this.limits.initialWindowSize / 2) {
-      // The body is delivered and counted as read: the window is given back at once.
-      const increment = this.limits.initialWindowSize - stream.receiveWindow.size;
-      stream.receiveWindow.grow(increment);
-      this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
+    } else {
+      // Padding (and its length octet) is never delivered, so it is consumed here; the data is
+      // consumed now too unless the caller reports it (consumed()).
+      const delivered = this.#autoStreamWindowUpdate ? header.length : header.length - frame.data.length;
+      const increment = stream.receiveWindow.consumed(delivered);
+      if (increment > 0) this.#sendWindowUpdate(streamId, increment, stream.receiveWindow.size);
     }
   }
 
-  #replenishConnection(): void {
-    if (this.#receiveWindow.size >= INITIAL_CONNECTION_WINDOW / 2) return;
-    const increment = INITIAL_CONNECTION_WINDOW - this.#receiveWindow.size;
-    this.#receiveWindow.grow(increment);
-    this.#sendWindowUpdate(0, increment, null);
-  }
-
   #sendWindowUpdate(streamId: number, increment: number, streamWindow: number | null): void {
-    const frame: Frame = { type: 'WINDOW_UPDATE', streamId, increment };
-    this.#push(serializeFrame(frame));
+    this.#out.send({ type: 'WINDOW_UPDATE', streamId, increment }, { connection: this.#receiveWindow.size, stream: streamWindow });
     this.#queuedControlFrames++;
-    this.#record('out', { length: 4, type: FRAME_TYPES.WINDOW_UPDATE, flags: 0, streamId }, frame, {
-      connection: this.#receiveWindow.size,
-      stream: streamWindow,
-    });
   }
 
   #onHeaders(frame: Frame & { type: 'HEADERS' }, events: H2Event[]): void {
     const { streamId } = frame;
     if (frame.priority !== null && frame.priority.dependency === streamId) {
       // §5.3.1; the block must still be decoded to keep HPACK in step, so it is read and then the stream reset.
-      this.#startBlock(frame, events, true);
+      this.#onBlock(this.#headerBlocks.start(frame, true), events);
       throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
     }
-    this.#startBlock(frame, events, false);
+    this.#onBlock(this.#headerBlocks.start(frame, false), events);
   }
 
-  #startBlock(frame: Frame & { type: 'HEADERS' }, events: H2Event[], discard: boolean): void {
-    this.#headerBlock = {
-      streamId: frame.streamId,
-      endStream: frame.endStream,
-      fragments: [Buffer.from(frame.fragment)],
-      bytes: frame.fragment.length,
-      continuations: 0,
-      discard,
-    };
-    this.#checkBlockSize(this.#headerBlock);
-    if (frame.endHeaders) this.#endBlock(events);
-  }
-
-  #onContinuation(frame: Frame & { type: 'CONTINUATION' }, events: H2Event[]): void {
-    const block = this.#headerBlock;
-    if (block === null) throw new H2ConnectionError('PROTOCOL_ERROR', 'CONTINUATION without a header block'); // §6.10
-    block.fragments.push(Buffer.from(frame.fragment));
-    block.bytes += frame.fragment.length;
-    block.continuations++;
-    this.#checkBlockSize(block);
-    if (frame.endHeaders) this.#endBlock(events);
-  }
-
-  /** CVE-2023-45288: a header block is bounded in bytes and in frames before END_HEADERS arrives. */
-  #checkBlockSize(block: HeaderBlock): void {
-    if (block.bytes > this.limits.maxHeaderBlockBytes) {
-      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `a header block over ${this.limits.maxHeaderBlockBytes} bytes`);
-    }
-    if (block.continuations > this.limits.maxContinuationFrames) {
-      throw new H2ConnectionError(
-        'ENHANCE_YOUR_CALM',
-        `a header block in more than ${this.limits.maxContinuationFrames} CONTINUATION frames`,
-      );
-    }
-  }
-
-  #endBlock(events: H2Event[]): void {
-    const block = this.#headerBlock!;
-    this.#headerBlock = null;
-    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
-    let decoded: { fields: [string, string][]; tooLarge: boolean };
-    try {
-      decoded = this.#decoder.decode(block.fragments.length === 1 ? block.fragments[0]! : Buffer.concat(block.fragments), codings);
-    } catch (error) {
-      // §4.3: a header block that cannot be decoded breaks the shared HPACK state: the connection ends.
-      throw new H2ConnectionError(
-        'COMPRESSION_ERROR',
-        `a header block that cannot be decoded (${(error as { code?: string }).code ?? 'error'})`,
-      );
-    }
-    const last = this.#records?.[this.#records.length - 1];
-    if (last !== undefined && codings !== undefined) {
-      last.codings = codings;
-      last.tableSize = this.#decoder.tableSize;
+  /** A header block is complete (or null: CONTINUATION frames are due). */
+  #onBlock(block: DecodedBlock | null, events: H2Event[]): void {
+    if (block === null) return;
+    const last = this.#out.lastIncoming();
+    if (last !== null && block.codings !== undefined) {
+      last.codings = block.codings;
+      last.tableSize = this.#headerBlocks.tableSize;
     }
     if (block.discard) return;
-    if (this.role === 'server') this.#onRequestBlock(block, decoded, events);
-    else this.#onResponseBlock(block, decoded, events);
+    if (this.role === 'server') this.#onRequestBlock(block, events);
+    else this.#onResponseBlock(block, events);
   }
 
-  #onRequestBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
-    const { streamId, endStream } = block;
+  #onRequestBlock(decoded: DecodedBlock, events: H2Event[]): void {
+    const { streamId, endStream } = decoded;
     const existing = this.#streams.get(streamId);
     if (existing !== undefined) {
       // A second header block on a stream: trailers, which must end it (§8.1).
@@ -544,7 +494,13 @@ export class H2Connection {
       // opening streams only to have them refused is the same attack.
       this.#sendAnswer({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM });
       this.#rememberReset(streamId);
-      events.push({ type: 'stream-reset', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM, byPeer: false });
+      events.push({
+        type: 'stream-reset',
+        streamId,
+        errorCode: ERROR_CODE_VALUES.REFUSED_STREAM,
+        byPeer: false,
+        message: `more than ${this.limits.maxConcurrentStreams} concurrent streams`,
+      });
       this.#countReset(this.#now);
       return;
     }
@@ -563,8 +519,8 @@ export class H2Connection {
     events.push({ type: 'request', streamId, pseudo: request.pseudo, fields: request.fields, endStream });
   }
 
-  #onResponseBlock(block: HeaderBlock, decoded: { fields: [string, string][]; tooLarge: boolean }, events: H2Event[]): void {
-    const { streamId, endStream } = block;
+  #onResponseBlock(decoded: DecodedBlock, events: H2Event[]): void {
+    const { streamId, endStream } = decoded;
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
       if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
@@ -607,38 +563,14 @@ export class H2Connection {
     if (this.#phase === 'settings') this.#phase = 'open';
     else this.#countControl(now);
     const peer = this.#peer;
-    for (const [id, value] of settings) {
-      switch (id) {
-        case SETTING_IDS.HEADER_TABLE_SIZE:
-          peer.headerTableSize = value;
-          // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
-          this.#encoder.setMaxTableSize(Math.min(value, 4096));
-          break;
-        case SETTING_IDS.ENABLE_PUSH:
-          peer.enablePush = value === 1;
-          break;
-        case SETTING_IDS.MAX_CONCURRENT_STREAMS:
-          peer.maxConcurrentStreams = value;
-          break;
-        case SETTING_IDS.INITIAL_WINDOW_SIZE: {
-          // §6.9.2: a change applies to every open stream's window at once, and may make it negative.
-          const delta = value - peer.initialWindowSize;
-          peer.initialWindowSize = value;
-          for (const stream of this.#streams.values()) {
-            if (!stream.sendWindow.grow(delta))
-              throw new H2ConnectionError('FLOW_CONTROL_ERROR', 'SETTINGS_INITIAL_WINDOW_SIZE made a window overflow');
-          }
-          break;
-        }
-        case SETTING_IDS.MAX_FRAME_SIZE:
-          peer.maxFrameSize = value;
-          break;
-        case SETTING_IDS.MAX_HEADER_LIST_SIZE:
-          peer.maxHeaderListSize = value;
-          break;
-        // §6.5.2: unknown settings are ignored.
-      }
-    }
+    applyPeerSettings(peer, settings, {
+      // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
+      headerTableSize: (size) => this.#encoder.setMaxTableSize(Math.min(size, 4096)),
+      initialWindowDelta: (delta) => {
+        for (const stream of this.#streams.values()) if (!stream.sendWindow.grow(delta)) return false;
+        return true;
+      },
+    });
     this.#sendAnswer({ type: 'SETTINGS', ack: true, settings: [] });
     events.push({ type: 'settings', settings: { ...peer } });
     events.push({ type: 'window-update', streamId: 0 });
@@ -666,14 +598,8 @@ export class H2Connection {
 
   /** Puts the windows on the record of the frame being handled (the last one read). */
   #annotateLast(windows: NonNullable<FrameRecord['windows']>): void {
-    const records = this.#records;
-    if (records === null) return;
-    for (let index = records.length - 1; index >= 0; index--) {
-      if (records[index]!.direction === 'in') {
-        records[index]!.windows = windows;
-        return;
-      }
-    }
+    const last = this.#out.lastIncoming();
+    if (last !== null) last.windows = windows;
   }
 
   /** Rapid Reset (CVE-2023-44487): a stream cancelled before our answer is complete, or refused. */
@@ -718,7 +644,7 @@ export class H2Connection {
       id,
       state: 'idle',
       sendWindow: new FlowWindow(this.#peer.initialWindowSize),
-      receiveWindow: new FlowWindow(this.limits.initialWindowSize),
+      receiveWindow: new ReceiveWindow(this.limits.initialWindowSize),
       expectedLength: null,
       receivedLength: 0,
       headersReceived: false,
@@ -756,7 +682,13 @@ export class H2Connection {
     this.#streams.delete(error.streamId);
     this.#sendAnswer({ type: 'RST_STREAM', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code] });
     this.#rememberReset(error.streamId);
-    events.push({ type: 'stream-reset', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code], byPeer: false });
+    events.push({
+      type: 'stream-reset',
+      streamId: error.streamId,
+      errorCode: ERROR_CODE_VALUES[error.code],
+      byPeer: false,
+      message: error.message,
+    });
   }
 
   #failConnection(error: H2ConnectionError, events: H2Event[]): void {
@@ -765,7 +697,7 @@ export class H2Connection {
       this.goAway(error.code, error.message);
     }
     this.#phase = 'closed';
-    this.#headerBlock = null;
+    this.#headerBlocks.clear();
     events.push({ type: 'connection-error', error });
   }
 
@@ -774,7 +706,7 @@ export class H2Connection {
   #sendHeaderBlock(streamId: number, fields: readonly FieldPair[], endStream: boolean): void {
     const stream = this.#streams.get(streamId);
     if (stream === undefined) throw new H2StreamError(streamId, 'STREAM_CLOSED', 'HEADERS on a stream that is not open', 'local');
-    const codings: FieldCoding[] | undefined = this.#records === null ? undefined : [];
+    const codings: FieldCoding[] | undefined = this.#out.recording ? [] : undefined;
     const block = this.#encoder.encode(fields, codings);
     const frameSize = this.#peer.maxFrameSize;
     let offset = 0;
@@ -787,9 +719,7 @@ export class H2Connection {
         ? { type: 'HEADERS', streamId, endStream, endHeaders, fragment, padLength: null, priority: null }
         : { type: 'CONTINUATION', streamId, endHeaders, fragment };
       first = false;
-      const bytes = serializeFrame(frame);
-      this.#push(bytes);
-      const record = this.#record('out', { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId }, frame);
+      const record = this.#out.send(frame);
       if (record !== null && endHeaders) {
         record.codings = codings;
         record.tableSize = this.#encoder.tableSize;
@@ -808,32 +738,10 @@ export class H2Connection {
   }
 
   #sendFrame(frame: Frame): void {
-    const bytes = serializeFrame(frame);
-    this.#push(bytes);
-    this.#record(
-      'out',
-      { length: bytes.length - 9, type: bytes[3]!, flags: bytes[4]!, streamId: bytes.readUInt32BE(5) & 0x7fffffff },
-      frame,
-    );
-  }
-
-  #push(bytes: Buffer): void {
-    this.#output.push(bytes);
-    this.#outputBytes += bytes.length;
-  }
-
-  #record(direction: 'in' | 'out', header: FrameHeader, frame: Frame, windows?: FrameRecord['windows']): FrameRecord | null {
-    if (this.#records === null) return null;
-    const kept: Frame = frame.type === 'DATA' ? { ...frame, data: EMPTY } : frame.type === 'unknown' ? { ...frame, payload: EMPTY } : frame;
-    const record: FrameRecord = { direction, header, frame: kept };
-    if (windows !== undefined) record.windows = windows;
-    // Bounded: the caller takes the records after every receive and send.
-    this.#records.push(record);
-    return record;
+    this.#out.send(frame);
   }
 }
 
-const EMPTY = Buffer.alloc(0);
 /** How many of the streams we reset, or that closed, are remembered (see #recentlyReset). */
 const RECENT_STREAMS = 128;
 

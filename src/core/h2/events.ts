@@ -35,8 +35,10 @@ export type H2Event =
   | { type: 'response'; streamId: number; status: number; fields: FieldPair[]; endStream: boolean }
   | { type: 'data'; streamId: number; data: Buffer; endStream: boolean }
   | { type: 'trailers'; streamId: number; fields: FieldPair[] }
-  /** A stream ended abnormally: reset by the peer (byPeer) or by us after a stream error. */
-  | { type: 'stream-reset'; streamId: number; errorCode: number; byPeer: boolean }
+  /** A stream ended abnormally: reset by the peer (byPeer)... */
+  | { type: 'stream-reset'; streamId: number; errorCode: number; byPeer: true }
+  /** ...or by us after a stream error, with the rule it broke in our words (`message`). */
+  | { type: 'stream-reset'; streamId: number; errorCode: number; byPeer: false; message: string }
   /** Windows grew (WINDOW_UPDATE or SETTINGS): data waiting for flow control may go now. */
   | { type: 'window-update'; streamId: number }
   | { type: 'settings'; settings: PeerSettings }

@@ -102,3 +102,43 @@ export class FlowWindow {
     return true;
   }
 }
+
+/**
+ * The receiver's side of a window (§6.9): what the peer may still send, and the bytes the
+ * application has consumed that are not yet given back. WINDOW_UPDATE goes out only once more than
+ * half the target window is waiting to be given back, so a stream read in small pieces does not
+ * answer each DATA frame with a WINDOW_UPDATE.
+ */
+export class ReceiveWindow {
+  /** The size the window is kept at: our SETTINGS_INITIAL_WINDOW_SIZE, or the connection's chosen size. */
+  readonly target: number;
+  readonly #window: FlowWindow;
+  #consumed = 0;
+
+  constructor(target: number, initial = target) {
+    this.target = target;
+    this.#window = new FlowWindow(initial);
+  }
+
+  /** What the peer may still send. */
+  get size(): number {
+    return this.#window.size;
+  }
+
+  /** DATA arrived: false (and nothing taken) when it is beyond the window, a FLOW_CONTROL_ERROR. */
+  receive(bytes: number): boolean {
+    return this.#window.consume(bytes);
+  }
+
+  /** The application is done with `bytes`: the increment to send in a WINDOW_UPDATE now, or 0. */
+  consumed(bytes: number): number {
+    if (bytes <= 0) return 0;
+    // Never more than was received and not yet given back: a caller's miscount cannot grow the window past its target.
+    this.#consumed = Math.min(this.#consumed + bytes, this.target - this.#window.size);
+    if (this.#consumed <= this.target / 2) return 0;
+    const increment = this.#consumed;
+    this.#consumed = 0;
+    this.#window.grow(increment);
+    return increment;
+  }
+}
