@@ -473,12 +473,12 @@ export class ServerConnection {
 }
 
 /** Not `instanceof Promise`: a handler may return any thenable, or (from plain JavaScript) anything at all. */
-function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
+export function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
   return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** The shape of a plan; what is inside is checked as it is sent. */
-function isPlan(answer: unknown): answer is ResponsePlan {
+export function isPlan(answer: unknown): answer is ResponsePlan {
   const plan = answer as Partial<ResponsePlan> | null | undefined;
   return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
 }

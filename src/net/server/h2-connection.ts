@@ -29,7 +29,7 @@ import { ConnectionTrace } from '../../core/connection-trace.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
 import { releasePlan } from './body-sender.js';
 import { httpDateNow } from './clock.js';
-import type { ConnectionSettings, IncomingRequest } from './connection.js';
+import { type ConnectionSettings, type IncomingRequest, isPlan, isPromiseLike } from './connection.js';
 import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { BytesSource, type DataSource, FileSource, StreamSource } from './h2-body.js';
 
@@ -521,13 +521,4 @@ export class H2ServerConnection {
       durationMs: performance.now() - answer.startTime,
     });
   }
-}
-
-function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
-  return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-function isPlan(answer: unknown): answer is ResponsePlan {
-  const plan = answer as Partial<ResponsePlan> | null | undefined;
-  return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
 }
