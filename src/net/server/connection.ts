@@ -229,21 +229,7 @@ export class ServerConnection {
       fields: head.fields,
       remoteAddress: this.#remoteAddress,
     };
-    let plan: ResponsePlan | PromiseLike<ResponsePlan>;
-    try {
-      plan = this.#settings.handler(request);
-    } catch {
-      plan = errorPlan(500);
-    }
-    if (isPromiseLike(plan)) {
-      plan.then(
-        (resolved) => this.#respondOrDestroy(answer, isPlan(resolved) ? resolved : errorPlan(500)),
-        () => this.#respondOrDestroy(answer, errorPlan(500)),
-      );
-    } else {
-      // A plan known at once (a hot file) is sent at once, without a trip through the microtask queue.
-      this.#respondOrDestroy(answer, isPlan(plan) ? plan : errorPlan(500));
-    }
+    askHandler(this.#settings.handler, request, (plan) => this.#respondOrDestroy(answer, plan));
   }
 
   #respondOrDestroy(answer: Answer, plan: ResponsePlan): void {
@@ -472,13 +458,35 @@ export class ServerConnection {
   }
 }
 
+/**
+ * Calls the handler and gives its plan to `deliver`: at once when the handler answers at once (a
+ * hot file goes out without a trip through the microtask queue; `later` is false), otherwise when
+ * its promise settles. A throw, a rejection or an answer that is not a plan becomes a 500.
+ */
+export function askHandler(handler: RequestHandler, request: IncomingRequest, deliver: (plan: ResponsePlan, later: boolean) => void): void {
+  let plan: ResponsePlan | PromiseLike<ResponsePlan>;
+  try {
+    plan = handler(request);
+  } catch {
+    plan = errorPlan(500);
+  }
+  if (isPromiseLike(plan)) {
+    plan.then(
+      (resolved) => deliver(isPlan(resolved) ? resolved : errorPlan(500), true),
+      () => deliver(errorPlan(500), true),
+    );
+  } else {
+    deliver(isPlan(plan) ? plan : errorPlan(500), false);
+  }
+}
+
 /** Not `instanceof Promise`: a handler may return any thenable, or (from plain JavaScript) anything at all. */
-export function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
+function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
   return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** The shape of a plan; what is inside is checked as it is sent. */
-export function isPlan(answer: unknown): answer is ResponsePlan {
+function isPlan(answer: unknown): answer is ResponsePlan {
   const plan = answer as Partial<ResponsePlan> | null | undefined;
   return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
 }

@@ -29,7 +29,7 @@ import { ConnectionTrace } from '../../core/connection-trace.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
 import { releasePlan } from './body-sender.js';
 import { httpDateNow } from './clock.js';
-import { type ConnectionSettings, type IncomingRequest, isPlan, isPromiseLike } from './connection.js';
+import { type ConnectionSettings, type IncomingRequest, askHandler } from './connection.js';
 import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { BytesSource, type DataSource, FileSource, StreamSource } from './h2-body.js';
 
@@ -203,21 +203,14 @@ export class H2ServerConnection {
       remoteAddress: this.#remoteAddress,
     };
     const answer = this.#startAnswer(streamId, request);
-    let plan: ResponsePlan | PromiseLike<ResponsePlan>;
-    try {
-      plan = this.#settings.handler(request);
-    } catch {
-      plan = errorPlan(500);
-    }
-    if (isPromiseLike(plan)) {
-      plan.then(
-        (resolved) => this.#respondLater(answer, isPlan(resolved) ? resolved : errorPlan(500)),
-        () => this.#respondLater(answer, errorPlan(500)),
-      );
-    } else {
-      answer.waiting = false;
-      this.#respond(streamId, isPlan(plan) ? plan : errorPlan(500));
-    }
+    askHandler(this.#settings.handler, request, (plan, later) => {
+      if (later) {
+        this.#respondLater(answer, plan);
+      } else {
+        answer.waiting = false;
+        this.#respond(streamId, plan);
+      }
+    });
   }
 
   #respondLater(answer: StreamAnswer, plan: ResponsePlan): void {
