@@ -407,6 +407,9 @@ export class H2ServerConnection {
     const socket = this.#socket;
     if (socket.destroyed) return;
     socket.end();
+    // Paused while waiting for a drain, the socket would never see the peer's close: a writable
+    // that is ending emits no more 'drain'. What still arrives is read and dropped (#onData).
+    socket.resume();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
