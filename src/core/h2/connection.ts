@@ -32,10 +32,11 @@ import { CLIENT_PREFACE, FRAME_TYPES, type Frame, type FrameHeader, FrameReader,
 import { type DecodedBlock, HeaderBlockAssembler } from './header-block.js';
 import type { FieldCoding, HeaderDecoder, HeaderEncoder } from './header-codec.js';
 import { type FrameRecord, type H2Event, INITIAL_PEER_SETTINGS, type PeerSettings } from './events.js';
-import { DEFAULT_H2_LIMITS, EventWindow, type H2Limits } from './limits.js';
+import { DEFAULT_H2_LIMITS, FloodGuard, type H2Limits } from './limits.js';
 import { FrameOutput } from './output.js';
 import { applyPeerSettings, localSettings } from './settings.js';
 import { type FieldPair, declaredContentLength, readRequestFields, readResponseFields, readTrailerFields } from './semantics.js';
+import { type H2Stream as Stream, StreamTable } from './stream-table.js';
 import { FlowWindow, ReceiveWindow, type StreamEvent, type StreamState, transition } from './streams.js';
 
 export type H2Role = 'server' | 'client';
@@ -67,18 +68,6 @@ export interface H2ConnectionOptions {
   initialConnectionWindow?: number | undefined;
 }
 
-interface Stream {
-  readonly id: number;
-  state: StreamState;
-  readonly sendWindow: FlowWindow;
-  readonly receiveWindow: ReceiveWindow;
-  /** The peer's declared content-length (§8.1.1), and the DATA bytes received so far. */
-  expectedLength: number | null;
-  receivedLength: number;
-  /** A final response (client) or the request head (server) has arrived: the next HEADERS are trailers. */
-  headersReceived: boolean;
-}
-
 export class H2Connection {
   readonly role: H2Role;
   readonly limits: Readonly<H2Limits>;
@@ -92,15 +81,12 @@ export class H2Connection {
   readonly #sendWindow = new FlowWindow(INITIAL_CONNECTION_WINDOW);
   readonly #receiveWindow: ReceiveWindow;
   readonly #autoStreamWindowUpdate: boolean;
-  readonly #streams = new Map<number, Stream>();
-  #highestPeerStreamId = 0;
-  #nextLocalStreamId: number;
+  readonly #streams: StreamTable;
   readonly #headerBlocks: HeaderBlockAssembler;
   /** The last stream id of the GOAWAY we sent, or null before we send one. */
   #goAwayLastStreamId: number | null = null;
   #goAwayReceived = false;
-  readonly #resets: EventWindow;
-  readonly #controlFrames: EventWindow;
+  readonly #floods: FloodGuard;
   /** Answers queued since the socket layer last reported its output taken (outputDrained). */
   #queuedControlFrames = 0;
 
@@ -111,8 +97,7 @@ export class H2Connection {
     this.#decoder = options.decoder;
     this.#decoder.setMaxTableSize(this.limits.headerTableSize);
     this.#reader = new FrameReader(this.limits.maxFrameSize);
-    this.#resets = new EventWindow(this.limits.maxResetsPerWindow, this.limits.resetWindowMs);
-    this.#controlFrames = new EventWindow(this.limits.maxControlFramesPerWindow, this.limits.controlWindowMs);
+    this.#floods = new FloodGuard(this.limits);
     this.#out = new FrameOutput(options.recordFrames === true);
     this.#headerBlocks = new HeaderBlockAssembler(this.#decoder, this.limits, this.#out.recording);
     this.#autoStreamWindowUpdate = options.autoStreamWindowUpdate ?? true;
@@ -120,7 +105,7 @@ export class H2Connection {
     if (!Number.isInteger(connectionWindow) || connectionWindow < INITIAL_CONNECTION_WINDOW || connectionWindow > MAX_WINDOW)
       throw new RangeError(`initialConnectionWindow must be an integer from ${INITIAL_CONNECTION_WINDOW} to ${MAX_WINDOW}`);
     this.#receiveWindow = new ReceiveWindow(connectionWindow);
-    this.#nextLocalStreamId = options.role === 'server' ? 2 : 1;
+    this.#streams = new StreamTable(options.role);
     if (options.role === 'client') {
       this.#out.push(CLIENT_PREFACE);
       this.#phase = 'settings';
@@ -166,9 +151,7 @@ export class H2Connection {
   }
 
   streamState(streamId: number): StreamState {
-    const stream = this.#streams.get(streamId);
-    if (stream !== undefined) return stream.state;
-    return this.#isIdle(streamId) ? 'idle' : 'closed';
+    return this.#streams.stateOf(streamId);
   }
 
   /** Everything queued to send, in order; the caller writes it to the socket. */
@@ -227,9 +210,7 @@ export class H2Connection {
     if (this.role !== 'client') throw new H2ConnectionError('INTERNAL_ERROR', 'only a client opens streams', 'local');
     if (this.#goAwayReceived || this.#phase === 'closed')
       throw new H2ConnectionError('REFUSED_STREAM', 'the connection is going away', 'local');
-    const streamId = this.#nextLocalStreamId;
-    this.#nextLocalStreamId += 2;
-    this.#streams.set(streamId, this.#newStream(streamId));
+    const streamId = this.#streams.openLocal(this.#peer.initialWindowSize, this.limits.initialWindowSize).id;
     this.#sendHeaderBlock(streamId, fields, endStream);
     return streamId;
   }
@@ -303,9 +284,8 @@ export class H2Connection {
   reset(streamId: number, code: H2ErrorCode): void {
     const stream = this.#streams.get(streamId);
     if (stream === undefined) return;
-    this.#streams.delete(streamId);
+    this.#streams.forget(streamId, true);
     this.#sendFrame({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES[code] });
-    this.#rememberReset(streamId);
   }
 
   ping(opaqueData: Buffer): void {
@@ -318,10 +298,10 @@ export class H2Connection {
    */
   goAway(code: H2ErrorCode = 'NO_ERROR', debug = ''): void {
     if (this.#goAwayLastStreamId !== null && code === 'NO_ERROR') return;
-    this.#goAwayLastStreamId = this.#highestPeerStreamId;
+    this.#goAwayLastStreamId = this.#streams.highestPeerStreamId;
     this.#sendFrame({
       type: 'GOAWAY',
-      lastStreamId: this.#highestPeerStreamId,
+      lastStreamId: this.#streams.highestPeerStreamId,
       errorCode: ERROR_CODE_VALUES[code],
       debugData: Buffer.from(debug, 'latin1'),
     });
@@ -350,7 +330,7 @@ export class H2Connection {
           this.#onBlock(this.#headerBlocks.continue(frame), events);
           return;
         case 'PRIORITY':
-          this.#countControl(now);
+          this.#floods.controlFrame(now);
           // §5.3.1: a stream cannot depend on itself.
           if (frame.priority.dependency === frame.streamId)
             throw new H2StreamError(frame.streamId, 'PROTOCOL_ERROR', 'a stream that depends on itself');
@@ -369,7 +349,7 @@ export class H2Connection {
             events.push({ type: 'ping-ack', opaqueData: Buffer.from(frame.opaqueData) });
             return;
           }
-          this.#countControl(now);
+          this.#floods.controlFrame(now);
           this.#sendAnswer({ type: 'PING', ack: true, opaqueData: Buffer.from(frame.opaqueData) });
           return;
         case 'GOAWAY':
@@ -398,7 +378,7 @@ export class H2Connection {
     if (connectionIncrement > 0) this.#sendWindowUpdate(0, connectionIncrement, null);
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
-      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'DATA on an idle stream'); // §5.1
+      if (this.#streams.isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'DATA on an idle stream'); // §5.1
       // A stream closed here (reset, refused, finished): DATA in flight is ignored (§5.1, "closed"),
       // after counting it for the connection above.
       return;
@@ -409,7 +389,7 @@ export class H2Connection {
     if (!stream.receiveWindow.receive(header.length))
       throw new H2StreamError(streamId, 'FLOW_CONTROL_ERROR', 'DATA beyond the stream window');
     this.#annotateLast({ connection: this.#receiveWindow.size, stream: stream.receiveWindow.size });
-    if (frame.data.length === 0 && !frame.endStream) this.#countControl(now); // empty DATA frames do nothing but cost
+    if (frame.data.length === 0 && !frame.endStream) this.#floods.controlFrame(now); // empty DATA frames do nothing but cost
     stream.receivedLength += frame.data.length;
     // §8.1.1: content-length must agree with the DATA received.
     if (stream.expectedLength !== null) {
@@ -475,25 +455,25 @@ export class H2Connection {
     }
     // §5.1.1: client streams are odd and increase; a lower id that is not open is closed.
     if (streamId % 2 === 0) throw new H2ConnectionError('PROTOCOL_ERROR', 'a client stream with an even id');
-    if (streamId <= this.#highestPeerStreamId) {
+    if (streamId <= this.#streams.highestPeerStreamId) {
       // §5.1 "closed": frames may still arrive on a stream we reset (trailers of a request whose
       // answer ended it); they are ignored. On any other closed stream, HEADERS is an error.
-      if (this.#recentlyReset.has(streamId)) return;
+      if (this.#streams.wasReset(streamId)) return;
       // A stream that ended (END_STREAM both ways) is closed (§5.1); an id below the highest that
       // was never used is a new stream out of order (§5.1.1).
-      if (this.#recentlyClosed.has(streamId)) throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
+      if (this.#streams.wasClosed(streamId)) throw new H2ConnectionError('STREAM_CLOSED', 'HEADERS on a closed stream');
       throw new H2ConnectionError('PROTOCOL_ERROR', 'a stream id lower than one already used');
     }
-    this.#highestPeerStreamId = streamId;
+    this.#streams.notePeerStream(streamId);
     // §6.8: streams above the last id of our GOAWAY are ignored.
     if (this.#goAwayLastStreamId !== null && streamId > this.#goAwayLastStreamId) return;
-    const stream = this.#newStream(streamId);
+    const stream = this.#streams.create(streamId, this.#peer.initialWindowSize, this.limits.initialWindowSize);
     stream.state = transition('idle', 'recv-headers')!;
     if (this.#streams.size >= this.limits.maxConcurrentStreams) {
       // §5.1.2: beyond our limit, REFUSED_STREAM (the client may retry it). Counted like a reset:
       // opening streams only to have them refused is the same attack.
+      this.#streams.forget(streamId, true);
       this.#sendAnswer({ type: 'RST_STREAM', streamId, errorCode: ERROR_CODE_VALUES.REFUSED_STREAM });
-      this.#rememberReset(streamId);
       events.push({
         type: 'stream-reset',
         streamId,
@@ -501,10 +481,10 @@ export class H2Connection {
         byPeer: false,
         message: `more than ${this.limits.maxConcurrentStreams} concurrent streams`,
       });
-      this.#countReset(this.#now);
+      this.#floods.reset(this.#now);
       return;
     }
-    this.#streams.set(streamId, stream);
+    this.#streams.add(stream);
     if (endStream) stream.state = transition(stream.state, 'recv-end-stream')!;
     if (decoded.tooLarge) {
       events.push({ type: 'request-too-large', streamId });
@@ -523,7 +503,7 @@ export class H2Connection {
     const { streamId, endStream } = decoded;
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
-      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
+      if (this.#streams.isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'HEADERS on a stream we did not open');
       return; // a stream we reset: its answer may still be in flight
     }
     if (stream.state !== 'open' && stream.state !== 'half-closed-local')
@@ -548,20 +528,20 @@ export class H2Connection {
   #onReset(streamId: number, errorCode: number, now: number, events: H2Event[]): void {
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
-      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'RST_STREAM on an idle stream'); // §6.4
+      if (this.#streams.isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'RST_STREAM on an idle stream'); // §6.4
       return;
     }
-    this.#streams.delete(streamId);
+    this.#streams.forget(streamId, false);
     events.push({ type: 'stream-reset', streamId, errorCode, byPeer: true });
     // CVE-2023-44487 (Rapid Reset): a stream cancelled before our answer is complete cost us the
     // work of starting that answer; many of them are the attack.
-    if (this.role === 'server') this.#countReset(now);
+    if (this.role === 'server') this.#floods.reset(now);
   }
 
   #onSettings(ack: boolean, settings: readonly SettingEntry[], now: number, events: H2Event[]): void {
     if (ack) return; // our settings apply from the start (see limits: we only announce values that are safe before the ACK)
     if (this.#phase === 'settings') this.#phase = 'open';
-    else this.#countControl(now);
+    else this.#floods.controlFrame(now);
     const peer = this.#peer;
     applyPeerSettings(peer, settings, {
       // We keep at most the default 4 KiB table whatever the peer allows (RFC 7541 §4.2: the encoder chooses).
@@ -586,8 +566,8 @@ export class H2Connection {
     }
     const stream = this.#streams.get(streamId);
     if (stream === undefined) {
-      if (this.#isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'WINDOW_UPDATE on an idle stream'); // §5.1
-      this.#countControl(now);
+      if (this.#streams.isIdle(streamId)) throw new H2ConnectionError('PROTOCOL_ERROR', 'WINDOW_UPDATE on an idle stream'); // §5.1
+      this.#floods.controlFrame(now);
       return;
     }
     if (increment === 0) throw new H2StreamError(streamId, 'PROTOCOL_ERROR', 'a WINDOW_UPDATE of 0');
@@ -602,86 +582,30 @@ export class H2Connection {
     if (last !== null) last.windows = windows;
   }
 
-  /** Rapid Reset (CVE-2023-44487): a stream cancelled before our answer is complete, or refused. */
-  #countReset(now: number): void {
-    if (!this.#resets.count(now)) {
-      throw new H2ConnectionError(
-        'ENHANCE_YOUR_CALM',
-        `more than ${this.limits.maxResetsPerWindow} streams reset in ${this.limits.resetWindowMs} ms`,
-      );
-    }
-  }
-
-  /** SETTINGS, PING and idle-frame floods. */
-  #countControl(now: number): void {
-    if (!this.#controlFrames.count(now)) {
-      throw new H2ConnectionError(
-        'ENHANCE_YOUR_CALM',
-        `more than ${this.limits.maxControlFramesPerWindow} control frames in ${this.limits.controlWindowMs} ms`,
-      );
-    }
-  }
-
-  /** Streams we reset lately (bounded: the oldest are forgotten), whose frames in flight are ignored. */
-  readonly #recentlyReset = new Set<number>();
-  /** Streams that ended normally lately (bounded likewise), told apart from ids never used. */
-  readonly #recentlyClosed = new Set<number>();
-
-  #rememberReset(streamId: number): void {
-    remember(this.#recentlyReset, streamId);
-  }
-
   /** The time of the bytes being handled (receive's `now`). */
   #now = 0;
-
-  #isIdle(streamId: number): boolean {
-    const peerInitiated = (streamId % 2 === 1) === (this.role === 'server');
-    return peerInitiated ? streamId > this.#highestPeerStreamId : streamId >= this.#nextLocalStreamId;
-  }
-
-  #newStream(id: number): Stream {
-    return {
-      id,
-      state: 'idle',
-      sendWindow: new FlowWindow(this.#peer.initialWindowSize),
-      receiveWindow: new ReceiveWindow(this.limits.initialWindowSize),
-      expectedLength: null,
-      receivedLength: 0,
-      headersReceived: false,
-    };
-  }
 
   #applyPeer(stream: Stream, event: StreamEvent): void {
     const next = transition(stream.state, event);
     if (next === null) throw new H2StreamError(stream.id, 'STREAM_CLOSED', `${event} in state ${stream.state}`);
-    this.#setState(stream, next);
+    this.#streams.setState(stream, next);
   }
 
   #applyLocal(stream: Stream, event: StreamEvent): void {
     const next = transition(stream.state, event);
     if (next === null) throw new H2StreamError(stream.id, 'STREAM_CLOSED', `${event} in state ${stream.state}`, 'local');
-    this.#setState(stream, next);
+    this.#streams.setState(stream, next);
     // §8.1: a server whose response is complete while the request is not yet may reset the rest of
     // it with NO_ERROR, so the client stops sending a body nobody reads.
     if (this.role === 'server' && next === 'half-closed-local') {
-      this.#streams.delete(stream.id);
+      this.#streams.forget(stream.id, true);
       this.#sendFrame({ type: 'RST_STREAM', streamId: stream.id, errorCode: ERROR_CODE_VALUES.NO_ERROR });
-      this.#rememberReset(stream.id);
-    }
-  }
-
-  #setState(stream: Stream, state: StreamState): void {
-    stream.state = state;
-    if (state === 'closed') {
-      this.#streams.delete(stream.id);
-      remember(this.#recentlyClosed, stream.id);
     }
   }
 
   #failStream(error: H2StreamError, events: H2Event[]): void {
-    this.#streams.delete(error.streamId);
+    this.#streams.forget(error.streamId, true);
     this.#sendAnswer({ type: 'RST_STREAM', streamId: error.streamId, errorCode: ERROR_CODE_VALUES[error.code] });
-    this.#rememberReset(error.streamId);
     events.push({
       type: 'stream-reset',
       streamId: error.streamId,
@@ -726,7 +650,7 @@ export class H2Connection {
       }
     } while (offset < block.length);
     this.#applyLocal(stream, 'send-headers');
-    if (endStream && this.#streams.has(streamId)) this.#applyLocal(stream, 'send-end-stream');
+    if (endStream && this.#streams.get(streamId) !== undefined) this.#applyLocal(stream, 'send-end-stream');
   }
 
   /** A frame we send because the peer made us (an ACK, a reset): counted against maxQueuedControlFrames. */
@@ -740,12 +664,4 @@ export class H2Connection {
   #sendFrame(frame: Frame): void {
     this.#out.send(frame);
   }
-}
-
-/** How many of the streams we reset, or that closed, are remembered (see #recentlyReset). */
-const RECENT_STREAMS = 128;
-
-function remember(streams: Set<number>, streamId: number): void {
-  streams.add(streamId);
-  if (streams.size > RECENT_STREAMS) streams.delete(streams.values().next().value!);
 }

@@ -2,6 +2,8 @@
  * The limits of an HTTP/2 connection, each with the attack it bounds. Times are in the milliseconds
  * the caller stamps its calls with (the core has no clock). Defaults are in DEFAULT_H2_LIMITS.
  */
+import { H2ConnectionError } from './errors.js';
+
 export interface H2Limits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS we announce (§5.1.2); a stream beyond it is refused with REFUSED_STREAM. */
   maxConcurrentStreams: number;
@@ -76,5 +78,34 @@ export class EventWindow {
       this.#count = 0;
     }
     return ++this.#count <= this.#max;
+  }
+}
+
+/** The flood defences of one connection: each count beyond its limit is a connection error. */
+export class FloodGuard {
+  readonly #limits: Readonly<H2Limits>;
+  readonly #resets: EventWindow;
+  readonly #controlFrames: EventWindow;
+
+  constructor(limits: Readonly<H2Limits>) {
+    this.#limits = limits;
+    this.#resets = new EventWindow(limits.maxResetsPerWindow, limits.resetWindowMs);
+    this.#controlFrames = new EventWindow(limits.maxControlFramesPerWindow, limits.controlWindowMs);
+  }
+
+  /** Rapid Reset (CVE-2023-44487): a stream cancelled before our answer is complete, or refused. */
+  reset(now: number): void {
+    if (!this.#resets.count(now)) {
+      const { maxResetsPerWindow, resetWindowMs } = this.#limits;
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${maxResetsPerWindow} streams reset in ${resetWindowMs} ms`);
+    }
+  }
+
+  /** SETTINGS, PING and idle-frame floods. */
+  controlFrame(now: number): void {
+    if (!this.#controlFrames.count(now)) {
+      const { maxControlFramesPerWindow, controlWindowMs } = this.#limits;
+      throw new H2ConnectionError('ENHANCE_YOUR_CALM', `more than ${maxControlFramesPerWindow} control frames in ${controlWindowMs} ms`);
+    }
   }
 }
