@@ -7,6 +7,8 @@
  *   09:12:01.337 #3 < request-line   GET /HelloWorld.html HTTP/1.1\r\n
  *   09:12:01.339 #3 > status-line    HTTP/1.1 200 OK\r\n
  */
+import type { FrameRecord } from './h2/events.js';
+import { DataPreview, describeFrame } from './h2/frame-trace.js';
 import { type TraceLine, WireLabeller } from './trace.js';
 
 export interface TraceOptions {
@@ -31,6 +33,7 @@ export class ConnectionTrace {
   /** The labeller that reads requests, whichever direction they travel; its methods tell the other one about HEAD. */
   readonly #requests: WireLabeller;
   readonly #responses: WireLabeller;
+  #dataPreview: DataPreview | null | undefined;
 
   constructor(id: number, sentRole: 'request' | 'response', options: TraceOptions) {
     this.#id = id;
@@ -53,9 +56,11 @@ export class ConnectionTrace {
     this.#emit('<', this.#label(this.#received, bytes));
   }
 
-  /** Lines made elsewhere (HTTP/2 frames, described by h2/frame-trace.ts), in one direction. */
-  lines(direction: '>' | '<', lines: ReadonlyArray<{ element: string; text: string }>): void {
-    this.#emit(direction, lines);
+  /** HTTP/2: frames in and out, described by h2/frame-trace.ts (with the first bytes of each stream's DATA, per --trace-body). */
+  frames(records: readonly FrameRecord[]): void {
+    if (records.length === 0) return;
+    this.#dataPreview ??= this.#options.bodyBytes > 0 ? new DataPreview(this.#options.bodyBytes) : null;
+    for (const record of records) this.#emit(record.direction === 'in' ? '<' : '>', describeFrame(record, this.#dataPreview));
   }
 
   closed(): void {

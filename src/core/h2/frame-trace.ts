@@ -33,8 +33,45 @@ const SECTIONS: Record<Frame['type'], string> = {
 
 const SETTING_NAMES = new Map<number, string>(Object.entries(SETTING_IDS).map(([name, id]) => [id, `SETTINGS_${name}`]));
 
-/** The lines describing one frame. */
-export function describeFrame(record: FrameRecord): FrameTraceLine[] {
+/** Streams whose first DATA bytes are being shown, at most this many at once (the rest show none). */
+const MAX_PREVIEWED_STREAMS = 1_000;
+
+/**
+ * --trace-body over HTTP/2: the first `bodyBytes` of each stream's DATA, in each direction, shown
+ * under the frames that carry them. A stream is forgotten when its DATA ends (END_STREAM) or it is
+ * reset.
+ */
+export class DataPreview {
+  readonly #bodyBytes: number;
+  /** Bytes shown so far, by direction and stream. */
+  readonly #shown = new Map<string, number>();
+
+  constructor(bodyBytes: number) {
+    this.#bodyBytes = bodyBytes;
+  }
+
+  /** The bytes of this DATA frame to show (maybe none). */
+  take(record: FrameRecord): Buffer | null {
+    const { frame } = record;
+    const streamId = record.header.streamId;
+    if (frame.type === 'RST_STREAM') {
+      this.#shown.delete(`in${streamId}`);
+      this.#shown.delete(`out${streamId}`);
+    }
+    if (frame.type !== 'DATA') return null;
+    const key = `${record.direction}${streamId}`;
+    const tracked = this.#shown.get(key);
+    if (tracked === undefined && this.#shown.size >= MAX_PREVIEWED_STREAMS) return null;
+    const shown = tracked ?? 0;
+    if (frame.endStream) this.#shown.delete(key);
+    else this.#shown.set(key, Math.min(shown + frame.data.length, this.#bodyBytes));
+    if (shown >= this.#bodyBytes || frame.data.length === 0) return null;
+    return frame.data.subarray(0, this.#bodyBytes - shown);
+  }
+}
+
+/** The lines describing one frame; with a preview, the first bytes of each stream's DATA too. */
+export function describeFrame(record: FrameRecord, preview: DataPreview | null = null): FrameTraceLine[] {
   const { header, frame } = record;
   const flags = flagNames(header.type, header.flags);
   const parts = [`stream ${header.streamId}`, `${header.length} bytes`];
@@ -47,6 +84,8 @@ export function describeFrame(record: FrameRecord): FrameTraceLine[] {
     for (const coding of record.codings) lines.push({ element: '  field', text: describeCoding(coding) });
     lines.push({ element: '  table', text: `dynamic table ${record.tableSize ?? 0} bytes  (RFC 7541 §4.1)` });
   }
+  const data = preview?.take(record) ?? null;
+  if (data !== null) lines.push({ element: '  data', text: `${escapeBytes(data)}${data.length < header.length ? '…' : ''}` });
   if (record.windows !== undefined) {
     const { connection, stream } = record.windows;
     // A DATA frame in, or a WINDOW_UPDATE we send, concerns what the peer may still send us.

@@ -54,8 +54,10 @@ export class FrameOutput {
 
   record(direction: 'in' | 'out', header: FrameHeader, frame: Frame, windows?: FrameRecord['windows']): FrameRecord | null {
     if (this.#records === null) return null;
-    // A DATA frame's data and an unknown frame's payload are not kept: only their length, in the header.
-    const kept: Frame = frame.type === 'DATA' ? { ...frame, data: EMPTY } : frame.type === 'unknown' ? { ...frame, payload: EMPTY } : frame;
+    // An unknown frame's payload is not kept, only its length (in the header). A DATA frame's data
+    // is kept as the view it is, for --trace-body: records are taken at every flush, so the view
+    // holds the buffer no longer than sending it does.
+    const kept: Frame = frame.type === 'unknown' ? { ...frame, payload: EMPTY } : frame;
     const record: FrameRecord = { direction, header, frame: kept };
     if (windows !== undefined) record.windows = windows;
     this.#records.push(record);

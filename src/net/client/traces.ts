@@ -4,7 +4,6 @@
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
 import type { FrameRecord } from '../../core/h2/connection.js';
 import type { ConnectionDetails } from './connection.js';
-import { describeFrame } from '../../core/h2/frame-trace.js';
 import type { ClientEvent } from './request.js';
 
 /**
@@ -46,7 +45,7 @@ export class ClientTraces {
       trace = new ConnectionTrace(connection.id, 'request', this.#options);
       this.#traces.set(connection.id, trace);
     }
-    for (const record of records) trace.lines(record.direction === 'in' ? '<' : '>', describeFrame(record));
+    trace.frames(records);
   }
 
   sent(bytes: Buffer): void {

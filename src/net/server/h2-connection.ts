@@ -20,7 +20,6 @@
 import type { Socket } from 'node:net';
 import { Fields } from '../../core/fields.js';
 import { H2Connection, type H2Event } from '../../core/h2/connection.js';
-import { describeFrame } from '../../core/h2/frame-trace.js';
 import { HpackDecoder, HpackEncoder } from '../../core/h2/hpack/index.js';
 import type { H2Limits } from '../../core/h2/limits.js';
 import { type FieldPair, type RequestPseudo, fieldsToSend } from '../../core/h2/semantics.js';
@@ -380,7 +379,7 @@ export class H2ServerConnection {
 
   #traceFrames(): void {
     if (this.#trace === null) return;
-    for (const record of this.#core.takeFrameRecords()) this.#trace.lines(record.direction === 'in' ? '<' : '>', describeFrame(record));
+    this.#trace.frames(this.#core.takeFrameRecords());
   }
 
   /** A stream's answer is over: logged once, its source released once. */

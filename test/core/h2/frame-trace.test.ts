@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { H2Connection } from '../../../src/core/h2/connection.js';
-import { describeFrame } from '../../../src/core/h2/frame-trace.js';
+import { DataPreview, describeFrame } from '../../../src/core/h2/frame-trace.js';
 import { makeCodecs } from './codec.js';
 
 function joined() {
@@ -76,4 +76,56 @@ test('GOAWAY, RST_STREAM and unknown settings are named', () => {
     .join('\n');
   assert.match(text, /GOAWAY stream 0, 12 bytes, last stream 0, ENHANCE_YOUR_CALM, "calm"/);
   assert.match(text, /unknown 0x1234 \(ignored\)=1/);
+});
+
+test('--trace-body: the first N bytes of each stream’s DATA, escaped, then nothing more for that stream', () => {
+  const { server, client, move } = joined();
+  move();
+  const request = (path: string) =>
+    client.request(
+      [
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        [':path', path],
+        [':authority', 'h'],
+      ],
+      true,
+    );
+  const first = request('/a');
+  const second = request('/b');
+  move();
+  server.takeFrameRecords();
+  server.respond(first, 200, [], false);
+  server.respond(second, 200, [], false);
+  server.sendData(first, Buffer.from('0123456789'), false);
+  server.sendData(second, Buffer.from('\x1b[31mred'), false);
+  server.sendData(first, Buffer.from('abcdef'), false);
+  server.sendData(first, Buffer.from('more'), true);
+  server.sendData(second, Buffer.from('!'), true);
+  const preview = new DataPreview(12);
+  const text = server
+    .takeFrameRecords()
+    .flatMap((record) => describeFrame(record, preview).map((line) => `${line.element} ${line.text}`))
+    .filter((line) => line.startsWith('  data'))
+    .join('\n');
+  assert.equal(text, ['  data 0123456789', '  data \\x1b[31mred', '  data ab…', '  data !'].join('\n'));
+  assert.ok(!text.includes('\x1b'), 'the escape character is shown escaped');
+});
+
+test('--trace-body: a stream reset is forgotten, and without a preview no DATA bytes are shown', () => {
+  const preview = new DataPreview(4);
+  const data = (streamId: number, bytes: string, endStream = false) => ({
+    direction: 'out' as const,
+    header: { length: bytes.length, type: 0, flags: endStream ? 1 : 0, streamId },
+    frame: { type: 'DATA' as const, streamId, endStream, data: Buffer.from(bytes), padLength: null },
+  });
+  assert.equal(preview.take(data(1, 'abcdef'))?.toString(), 'abcd');
+  assert.equal(preview.take(data(1, 'gh')), null);
+  preview.take({
+    direction: 'in',
+    header: { length: 4, type: 3, flags: 0, streamId: 1 },
+    frame: { type: 'RST_STREAM', streamId: 1, errorCode: 8 },
+  });
+  assert.equal(preview.take(data(1, 'xyz'))?.toString(), 'xyz', 'after the reset the stream id is forgotten');
+  assert.ok(!describeFrame(data(3, 'hello')).some((line) => line.element.trim() === 'data'));
 });

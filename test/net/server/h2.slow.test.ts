@@ -83,7 +83,7 @@ describe('sockhttp serve over TLS: ALPN picks h2', { skip: !hasOpenssl && 'opens
   let traceFile: string;
   before(async () => {
     traceFile = join(tree.path, 'trace.txt');
-    server = await startCliServer([root, '--tls-cert', certificate.cert, '--tls-key', certificate.key, '--trace-file', traceFile], 'https');
+    server = await startCliServer([root, '--tls-cert', certificate.cert, '--tls-key', certificate.key, '--trace-file', traceFile, '--trace-body', '12'], 'https');
   });
   after(() => server.stop());
 
@@ -147,12 +147,13 @@ describe('sockhttp serve over TLS: ALPN picks h2', { skip: !hasOpenssl && 'opens
     assert.match(output, /status codes: 200 2xx/);
   });
 
-  test('--trace-file shows each frame: type, stream, fields with their HPACK coding, windows', () => {
+  test('--trace-file shows each frame: type, stream, fields with their HPACK coding, windows, the first bytes of DATA', () => {
     const trace = readFileSync(traceFile, 'utf8');
     assert.match(trace, /HTTP\/2 \(RFC 9113\)/);
     assert.match(trace, /< HEADERS +stream \d+, \d+ bytes, END_STREAM END_HEADERS/);
     assert.match(trace, /< +field +:method: GET +indexed \(RFC 7541 §6\.1\)/);
     assert.match(trace, /> DATA +stream \d+, \d+ bytes/);
+    assert.match(trace, /> {3}data +<!doctype ht…$/m, '--trace-body 12: the first 12 bytes of the page');
     assert.match(trace, /window +connection window \d+/);
     assert.match(trace, /> SETTINGS +stream 0, \d+ bytes, SETTINGS_MAX_CONCURRENT_STREAMS=100/);
   });
