@@ -85,7 +85,9 @@ describe('get over h2c (node:http2)', () => {
   });
 
   test('--trace shows each frame: SETTINGS, HEADERS with its fields and codings, DATA with windows', async () => {
-    const result = await runCli(['get', '--http2-prior-knowledge', '--trace', '--trace-body', '4', `http://127.0.0.1:${server.port}/t`], { timeoutMs: 20_000 });
+    const result = await runCli(['get', '--http2-prior-knowledge', '--trace', '--trace-body', '4', `http://127.0.0.1:${server.port}/t`], {
+      timeoutMs: 20_000,
+    });
     assert.equal(result.code, 0, result.stderr);
     assert.equal(result.stdout.toString(), 'path /t\n');
     assert.match(result.stderr, /#1 > SETTINGS\s+stream 0/);

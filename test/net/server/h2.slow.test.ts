@@ -83,7 +83,10 @@ describe('sockhttp serve over TLS: ALPN picks h2', { skip: !hasOpenssl && 'opens
   let traceFile: string;
   before(async () => {
     traceFile = join(tree.path, 'trace.txt');
-    server = await startCliServer([root, '--tls-cert', certificate.cert, '--tls-key', certificate.key, '--trace-file', traceFile, '--trace-body', '12'], 'https');
+    server = await startCliServer(
+      [root, '--tls-cert', certificate.cert, '--tls-key', certificate.key, '--trace-file', traceFile, '--trace-body', '12'],
+      'https',
+    );
   });
   after(() => server.stop());
 
