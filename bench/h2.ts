@@ -53,6 +53,15 @@ export const H2_WORKLOADS: H2Workload[] = [
     streams: 1,
     unit: 'MB/s',
   },
+  {
+    id: 'l',
+    title: '(l) h2c: 1 MiB file, 4 clients × 1 stream',
+    path: '/mid.bin',
+    length: 1024 * 1024,
+    clients: 4,
+    streams: 1,
+    unit: 'MB/s',
+  },
 ];
 
 export interface H2loadReport {

@@ -6,7 +6,7 @@
  *   npm run bench                 (3 rounds of 5 s per workload)
  *   npm run bench -- --quick      (1 round of 2 s: a smoke test)
  *   npm run bench -- --only a,c   (some workloads)
- *   npm run bench -- --only i,j,k (the HTTP/2 ones: h2load over h2c, sockhttp beside nginx's http2)
+ *   npm run bench -- --only i,j,k,l (the HTTP/2 ones: h2load over h2c, sockhttp beside nginx's http2)
  *
  * Before anything is timed, every server's answer to every URL is checked (status and length), so
  * a fast wrong answer can never win. Servers are pinned to CPU 0 and the load generator to CPU 1
@@ -58,6 +58,7 @@ function makeDocroot(): string {
   const big = Buffer.alloc(10 * 1024 * 1024);
   for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
   writeFileSync(join(root, 'big.bin'), big);
+  writeFileSync(join(root, 'mid.bin'), big.subarray(0, 1024 * 1024));
   // 1 GiB, sparse: no disk space, reads as zeros.
   const fd = openSync(join(root, 'huge.bin'), 'w');
   ftruncateSync(fd, 1024 * 1024 * 1024);
