@@ -79,14 +79,15 @@ export interface H2loadReport {
 
 /** Reads h2load's summary (nghttp2 1.52: "finished in …", "requests: …", "status codes: …", "traffic: …"). */
 export function parseH2load(output: string): H2loadReport {
-  const finished = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(output);
+  // A run shorter than a millisecond (one request to a fast server) is reported in "us".
+  const finished = /finished in ([\d.]+)(us|ms|s), ([\d.]+) req\/s/.exec(output);
   const requests = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(output);
   const statuses = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(output);
   const data = /\((\d+)\) data/.exec(output);
   if (!finished || !requests || !statuses || !data) throw new Error(`h2load printed no summary:\n${output}`);
   const number = (match: RegExpExecArray, index: number) => Number(match[index]);
   return {
-    seconds: number(finished, 1) / (finished[2] === 'ms' ? 1000 : 1),
+    seconds: number(finished, 1) / { us: 1e6, ms: 1e3, s: 1 }[finished[2] as 'us' | 'ms' | 's'],
     requestsPerSecond: number(finished, 3),
     done: number(requests, 1),
     succeeded: number(requests, 2),

@@ -29,6 +29,9 @@ test('parseH2load reads the summary, and refuses output without one', () => {
   assert.deepEqual([report.done, report.succeeded, report.failed, report.errored, report.timeout], [1, 1, 0, 0, 0]);
   assert.deepEqual(report.statusClasses, [1, 0, 0, 0]);
   assert.equal(report.dataBytes, 100);
+  // A run under a millisecond (nginx answering one request) is timed in microseconds.
+  assert.ok(Math.abs(parseH2load(SAMPLE.replace('33.41ms', '618us')).seconds - 0.000618) < 1e-12);
+  assert.equal(parseH2load(SAMPLE.replace('33.41ms', '2.5s')).seconds, 2.5);
   assert.throws(() => parseH2load('connect to 127.0.0.1:1 failed\n'), /no summary/);
 });
 
