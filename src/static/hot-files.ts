@@ -29,7 +29,8 @@ export const HOT_FILE_MAX_BYTES = 16 * 1024 * 1024;
 const SEEN_ONCE_KEYS = 4096;
 
 interface Retired {
-  buffer: WeakRef<Buffer>;
+  /** The memory itself, not the Buffer: a socket may hold only views of it (subarray), which keep it alive. */
+  memory: WeakRef<ArrayBufferLike>;
   bytes: number;
 }
 
@@ -43,7 +44,7 @@ export class HotFiles {
   constructor(access: FileAccess, maxBytes: number) {
     this.#access = access;
     this.#maxBytes = maxBytes;
-    this.#cache = new BufferCache(maxBytes, (buffer) => this.#retired.push({ buffer: new WeakRef(buffer), bytes: buffer.length }));
+    this.#cache = new BufferCache(maxBytes, (buffer) => this.#retired.push({ memory: new WeakRef(buffer.buffer), bytes: buffer.length }));
   }
 
   /**
@@ -84,7 +85,7 @@ export class HotFiles {
     let alive = 0;
     let kept = 0;
     for (const retired of this.#retired) {
-      if (retired.buffer.deref() === undefined) continue;
+      if (retired.memory.deref() === undefined) continue;
       alive += retired.bytes;
       this.#retired[kept++] = retired;
     }
