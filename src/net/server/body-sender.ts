@@ -34,6 +34,8 @@ export class BodySender {
   readonly #budget: FileDataBudget;
   /** Readers of files whose chunks may still be in the socket: their budget goes back on close at the latest. */
   readonly #readers = new Set<FileReadAhead>();
+  /** Wakes a file sender waiting for its next chunk, which may wait on a buffer the closed socket never gives back. */
+  #wakeOnClose: (() => void) | null = null;
   #releaseStream: (() => void) | null = null;
 
   constructor(sink: BodySink, budget: FileDataBudget) {
@@ -61,6 +63,7 @@ export class BodySender {
       () => wake?.(),
     );
     this.#readers.add(reader);
+    this.#wakeOnClose = () => wake?.();
     let bytesSent = 0;
     try {
       for (;;) {
@@ -91,6 +94,7 @@ export class BodySender {
     } finally {
       // Buffers still being written give their share back when the socket is done with them, or
       // all at once when the connection closes (connectionClosed).
+      this.#wakeOnClose = null;
       reader.release();
       if (reader.settled) this.#readers.delete(reader);
     }
@@ -128,6 +132,7 @@ export class BodySender {
     // Write callbacks of a destroyed socket may never come: give back what they would have.
     for (const reader of this.#readers) reader.abandon();
     this.#readers.clear();
+    this.#wakeOnClose?.();
   }
 }
 

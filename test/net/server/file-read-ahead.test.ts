@@ -9,6 +9,7 @@ import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilePiece } from '../../../src/core/response-plan.js';
+import { type BodySink, BodySender } from '../../../src/net/server/body-sender.js';
 import { FileDataBudget } from '../../../src/net/server/file-data-budget.js';
 import { FILE_READ_BYTES, FILE_READ_FLOOR_BYTES, FileReadAhead, type ReadAheadOptions } from '../../../src/net/server/file-read-ahead.js';
 import { FileSource } from '../../../src/net/server/h2-body.js';
@@ -207,6 +208,40 @@ describe('HTTP/2 FileSource', () => {
     source.take(1000);
     source.release();
     for (let turns = 0; turns < 100 && budget.inUse > 0; turns++) await delay(5);
+    assert.equal(budget.inUse, 0);
+    await delay(20);
+    assert.throws(() => closeSync(fd), /EBADF/);
+  });
+});
+
+describe('HTTP/1.1 BodySender', () => {
+  test('a socket that closes without giving its buffers back: the sender stops, and the budget and descriptor are released', async () => {
+    const budget = new FileDataBudget(64 * 1024 * 1024);
+    let destroyed = false;
+    let written = 0;
+    // Takes every write and never calls back: as a destroyed socket whose callbacks never come.
+    const sink: BodySink = {
+      write: (bytes) => {
+        written += bytes.length;
+        return true;
+      },
+      get destroyed() {
+        return destroyed;
+      },
+      writableNeedDrain: false,
+      drainedOrClosed: () => new Promise(() => {}),
+      destroy: () => {
+        destroyed = true;
+      },
+    };
+    const sender = new BodySender(sink, budget);
+    const fd = openSync(path, 'r');
+    const sent = sender.sendFile(fd, [{ start: 0, length: FILE.length }]);
+    for (let turns = 0; turns < 100 && written < 3 * FILE_READ_BYTES; turns++) await delay(5);
+    assert.equal(written, 3 * FILE_READ_BYTES, 'every buffer is in the socket, none came back');
+    destroyed = true;
+    sender.connectionClosed();
+    assert.equal(await Promise.race([sent, delay(2_000).then(() => 'still waiting')]), null);
     assert.equal(budget.inUse, 0);
     await delay(20);
     assert.throws(() => closeSync(fd), /EBADF/);
