@@ -84,9 +84,13 @@ export class BodySender {
           sink.write(chunk.bytes, () => {
             reader.finished(chunk);
             if (reader.settled) this.#readers.delete(reader);
+            // Waiting for data with every buffer out: this one is read into now.
+            else if (wake !== null) reader.readAhead();
           });
         }
         bytesSent += chunk.bytes.length;
+        // The socket has its next bytes first; then the disk is asked for more (see readAhead).
+        reader.readAhead();
       }
     } catch {
       sink.destroy();

@@ -85,6 +85,7 @@ export class FileSource implements DataSource {
     if (this.#rest.length === 0 && this.#current !== null) {
       this.#reader.finished(this.#current);
       this.#current = null;
+      this.#reader.readAhead();
     }
     return piece;
   }

@@ -58,6 +58,7 @@ async function drain(opened: Opened): Promise<Buffer> {
     }
     parts.push(Buffer.from(chunk.bytes));
     opened.reader.finished(chunk);
+    opened.reader.readAhead();
   }
   assert.ok(opened.reader.done, 'the reader did not finish');
   return Buffer.concat(parts);
@@ -101,6 +102,7 @@ describe('FileReadAhead', () => {
     // Taking one and finishing it lets the last read start, into the same buffer.
     const first = opened.reader.shift()!;
     opened.reader.finished(first);
+    opened.reader.readAhead();
     await settle(opened, 2 * FILE_READ_BYTES + 1234);
     assert.equal(opened.reader.readyBytes, 2 * FILE_READ_BYTES + 1234);
     opened.reader.release();
