@@ -24,10 +24,18 @@ interface CacheEntry {
 export class BufferCache {
   readonly #entries = new Map<string, CacheEntry>();
   readonly #maxBytes: number;
+  readonly #onEvict: ((bytes: Buffer) => void) | undefined;
   #totalBytes = 0;
 
-  constructor(maxBytes: number) {
+  /** `onEvict` learns of each Buffer the sweep drops (it may still be in use by responses being sent). */
+  constructor(maxBytes: number, onEvict?: (bytes: Buffer) => void) {
     this.#maxBytes = maxBytes;
+    this.#onEvict = onEvict;
+  }
+
+  /** Bytes of the Buffers held. */
+  get totalBytes(): number {
+    return this.#totalBytes;
   }
 
   /** The buffer under `key` if it has been produced: the hot path needs no promise. */
@@ -84,6 +92,7 @@ export class BufferCache {
         this.#entries.set(key, entry);
       } else {
         this.delete(key);
+        this.#onEvict?.(entry.value);
       }
     }
   }

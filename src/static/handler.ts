@@ -20,8 +20,9 @@
  *
  * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
  * event-loop turn (file-access.ts: StatsOfThisTurn) instead of being resolved and opened again; the
- * description and representations of each version of a file are made once; small files and
- * compressed bodies are kept in memory (bounded caches keyed by real path and identity), so a hot
+ * description and representations of each version of a file are made once; small files, hot
+ * mid-size files (hot-files.ts) and compressed bodies are kept in memory (bounded caches keyed by
+ * real path and identity), so a hot
  * small file is answered synchronously with fields the socket layer can reuse. None of it can serve
  * a stale or foreign file: every cached entry is tied to an identity taken from a verified
  * descriptor, and every use checks the path still stats to that identity.
@@ -38,6 +39,7 @@ import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './co
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type Source } from './file-access.js';
 import { BufferCache } from './file-index.js';
+import { HotFiles } from './hot-files.js';
 import { ContentTags } from './content-tags.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
@@ -61,6 +63,8 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT'
 const SMALL_FILE_BYTES = 64 * 1024;
 const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
+/** Hot mid-size files in memory (hot-files.ts: with the evicted ones still being sent, about twice this). */
+const HOT_FILES_BYTES = 64 * 1024 * 1024;
 /**
  * Compressions on the fly running at once. Each takes a thread of libuv's pool (four by default,
  * shared with file reads) for up to a few hundred milliseconds on a large text file; a client asking
@@ -128,6 +132,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const contents = new BufferCache(CONTENT_CACHE_BYTES);
   const onCacheLookup = options.onCacheLookup;
   const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
+  const hotFiles = new HotFiles(access, HOT_FILES_BYTES);
   let compressionsRunning = 0;
 
   /** The whole content of a small file, from memory when this version of it was read before. */
@@ -252,6 +257,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       const bytes = smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
+    const hot = ranges.kind === 'whole' ? hotFiles.bytesFor(source, bodyKey) : undefined;
+    if (hot !== undefined) return withBytes(hot);
     // Each part of multipart/byteranges says the type the whole would have had (a configured one included).
     const partType =
       ranges.kind === 'partial'

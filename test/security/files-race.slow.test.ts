@@ -9,7 +9,9 @@
  * neither during the race nor after the swapper stops with the symlink in place, which shows whether a
  * bad identity was kept in a cache (the server must re-verify, and answer 404 for a link that leads out).
  *
- * Two sizes: under 64 KiB (read whole and kept in memory) and over 64 KiB (streamed from a descriptor).
+ * Two sizes: under 64 KiB (read whole and kept in memory) and over 64 KiB (a hot mid-size file, kept in
+ * memory from its second request: static/hot-files.ts); and the larger one asked for with a Range,
+ * which is always streamed from a descriptor.
  *
  *   base/root/secret-race.txt      alternately the hard link of stage/plain-* and a symlink to outside/*
  *   base/stage/plain-small.txt     the legitimate contents (no marker)
@@ -67,7 +69,7 @@ after(async () => {
   sandbox?.remove();
 });
 
-async function raceFile(name: string, size: 'small' | 'large'): Promise<void> {
+async function raceFile(name: string, size: 'small' | 'large', fields: Record<string, string> = {}): Promise<void> {
   const target = join(sandbox.root, name);
   const plainSource = join(sandbox.stage, `plain-${size}.txt`);
   linkSync(plainSource, target);
@@ -86,12 +88,13 @@ async function raceFile(name: string, size: 'small' | 'large'): Promise<void> {
   let result;
   let swaps;
   try {
-    result = await hammer(server.port, `/${name}`, { maxRequests: MAX_REQUESTS, maxMs: MAX_MS, check: withoutMarker(MARKER) });
+    result = await hammer(server.port, `/${name}`, { maxRequests: MAX_REQUESTS, maxMs: MAX_MS, fields, check: withoutMarker(MARKER) });
   } finally {
     swaps = await swapper.stop();
     swapper = undefined;
   }
   assert.ok(swaps > 100, `the swapper made only ${swaps} swaps: the race did not run`);
+  if (fields.Range !== undefined) assert.ok((result.statuses[206] ?? 0) > 0, `no 206 among ${JSON.stringify(result.statuses)}`);
   assert.equal(
     result.failure,
     undefined,
@@ -103,6 +106,7 @@ async function raceFile(name: string, size: 'small' | 'large'): Promise<void> {
     maxRequests: REQUESTS_AFTER_STOP,
     maxMs: 10_000,
     connections: 1,
+    fields,
     check: withoutMarker(MARKER),
   });
   assert.equal(afterStop.failure, undefined, `after the swapper stopped, with the symlink in place: ${afterStop.failure}`);
@@ -114,7 +118,11 @@ describe('a regular file swapped with a symlink that leads out, while it is requ
     await raceFile('secret-race.txt', 'small');
   });
 
-  test('large file (> 64 KiB, streamed): the marker never leaks', async () => {
+  test('larger file (> 64 KiB, a hot file served from memory): the marker never leaks', async () => {
     await raceFile('secret-race-large.txt', 'large');
+  });
+
+  test('larger file asked for with a Range (streamed from a descriptor): the marker never leaks', async () => {
+    await raceFile('secret-race-range.txt', 'large', { Range: 'bytes=100-150000' });
   });
 });

@@ -8,20 +8,15 @@
  * sending begins (whatever ends it: the last byte, a reset, a timeout, an error), or by releasePlan
  * when a plan can no longer be sent.
  */
-import { close as closeFd, read } from 'node:fs';
+import { close as closeFd } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FilePiece, ResponsePlan } from '../../core/response-plan.js';
 import { LAST_CHUNK, encodeChunk } from '../../core/serializer.js';
 import type { FileDataBudget } from './file-data-budget.js';
+import { FileReadAhead } from './file-read-ahead.js';
 
-/**
- * Reads from files for streaming. 64 KiB reads cap a loopback download near 0.5 GB/s; 256 KiB reads
- * reach about 2 GB/s (measured on the bench's 1 GiB file). A connection holds at most two reads (one
- * being written, one read ahead); beyond FILE_READ_FLOOR_BYTES each comes from the shared budget.
- */
-const FILE_READ_BYTES = 256 * 1024;
-/** What a streaming connection may always read, budget or not: it can never be starved. */
-const FILE_READ_FLOOR_BYTES = 16 * 1024;
+/** One buffer being written, one read and waiting for the socket, one being read. */
+const FILE_READ_BUFFERS = 3;
 
 /** What the body sender needs of the connection: a traced write, and the socket's state. */
 export interface BodySink {
@@ -37,8 +32,10 @@ export interface BodySink {
 export class BodySender {
   readonly #sink: BodySink;
   readonly #budget: FileDataBudget;
-  /** Budget bytes this connection holds (reads not yet taken by the kernel); given back on close at the latest. */
-  #budgetHeld = 0;
+  /** Readers of files whose chunks may still be in the socket: their budget goes back on close at the latest. */
+  readonly #readers = new Set<FileReadAhead>();
+  /** Wakes a file sender waiting for its next chunk, which may wait on a buffer the closed socket never gives back. */
+  #wakeOnClose: (() => void) | null = null;
   #releaseStream: (() => void) | null = null;
 
   constructor(sink: BodySink, budget: FileDataBudget) {
@@ -51,72 +48,59 @@ export class BodySender {
    * streams) ends the connection, so the client sees a short body rather than a complete-looking
    * one. Resolves with the bytes sent, or null if the connection ended first. Closes `fd`.
    *
-   * Read buffers: at most two or three per connection (one being written, one read ahead), reused
-   * once the socket has taken their bytes, so a long download makes no garbage. A buffer larger than
-   * the floor holds its excess from the budget (see budgetShare) until it is dropped: at the end of
-   * the response, or when it comes back while the budget is spent, so that others get a turn.
+   * The file is read ahead (file-read-ahead.ts) while the socket sends: at most FILE_READ_BUFFERS
+   * buffers, reused once the socket has taken their bytes, so a long download makes no garbage.
    */
   async sendFile(fd: number, pieces: FilePiece[]): Promise<number | null> {
     const sink = this.#sink;
-    const budget = this.#budget;
+    let wake: (() => void) | null = null;
+    const reader = new FileReadAhead(
+      fd,
+      pieces,
+      this.#budget,
+      { maxBuffers: FILE_READ_BUFFERS, reuseBuffers: true },
+      () => wake?.(),
+      () => wake?.(),
+    );
+    this.#readers.add(reader);
+    this.#wakeOnClose = () => wake?.();
     let bytesSent = 0;
-    const spare: Buffer[] = [];
-    let isSending = true;
-    const recycle = (buffer: Buffer) => {
-      if (isSending && (buffer.length <= FILE_READ_FLOOR_BYTES || budget.inUse < budget.capacity)) spare.push(buffer);
-      else this.#giveBack(budgetShare(buffer));
-    };
     try {
-      for (const piece of pieces) {
+      for (;;) {
+        if (sink.writableNeedDrain) await sink.drainedOrClosed();
         if (sink.destroyed) return null;
-        if (piece.length === 0) continue;
-        if (Buffer.isBuffer(piece)) {
-          sink.write(piece);
-          bytesSent += piece.length;
+        const chunk = reader.shift();
+        if (chunk === undefined) {
+          if (reader.failed) throw new Error('the file is shorter than planned, or could not be read');
+          if (reader.done) break;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
           continue;
         }
-        let position = piece.start;
-        const end = piece.start + piece.length;
-        while (position < end) {
-          // One read ahead while the previous one is being written; then wait for the socket.
-          let chunk = spare.pop();
-          if (chunk === undefined) {
-            const wanted = Math.min(FILE_READ_BYTES, end - position);
-            const granted = wanted > FILE_READ_FLOOR_BYTES ? budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
-            this.#budgetHeld += granted;
-            chunk = Buffer.allocUnsafe(Math.min(wanted, FILE_READ_FLOOR_BYTES + granted));
-          }
-          let bytesRead: number;
-          try {
-            bytesRead = await readAt(fd, chunk, Math.min(chunk.length, end - position), position);
-          } catch (error) {
-            recycle(chunk);
-            throw error;
-          }
-          if (bytesRead === 0) {
-            recycle(chunk);
-            throw new Error('the file is shorter than planned');
-          }
-          if (sink.writableNeedDrain) await sink.drainedOrClosed();
-          if (sink.destroyed) {
-            recycle(chunk);
-            return null;
-          }
-          const written = chunk;
-          sink.write(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead), () => recycle(written));
-          position += bytesRead;
-          bytesSent += bytesRead;
+        if (chunk.buffer === null) {
+          sink.write(chunk.bytes);
+          reader.finished(chunk);
+        } else {
+          sink.write(chunk.bytes, () => {
+            reader.finished(chunk);
+            if (reader.settled) this.#readers.delete(reader);
+            // Waiting for data with every buffer out: this one is read into now.
+            else if (wake !== null) reader.readAhead();
+          });
         }
+        bytesSent += chunk.bytes.length;
+        // The socket has its next bytes first; then the disk is asked for more (see readAhead).
+        reader.readAhead();
       }
     } catch {
       sink.destroy();
       return null;
     } finally {
-      // Buffers still being written are dropped by recycle when the socket gives them back.
-      isSending = false;
-      for (const buffer of spare) this.#giveBack(budgetShare(buffer));
-      spare.length = 0;
-      closeFd(fd, () => {});
+      // Buffers still being written give their share back when the socket is done with them, or
+      // all at once when the connection closes (connectionClosed).
+      this.#wakeOnClose = null;
+      reader.release();
+      if (reader.settled) this.#readers.delete(reader);
     }
     return bytesSent;
   }
@@ -150,15 +134,9 @@ export class BodySender {
     this.#releaseStream?.();
     this.#releaseStream = null;
     // Write callbacks of a destroyed socket may never come: give back what they would have.
-    this.#budget.give(this.#budgetHeld);
-    this.#budgetHeld = 0;
-  }
-
-  /** Gives back budget bytes, unless connectionClosed has already given back everything this connection held. */
-  #giveBack(bytes: number): void {
-    if (bytes === 0 || this.#budgetHeld === 0) return;
-    this.#budgetHeld -= bytes;
-    this.#budget.give(bytes);
+    for (const reader of this.#readers) reader.abandon();
+    this.#readers.clear();
+    this.#wakeOnClose?.();
   }
 }
 
@@ -166,16 +144,4 @@ export class BodySender {
 export function releasePlan(plan: ResponsePlan): void {
   if (plan.body.kind === 'file') closeFd(plan.body.fd, () => {});
   if (plan.body.kind === 'stream') plan.body.stream.destroy();
-}
-
-/** Reads `length` bytes into the start of `buffer` from `position`; resolves with the bytes read (fewer at the end of the file). */
-function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buffer, 0, length, position, (error, bytesRead) => (error === null ? resolve(bytesRead) : reject(error)));
-  });
-}
-
-/** What a read buffer holds from the shared budget: all it has beyond the floor every connection may have. */
-function budgetShare(buffer: Buffer): number {
-  return Math.max(0, buffer.length - FILE_READ_FLOOR_BYTES);
 }

@@ -2,19 +2,19 @@
  * The bodies of HTTP/2 responses as sources of DATA: the h2 driver asks each one for at most as many
  * bytes as flow control and its turn allow, so that many streams share a connection fairly.
  *
- * Memory: a source holds at most one read of a file (FILE_READ_BYTES, of which everything beyond
- * FILE_READ_FLOOR_BYTES comes from the shared FileDataBudget) or STREAM_QUEUE_BYTES of a stream's
+ * Memory: a source holds at most two reads of a file (one being framed, one read ahead; see
+ * file-read-ahead.ts for what comes from the shared FileDataBudget) or STREAM_QUEUE_BYTES of a stream's
  * output (the stream is paused beyond it). Ownership: the descriptor or the stream is released
  * exactly once, by `release()`, whatever ends the response (the last byte, RST_STREAM, a lost
  * connection, a timeout).
  */
-import { close as closeFd, read } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { FilePiece } from '../../core/response-plan.js';
 import type { FileDataBudget } from './file-data-budget.js';
+import { FileReadAhead, type ReadChunk } from './file-read-ahead.js';
 
-const FILE_READ_BYTES = 64 * 1024;
-const FILE_READ_FLOOR_BYTES = 16 * 1024;
+/** One chunk being framed and one read ahead. */
+const FILE_READ_BUFFERS = 2;
 const STREAM_QUEUE_BYTES = 64 * 1024;
 
 export interface DataSource {
@@ -48,101 +48,52 @@ export class BytesSource implements DataSource {
 }
 
 /**
- * Pieces of an open file, read one buffer at a time, the next read starting when the previous
- * buffer has been taken. A file that turns out shorter than planned fails the source (`onError`):
+ * Pieces of an open file, read ahead (file-read-ahead.ts): the next buffer is read while the driver
+ * frames the previous one. A file that turns out shorter than planned fails the source (`onError`):
  * the stream is reset rather than ended as if complete.
  */
 export class FileSource implements DataSource {
-  readonly #fd: number;
-  readonly #pieces: FilePiece[];
-  readonly #budget: FileDataBudget;
-  readonly #onReady: () => void;
-  readonly #onError: () => void;
-  #pieceIndex = 0;
-  /** Position in the current region piece (bytes of it already read). */
-  #pieceOffset = 0;
-  #current: Buffer = Buffer.alloc(0);
-  #currentBudget = 0;
-  #reading = false;
-  #released = false;
+  readonly #reader: FileReadAhead;
+  /** The chunk being taken from, and what is left of it. */
+  #current: ReadChunk | null = null;
+  #rest: Buffer = Buffer.alloc(0);
 
   constructor(fd: number, pieces: FilePiece[], budget: FileDataBudget, onReady: () => void, onError: () => void) {
-    this.#fd = fd;
-    this.#pieces = pieces;
-    this.#budget = budget;
-    this.#onReady = onReady;
-    this.#onError = onError;
-    this.#fill();
+    // The driver's frames refer to the bytes taken until the socket has written them, so buffers
+    // are not reused; a chunk's budget goes back once it has been framed whole.
+    this.#reader = new FileReadAhead(fd, pieces, budget, { maxBuffers: FILE_READ_BUFFERS, reuseBuffers: false }, onReady, onError);
   }
 
   get done(): boolean {
-    return this.#current.length === 0 && this.#pieceIndex >= this.#pieces.length && !this.#reading;
+    return this.#rest.length === 0 && this.#reader.done;
   }
 
   get readyBytes(): number {
-    return this.#current.length;
+    return this.#rest.length + this.#reader.readyBytes;
   }
 
+  /** Up to `max` bytes of one chunk: a frame never spans two reads. */
   take(max: number): Buffer {
-    const piece = this.#current.subarray(0, max);
-    this.#current = this.#current.subarray(piece.length);
-    if (this.#current.length === 0) {
-      this.#budget.give(this.#currentBudget);
-      this.#currentBudget = 0;
-      this.#fill();
+    if (this.#rest.length === 0) {
+      const chunk = this.#reader.shift();
+      if (chunk === undefined) return Buffer.alloc(0);
+      this.#current = chunk;
+      this.#rest = chunk.bytes;
+    }
+    const piece = this.#rest.subarray(0, max);
+    this.#rest = this.#rest.subarray(piece.length);
+    if (this.#rest.length === 0 && this.#current !== null) {
+      this.#reader.finished(this.#current);
+      this.#current = null;
+      this.#reader.readAhead();
     }
     return piece;
   }
 
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#budget.give(this.#currentBudget);
-    this.#currentBudget = 0;
-    this.#current = Buffer.alloc(0);
-    // A read in flight finishes first; its callback sees #released and closes nothing more.
-    closeFd(this.#fd, () => {});
-  }
-
-  #fill(): void {
-    if (this.#reading || this.#released) return;
-    // Literal pieces (multipart heads) are ready at once.
-    for (;;) {
-      const piece = this.#pieces[this.#pieceIndex];
-      if (piece === undefined) return;
-      if (Buffer.isBuffer(piece)) {
-        this.#pieceIndex++;
-        if (piece.length === 0) continue;
-        this.#current = piece;
-        return;
-      }
-      if (this.#pieceOffset >= piece.length) {
-        this.#pieceIndex++;
-        this.#pieceOffset = 0;
-        continue;
-      }
-      const wanted = Math.min(FILE_READ_BYTES, piece.length - this.#pieceOffset);
-      const granted = wanted > FILE_READ_FLOOR_BYTES ? this.#budget.take(wanted - FILE_READ_FLOOR_BYTES) : 0;
-      const buffer = Buffer.allocUnsafe(Math.min(wanted, FILE_READ_FLOOR_BYTES + granted));
-      this.#reading = true;
-      read(this.#fd, buffer, 0, buffer.length, piece.start + this.#pieceOffset, (error, bytesRead) => {
-        this.#reading = false;
-        if (this.#released) {
-          this.#budget.give(granted);
-          return;
-        }
-        if (error !== null || bytesRead === 0) {
-          this.#budget.give(granted);
-          this.#onError();
-          return;
-        }
-        this.#pieceOffset += bytesRead;
-        this.#current = buffer.subarray(0, bytesRead);
-        this.#currentBudget = granted;
-        this.#onReady();
-      });
-      return;
-    }
+    this.#current = null;
+    this.#rest = Buffer.alloc(0);
+    this.#reader.abandon();
   }
 }
 
