@@ -63,20 +63,15 @@ export class HotFiles {
     }
     if (this.retiredBytes() >= this.#maxBytes) return undefined;
     this.#seenOnce.delete(key);
-    let changedWhileRead = false;
     this.#cache
       .get(key, async () => {
         const { bytes, unchanged } = await this.#access.readWhole(source);
-        changedWhileRead = !unchanged;
+        // Bytes that may be a mix of two versions are never stored as this version's: the entry is dropped.
+        if (!unchanged) throw new Error('the file changed while it was read');
         return bytes;
       })
-      .then(
-        () => {
-          // Bytes that may be a mix of two versions are never kept as this version's.
-          if (changedWhileRead) this.#cache.delete(key);
-        },
-        () => {}, // a file that cannot be read now is streamed (and its error answered) as before
-      );
+      // A file that changed, or cannot be read now, is streamed (and its error answered) as before.
+      .catch(() => {});
     return undefined;
   }
 
