@@ -327,6 +327,14 @@ export class ServerConnection {
     this.#stopWaitTimer();
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
+    if (this.#core.mayCloseAtOnce) {
+      // Nothing more can come that a close would turn into a reset (see mayCloseAtOnce): close as
+      // soon as the kernel has every byte, which for a small response is now. The kernel sends our
+      // FIN after the data, so no shutdown call, no lingering, no wait for the client's FIN.
+      if (socket.writableLength === 0) socket.destroy();
+      else socket.end(() => socket.destroy());
+      return;
+    }
     socket.end();
     // A client may still be sending a request body we will never read: the lingering close of nginx.
     // Until our response has been handed to the kernel, nothing is read (the client's bytes wait in

@@ -123,6 +123,24 @@ describe('closing rules', () => {
     });
   });
 
+  test('Connection: close with nothing after it: the server lets go of the connection once the response is out, without waiting for the client to close (no lingering)', async () => {
+    const closing = await startStaticServer(tree.path);
+    try {
+      await withConnection(closing.port, async (connection) => {
+        connection.write(get('/a.txt', 'Connection: close\r\n'));
+        const response = await connection.readResponse();
+        assert.equal(response.body.toString(), A);
+        assert.equal(await connection.waitForServerEnd(), true);
+        // The client keeps its side open. A lingering close would hold the connection for 2 s.
+        for (let polls = 0; polls < 50 && closing.server.connectionCount > 0; polls++) await delay(20);
+        assert.equal(closing.server.connectionCount, 0);
+        assert.equal(connection.socket.writableEnded, false);
+      });
+    } finally {
+      await closing.close();
+    }
+  });
+
   test('Connection: close on a large file: the whole file, then the close', async () => {
     const result = await download(server.port, '/one-mib.bin');
     assert.equal(result.status, 200);
