@@ -212,6 +212,10 @@ export class ServerConnectionCore {
     return this.#state;
   }
 
+  get isShuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
   /** The request being answered, if any (for the access log). */
   get currentHead(): RequestHead | null {
     return this.#exchange?.head ?? null;

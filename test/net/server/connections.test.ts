@@ -486,6 +486,41 @@ describe('graceful close', () => {
     });
   });
 
+  test('server.close() while an h2c preface is half-way on a plain port: the HTTP/2 driver gets the connection and says GOAWAY', async () => {
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+    const emptySettings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const closing = await startStaticServer(tree.path);
+    await withConnection(closing.port, async (connection) => {
+      connection.write(preface.subarray(0, 10));
+      await delay(50);
+      const closed = closing.server.close(20_000);
+      await delay(50);
+      connection.write(Buffer.concat([preface.subarray(10), emptySettings]));
+      assert.equal(await connection.waitForServerEnd(5_000), true);
+      const frameTypes: number[] = [];
+      const received = connection.pendingBytes;
+      for (let offset = 0; offset + 9 <= received.length; offset += 9 + received.readUIntBE(offset, 3))
+        frameTypes.push(received[offset + 3]!);
+      assert.ok(frameTypes.includes(7), `GOAWAY among the frames received: ${frameTypes.join(', ')}`);
+      connection.socket.end();
+      await closed;
+    });
+  });
+
+  test('a client that sends the first byte of the h2c preface ("P") and then shuts its side is let go at once, not after headersMs', async () => {
+    const quick = await startStaticServer(tree.path);
+    try {
+      await withConnection(quick.port, async (connection) => {
+        connection.write('P');
+        await delay(50);
+        connection.socket.end();
+        assert.equal(await connection.waitForServerEnd(5_000), true);
+      });
+    } finally {
+      await quick.close();
+    }
+  });
+
   test('server.close() ends idle keep-alive connections at once', async () => {
     // A long keep-alive time, so only close() can end the connection within the wait below.
     const closing = await startStaticServer(tree.path, { timeouts: { keepAliveMs: 60_000 } });
