@@ -382,8 +382,9 @@ export class ServerConnection {
     if (this.#core.mayCloseAtOnce) {
       // Nothing more can come that a close would turn into a reset (see mayCloseAtOnce): close as
       // soon as the kernel has every byte, which for a small response is now. The kernel sends our
-      // FIN after the data, so no shutdown call, no lingering, no wait for the client's FIN.
-      if (socket.writableLength === 0) socket.destroy();
+      // FIN after the data, so no shutdown call, no lingering, no wait for the client's FIN. Over
+      // TLS the end sends close_notify first (RFC 8446 §6.1), so a client sees a clean end.
+      if (socket.writableLength === 0 && !isEncrypted(socket)) socket.destroy();
       else socket.end(() => socket.destroy());
       return;
     }
@@ -487,6 +488,11 @@ interface SocketListeners {
   end: () => void;
   timeout: () => void;
   close: () => void;
+}
+
+/** A TLSSocket (node:tls is not loaded to ask instanceof: a plain server starts without it). */
+function isEncrypted(socket: Socket): boolean {
+  return (socket as Socket & { encrypted?: boolean }).encrypted === true;
 }
 
 /** A socket error ends the connection; the 'close' that follows does the rest. */
