@@ -12,8 +12,9 @@
  *   closing      the lingering close: LINGER_MS and MAX_LINGER_BYTES of what the client still sends
  *
  * No timer is created or cleared per request: the socket's inactivity timer (which node:net refreshes
- * on every read and write) is set once and only acts while an answer is in progress, and the waits
- * share one timer that only moves when it would fire too late (WaitTimer).
+ * on every read and write) is armed once, the first time an answer does not go out at once, and only
+ * acts while an answer is in progress; the waits share one timer that only moves when it would fire
+ * too late (WaitTimer).
  */
 import type { Socket } from 'node:net';
 import { ServerConnectionCore } from '../../core/connection.js';
@@ -99,6 +100,7 @@ export class ServerConnection {
   #onPreface: PrefaceHandler | null;
   /** The first bytes, while they are a beginning of the preface (a client sent "P", or "PRI *"…). */
   #held: Buffer | null = null;
+  #isStallGuarded = false;
   /** Kept to be taken off the socket if it is handed to the HTTP/2 driver. */
   readonly #listeners: SocketListeners;
 
@@ -121,8 +123,6 @@ export class ServerConnection {
     socket.on('data', this.#listeners.data);
     socket.on('end', this.#listeners.end);
     socket.on('error', destroySocket);
-    socket.on('timeout', this.#listeners.timeout);
-    socket.setTimeout(settings.timeouts.stallMs);
     socket.on('close', this.#listeners.close);
     this.#waitForState();
   }
@@ -282,6 +282,20 @@ export class ServerConnection {
       remoteAddress: this.#remoteAddress,
     };
     askHandler(this.#settings.handler, request, (plan) => this.#respondOrDestroy(answer, plan));
+    // Still under way (a handler that answers later, a body sent from a file or a stream).
+    if (this.#answer === answer) this.#guardStall();
+  }
+
+  /**
+   * Arms the socket's inactivity timer (stallMs without a read or a write ends an answer in
+   * progress, see #onInactive), once per connection, the first time an answer does not go out at
+   * once: most connections answer each request in one write and never need it.
+   */
+  #guardStall(): void {
+    if (this.#isStallGuarded) return;
+    this.#isStallGuarded = true;
+    this.#socket.on('timeout', this.#listeners.timeout);
+    this.#socket.setTimeout(this.#settings.timeouts.stallMs);
   }
 
   #respondOrDestroy(answer: Answer, plan: ResponsePlan): void {
@@ -361,6 +375,7 @@ export class ServerConnection {
           // The client is not reading what we send: wait until it does before reading its next request.
           // The inactivity timer still runs meanwhile: a client that never reads is let go after stallMs.
           this.#awaitingDrain = true;
+          this.#guardStall();
           this.#socket.pause();
           this.#socket.once('drain', () => {
             this.#awaitingDrain = false;
@@ -385,7 +400,10 @@ export class ServerConnection {
       // FIN after the data, so no shutdown call, no lingering, no wait for the client's FIN. Over
       // TLS the end sends close_notify first (RFC 8446 §6.1), so a client sees a clean end.
       if (socket.writableLength === 0 && !isEncrypted(socket)) socket.destroy();
-      else socket.end(() => socket.destroy());
+      else {
+        this.#guardStall();
+        socket.end(() => socket.destroy());
+      }
       return;
     }
     socket.end();
@@ -397,6 +415,7 @@ export class ServerConnection {
     if (socket.writableFinished) {
       this.#linger();
     } else {
+      this.#guardStall();
       socket.pause();
       socket.once('finish', () => this.#linger());
     }
