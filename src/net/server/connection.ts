@@ -101,8 +101,13 @@ export class ServerConnection {
   /** The first bytes, while they are a beginning of the preface (a client sent "P", or "PRI *"…). */
   #held: Buffer | null = null;
   #isStallGuarded = false;
-  /** Kept to be taken off the socket if it is handed to the HTTP/2 driver. */
-  readonly #listeners: SocketListeners;
+  // The socket's listeners, kept to be taken off it if it goes to the HTTP/2 driver. Assigned, not
+  // written as named properties or fields: the CLI's bundle keeps function names (esbuild keepNames),
+  // which costs an Object.defineProperty per connection for each function whose name is inferred.
+  readonly #onDataListener: (chunk: Buffer) => void;
+  readonly #onEndListener: () => void;
+  readonly #onTimeoutListener: () => void;
+  readonly #onCloseListener: () => void;
 
   constructor(socket: Socket, settings: ConnectionSettings, id: number, onPreface: PrefaceHandler | null = null) {
     this.#socket = socket;
@@ -114,16 +119,14 @@ export class ServerConnection {
       this.#trace = new ConnectionTrace(id, 'response', settings.trace);
       this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
     }
-    this.#listeners = {
-      data: (chunk: Buffer) => this.#onData(chunk),
-      end: () => this.#onPeerEnd(),
-      timeout: () => this.#onInactive(),
-      close: () => this.#onClose(),
-    };
-    socket.on('data', this.#listeners.data);
-    socket.on('end', this.#listeners.end);
+    this.#onDataListener = (chunk: Buffer) => this.#onData(chunk);
+    this.#onEndListener = () => this.#onPeerEnd();
+    this.#onTimeoutListener = () => this.#onInactive();
+    this.#onCloseListener = () => this.#onClose();
+    socket.on('data', this.#onDataListener);
+    socket.on('end', this.#onEndListener);
     socket.on('error', destroySocket);
-    socket.on('close', this.#listeners.close);
+    socket.on('close', this.#onCloseListener);
     this.#waitForState();
   }
 
@@ -207,10 +210,10 @@ export class ServerConnection {
     this.#held = null;
     this.#waits.dispose();
     const socket = this.#socket;
-    socket.off('data', this.#listeners.data);
-    socket.off('end', this.#listeners.end);
-    socket.off('timeout', this.#listeners.timeout);
-    socket.off('close', this.#listeners.close);
+    socket.off('data', this.#onDataListener);
+    socket.off('end', this.#onEndListener);
+    socket.off('timeout', this.#onTimeoutListener);
+    socket.off('close', this.#onCloseListener);
     onPreface(bytes, this.#core.isShuttingDown, this.#trace);
   }
 
@@ -294,7 +297,7 @@ export class ServerConnection {
   #guardStall(): void {
     if (this.#isStallGuarded) return;
     this.#isStallGuarded = true;
-    this.#socket.on('timeout', this.#listeners.timeout);
+    this.#socket.on('timeout', this.#onTimeoutListener);
     this.#socket.setTimeout(this.#settings.timeouts.stallMs);
   }
 
@@ -500,13 +503,6 @@ export class ServerConnection {
       durationMs: performance.now() - answer.startTime,
     });
   }
-}
-
-interface SocketListeners {
-  data: (chunk: Buffer) => void;
-  end: () => void;
-  timeout: () => void;
-  close: () => void;
 }
 
 /** A TLSSocket (node:tls is not loaded to ask instanceof: a plain server starts without it). */
