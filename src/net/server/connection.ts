@@ -18,7 +18,6 @@
  */
 import type { Socket } from 'node:net';
 import { ServerConnectionCore } from '../../core/connection.js';
-import { CLIENT_PREFACE } from '../../core/h2/frames.js';
 import type { RequestHead } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
@@ -28,10 +27,12 @@ import { BodySender, releasePlan } from './body-sender.js';
 import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
 import { WaitTimer } from './wait-timer.js';
+import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
 import { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
 
 // Where the drivers and the public API have always found them.
 export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
+export type { PrefaceHandler } from './h2c-preface.js';
 
 export interface ServerTimeouts {
   /** A request head must arrive within this time of its first byte. */
@@ -56,12 +57,6 @@ export interface ConnectionSettings {
   /** Called once the connection's socket has closed (the listener's count of open connections). */
   released?: ((connection: ServerConnection) => void) | undefined;
 }
-
-/**
- * h2c with prior knowledge (RFC 9113 §3.3): on a plain port, the HTTP/1.1 driver reads the first
- * bytes; when they are the HTTP/2 client preface it lets go of the socket and calls this with them.
- */
-export type PrefaceHandler = (bytes: Buffer, isShuttingDown: boolean, trace: ConnectionTrace | null) => void;
 
 /** A body up to this size goes out in the same write as its head: one packet, one system call. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -513,17 +508,6 @@ function isEncrypted(socket: Socket): boolean {
 /** A socket error ends the connection; the 'close' that follows does the rest. */
 function destroySocket(this: Socket): void {
   this.destroy();
-}
-
-/**
- * Whether the first bytes of a plain connection are the HTTP/2 client preface (RFC 9113 §3.4), are
- * not, or are a beginning of it so far.
- */
-function comparePreface(bytes: Buffer): 'h2' | 'http/1.1' | 'undecided' {
-  if (bytes[0] !== CLIENT_PREFACE[0]) return 'http/1.1';
-  const compared = Math.min(bytes.length, CLIENT_PREFACE.length);
-  if (bytes.compare(CLIENT_PREFACE, 0, compared, 0, compared) !== 0) return 'http/1.1';
-  return compared === CLIENT_PREFACE.length ? 'h2' : 'undecided';
 }
 
 function drainedOrClosed(socket: Socket): Promise<void> {
