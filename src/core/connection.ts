@@ -183,6 +183,8 @@ interface Exchange {
   /** The status the request's failure calls for, once it failed. */
   failedStatus: number | null;
   keepAlive: boolean;
+  /** Why the connection does not persist after this exchange, once the response has decided it. */
+  closeReason: CloseReason | null;
 }
 
 const NEED_MORE: ServerEvent = Object.freeze({ type: 'need-more' });
@@ -198,6 +200,9 @@ export class ServerConnectionCore {
   #hasAnswered = false;
   /** An `end` event is owed to the owner. */
   #endDue = false;
+  #peerHasClosed = false;
+  /** See mayCloseAtOnce. */
+  #closesAtOnce = false;
 
   constructor(limits: Limits) {
     this.#reader = new RequestReader(limits);
@@ -205,6 +210,10 @@ export class ServerConnectionCore {
 
   get state(): ServerConnectionState {
     return this.#state;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.#shuttingDown;
   }
 
   /** The request being answered, if any (for the access log). */
@@ -218,8 +227,23 @@ export class ServerConnectionCore {
     this.#reader.push(bytes);
   }
 
+  /**
+   * Once the connection is closing: whether it may be closed as soon as the last response has been
+   * handed to the kernel, without the lingering close. A close with unread bytes in the kernel's
+   * buffer, or bytes arriving after it, resets the connection and can destroy a response the client
+   * has not read yet (RFC 9112 §9.6). That cannot happen when the client has shut its sending side,
+   * nor, as far as anyone can tell, when it asked for the close itself and everything it sent has
+   * been read: no body left, nothing pipelined after it (nginx's test too, ngx_http_finalize_connection).
+   * A close the server decides (an error, a body too large, a shutdown, an idle or a body timeout)
+   * lingers: the client may be sending its next request as we close.
+   */
+  get mayCloseAtOnce(): boolean {
+    return this.#peerHasClosed || this.#closesAtOnce;
+  }
+
   /** The client shut its sending side. It may still be reading (lab clients do exactly this). */
   peerClosed(): void {
+    this.#peerHasClosed = true;
     this.#reader.peerClosed();
     if (this.#state === 'closing') this.#move('peer-closed');
   }
@@ -329,6 +353,7 @@ export class ServerConnectionCore {
       shuttingDown: this.#shuttingDown,
     });
     exchange.keepAlive = verdict.keepAlive;
+    exchange.closeReason = verdict.keepAlive ? null : verdict.reason;
     return { kind: 'send', ...decideResponseFraming(method, version, status, bodyLength, verdict.keepAlive) };
   }
 
@@ -336,6 +361,7 @@ export class ServerConnectionCore {
   responseSent(): AfterResponse {
     const exchange = this.#exchange!;
     if (!exchange.keepAlive || this.#shuttingDown) {
+      this.#closesAtOnce = exchange.closeReason === 'client-asked' && exchange.requestEnded && this.#reader.bufferedBytes === 0;
       this.#exchange = null;
       this.#move('answered-close');
       return 'close';
@@ -363,6 +389,7 @@ export class ServerConnectionCore {
       discardedBytes: 0,
       failedStatus: null,
       keepAlive: true,
+      closeReason: null,
     };
     this.#exchange = exchange;
     // We never need a body before answering, so 100-continue is answered with the final status at
@@ -414,6 +441,7 @@ export class ServerConnectionCore {
       discardedBytes: 0,
       failedStatus: status,
       keepAlive: false,
+      closeReason: 'protocol-error',
     };
     return { type: 'answer-with', status };
   }

@@ -250,6 +250,42 @@ describe('ServerConnectionCore: what is not a request', () => {
   });
 });
 
+describe('ServerConnectionCore: closing at once or lingering', () => {
+  const closing = (pieces: string[], answer?: (target: string) => [number, number | null]) => {
+    const run = drive(pieces, answer);
+    assert.equal(run.connection.state, 'closing');
+    return run.connection.mayCloseAtOnce;
+  };
+
+  test('the client asked for the close and everything it sent has been read: closed at once', () => {
+    assert.equal(closing(['GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n']), true);
+    assert.equal(closing(['GET /a HTTP/1.0\r\n\r\n']), true);
+    assert.equal(closing(['POST /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc']), true);
+  });
+
+  test('bytes after the closing request, or a body still to come: the close lingers', () => {
+    assert.equal(closing([`GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${GET}`]), false);
+    assert.equal(closing(['POST /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 9\r\n\r\nabc']), false);
+  });
+
+  test('a close the server decides lingers: a protocol error, a body too large', () => {
+    assert.equal(closing(['GET /a HTTP/1.1\r\n\r\n']), false); // no Host: 400
+    assert.equal(closing([`POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: ${MAX_DISCARDED_BODY + 1}\r\n\r\n`]), false);
+  });
+
+  test('a close because of a shutdown lingers (the next request may be on its way); once the client has shut its side, never', () => {
+    const connection = new ServerConnectionCore(DEFAULT_REQUEST_LIMITS);
+    connection.receive(Buffer.from(GET));
+    assert.equal(connection.next().type, 'answer');
+    connection.shutDown();
+    connection.respond(200, 5);
+    assert.equal(connection.responseSent(), 'close');
+    assert.equal(connection.mayCloseAtOnce, false);
+    connection.peerClosed();
+    assert.equal(connection.mayCloseAtOnce, true);
+  });
+});
+
 describe('decideServerReuse: every reason in one place', () => {
   const base = {
     clientWantsKeepAlive: true,

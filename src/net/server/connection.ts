@@ -12,13 +12,13 @@
  *   closing      the lingering close: LINGER_MS and MAX_LINGER_BYTES of what the client still sends
  *
  * No timer is created or cleared per request: the socket's inactivity timer (which node:net refreshes
- * on every read and write) is set once and only acts while an answer is in progress, and the wait
- * deadline is a number checked when its one timer fires (see #wait).
+ * on every read and write) is armed once, the first time an answer does not go out at once, and only
+ * acts while an answer is in progress; the waits share one timer that only moves when it would fire
+ * too late (WaitTimer).
  */
 import type { Socket } from 'node:net';
 import { ServerConnectionCore } from '../../core/connection.js';
-import type { Fields } from '../../core/fields.js';
-import type { HttpVersion, RequestHead } from '../../core/head-parser.js';
+import type { RequestHead } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
@@ -26,18 +26,13 @@ import type { AccessLogEntry } from './access-log.js';
 import { BodySender, releasePlan } from './body-sender.js';
 import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
+import { WaitTimer } from './wait-timer.js';
+import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
+import { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
 
-export interface IncomingRequest {
-  method: string;
-  /** The request-target exactly as received. */
-  target: string;
-  /** '2.0' for a request that came over HTTP/2 (its method, target and Host from :method, :path and :authority). */
-  version: HttpVersion | '2.0';
-  fields: Fields;
-  remoteAddress: string;
-}
-
-export type RequestHandler = (request: IncomingRequest) => ResponsePlan | Promise<ResponsePlan>;
+// Where the drivers and the public API have always found them.
+export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
+export type { PrefaceHandler } from './h2c-preface.js';
 
 export interface ServerTimeouts {
   /** A request head must arrive within this time of its first byte. */
@@ -59,6 +54,8 @@ export interface ConnectionSettings {
   trace: TraceOptions | undefined;
   /** File data in flight, shared with every other connection (default: the process's). */
   fileDataBudget?: FileDataBudget | undefined;
+  /** Called once the connection's socket has closed (the listener's count of open connections). */
+  released?: ((connection: ServerConnection) => void) | undefined;
 }
 
 /** A body up to this size goes out in the same write as its head: one packet, one system call. */
@@ -93,35 +90,38 @@ export class ServerConnection {
   /** The client is not reading what we sent: nothing more is read from it until it does. */
   #awaitingDrain = false;
   #lingerBytes = 0;
-  #waitingFor: Wait | null = null;
-  /** When the wait ends, in performance.now() milliseconds. */
-  #waitDeadline = 0;
-  #waitTimer: NodeJS.Timeout | null = null;
-  /** When the wait timer fires: at or before the deadline. */
-  #waitTimerDue = 0;
-  /** See the constructor; used once, by the first head's wait. */
-  #firstByteAt: number | null;
+  readonly #waits = new WaitTimer<Wait>((waitingFor) => this.#onWaitOver(waitingFor));
+  /** Until the first bytes have told HTTP/1.1 from h2c (see PrefaceHandler); null once they have. */
+  #onPreface: PrefaceHandler | null;
+  /** The first bytes, while they are a beginning of the preface (a client sent "P", or "PRI *"…). */
+  #held: Buffer | null = null;
+  #isStallGuarded = false;
+  // The socket's listeners, kept to be taken off it if it goes to the HTTP/2 driver. Assigned, not
+  // written as named properties or fields: the CLI's bundle keeps function names (esbuild keepNames),
+  // which costs an Object.defineProperty per connection for each function whose name is inferred.
+  readonly #onDataListener: (chunk: Buffer) => void;
+  readonly #onEndListener: () => void;
+  readonly #onTimeoutListener: () => void;
+  readonly #onCloseListener: () => void;
 
-  /**
-   * `firstByteAt` (performance.now()): when the first byte arrived, if it was read before this
-   * driver existed (telling HTTP/1.1 from h2c): the first head's time counts from it.
-   */
-  constructor(socket: Socket, settings: ConnectionSettings, id: number, firstByteAt: number | null = null) {
-    this.#firstByteAt = firstByteAt;
+  constructor(socket: Socket, settings: ConnectionSettings, id: number, onPreface: PrefaceHandler | null = null) {
     this.#socket = socket;
     this.#settings = settings;
+    this.#onPreface = onPreface;
     this.#core = new ServerConnectionCore(settings.limits);
     this.#remoteAddress = socket.remoteAddress ?? '-';
     if (settings.trace) {
       this.#trace = new ConnectionTrace(id, 'response', settings.trace);
       this.#trace.note(`connection from ${this.#remoteAddress} port ${socket.remotePort ?? '?'}`);
     }
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onPeerEnd());
-    socket.on('error', () => socket.destroy());
-    socket.on('timeout', () => this.#onInactive());
-    socket.setTimeout(settings.timeouts.stallMs);
-    socket.on('close', () => this.#onClose());
+    this.#onDataListener = (chunk: Buffer) => this.#onData(chunk);
+    this.#onEndListener = () => this.#onPeerEnd();
+    this.#onTimeoutListener = () => this.#onInactive();
+    this.#onCloseListener = () => this.#onClose();
+    socket.on('data', this.#onDataListener);
+    socket.on('end', this.#onEndListener);
+    socket.on('error', destroySocket);
+    socket.on('close', this.#onCloseListener);
     this.#waitForState();
   }
 
@@ -161,7 +161,9 @@ export class ServerConnection {
     return onWritten === undefined ? this.#socket.write(bytes) : this.#socket.write(bytes, onWritten);
   }
 
-  #onData(chunk: Buffer): void {
+  #onData(received: Buffer): void {
+    const chunk = this.#onPreface === null ? received : this.#tellProtocols(received);
+    if (chunk === null) return;
     this.#trace?.received(chunk);
     if (this.#core.state === 'closing') {
       // Lingering after a final response: the bytes are read and dropped, up to a bound.
@@ -173,20 +175,68 @@ export class ServerConnection {
     this.#pump();
   }
 
+  /**
+   * The first bytes of a plain connection: HTTP/1.1 (returned, to be read), the HTTP/2 preface (the
+   * socket goes to the HTTP/2 driver) or, rarely, a beginning of the preface (held). The first byte
+   * of every request but a few methods (POST, PUT, PATCH…, "P" like "PRI") decides at once.
+   */
+  #tellProtocols(received: Buffer): Buffer | null {
+    const bytes = this.#held === null ? received : Buffer.concat([this.#held, received]);
+    const protocol = comparePreface(bytes);
+    if (protocol === 'http/1.1') {
+      this.#onPreface = null;
+      this.#held = null;
+      return bytes;
+    }
+    if (protocol === 'h2') {
+      this.#handOver(this.#onPreface!, bytes);
+      return null;
+    }
+    // Still the preface so far: it has headersMs from its first byte, as any head (a slowloris
+    // sending "P" gains nothing). A preface not finished in time ends the connection.
+    if (this.#held === null) this.#waits.start('head', this.#settings.timeouts.headersMs);
+    this.#held = bytes;
+    return null;
+  }
+
+  /** The connection is HTTP/2: the socket and the bytes read so far go to its driver. */
+  #handOver(onPreface: PrefaceHandler, bytes: Buffer): void {
+    this.#onPreface = null;
+    this.#held = null;
+    this.#waits.dispose();
+    const socket = this.#socket;
+    socket.off('data', this.#onDataListener);
+    socket.off('end', this.#onEndListener);
+    socket.off('timeout', this.#onTimeoutListener);
+    socket.off('close', this.#onCloseListener);
+    onPreface(bytes, this.#core.isShuttingDown, this.#trace);
+  }
+
   #onPeerEnd(): void {
+    if (this.#held !== null) {
+      // A beginning of the preface, then the end: nothing more can come to finish it.
+      const held = this.#held;
+      this.#onPreface = null;
+      this.#held = null;
+      this.#trace?.received(held);
+      this.#core.receive(held);
+    }
+    this.#onPreface = null;
     this.#core.peerClosed();
     this.#pump();
   }
 
   #onClose(): void {
     this.#trace?.closed();
-    this.#stopWaitTimer();
+    this.#waits.dispose();
     this.#bodySender?.connectionClosed();
+    this.#settings.released?.(this);
   }
 
   /** Takes events from the core until it needs more bytes or waits for an answer. */
   #pump(): void {
-    if (this.#pumping) return; // the loop below goes on by itself
+    // The loop below goes on by itself; bytes held for telling the protocols apart are not HTTP/1.1 yet.
+    if (this.#pumping || this.#held !== null) return;
     this.#pumping = true;
     try {
       while (!this.#socket.destroyed && !this.#awaitingDrain) {
@@ -219,7 +269,7 @@ export class ServerConnection {
 
   /** Calls the handler. A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process. */
   #ask(head: RequestHead): void {
-    this.#stopWaiting();
+    this.#waits.stop();
     const answer: Answer = { head, startTime: performance.now() };
     this.#answer = answer;
     const request: IncomingRequest = {
@@ -230,6 +280,20 @@ export class ServerConnection {
       remoteAddress: this.#remoteAddress,
     };
     askHandler(this.#settings.handler, request, (plan) => this.#respondOrDestroy(answer, plan));
+    // Still under way (a handler that answers later, a body sent from a file or a stream).
+    if (this.#answer === answer) this.#guardStall();
+  }
+
+  /**
+   * Arms the socket's inactivity timer (stallMs without a read or a write ends an answer in
+   * progress, see #onInactive), once per connection, the first time an answer does not go out at
+   * once: most connections answer each request in one write and never need it.
+   */
+  #guardStall(): void {
+    if (this.#isStallGuarded) return;
+    this.#isStallGuarded = true;
+    this.#socket.on('timeout', this.#onTimeoutListener);
+    this.#socket.setTimeout(this.#settings.timeouts.stallMs);
   }
 
   #respondOrDestroy(answer: Answer, plan: ResponsePlan): void {
@@ -309,6 +373,7 @@ export class ServerConnection {
           // The client is not reading what we send: wait until it does before reading its next request.
           // The inactivity timer still runs meanwhile: a client that never reads is let go after stallMs.
           this.#awaitingDrain = true;
+          this.#guardStall();
           this.#socket.pause();
           this.#socket.once('drain', () => {
             this.#awaitingDrain = false;
@@ -324,9 +389,21 @@ export class ServerConnection {
   }
 
   #endConnection(): void {
-    this.#stopWaitTimer();
+    this.#waits.dispose();
     const socket = this.#socket;
     if (socket.destroyed || socket.writableEnded) return;
+    if (this.#core.mayCloseAtOnce) {
+      // Nothing more can come that a close would turn into a reset (see mayCloseAtOnce): close as
+      // soon as the kernel has every byte, which for a small response is now. The kernel sends our
+      // FIN after the data, so no shutdown call, no lingering, no wait for the client's FIN. Over
+      // TLS the end sends close_notify first (RFC 8446 §6.1), so a client sees a clean end.
+      if (socket.writableLength === 0 && !isEncrypted(socket)) socket.destroy();
+      else {
+        this.#guardStall();
+        socket.end(() => socket.destroy());
+      }
+      return;
+    }
     socket.end();
     // A client may still be sending a request body we will never read: the lingering close of nginx.
     // Until our response has been handed to the kernel, nothing is read (the client's bytes wait in
@@ -336,6 +413,7 @@ export class ServerConnection {
     if (socket.writableFinished) {
       this.#linger();
     } else {
+      this.#guardStall();
       socket.pause();
       socket.once('finish', () => this.#linger());
     }
@@ -344,7 +422,7 @@ export class ServerConnection {
   #linger(): void {
     if (this.#socket.destroyed) return;
     this.#socket.resume();
-    this.#wait('linger', LINGER_MS);
+    this.#waits.start('linger', LINGER_MS);
   }
 
   /** `stallMs` without a read or a write: only an answer in progress (or an unread one, or lingering) is ended by it. */
@@ -358,13 +436,13 @@ export class ServerConnection {
     const { headersMs, keepAliveMs } = this.#settings.timeouts;
     switch (this.#core.state) {
       case 'idle':
-        this.#wait('idle', keepAliveMs);
+        this.#waits.start('idle', keepAliveMs);
         return;
       case 'head':
-        this.#wait('head', headersMs);
+        this.#waits.start('head', headersMs);
         return;
       case 'discarding':
-        this.#wait('body', headersMs);
+        this.#waits.start('body', headersMs);
         return;
       case 'answering':
       case 'closing':
@@ -373,40 +451,15 @@ export class ServerConnection {
     }
   }
 
-  /**
-   * Starts a wait that ends `ms` from now, unless that wait is running already: a running deadline is
-   * never extended, so a slowloris client trickling one byte at a time (or only empty lines) still
-   * has to finish its head within headersMs of the first byte. Starting and stopping happen for
-   * every request, so they only set a deadline; the timer that enforces it is rescheduled only when
-   * it would fire too late, and when it fires early (a newer deadline) it sleeps again.
-   */
-  #wait(waitingFor: Wait, ms: number): void {
-    if (waitingFor === this.#waitingFor) return;
-    this.#waitingFor = waitingFor;
-    const start = waitingFor === 'head' && this.#firstByteAt !== null ? this.#firstByteAt : performance.now();
-    if (waitingFor === 'head') this.#firstByteAt = null;
-    this.#waitDeadline = start + ms;
-    if (this.#waitTimer === null || this.#waitTimerDue > this.#waitDeadline) this.#scheduleWaitTimer();
-  }
-
-  #scheduleWaitTimer(): void {
-    if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
-    this.#waitTimerDue = this.#waitDeadline;
-    this.#waitTimer = setTimeout(() => this.#onWaitTimer(), Math.max(0, this.#waitDeadline - performance.now()));
-  }
-
-  #onWaitTimer(): void {
-    this.#waitTimer = null;
-    const waitingFor = this.#waitingFor;
-    if (waitingFor === null || this.#socket.destroyed) return;
-    if (performance.now() < this.#waitDeadline) {
-      this.#scheduleWaitTimer();
-      return;
-    }
-    this.#waitingFor = null;
+  #onWaitOver(waitingFor: Wait): void {
+    if (this.#socket.destroyed) return;
     const state = this.#core.state;
     switch (waitingFor) {
       case 'head':
+        if (this.#held !== null) {
+          this.#socket.destroy(); // a preface begun and not finished in time
+          return;
+        }
         if (state !== 'head') return;
         this.#core.headTimedOut();
         this.#answer = { head: null, startTime: performance.now() };
@@ -428,17 +481,6 @@ export class ServerConnection {
     }
   }
 
-  #stopWaiting(): void {
-    this.#waitingFor = null;
-  }
-
-  /** Lets go of the wait timer itself, once the connection is over. */
-  #stopWaitTimer(): void {
-    this.#waitingFor = null;
-    if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
-    this.#waitTimer = null;
-  }
-
   #log(answer: Answer, status: number, bytesSent: number): void {
     const onAccess = this.#settings.onAccess;
     if (onAccess === undefined) return;
@@ -458,37 +500,14 @@ export class ServerConnection {
   }
 }
 
-/**
- * Calls the handler and gives its plan to `deliver`: at once when the handler answers at once (a
- * hot file goes out without a trip through the microtask queue; `later` is false), otherwise when
- * its promise settles. A throw, a rejection or an answer that is not a plan becomes a 500.
- */
-export function askHandler(handler: RequestHandler, request: IncomingRequest, deliver: (plan: ResponsePlan, later: boolean) => void): void {
-  let plan: ResponsePlan | PromiseLike<ResponsePlan>;
-  try {
-    plan = handler(request);
-  } catch {
-    plan = errorPlan(500);
-  }
-  if (isPromiseLike(plan)) {
-    plan.then(
-      (resolved) => deliver(isPlan(resolved) ? resolved : errorPlan(500), true),
-      () => deliver(errorPlan(500), true),
-    );
-  } else {
-    deliver(isPlan(plan) ? plan : errorPlan(500), false);
-  }
+/** A TLSSocket (node:tls is not loaded to ask instanceof: a plain server starts without it). */
+function isEncrypted(socket: Socket): boolean {
+  return (socket as Socket & { encrypted?: boolean }).encrypted === true;
 }
 
-/** Not `instanceof Promise`: a handler may return any thenable, or (from plain JavaScript) anything at all. */
-function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
-  return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-/** The shape of a plan; what is inside is checked as it is sent. */
-function isPlan(answer: unknown): answer is ResponsePlan {
-  const plan = answer as Partial<ResponsePlan> | null | undefined;
-  return typeof plan?.status === 'number' && Array.isArray(plan.fields) && typeof plan.body?.kind === 'string';
+/** A socket error ends the connection; the 'close' that follows does the rest. */
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 function drainedOrClosed(socket: Socket): Promise<void> {

@@ -3,7 +3,6 @@
  * graceful shutdown: stop accepting, let in-flight responses finish, then close what is left.
  */
 import { type AddressInfo, type Server, type Socket, createServer as createTcpServer } from 'node:net';
-import { CLIENT_PREFACE } from '../../core/h2/frames.js';
 import type { H2Limits } from '../../core/h2/limits.js';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
@@ -11,8 +10,8 @@ import { DEFAULT_REQUEST_LIMITS, type Limits } from '../../core/limits.js';
 import type { AccessLogEntry } from './access-log.js';
 import { FileDataBudget } from './file-data-budget.js';
 import type { TraceOptions } from '../../core/connection-trace.js';
-import { DEFAULT_TIMEOUTS, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
-import { H2ServerConnection } from './h2-connection.js';
+import { DEFAULT_TIMEOUTS, type PrefaceHandler, type RequestHandler, ServerConnection, type ServerTimeouts } from './connection.js';
+import { type H2ConnectionSettings, H2ServerConnection } from './h2-connection.js';
 
 // node:tls (~10 ms to load) only for a server that speaks TLS: a plain one starts without it.
 const loadBuiltin = createRequire(import.meta.url);
@@ -66,7 +65,7 @@ export class HttpServer {
   #whenEmpty: (() => void) | null = null;
 
   constructor(options: HttpServerOptions) {
-    const settings = {
+    const settings: H2ConnectionSettings = {
       handler: options.handler,
       limits: { ...DEFAULT_REQUEST_LIMITS, ...options.limits },
       timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
@@ -74,49 +73,41 @@ export class HttpServer {
       trace: options.trace && { clock: () => new Date(), ...options.trace },
       fileDataBudget: options.maxFileDataBytes === undefined ? undefined : new FileDataBudget(options.maxFileDataBytes),
       h2Limits: options.http2Limits,
+      // An HTTP/1.1 connection says when its socket has closed (one 'close' listener, not two).
+      released: (connection) => this.#release(connection),
     };
     const http2 = options.http2 ?? true;
     this.#settings = settings;
     let acceptedCount = 0; // numbers connections in traces
     this.#onClose = options.onClose;
-    const track = (socket: Socket, connection: AcceptedConnection) => {
+    /** An HTTP/2 connection is counted until its socket closes. */
+    const trackH2 = (socket: Socket, connection: H2ServerConnection) => {
       this.#connections.add(connection);
-      socket.once('close', () => {
-        this.#connections.delete(connection);
-        if (this.#connections.size === 0) this.#whenEmpty?.();
-      });
+      socket.once('close', () => this.#release(connection));
     };
     const accept = (socket: Socket) => {
       const id = ++acceptedCount;
-      if (!http2) {
-        track(socket, new ServerConnection(socket, settings, id));
-      } else if (options.tls) {
+      if (options.tls && http2 && (socket as TLSSocket).alpnProtocol === 'h2') {
         // RFC 9113 §3.2: over TLS, the protocol is the one ALPN chose.
-        const isH2 = (socket as TLSSocket).alpnProtocol === 'h2';
-        track(socket, isH2 ? new H2ServerConnection(socket, settings, id, null) : new ServerConnection(socket, settings, id));
-      } else {
-        // Until its first bytes tell the protocols apart, a shutdown is remembered and passed on to
-        // the connection they choose: its first request is answered, then it closes (see
-        // ServerConnectionCore.shutDown). Ending it here would reset a client whose request is on
-        // its way; the wait is bounded by the sniffer's timers.
-        let isShuttingDown = false;
-        const undecided: AcceptedConnection = { shutDown: () => (isShuttingDown = true), destroy: () => socket.destroy() };
-        track(socket, undecided);
-        sniffPreface(socket, settings.timeouts, (isH2, bytes, firstByteAt) => {
-          this.#connections.delete(undecided);
-          let connection: AcceptedConnection;
-          if (isH2) {
-            connection = new H2ServerConnection(socket, settings, id, bytes);
-          } else {
-            // The head's time counts from its first byte, read here: a slowloris gains nothing.
-            connection = new ServerConnection(socket, settings, id, firstByteAt);
-            // What was read while telling the protocols apart is read again by the HTTP/1.1 driver.
-            if (bytes.length > 0) socket.unshift(bytes);
-          }
-          track(socket, connection);
-          if (isShuttingDown) connection.shutDown();
-        });
+        trackH2(socket, new H2ServerConnection(socket, settings, id, null));
+        return;
       }
+      // On a plain port with HTTP/2 on, the HTTP/1.1 driver tells h2c from HTTP/1.1 by the first
+      // bytes and hands the socket over for the preface. A shutdown before they came is passed on
+      // with them: the HTTP/2 driver then sends GOAWAY, as the HTTP/1.1 one answers its first
+      // request and closes (ServerConnectionCore.shutDown): ending the connection before would
+      // reset a client whose request is on its way.
+      const onPreface: PrefaceHandler | null =
+        http2 && !options.tls
+          ? (bytes, isShuttingDown, trace) => {
+              this.#connections.delete(connection);
+              const h2 = new H2ServerConnection(socket, settings, id, bytes, trace);
+              trackH2(socket, h2);
+              if (isShuttingDown) h2.shutDown();
+            }
+          : null;
+      const connection = new ServerConnection(socket, settings, id, onPreface);
+      this.#connections.add(connection);
     };
     // allowHalfOpen: a client that shuts down its sending side after the request (as the lab
     // clients do) must still receive the whole response. noDelay: a response goes out as soon as it
@@ -145,6 +136,11 @@ export class HttpServer {
     // runs out of file descriptors (EMFILE), libuv does the same with a reserved descriptor, so the
     // listener keeps going and recovers by itself once connections close.
     this.#tcpServer.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  }
+
+  #release(connection: AcceptedConnection): void {
+    this.#connections.delete(connection);
+    if (this.#connections.size === 0) this.#whenEmpty?.();
   }
 
   /** Starts listening. Port 0 takes a free port; the address actually bound is returned. */
@@ -219,40 +215,4 @@ export class HttpServer {
 
 export function createServer(options: HttpServerOptions): HttpServer {
   return new HttpServer(options);
-}
-
-/**
- * h2c with prior knowledge (RFC 9113 §3.3): a plain connection is HTTP/2 if its first bytes are the
- * client preface. The bytes are compared as they come (a peer may send them in pieces); the first
- * byte that differs makes it HTTP/1.1, which for any real request is its first or second byte.
- * `decide` gets the bytes read so far. A connection that sends nothing is closed after keepAliveMs, as
- * the HTTP/1.1 driver closes an idle one; one that starts a preface must finish it within headersMs.
- */
-function sniffPreface(socket: Socket, timeouts: ServerTimeouts, decide: (isH2: boolean, bytes: Buffer, firstByteAt: number) => void): void {
-  let held: Buffer = Buffer.alloc(0);
-  let firstByteAt = 0;
-  let timer = setTimeout(() => socket.destroy(), timeouts.keepAliveMs);
-  const finish = (isH2: boolean) => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('close', onClose);
-    socket.pause();
-    decide(isH2, held, firstByteAt);
-    socket.resume();
-  };
-  const onData = (chunk: Buffer) => {
-    if (held.length === 0) {
-      firstByteAt = performance.now();
-      clearTimeout(timer);
-      timer = setTimeout(() => socket.destroy(), timeouts.headersMs);
-    }
-    held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
-    const compared = Math.min(held.length, CLIENT_PREFACE.length);
-    if (!held.subarray(0, compared).equals(CLIENT_PREFACE.subarray(0, compared))) finish(false);
-    else if (compared === CLIENT_PREFACE.length) finish(true);
-  };
-  const onClose = () => clearTimeout(timer);
-  socket.on('data', onData);
-  socket.on('close', onClose);
-  socket.on('error', () => socket.destroy());
 }

@@ -123,6 +123,24 @@ describe('closing rules', () => {
     });
   });
 
+  test('Connection: close with nothing after it: the server lets go of the connection once the response is out, without waiting for the client to close (no lingering)', async () => {
+    const closing = await startStaticServer(tree.path);
+    try {
+      await withConnection(closing.port, async (connection) => {
+        connection.write(get('/a.txt', 'Connection: close\r\n'));
+        const response = await connection.readResponse();
+        assert.equal(response.body.toString(), A);
+        assert.equal(await connection.waitForServerEnd(), true);
+        // The client keeps its side open. A lingering close would hold the connection for 2 s.
+        for (let polls = 0; polls < 50 && closing.server.connectionCount > 0; polls++) await delay(20);
+        assert.equal(closing.server.connectionCount, 0);
+        assert.equal(connection.socket.writableEnded, false);
+      });
+    } finally {
+      await closing.close();
+    }
+  });
+
   test('Connection: close on a large file: the whole file, then the close', async () => {
     const result = await download(server.port, '/one-mib.bin');
     assert.equal(result.status, 200);
@@ -466,6 +484,41 @@ describe('graceful close', () => {
       connection.socket.end();
       await closed;
     });
+  });
+
+  test('server.close() while an h2c preface is half-way on a plain port: the HTTP/2 driver gets the connection and says GOAWAY', async () => {
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+    const emptySettings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const closing = await startStaticServer(tree.path);
+    await withConnection(closing.port, async (connection) => {
+      connection.write(preface.subarray(0, 10));
+      await delay(50);
+      const closed = closing.server.close(20_000);
+      await delay(50);
+      connection.write(Buffer.concat([preface.subarray(10), emptySettings]));
+      assert.equal(await connection.waitForServerEnd(5_000), true);
+      const frameTypes: number[] = [];
+      const received = connection.pendingBytes;
+      for (let offset = 0; offset + 9 <= received.length; offset += 9 + received.readUIntBE(offset, 3))
+        frameTypes.push(received[offset + 3]!);
+      assert.ok(frameTypes.includes(7), `GOAWAY among the frames received: ${frameTypes.join(', ')}`);
+      connection.socket.end();
+      await closed;
+    });
+  });
+
+  test('a client that sends the first byte of the h2c preface ("P") and then shuts its side is let go at once, not after headersMs', async () => {
+    const quick = await startStaticServer(tree.path);
+    try {
+      await withConnection(quick.port, async (connection) => {
+        connection.write('P');
+        await delay(50);
+        connection.socket.end();
+        assert.equal(await connection.waitForServerEnd(5_000), true);
+      });
+    } finally {
+      await quick.close();
+    }
   });
 
   test('server.close() ends idle keep-alive connections at once', async () => {
