@@ -32,20 +32,27 @@ function timeProcess(command: string, args: string[]): Promise<number> {
   });
 }
 
-/** From spawning `sockhttp serve` to its "Serving … at http://…" line; the server is then stopped. */
+/**
+ * From spawning `sockhttp serve` to its "Serving … at http://…" line (on stderr, where serve writes
+ * every human message; stdout too, should that change); the server is then stopped.
+ */
 function timeServe(root: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [SOCKHTTP, 'serve', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [SOCKHTTP, 'serve', root, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
+    let seen = false;
+    const onOutput = (chunk: Buffer) => {
       output += chunk.toString();
-      if (!output.includes('http://')) return;
+      if (seen || !output.includes('http://')) return;
+      seen = true;
       const elapsed = performance.now() - started;
       child.once('exit', () => resolve(elapsed));
       child.kill('SIGTERM');
-    });
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
     child.once('exit', (code) => {
       clearTimeout(timer);
       if (!output.includes('http://')) reject(new Error(`sockhttp serve exited (${code}) before listening`));

@@ -3,9 +3,21 @@
 // With --if-stale (npm start), it compiles only when a source is newer than that record, so a start
 // with nothing changed costs milliseconds instead of a full compile; --check only tells.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+
+/**
+ * Packages a command needs only for some of its options, left in node_modules and require()d by the
+ * bundle when first used: a plain `get` reads no cookie or form library (tldts, tough-cookie's
+ * public suffix list, and the MIME database are 300 kB of the get bundle otherwise), a plain `serve`
+ * makes no archive. Each has a CommonJS entry (Node 20 cannot require() an ES module).
+ */
+const LOADED_ON_USE = {
+  get: ['tough-cookie', 'form-data-encoder', 'mime-types'],
+  serve: ['tar-stream', 'yazl', 'content-disposition'],
+};
 
 const STAMP = join('dist', '.build-stamp');
 const INPUTS = ['src', 'test', 'examples', 'bench', 'fuzz', 'tsconfig.json', 'package.json'];
@@ -35,10 +47,16 @@ writeFileSync(STAMP, `${new Date().toISOString()}\n`);
  * of its own (dist/cli/get.js, serve.js…), built apart so that it holds only what that command
  * uses: a `get` reads the client and nothing of the server. Packages imported statically are
  * bundled; those reached through import() (selfsigned, qrcode, cli-progress…) stay in node_modules
- * and load on first use, as Node loads them. Our compiled
- * modules have no side effects on import, so a module none of whose exports a command uses is left
- * out (the plugin tells esbuild; package.json's sideEffects is left alone, as it speaks to other
- * bundlers too). bin/sockhttp.js runs dist/cli/main.js, or dist/src/cli/main.js without a bundle.
+ * and load on first use, as Node loads them. Our compiled modules have no side effects on import,
+ * so a module none of whose exports a command uses is left out (the plugin tells esbuild;
+ * package.json's sideEffects is left alone, as it speaks to other bundlers too).
+ *
+ * The bundles are CommonJS, run by bin/sockhttp.js through node:vm with a V8 code cache; Node never
+ * loads them itself (they are .js files of a "type": "module" package). CommonJS because
+ * ES modules are resolved, linked and evaluated in many more steps, each built-in imported costs a
+ * facade, and vm can cache the compilation of a script only. A module of ours reached through
+ * import() (get's cookies and forms) is in the same file, evaluated on first use. Each bundle ends
+ * with a line naming its content, against which bin/sockhttp.js checks its cache.
  */
 async function bundleCli() {
   const { build } = await import('esbuild').catch(() => ({ build: null }));
@@ -49,11 +67,11 @@ async function bundleCli() {
     name: 'sockhttp-cli',
     setup(context) {
       // A package reached through import() stays in node_modules, loaded by Node on first use: bundled,
-      // a CommonJS one would lose its named exports (esbuild gives such a chunk a default export only).
+      // a CommonJS one would lose its named exports, and ES-only ones (open) cannot be require()d.
       context.onResolve({ filter: /^[^./]/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
       context.onResolve({ filter: /^\.\.?\// }, async (args) => {
         if (args.pluginData === 'inner') return undefined;
-        // main.js loads each command's bundle, beside it, by the same relative name.
+        // main.js is given each command's bundle by bin/sockhttp.js (its import() is not reached).
         if (isMain && commands.some((command) => args.path === `./${command}.js`)) return { path: args.path, external: true };
         const found = await context.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'inner' });
         if (found.errors.length > 0 || !found.path.startsWith(ours)) return undefined;
@@ -61,24 +79,48 @@ async function bundleCli() {
       });
     },
   });
-  const common = {
-    outdir: 'dist/cli',
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    logLevel: 'warning',
-    // CommonJS dependencies call require() for Node's built-ins, which an ES module has not got.
-    banner: { js: "import { createRequire as __sockhttpRequire } from 'node:module'; const require = __sockhttpRequire(import.meta.url);" },
-    entryNames: '[name]',
-    // Less text for V8 to parse at start; names are kept, so stack traces stay readable.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    keepNames: true,
-    chunkNames: '[name]-[hash]',
-  };
-  await build({ ...common, entryPoints: ['dist/src/cli/main.js'], plugins: [plugin(true)] });
-  await Promise.all(
-    commands.map((command) => build({ ...common, entryPoints: [`dist/src/cli/${command}.js`], splitting: true, plugins: [plugin(false)] })),
+  const entries = ['main', ...commands];
+  const results = await Promise.all(
+    entries.map((entry) =>
+      build({
+        entryPoints: [`dist/src/cli/${entry}.js`],
+        outfile: `dist/cli/${entry}.js`,
+        bundle: true,
+        format: 'cjs',
+        platform: 'node',
+        target: 'node20',
+        logLevel: 'warning',
+        metafile: true,
+        write: false,
+        // bin/sockhttp.js gives each bundle its file: URL (createRequire(import.meta.url) in our modules).
+        define: { 'import.meta.url': '__sockhttpUrl' },
+        // Less text to read. Identifiers are not minified, so stack traces stay readable; nor is
+        // keepNames set, whose __name() call for each function and class cost 2 to 4 ms at every start.
+        minifyWhitespace: true,
+        minifySyntax: true,
+        plugins: [plugin(entry === 'main')],
+        external: LOADED_ON_USE[entry] ?? [],
+      }),
+    ),
   );
+  mkdirSync(join('dist', 'cli'), { recursive: true });
+  for (const [index, entry] of entries.entries()) {
+    const { metafile, outputFiles } = results[index];
+    let text = outputFiles[0].text;
+    // import() of a package, in a script run by node:vm, would need vm's importModuleDynamically,
+    // which Node 20 calls experimental (a warning on stderr) and loses when the script comes from a
+    // code cache. bin/sockhttp.js gives each bundle an __sockhttpImport that does the import() itself.
+    const packages = Object.values(metafile.outputs)[0].imports.filter(
+      (record) => record.kind === 'dynamic-import' && record.external && !record.path.startsWith('.'),
+    );
+    for (const { path } of packages) {
+      const call = `import(${JSON.stringify(path)})`;
+      if (!text.includes(call)) throw new Error(`dist/cli/${entry}.js: no ${call} to hand to bin/sockhttp.js`);
+      text = text.replaceAll(call, `__sockhttpImport(${JSON.stringify(path)})`);
+    }
+    const leftover = /\bimport\((?!"\.)/.exec(text);
+    if (leftover !== null) throw new Error(`dist/cli/${entry}.js: an import() bin/sockhttp.js cannot serve, at ${leftover.index}`);
+    const id = createHash('sha256').update(text).digest('hex');
+    writeFileSync(join('dist', 'cli', `${entry}.js`), `${text}\n//# sockhttp-bundle ${id}\n`);
+  }
 }
