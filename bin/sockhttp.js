@@ -21,20 +21,24 @@ const CACHE_FORMAT = 'sockhttp-code-cache 1';
 // and its cache made: on for everything, Node's own built-in modules would lose their code cache.
 const CHECKSUM_FLAG = '--verify-snapshot-checksum';
 
-/** Where cache files may live: beside the bundles, or per user when the install is read-only. */
+/**
+ * Where cache files may live, in order: beside the bundles, or per user when the install is
+ * read-only. Functions, so that the second (node:os) is looked up only when the first fails;
+ * SOCKHTTP_CODE_CACHE names another folder, or is 0 or off for none.
+ */
 function cacheFolders() {
   const setting = process.env['SOCKHTTP_CODE_CACHE'];
   if (setting === '0' || setting === 'off') return [];
-  if (setting) return [setting];
+  if (setting) return [() => setting];
+  return [() => BUNDLES, userCacheFolder];
+}
+
+function userCacheFolder() {
   const { homedir, platform } = getBuiltin('node:os');
   const home = homedir();
-  const user =
-    platform() === 'win32'
-      ? join(process.env['LOCALAPPDATA'] || join(home, 'AppData', 'Local'), 'sockhttp', 'Cache')
-      : platform() === 'darwin'
-        ? join(home, 'Library', 'Caches', 'sockhttp')
-        : join(process.env['XDG_CACHE_HOME'] || join(home, '.cache'), 'sockhttp');
-  return [BUNDLES, user];
+  if (platform() === 'win32') return join(process.env['LOCALAPPDATA'] || join(home, 'AppData', 'Local'), 'sockhttp', 'Cache');
+  if (platform() === 'darwin') return join(home, 'Library', 'Caches', 'sockhttp');
+  return join(process.env['XDG_CACHE_HOME'] || join(home, '.cache'), 'sockhttp');
 }
 
 /**
@@ -60,7 +64,7 @@ function loadBundle(name) {
   const cacheName = `${name}.${id.slice(0, 16)}.v8cache`;
   let cached;
   for (const folder of folders) {
-    cached = readCache(join(folder, cacheName), header);
+    cached = readCache(folder, cacheName, header);
     if (cached !== undefined) break;
   }
   const vm = getBuiltin('node:vm');
@@ -80,9 +84,9 @@ function loadBundle(name) {
     v8.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
   }
   const module = { exports: {} };
-  const { createRequire } = getBuiltin('node:module');
   const url = pathToFileURL(file).href;
-  script.runInThisContext().call(module.exports, module.exports, createRequire(file), module, file, BUNDLES, url, importPackage);
+  // This file's require finds built-ins and packages as one made for the bundle would: both are in the package.
+  script.runInThisContext().call(module.exports, module.exports, require, module, file, BUNDLES, url, importPackage);
   if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
     // Made at exit, the cache holds every function this run compiled, not only the top level.
     process.once('exit', () => writeCache(script, v8, folders, cacheName, header));
@@ -90,10 +94,10 @@ function loadBundle(name) {
   return module.exports;
 }
 
-function readCache(path, header) {
+function readCache(folder, cacheName, header) {
   let data;
   try {
-    data = readFileSync(path);
+    data = readFileSync(join(folder(), cacheName));
   } catch {
     return undefined;
   }
@@ -113,16 +117,21 @@ function writeCache(script, v8, folders, cacheName, header) {
     v8.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
   }
   const [command] = cacheName.split('.');
-  for (const folder of folders) {
-    const path = join(folder, cacheName);
-    const partial = `${path}.${process.pid}.tmp`;
+  for (const where of folders) {
+    let folder;
+    let partial;
     try {
+      folder = where();
+      const path = join(folder, cacheName);
+      partial = `${path}.${process.pid}.tmp`;
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       writeFileSync(partial, Buffer.concat([Buffer.from(header, 'latin1'), data]), { mode: 0o600 });
       // Renamed into place: a reader sees the whole file or none, never half of one.
       renameSync(partial, path);
     } catch {
-      rmSync(partial, { force: true });
+      try {
+        if (partial !== undefined) rmSync(partial, { force: true });
+      } catch {}
       continue;
     }
     // The caches of this command's earlier bundles are of no more use.
