@@ -11,7 +11,6 @@
 const getBuiltin = process.getBuiltinModule ?? require;
 const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = getBuiltin('node:fs');
 const { dirname, join } = getBuiltin('node:path');
-const { pathToFileURL } = getBuiltin('node:url');
 
 const BUNDLES = join(__dirname, '..', 'dist', 'cli');
 // The first line of a cache file says for what it was made; V8's own check is only the source's length.
@@ -47,7 +46,7 @@ function userCacheFolder() {
  * only if it was made for that content, that size and time of the file, this Node and this machine.
  * A missing, stale, damaged or unwritable cache costs a compilation, never a failure.
  */
-function loadBundle(name) {
+function loadBundle(name, { cache = true } = {}) {
   const file = join(BUNDLES, `${name}.js`);
   const fd = openSync(file, 'r');
   let source;
@@ -60,7 +59,7 @@ function loadBundle(name) {
   }
   const id = /\/\/# sockhttp-bundle (\w+)\s*$/.exec(source.slice(-120))?.[1] ?? 'none';
   const header = `${CACHE_FORMAT} ${process.version} ${process.arch} ${id} ${stats.size} ${stats.mtimeMs}\n`;
-  const folders = cacheFolders();
+  const folders = cache ? cacheFolders() : [];
   const cacheName = `${name}.${id.slice(0, 16)}.v8cache`;
   let cached;
   for (const folder of folders) {
@@ -68,25 +67,31 @@ function loadBundle(name) {
     if (cached !== undefined) break;
   }
   const vm = getBuiltin('node:vm');
-  const v8 = getBuiltin('node:v8');
-  v8.setFlagsFromString(CHECKSUM_FLAG);
+  // node:v8 brings node:stream with it: loaded only for a cache, so that `--version` does without.
+  const v8 = folders.length > 0 ? getBuiltin('node:v8') : null;
+  v8?.setFlagsFromString(CHECKSUM_FLAG);
   let script;
   try {
-    script = new vm.Script(
-      `(function (exports, require, module, __filename, __dirname, __sockhttpUrl, __sockhttpImport) {\n${source}\n})`,
-      {
-        filename: file,
-        lineOffset: -1,
-        cachedData: cached,
-      },
-    );
+    script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __sockhttp) {\n${source}\n})`, {
+      filename: file,
+      lineOffset: -1,
+      cachedData: cached,
+    });
   } finally {
-    v8.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
+    v8?.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
   }
   const module = { exports: {} };
-  const url = pathToFileURL(file).href;
+  // What the bundle's import.meta.url and import() of a package become (see scripts/build.mjs).
+  let url;
+  const host = {
+    get url() {
+      url ??= getBuiltin('node:url').pathToFileURL(file).href;
+      return url;
+    },
+    import: importPackage,
+  };
   // This file's require finds built-ins and packages as one made for the bundle would: both are in the package.
-  script.runInThisContext().call(module.exports, module.exports, require, module, file, BUNDLES, url, importPackage);
+  script.runInThisContext().call(module.exports, module.exports, require, module, file, BUNDLES, host);
   if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
     // Made at exit, the cache holds every function this run compiled, not only the top level.
     process.once('exit', () => writeCache(script, v8, folders, cacheName, header));
@@ -156,7 +161,8 @@ function importPackage(specifier) {
 /** main() of the bundles, or of the compiled modules when there are none (an install without esbuild). */
 async function start() {
   try {
-    return { main: loadBundle('main').main, loadCommand: async (name) => loadBundle(name) };
+    // main.js is 3 kB: compiled faster than a cache is checked.
+    return { main: loadBundle('main', { cache: false }).main, loadCommand: async (name) => loadBundle(name) };
   } catch (error) {
     if (error?.code !== 'ENOENT') throw error;
     return { main: (await import('../dist/src/cli/main.js')).main, loadCommand: undefined };

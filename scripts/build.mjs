@@ -142,8 +142,9 @@ async function bundleCli() {
         logLevel: 'warning',
         metafile: true,
         write: false,
-        // bin/sockhttp.js gives each bundle its file: URL (createRequire(import.meta.url) in our modules).
-        define: { 'import.meta.url': '__sockhttpUrl' },
+        // bin/sockhttp.js gives each bundle its file: URL, made when read (createRequire(import.meta.url)
+        // in our modules, which the plugin answers without it).
+        define: { 'import.meta.url': '__sockhttp.url' },
         // Less text to read. Identifiers are not minified, so stack traces stay readable; nor is
         // keepNames set, whose __name() call for each function and class cost 2 to 4 ms at every start.
         minifyWhitespace: true,
@@ -154,23 +155,26 @@ async function bundleCli() {
     ),
   );
   mkdirSync(join('dist', 'cli'), { recursive: true });
+  const bundles = [];
   for (const [index, entry] of entries.entries()) {
     const { metafile, outputFiles } = results[index];
     let text = outputFiles[0].text;
     // import() of a package, in a script run by node:vm, would need vm's importModuleDynamically,
     // which Node 20 calls experimental (a warning on stderr) and loses when the script comes from a
-    // code cache. bin/sockhttp.js gives each bundle an __sockhttpImport that does the import() itself.
+    // code cache. bin/sockhttp.js gives each bundle an __sockhttp.import that does the import() itself.
     const packages = Object.values(metafile.outputs)[0].imports.filter(
       (record) => record.kind === 'dynamic-import' && record.external && !record.path.startsWith('.'),
     );
     for (const { path } of packages) {
       const call = `import(${JSON.stringify(path)})`;
       if (!text.includes(call)) throw new Error(`dist/cli/${entry}.js: no ${call} to hand to bin/sockhttp.js`);
-      text = text.replaceAll(call, `__sockhttpImport(${JSON.stringify(path)})`);
+      text = text.replaceAll(call, `__sockhttp.import(${JSON.stringify(path)})`);
     }
-    const leftover = /\bimport\((?!"\.)/.exec(text);
+    const leftover = /(?<![\w$.])import\((?!"\.)/.exec(text);
     if (leftover !== null) throw new Error(`dist/cli/${entry}.js: an import() bin/sockhttp.js cannot serve, at ${leftover.index}`);
     const id = createHash('sha256').update(text).digest('hex');
-    writeFileSync(join('dist', 'cli', `${entry}.js`), `${text}\n//# sockhttp-bundle ${id}\n`);
+    bundles.push([join('dist', 'cli', `${entry}.js`), `${text}\n//# sockhttp-bundle ${id}\n`]);
   }
+  // All or none: bin/sockhttp.js runs the bundles when main.js is there.
+  for (const [file, text] of bundles) writeFileSync(file, text);
 }
