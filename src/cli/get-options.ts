@@ -294,6 +294,40 @@ function connectToOption(resolves: readonly string[], connectTos: readonly strin
   };
 }
 
+/** The name the `default` entry of a netrc file is kept under: NUL is in no host name. */
+const NETRC_DEFAULT = '\0default';
+
+/** The credentials --netrc gives for `host`: its machine entry, or else the `default` one (as curl). */
+export function netrcEntry(netrc: NonNullable<Settings['netrc']>, host: string): { login: string; password: string } | undefined {
+  return netrc.get(host.toLowerCase()) ?? netrc.get(NETRC_DEFAULT);
+}
+
+/**
+ * The netrc library reads `machine NAME` followed by name-value pairs, and knows nothing of
+ * `default`, a keyword without a name that stands for every other machine: it would misread what
+ * follows (or fail, when the file starts with it). Rewritten as `machine \0default`, token by
+ * token as the library reads them, after removing comments as it does.
+ */
+function withDefaultAsMachine(text: string): string {
+  const tokens = text
+    .split('\n')
+    .map((line) => (line.includes('#') ? line.slice(0, line.indexOf('#')) : line))
+    .join('\n')
+    .split(/[ \t\n\r]+/)
+    .filter((token) => token !== '');
+  const rewritten: string[] = [];
+  for (let index = 0; index < tokens.length; ) {
+    if (tokens[index] === 'default') {
+      rewritten.push('machine', NETRC_DEFAULT);
+      index += 1;
+    } else {
+      rewritten.push(...tokens.slice(index, index + 2));
+      index += 2;
+    }
+  }
+  return rewritten.join(' ');
+}
+
 /** --netrc, --netrc-file: machine names to credentials, read by the netrc library. */
 async function netrcFrom(values: ParsedValues): Promise<Settings['netrc']> {
   if (!values.netrc && values['netrc-file'] === undefined && !values['netrc-optional']) return null;
@@ -305,7 +339,7 @@ async function netrcFrom(values: ParsedValues): Promise<Settings['netrc']> {
     if (values['netrc-file'] === undefined) return new Map(); // curl: a missing ~/.netrc is no error
     throw new UsageError(`--netrc-file ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const machines = (await import('netrc')).default.parse(text);
+  const machines = (await import('netrc')).default.parse(withDefaultAsMachine(text));
   const found = new Map<string, { login: string; password: string }>();
   for (const [machine, entry] of Object.entries(machines)) {
     if (entry.login !== undefined) found.set(machine.toLowerCase(), { login: entry.login, password: entry.password ?? '' });

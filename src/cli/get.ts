@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, parseHttpDate, request } from '../index.js';
 import { CommandError, EXIT_CODES, exitCodeOf } from './get-errors.js';
-import { type Job, type Settings, parseSettings } from './get-options.js';
+import { type Job, type Settings, netrcEntry, parseSettings } from './get-options.js';
 import {
   type FileWrite,
   bodyDelivery,
@@ -244,7 +244,7 @@ async function jobFields(url: string, settings: Settings): Promise<FieldLine[]> 
   const given = (name: string) => (settings.requestOptions.headers as FieldLine[]).some(([field]) => field.toLowerCase() === name);
   if (settings.netrc !== null && URL.canParse(url) && !given('authorization')) {
     const target = new URL(url);
-    const entry = target.username === '' ? settings.netrc.get(target.hostname.toLowerCase()) : undefined;
+    const entry = target.username === '' ? netrcEntry(settings.netrc, target.hostname) : undefined;
     if (entry !== undefined)
       fields.push(['Authorization', `Basic ${Buffer.from(`${entry.login}:${entry.password}`, 'utf8').toString('base64')}`]);
   }
