@@ -358,8 +358,11 @@ async function requestOptionsFrom(values: ParsedValues, content: Content | null,
   const defaults: FieldLine[] = [];
   if (values['user-agent'] !== undefined) defaults.push(['User-Agent', values['user-agent']]);
   if (values.user !== undefined) defaults.push(['Authorization', basicAuthorization(values.user)]);
-  // curl's ";auto" (a Referer updated on redirects) is not followed: the text before it is sent.
-  if (values.referer !== undefined && values.referer.split(';')[0] !== '') defaults.push(['Referer', values.referer.split(';')[0]!]);
+  // curl's -e 'URL;auto' (or ';auto' alone): URL, if any, for the first request, then with -L each
+  // request names the URL that redirected to it. curl cuts the argument where ';auto' starts.
+  const auto = values.referer?.indexOf(';auto') ?? -1;
+  const referer = auto === -1 ? values.referer : values.referer!.slice(0, auto);
+  if (referer !== undefined && referer !== '') defaults.push(['Referer', referer]);
   const ca = await readCaFile(values.cacert);
   const { fields, omitted } = parseHeaders(values.header ?? []);
   if (values.ipv4 && values.ipv6) throw new UsageError('use -4 or -6, not both');
@@ -382,6 +385,7 @@ async function requestOptionsFrom(values: ParsedValues, content: Content | null,
     ...(values['http2-prior-knowledge'] ? { httpVersion: '2-prior-knowledge' as const } : values.http2 && { httpVersion: '2' as const }),
     ...(ca && { ca }),
     ...(values.location && { followRedirects: true }),
+    ...(auto !== -1 && { autoReferer: true }),
     ...(maxRedirects !== undefined && { maxRedirects }),
     ...(values.compressed && { decompress: true }),
     ...(values['limit-rate'] !== undefined && { maxBytesPerSecond: parseRate(values['limit-rate']) }),

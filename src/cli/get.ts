@@ -48,7 +48,7 @@ Request:
                            'N;' sends it empty
   -u, --user USER:PASS     Basic credentials (dropped when a redirect leaves the origin)
   -n, --netrc              credentials for the host from ~/.netrc (--netrc-file FILE: another file)
-  -e, --referer URL        Referer
+  -e, --referer URL        Referer (URL;auto or ;auto: with -L, then the URL each redirect came from)
   -b, --cookie DATA|FILE   send cookies: 'a=1; b=2', or a Netscape cookie file (as -c writes it)
   -c, --cookie-jar FILE    write every cookie held to FILE at the end (Netscape format)
   -d, --data DATA          send DATA as a form (POST, application/x-www-form-urlencoded);
