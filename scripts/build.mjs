@@ -23,11 +23,13 @@ const LOADED_ON_USE = {
  * Modules imported at the top of a library file but used only once a request is served: in the
  * bundles, each is evaluated on first use instead of at start, behind a Proxy that loads it when one
  * of its exports is first read (or it is called). The MIME database and its maps are 2 to 5 ms of a
- * `serve` start (mime-types, and compressible's own copy of mime-db); node:crypto, 1.3 ms to load,
- * serves ETags, multipart boundaries and Basic auth; node:fs/promises, 0.7 ms, is not called by a
- * plain `get`. (Not node:perf_hooks: its performance.now() checks that `this` is the real object.)
+ * `serve` start (mime-types, and compressible's own copy of mime-db); node:fs/promises, 0.7 ms, is
+ * not called by a plain `get`. Nothing here may need a file descriptor to load: a server out of them
+ * (EMFILE) must still answer. So not node:crypto (1.3 ms): loaded on the first request, OpenSSL's
+ * set-up failed under EMFILE and the server stopped accepting (hardening.slow.test.ts, 2 runs in 10).
+ * Nor node:perf_hooks: its performance.now() checks that `this` is the real object.
  */
-const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:crypto', 'node:fs/promises'];
+const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises'];
 
 /**
  * An ES module standing for `name`, which is required on first use: its default export and each
