@@ -1,9 +1,176 @@
 #!/usr/bin/env node
 // The command-line entry point. The program is compiled from src/cli/ into dist/, and bundled into
-// dist/cli/ (a few files load faster than the ~150 modules of dist/src/: see scripts/build.mjs).
-import { existsSync } from 'node:fs';
+// dist/cli/ (a few CommonJS files load faster than the ~150 ES modules of dist/src/: see
+// scripts/build.mjs). This file runs those bundles itself, through node:vm, so that V8 can skip
+// parsing and compiling them at every start: a code cache, as Node 22's module.enableCompileCache()
+// does, which Node 20 has not got. Without bundles, it runs dist/src/ as compiled.
+//
+// This file is CommonJS (bin/package.json): started as an ES module, Node would first set up its
+// ES module loader, about 3 ms that nothing here needs.
+'use strict';
+const getBuiltin = process.getBuiltinModule ?? require;
+const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = getBuiltin('node:fs');
+const { dirname, join } = getBuiltin('node:path');
 
-const bundled = new URL('../dist/cli/main.js', import.meta.url);
-const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/src/cli/main.js');
+const BUNDLES = join(__dirname, '..', 'dist', 'cli');
+// The first line of a cache file says for what it was made; V8's own check is only the source's length.
+const CACHE_FORMAT = 'sockhttp-code-cache 1';
+// A cache file's data is checked by V8 against its checksum only under this flag (off in release
+// builds, where a damaged cache can crash the process). It is on only while our bundle is compiled
+// and its cache made: on for everything, Node's own built-in modules would lose their code cache.
+const CHECKSUM_FLAG = '--verify-snapshot-checksum';
 
-process.exitCode = await main(process.argv.slice(2));
+/**
+ * Where cache files may live, in order: beside the bundles, or per user when the install is
+ * read-only. Functions, so that the second (node:os) is looked up only when the first fails;
+ * SOCKHTTP_CODE_CACHE names another folder, or is 0 or off for none.
+ */
+function cacheFolders() {
+  const setting = process.env['SOCKHTTP_CODE_CACHE'];
+  if (setting === '0' || setting === 'off') return [];
+  if (setting) return [() => setting];
+  return [() => BUNDLES, userCacheFolder];
+}
+
+function userCacheFolder() {
+  const { homedir, platform } = getBuiltin('node:os');
+  const home = homedir();
+  if (platform() === 'win32') return join(process.env['LOCALAPPDATA'] || join(home, 'AppData', 'Local'), 'sockhttp', 'Cache');
+  if (platform() === 'darwin') return join(home, 'Library', 'Caches', 'sockhttp');
+  return join(process.env['XDG_CACHE_HOME'] || join(home, '.cache'), 'sockhttp');
+}
+
+/**
+ * Runs dist/cli/NAME.js as a CommonJS module and returns its exports. The bundle ends with a line
+ * naming its content (`//# sockhttp-bundle <sha-256>`, written by the build); the cache file is used
+ * only if it was made for that content, that size and time of the file, this Node and this machine.
+ * A missing, stale, damaged or unwritable cache costs a compilation, never a failure.
+ */
+function loadBundle(name, { cache = true } = {}) {
+  const file = join(BUNDLES, `${name}.js`);
+  const fd = openSync(file, 'r');
+  let source;
+  let stats;
+  try {
+    stats = fstatSync(fd);
+    source = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+  const id = /\/\/# sockhttp-bundle (\w+)\s*$/.exec(source.slice(-120))?.[1] ?? 'none';
+  const header = `${CACHE_FORMAT} ${process.version} ${process.arch} ${id} ${stats.size} ${stats.mtimeMs}\n`;
+  const folders = cache ? cacheFolders() : [];
+  const cacheName = `${name}.${id.slice(0, 16)}.v8cache`;
+  let cached;
+  for (const folder of folders) {
+    cached = readCache(folder, cacheName, header);
+    if (cached !== undefined) break;
+  }
+  const vm = getBuiltin('node:vm');
+  // node:v8 brings node:stream with it: loaded only for a cache, so that `--version` does without.
+  const v8 = folders.length > 0 ? getBuiltin('node:v8') : null;
+  v8?.setFlagsFromString(CHECKSUM_FLAG);
+  let script;
+  try {
+    script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __sockhttp) {\n${source}\n})`, {
+      filename: file,
+      lineOffset: -1,
+      cachedData: cached,
+    });
+  } finally {
+    v8?.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
+  }
+  const module = { exports: {} };
+  // What the bundle's import.meta.url and import() of a package become (see scripts/build.mjs).
+  let url;
+  const host = {
+    get url() {
+      url ??= getBuiltin('node:url').pathToFileURL(file).href;
+      return url;
+    },
+    import: importPackage,
+  };
+  // This file's require finds built-ins and packages as one made for the bundle would: both are in the package.
+  script.runInThisContext().call(module.exports, module.exports, require, module, file, BUNDLES, host);
+  if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
+    // Made at exit, the cache holds every function this run compiled, not only the top level.
+    process.once('exit', () => writeCache(script, v8, folders, cacheName, header));
+  }
+  return module.exports;
+}
+
+function readCache(folder, cacheName, header) {
+  let data;
+  try {
+    data = readFileSync(join(folder(), cacheName));
+  } catch {
+    return undefined;
+  }
+  const end = data.indexOf(10);
+  if (end === -1 || data.toString('latin1', 0, end + 1) !== header) return undefined;
+  return data.subarray(end + 1);
+}
+
+function writeCache(script, v8, folders, cacheName, header) {
+  let data;
+  v8.setFlagsFromString(CHECKSUM_FLAG);
+  try {
+    data = script.createCachedData();
+  } catch {
+    return;
+  } finally {
+    v8.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
+  }
+  const [command] = cacheName.split('.');
+  for (const where of folders) {
+    let folder;
+    let partial;
+    try {
+      folder = where();
+      const path = join(folder, cacheName);
+      partial = `${path}.${process.pid}.tmp`;
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      writeFileSync(partial, Buffer.concat([Buffer.from(header, 'latin1'), data]), { mode: 0o600 });
+      // Renamed into place: a reader sees the whole file or none, never half of one.
+      renameSync(partial, path);
+    } catch {
+      try {
+        if (partial !== undefined) rmSync(partial, { force: true });
+      } catch {}
+      continue;
+    }
+    // The caches of this command's earlier bundles are of no more use.
+    try {
+      for (const other of readdirSync(folder)) {
+        if (other !== cacheName && other.startsWith(`${command}.`) && other.endsWith('.v8cache'))
+          rmSync(join(folder, other), { force: true });
+      }
+    } catch {}
+    return;
+  }
+}
+
+/**
+ * import() for the bundles, of the packages they load on first use (selfsigned, cli-progress, open…):
+ * found from here as from dist/cli/, both inside the package (see scripts/build.mjs).
+ */
+function importPackage(specifier) {
+  return import(specifier);
+}
+
+/** main() of the bundles, or of the compiled modules when there are none (an install without esbuild). */
+async function start() {
+  try {
+    // main.js is 3 kB: compiled faster than a cache is checked.
+    return { main: loadBundle('main', { cache: false }).main, loadCommand: async (name) => loadBundle(name) };
+  } catch (error) {
+    if (error?.code !== 'ENOENT') throw error;
+    return { main: (await import('../dist/src/cli/main.js')).main, loadCommand: undefined };
+  }
+}
+
+start()
+  .then(({ main, loadCommand }) => main(process.argv.slice(2), loadCommand))
+  .then((code) => {
+    process.exitCode = code;
+  });

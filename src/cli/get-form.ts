@@ -13,7 +13,7 @@ import { UsageError } from './options.js';
  * One -F part, as curl reads it: NAME=VALUE, NAME=@FILE (a file, sent with its name, optionally
  * followed by ;type=MIME and ;filename=NAME), NAME=<FILE (a text field holding the file's content).
  */
-async function addFormPart(form: FormData, spec: string): Promise<void> {
+async function addFormPart(form: FormData, spec: string): Promise<Buffer | null> {
   const equals = spec.indexOf('=');
   if (equals <= 0) throw new UsageError(`-F must look like NAME=VALUE, NAME=@FILE or NAME=<FILE, not '${spec}'`);
   const name = spec.slice(0, equals);
@@ -34,19 +34,32 @@ async function addFormPart(form: FormData, spec: string): Promise<void> {
     const fileName = parameters.get('filename') ?? (value === '@-' ? '-' : basename(value.slice(1)));
     const contentType = type ?? (lookup(fileName) || 'application/octet-stream');
     form.append(name, new File([bytes], fileName, { type: contentType }));
-    return;
+    return null;
   }
-  // A text part is encoded as a browser encodes it (the HTML standard's algorithm, which
-  // form-data-encoder follows): line breaks as CRLF and no Content-Type, so ;type= is for files.
-  form.append(name, value.startsWith('<') ? (await readArgumentFile(value, '-F')).toString('utf8') : value);
+  // A text part has no Content-Type (;type= is for files); its bytes are sent as they are, line
+  // breaks included, as curl does (see formContent).
+  const text = value.startsWith('<') ? await readArgumentFile(value, '-F') : Buffer.from(value, 'utf8');
+  form.append(name, text.toString('utf8'));
+  return text;
 }
 
 /** -F parts as one multipart/form-data body (RFC 7578). */
 export async function formContent(specs: readonly string[]): Promise<Content> {
   const form = new FormData();
-  for (const spec of specs) await addFormPart(form, spec);
+  const texts: Array<Buffer | null> = [];
+  for (const spec of specs) texts.push(await addFormPart(form, spec));
   const encoder = new FormDataEncoder(form);
+  // form-data-encoder writes a text value as a browser does (the HTML standard: every line break
+  // made CRLF); curl sends the text as given. Its values() yields each part's head, value and CRLF,
+  // then the closing boundary: a text part's value is replaced by the text's own bytes.
   const chunks: Uint8Array[] = [];
-  for await (const chunk of encoder.encode()) chunks.push(chunk);
+  let index = 0;
+  for (const piece of encoder.values()) {
+    const part = Math.floor(index / 3);
+    const isValue = index % 3 === 1 && part < texts.length;
+    index++;
+    if (!isValue) chunks.push(piece as Uint8Array);
+    else chunks.push(texts[part] ?? Buffer.from(await (piece as File).arrayBuffer()));
+  }
   return { body: Buffer.concat(chunks), fields: [['Content-Type', encoder.contentType]] };
 }

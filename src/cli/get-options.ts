@@ -294,6 +294,40 @@ function connectToOption(resolves: readonly string[], connectTos: readonly strin
   };
 }
 
+/** The name the `default` entry of a netrc file is kept under: NUL is in no host name. */
+const NETRC_DEFAULT = '\0default';
+
+/** The credentials --netrc gives for `host`: its machine entry, or else the `default` one (as curl). */
+export function netrcEntry(netrc: NonNullable<Settings['netrc']>, host: string): { login: string; password: string } | undefined {
+  return netrc.get(host.toLowerCase()) ?? netrc.get(NETRC_DEFAULT);
+}
+
+/**
+ * The netrc library reads `machine NAME` followed by name-value pairs, and knows nothing of
+ * `default`, a keyword without a name that stands for every other machine: it would misread what
+ * follows (or fail, when the file starts with it). Rewritten as `machine \0default`, token by
+ * token as the library reads them, after removing comments as it does.
+ */
+function withDefaultAsMachine(text: string): string {
+  const tokens = text
+    .split('\n')
+    .map((line) => (line.includes('#') ? line.slice(0, line.indexOf('#')) : line))
+    .join('\n')
+    .split(/[ \t\n\r]+/)
+    .filter((token) => token !== '');
+  const rewritten: string[] = [];
+  for (let index = 0; index < tokens.length; ) {
+    if (tokens[index] === 'default') {
+      rewritten.push('machine', NETRC_DEFAULT);
+      index += 1;
+    } else {
+      rewritten.push(...tokens.slice(index, index + 2));
+      index += 2;
+    }
+  }
+  return rewritten.join(' ');
+}
+
 /** --netrc, --netrc-file: machine names to credentials, read by the netrc library. */
 async function netrcFrom(values: ParsedValues): Promise<Settings['netrc']> {
   if (!values.netrc && values['netrc-file'] === undefined && !values['netrc-optional']) return null;
@@ -305,7 +339,7 @@ async function netrcFrom(values: ParsedValues): Promise<Settings['netrc']> {
     if (values['netrc-file'] === undefined) return new Map(); // curl: a missing ~/.netrc is no error
     throw new UsageError(`--netrc-file ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const machines = (await import('netrc')).default.parse(text);
+  const machines = (await import('netrc')).default.parse(withDefaultAsMachine(text));
   const found = new Map<string, { login: string; password: string }>();
   for (const [machine, entry] of Object.entries(machines)) {
     if (entry.login !== undefined) found.set(machine.toLowerCase(), { login: entry.login, password: entry.password ?? '' });
@@ -324,8 +358,11 @@ async function requestOptionsFrom(values: ParsedValues, content: Content | null,
   const defaults: FieldLine[] = [];
   if (values['user-agent'] !== undefined) defaults.push(['User-Agent', values['user-agent']]);
   if (values.user !== undefined) defaults.push(['Authorization', basicAuthorization(values.user)]);
-  // curl's ";auto" (a Referer updated on redirects) is not followed: the text before it is sent.
-  if (values.referer !== undefined && values.referer.split(';')[0] !== '') defaults.push(['Referer', values.referer.split(';')[0]!]);
+  // curl's -e 'URL;auto' (or ';auto' alone): URL, if any, for the first request, then with -L each
+  // request names the URL that redirected to it. curl cuts the argument where ';auto' starts.
+  const auto = values.referer?.indexOf(';auto') ?? -1;
+  const referer = auto === -1 ? values.referer : values.referer!.slice(0, auto);
+  if (referer !== undefined && referer !== '') defaults.push(['Referer', referer]);
   const ca = await readCaFile(values.cacert);
   const { fields, omitted } = parseHeaders(values.header ?? []);
   if (values.ipv4 && values.ipv6) throw new UsageError('use -4 or -6, not both');
@@ -348,6 +385,7 @@ async function requestOptionsFrom(values: ParsedValues, content: Content | null,
     ...(values['http2-prior-knowledge'] ? { httpVersion: '2-prior-knowledge' as const } : values.http2 && { httpVersion: '2' as const }),
     ...(ca && { ca }),
     ...(values.location && { followRedirects: true }),
+    ...(auto !== -1 && { autoReferer: true }),
     ...(maxRedirects !== undefined && { maxRedirects }),
     ...(values.compressed && { decompress: true }),
     ...(values['limit-rate'] !== undefined && { maxBytesPerSecond: parseRate(values['limit-rate']) }),

@@ -2,12 +2,12 @@
  * Where `sockhttp get` writes a body (stdout, or a file written beside its destination and renamed
  * when complete), and the progress bar it draws meanwhile.
  */
-import { createWriteStream, fstatSync, rmSync, writeSync } from 'node:fs';
-import { open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { type Stats, closeSync, createWriteStream, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { rename, rm, stat, truncate } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isatty } from 'node:tty';
 import type { Options as BarOptions, Params as BarParams } from 'cli-progress';
 import { ClientError, type ClientResponse, announcedContentLength } from '../index.js';
 import { CommandError } from './get-errors.js';
@@ -124,6 +124,10 @@ function writeAll(fd: number, bytes: Buffer, position: number | null): number | 
   return position;
 }
 
+// node:tty takes 1 to 2 ms to load, and only stdout on a character device asks it anything.
+const loadBuiltin = createRequire(import.meta.url);
+const isatty = (fd: number): boolean => (loadBuiltin('node:tty') as typeof import('node:tty')).isatty(fd);
+
 /** Whether stdout is written with synchronous writes that cannot block for long: a regular file or /dev/null, not a pipe or a terminal. */
 function stdoutIsSynchronous(): boolean {
   try {
@@ -188,7 +192,14 @@ export function writeError(destination: string, error: unknown): CommandError {
  * regular file (/dev/null, a pipe) is written straight to.
  */
 export async function planFileWrite(destination: string): Promise<FileWrite> {
-  const existing = await stat(destination).catch(() => null);
+  // Synchronous, as are the writes: a first call into libuv's thread pool starts its threads,
+  // and on a busy machine each hop to one of them and back can take milliseconds.
+  let existing: Stats | null = null;
+  try {
+    existing = statSync(destination);
+  } catch {
+    // nothing there yet, or nothing we may look at: written beside it, then renamed
+  }
   const inPlace = existing !== null && !existing.isFile();
   const synchronous = existing === null || existing.isFile() || existing.isCharacterDevice();
   return {
@@ -315,15 +326,16 @@ async function writeToFileSteps(plan: FileWrite, body: BodyDelivery, prefix: str
 
 /** Each chunk written before the next socket read, as curl does: writes to the page cache are short. */
 async function writeSynchronously(plan: FileWrite, body: BodyDelivery, prefix: string): Promise<void> {
-  const file = await open(plan.partial, plan.appendAt > 0 ? 'r+' : 'w');
+  // Opened and closed synchronously too (see planFileWrite).
+  const fd = openSync(plan.partial, plan.appendAt > 0 ? 'r+' : 'w');
   try {
     let position: number | null = plan.appendAt > 0 ? plan.appendAt : null;
-    if (prefix !== '') position = writeAll(file.fd, Buffer.from(prefix), position);
+    if (prefix !== '') position = writeAll(fd, Buffer.from(prefix), position);
     await body.consume((chunk) => {
-      position = writeAll(file.fd, chunk, position);
+      position = writeAll(fd, chunk, position);
     });
   } finally {
-    await file.close();
+    closeSync(fd);
   }
 }
 

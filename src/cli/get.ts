@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, parseHttpDate, request } from '../index.js';
 import { CommandError, EXIT_CODES, exitCodeOf } from './get-errors.js';
-import { type Job, type Settings, parseSettings } from './get-options.js';
+import { type Job, type Settings, netrcEntry, parseSettings } from './get-options.js';
 import {
   type FileWrite,
   bodyDelivery,
@@ -48,7 +48,7 @@ Request:
                            'N;' sends it empty
   -u, --user USER:PASS     Basic credentials (dropped when a redirect leaves the origin)
   -n, --netrc              credentials for the host from ~/.netrc (--netrc-file FILE: another file)
-  -e, --referer URL        Referer
+  -e, --referer URL        Referer (URL;auto or ;auto: with -L, then the URL each redirect came from)
   -b, --cookie DATA|FILE   send cookies: 'a=1; b=2', or a Netscape cookie file (as -c writes it)
   -c, --cookie-jar FILE    write every cookie held to FILE at the end (Netscape format)
   -d, --data DATA          send DATA as a form (POST, application/x-www-form-urlencoded);
@@ -244,7 +244,7 @@ async function jobFields(url: string, settings: Settings): Promise<FieldLine[]> 
   const given = (name: string) => (settings.requestOptions.headers as FieldLine[]).some(([field]) => field.toLowerCase() === name);
   if (settings.netrc !== null && URL.canParse(url) && !given('authorization')) {
     const target = new URL(url);
-    const entry = target.username === '' ? settings.netrc.get(target.hostname.toLowerCase()) : undefined;
+    const entry = target.username === '' ? netrcEntry(settings.netrc, target.hostname) : undefined;
     if (entry !== undefined)
       fields.push(['Authorization', `Basic ${Buffer.from(`${entry.login}:${entry.password}`, 'utf8').toString('base64')}`]);
   }

@@ -1,7 +1,8 @@
 /** `sockhttp serve [DIR]`: the static file server. */
 import type { Cluster } from 'node:cluster';
 import { createRequire } from 'node:module';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
@@ -382,7 +383,8 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
   let log: AccessLogSink | null = null;
   let hooks: ProcessHooks;
   try {
-    if (!(await stat(root)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    // Synchronous: at start nothing else is waiting, and a first call into the thread pool would start its threads.
+    if (!statSync(root).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     if (!config.quiet) log = await openLog(config.logFile);
     const opened = config.trace && openTraceOrSay(config.trace.file, config.trace.bodyBytes);
     const trace = opened && config.options.auth ? redactCredentials(opened) : opened;

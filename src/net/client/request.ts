@@ -94,6 +94,8 @@ export interface RequestOptions {
   proxy?: string | URL | null | ((target: URL) => URL | null);
   /** Follow 301, 302, 303, 307 and 308 (default false: the redirect itself is the response). */
   followRedirects?: boolean;
+  /** With followRedirects: each request after a redirect says Referer: the URL that redirected, without credentials or fragment (curl --referer ';auto'). */
+  autoReferer?: boolean;
   /** With followRedirects: more redirects than this is a 'too-many-redirects' error (default 10). */
   maxRedirects?: number;
   /** Send Accept-Encoding: gzip, deflate, br and decode the body accordingly (curl --compressed). */
@@ -275,9 +277,20 @@ async function followRedirects(first: URL, plan: RequestPlan, context: RequestCo
     await discardBody(result.response.body);
     const status = result.response.status;
     plan = redirectPlan(plan, status, target, next);
+    if (context.options.autoReferer)
+      plan = { ...plan, fields: [...plan.fields.filter(([name]) => name.toLowerCase() !== 'referer'), ['Referer', refererOf(target)]] };
     context.options.onEvent?.({ type: 'redirect', from: target, to: next, status, method: plan.method });
     target = next;
   }
+}
+
+/** A URL as a Referer names it: without user, password or fragment (RFC 9110 §10.1.3; curl does the same). */
+function refererOf(url: URL): string {
+  const referer = new URL(url.href);
+  referer.username = '';
+  referer.password = '';
+  referer.hash = '';
+  return referer.href;
 }
 
 /** Where a redirect points, resolved against the current URL (RFC 9110 §10.2.2), or null when there is nothing to follow. */

@@ -21,9 +21,19 @@ for (let symbol = 0; symbol <= EOS; symbol++) {
   LENGTHS[symbol] = bits;
 }
 
-// The tree: inner nodes 0..255 (0 is the root); a child is an inner node id, or ~symbol for a leaf.
-const children = new Int32Array(256 * 2).fill(0x7fffffff);
-{
+// Transitions: [state * 16 + nibble] → next state | emitted symbol << 8 | flags. No symbol is 0x1ff.
+const NO_SYMBOL = 0x1ff;
+const FAILS = 1 << 17;
+
+/**
+ * The decoder's tables, made on the first Huffman-coded string decoded: about 1-2 ms of
+ * interpreted loops that a process speaking no HTTP/2 (a plain `sockhttp get`) would pay at start.
+ */
+let decoder: { transitions: Uint32Array; acceptsEnd: Uint8Array } | null = null;
+
+function decoderTables(): { transitions: Uint32Array; acceptsEnd: Uint8Array } {
+  // The tree: inner nodes 0..255 (0 is the root); a child is an inner node id, or ~symbol for a leaf.
+  const children = new Int32Array(256 * 2).fill(0x7fffffff);
   let nodes = 1;
   for (let symbol = 0; symbol <= EOS; symbol++) {
     let node = 0;
@@ -36,35 +46,31 @@ const children = new Int32Array(256 * 2).fill(0x7fffffff);
       }
     }
   }
-}
-
-/** Per inner node: true when the path to it is all ones and at most 7 long (valid padding, §5.2). */
-const ACCEPTS_END = new Uint8Array(256);
-for (let node = 0, depth = 0; depth <= 7 && node >= 0; depth++) {
-  ACCEPTS_END[node] = 1;
-  node = children[node * 2 + 1]!;
-}
-
-// Transitions: [state * 16 + nibble] → next state | emitted symbol << 8 | flags. No symbol is 0x1ff.
-const NO_SYMBOL = 0x1ff;
-const FAILS = 1 << 17;
-const TRANSITIONS = new Uint32Array(256 * 16);
-for (let state = 0; state < 256; state++) {
-  for (let nibble = 0; nibble < 16; nibble++) {
-    let node = state;
-    let symbol = NO_SYMBOL;
-    let fails = 0;
-    for (let bit = 3; bit >= 0; bit--) {
-      const child = children[node * 2 + ((nibble >>> bit) & 1)]!;
-      if (child >= 0) node = child;
-      else {
-        if (~child === EOS) fails = FAILS;
-        symbol = ~child;
-        node = 0;
-      }
-    }
-    TRANSITIONS[state * 16 + nibble] = node | (symbol << 8) | fails;
+  // Per inner node: true when the path to it is all ones and at most 7 long (valid padding, §5.2).
+  const acceptsEnd = new Uint8Array(256);
+  for (let node = 0, depth = 0; depth <= 7 && node >= 0; depth++) {
+    acceptsEnd[node] = 1;
+    node = children[node * 2 + 1]!;
   }
+  const transitions = new Uint32Array(256 * 16);
+  for (let state = 0; state < 256; state++) {
+    for (let nibble = 0; nibble < 16; nibble++) {
+      let node = state;
+      let symbol = NO_SYMBOL;
+      let fails = 0;
+      for (let bit = 3; bit >= 0; bit--) {
+        const child = children[node * 2 + ((nibble >>> bit) & 1)]!;
+        if (child >= 0) node = child;
+        else {
+          if (~child === EOS) fails = FAILS;
+          symbol = ~child;
+          node = 0;
+        }
+      }
+      transitions[state * 16 + nibble] = node | (symbol << 8) | fails;
+    }
+  }
+  return { transitions, acceptsEnd };
 }
 
 /** Reused across calls (decoding is synchronous): grows to the longest string seen. */
@@ -80,19 +86,21 @@ export function decodeHuffman(block: Uint8Array, start: number, end: number): st
   if (scratch.length < maxLength && maxLength <= MAX_SCRATCH)
     scratch = Buffer.allocUnsafe(Math.min(MAX_SCRATCH, Math.max(maxLength, scratch.length * 2)));
   const out = maxLength <= scratch.length ? scratch : Buffer.allocUnsafe(maxLength);
+  decoder ??= decoderTables();
+  const { transitions, acceptsEnd } = decoder;
   let length = 0;
   let state = 0;
   for (let offset = start; offset < end; offset++) {
     const octet = block[offset]!;
     for (let shift = 4; shift >= 0; shift -= 4) {
-      const transition = TRANSITIONS[state * 16 + ((octet >>> shift) & 0xf)]!;
+      const transition = transitions[state * 16 + ((octet >>> shift) & 0xf)]!;
       if ((transition & FAILS) !== 0) throw new HpackError('bad-huffman', 'EOS inside a Huffman-coded string');
       const symbol = (transition >>> 8) & NO_SYMBOL;
       if (symbol !== NO_SYMBOL) out[length++] = symbol;
       state = transition & 0xff;
     }
   }
-  if (ACCEPTS_END[state] !== 1) throw new HpackError('bad-huffman', 'bad padding at the end of a Huffman-coded string');
+  if (acceptsEnd[state] !== 1) throw new HpackError('bad-huffman', 'bad padding at the end of a Huffman-coded string');
   return out.toString('latin1', 0, length);
 }
 
