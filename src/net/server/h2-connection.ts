@@ -25,7 +25,7 @@ import type { H2Limits } from '../../core/h2/limits.js';
 import { type FieldPair, type RequestPseudo, fieldsToSend } from '../../core/h2/semantics.js';
 import { decideResponseFraming } from '../../core/connection.js';
 import { ConnectionTrace } from '../../core/connection-trace.js';
-import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
+import { type ResponsePlan, bodyLength, errorPlan, isPrepared } from '../../core/response-plan.js';
 import { releasePlan } from './body-sender.js';
 import { httpDateNow } from './clock.js';
 import { type ConnectionSettings, type IncomingRequest, askHandler } from './connection.js';
@@ -44,6 +44,18 @@ const CLOSE_GRACE_MS = 2_000;
 
 /** Fields only the socket layer sets (as response-head.ts does for HTTP/1.1). */
 const FIELDS_WE_SET = new Set(['content-length', 'transfer-encoding', 'connection', 'date', 'keep-alive']);
+
+/** A prepared plan's fields as HTTP/2 sends them: made once per plan (a static file's version), not per request. */
+const PREPARED_H2_FIELDS = new WeakMap<ResponsePlan, readonly FieldPair[]>();
+
+/** The plan's fields ready for HEADERS (before Date and content-length); throws if one cannot be sent. */
+function h2Fields(plan: ResponsePlan): readonly FieldPair[] {
+  const cached = PREPARED_H2_FIELDS.get(plan);
+  if (cached !== undefined) return cached;
+  const fields = fieldsToSend(plan.fields.filter(([name]) => !FIELDS_WE_SET.has(name.toLowerCase())));
+  if (isPrepared(plan)) PREPARED_H2_FIELDS.set(plan, fields);
+  return fields;
+}
 
 /** One request on its stream, from the handler's call to the last DATA frame. */
 interface StreamAnswer {
@@ -233,7 +245,7 @@ export class H2ServerConnection {
     const framing = decideResponseFraming(method, '1.1', plan.status, length, true);
     let fields: FieldPair[];
     try {
-      fields = fieldsToSend(plan.fields.filter(([name]) => !FIELDS_WE_SET.has(name.toLowerCase())));
+      fields = [...h2Fields(plan)];
     } catch {
       releasePlan(plan);
       this.#respond(streamId, errorPlan(500));

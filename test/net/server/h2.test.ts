@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { HpackDecoder } from '../../../src/core/h2/hpack/index.js';
-import { type AccessLogEntry, createServer, type HttpServer } from '../../../src/index.js';
+import { type AccessLogEntry, createServer, type HttpServer, prepareResponse } from '../../../src/index.js';
 import { type RunningServer, makeTempDir, rawExchange, startStaticServer } from '../../helpers.js';
 
 const BIG = Buffer.alloc(3 * 1024 * 1024);
@@ -231,6 +231,40 @@ describe('HTTP/2 with prior knowledge on a plain port (node:http2 as the client)
       assert.match(reply.toString('latin1'), /^HTTP\/1\.1 (400|505) /);
     } finally {
       await plain.close();
+    }
+  });
+});
+
+describe('plans over HTTP/2 are sent as they are now', () => {
+  test('a handler that reuses its plan and changes its fields gets fresh fields every time; a prepared plan is reused', async () => {
+    const fields: [string, string][] = [['X-Count', '0']];
+    const bytes = Buffer.from('count 0');
+    const reused = { status: 200, fields, body: { kind: 'bytes' as const, bytes } };
+    let count = 0;
+    const prepared = prepareResponse(200, [['X-Prepared', 'yes']], { kind: 'bytes', bytes: Buffer.from('same') });
+    const server = createServer({
+      handler: (request) => {
+        if (request.target === '/prepared') return prepared;
+        count++;
+        fields[0] = ['X-Count', String(count)];
+        bytes.write(`count ${count % 10}`);
+        return reused;
+      },
+    });
+    await server.listen(0);
+    const session = await h2Session(server.address!.port);
+    try {
+      for (let round = 1; round <= 3; round++) {
+        const response = await h2Request(session, { ':path': '/changing' });
+        assert.equal(response.headers['x-count'], String(round));
+        assert.equal(response.body.toString(), `count ${round}`);
+        const again = await h2Request(session, { ':path': '/prepared' });
+        assert.equal(again.headers['x-prepared'], 'yes');
+        assert.equal(again.body.toString(), 'same');
+      }
+    } finally {
+      session.close();
+      await server.close(1_000);
     }
   });
 });

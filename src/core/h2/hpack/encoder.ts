@@ -47,6 +47,12 @@ export class HpackEncoder {
   /** Size updates owed at the start of the next block (§4.2): the smallest size since the last block, then the final one. */
   #pendingMinimum: number | null = null;
   #pendingFinal: number | null = null;
+  /**
+   * The last coding of each VARYING field, which is never indexed: a value that repeats (the Date
+   * of this second, the ETag of a file served again) is copied instead of Huffman-coded again. At
+   * most one entry per VARYING name.
+   */
+  readonly #lastLiteral = new Map<string, { value: string; bytes: Buffer; valueHuffman: boolean }>();
 
   constructor(options: HpackEncoderOptions = {}) {
     this.#huffman = options.huffman ?? true;
@@ -110,6 +116,13 @@ export class HpackEncoder {
     } else {
       representation = 'literal-never-indexed';
     }
+    const memo = representation === 'literal-without-indexing' && VARYING.has(name) ? this.#lastLiteral.get(name) : undefined;
+    if (memo !== undefined && memo.value === value) {
+      writer.bytes(memo.bytes);
+      codings?.push({ name, value, representation, index: staticEntry!.nameIndex, nameHuffman: null, valueHuffman: memo.valueHuffman });
+      return;
+    }
+    const start = writer.length;
     let nameIndex = staticEntry?.nameIndex ?? 0;
     if (nameIndex === 0) {
       const dynamic = this.#index.get(name);
@@ -120,6 +133,9 @@ export class HpackEncoder {
     const nameHuffman = nameIndex === 0 ? this.#string(name) : null;
     const valueHuffman = this.#string(value);
     if (representation === 'literal-incremental') this.#insert(name, value);
+    // Every VARYING name is in the static table (its coding depends on nothing but the value).
+    else if (representation === 'literal-without-indexing' && VARYING.has(name) && nameIndex !== 0 && nameIndex === staticEntry?.nameIndex)
+      this.#lastLiteral.set(name, { value, bytes: Buffer.from(writer.buffer.subarray(start, writer.length)), valueHuffman });
     codings?.push({ name, value, representation, index: nameIndex === 0 ? null : nameIndex, nameHuffman, valueHuffman });
   }
 

@@ -75,6 +75,11 @@ export class ByteWriter {
     this.length += this.buffer.write(text, this.length, 'latin1');
   }
 
+  bytes(octets: Buffer): void {
+    this.reserve(octets.length);
+    this.length += octets.copy(this.buffer, this.length);
+  }
+
   /** The written octets, copied out so the writer can be reused. */
   take(): Buffer {
     const result = Buffer.from(this.buffer.subarray(0, this.length));

@@ -15,6 +15,34 @@ function roundTrip(fields: [string, string][], encoder = new HpackEncoder(), dec
 const representations = (codings: FieldCoding[]) => codings.map((coding) => coding.representation);
 
 describe('the encoder policy', () => {
+  test('a repeated varying value (Date, ETag) is sent as the same literal, copied, never indexed; a new value is coded afresh', () => {
+    const encoder = new HpackEncoder();
+    const decoder = new HpackDecoder();
+    const first: [string, string][] = [
+      ['date', 'Sat, 05 Dec 2026 01:02:03 GMT'],
+      ['etag', '"5f3a-19c2b"'],
+      ['content-length', '1234'],
+    ];
+    const once = roundTrip(first, encoder, decoder);
+    const again = roundTrip(first, encoder, decoder);
+    assert.ok(again.block.equals(once.block), 'the same bytes the second time');
+    assert.deepEqual(again.codings, once.codings);
+    assert.deepEqual(representations(again.codings), Array(3).fill('literal-without-indexing'));
+    assert.equal(encoder.tableSize, 0);
+    const next: [string, string][] = [
+      ['date', 'Sat, 05 Dec 2026 01:02:04 GMT'],
+      ['etag', '"5f3a-19c2b"'],
+      ['content-length', '99'],
+    ];
+    const changed = roundTrip(next, encoder, decoder);
+    assert.ok(!changed.block.equals(once.block));
+    // A fresh encoder codes the new values to the same bytes: nothing stale was copied.
+    assert.ok(changed.block.equals(new HpackEncoder().encode(next)));
+    // A copy is described (for --trace) as the coding it copies.
+    assert.deepEqual(again.codings, roundTrip(first).codings);
+    assert.deepEqual(changed.codings, roundTrip(next).codings);
+  });
+
   test('sensitive fields are never indexed (§7.1.3): credentials, set-cookie and short cookies', () => {
     const encoder = new HpackEncoder();
     const decoder = new HpackDecoder();
