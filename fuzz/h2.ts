@@ -8,11 +8,10 @@
  * A failing input is written to fuzz/findings/ and the run exits 1. The fast suite runs a short,
  * seeded round (test/core/h2/fuzz.test.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { H2Connection } from '../src/core/h2/connection.js';
 import { CLIENT_PREFACE, type Frame, serializeFrame } from '../src/core/h2/frames.js';
 import { HpackDecoder, HpackEncoder } from '../src/core/h2/hpack/index.js';
+import { fuzzCommand, makeRandom } from './common.js';
 
 const encoder = new HpackEncoder();
 const GET = encoder.encode([
@@ -68,18 +67,6 @@ const SEED_BYTES = SEEDS.map((frames) => Buffer.concat(frames.map(serializeFrame
 const INTERESTING = [[0], [0xff], [0, 0, 0], [0x7f, 0xff, 0xff, 0xff], [0x80, 0, 0, 0], [0, 0, 0, 1, 0x5]].map((bytes) =>
   Buffer.from(bytes),
 );
-
-/** A small, seedable PRNG (mulberry32), so that a finding can be replayed from its seed. */
-function makeRandom(seed: number): (limit: number) => number {
-  let state = seed >>> 0;
-  return (limit) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * limit);
-  };
-}
 
 function mutate(input: Buffer, random: (limit: number) => number): Buffer {
   let bytes = Buffer.from(input);
@@ -152,24 +139,7 @@ export function runH2Fuzz({
   return { inputs, failure: null };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const index = args.indexOf(name);
-    return index === -1 ? fallback : Number(args[index + 1]);
-  };
-  const minutes = option('--minutes', 1);
-  const seed = option('--seed', Date.now() % 2 ** 31);
-  console.log(`fuzz h2: ${minutes} minute(s), seed ${seed}`);
-  const result = runH2Fuzz({ seconds: minutes * 60, seed });
-  if (result.failure === null) {
-    console.log(`fuzz h2: ${result.inputs.toLocaleString('en-US')} inputs, no finding`);
-  } else {
-    const folder = fileURLToPath(new URL('../../fuzz/findings/', import.meta.url));
-    mkdirSync(folder, { recursive: true });
-    const file = `${folder}h2-${seed}.bin`;
-    writeFileSync(file, result.failure.input);
-    console.error(`fuzz h2: finding after ${result.inputs} inputs, saved to ${file}\n${result.failure.message}`);
-    process.exit(1);
-  }
-}
+fuzzCommand(import.meta.url, 'fuzz h2', 'inputs', (options) => {
+  const { inputs, failure } = runH2Fuzz(options);
+  return { inputs, finding: failure && { ...failure, stem: 'h2' } };
+});

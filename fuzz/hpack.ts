@@ -9,9 +9,8 @@
  * seeded round (test/core/h2/hpack/fuzz.test.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { HpackDecoder, HpackEncoder, HpackError } from '../src/core/h2/hpack/index.js';
+import { fuzzCommand, makeRandom } from './common.js';
 
 const encoder = new HpackEncoder();
 const SEEDS: Buffer[] = [
@@ -41,18 +40,6 @@ SEEDS.push(
 const INTERESTING = [[0x80], [0xbe], [0x20], [0x3f, 0xe1, 0x1f], [0x40], [0x00], [0x10], [0x7f], [0xff], [0xff, 0xff, 0xff, 0xff]].map(
   (bytes) => Buffer.from(bytes),
 );
-
-/** A small, seedable PRNG (mulberry32), so that a finding can be replayed from its seed. */
-function makeRandom(seed: number): (limit: number) => number {
-  let state = seed >>> 0;
-  return (limit) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * limit);
-  };
-}
 
 function mutate(input: Buffer, random: (limit: number) => number): Buffer {
   let bytes = Buffer.from(input);
@@ -123,24 +110,7 @@ export function runHpackFuzz({
   return { inputs, failure: null };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const index = args.indexOf(name);
-    return index === -1 ? fallback : Number(args[index + 1]);
-  };
-  const minutes = option('--minutes', 1);
-  const seed = option('--seed', Date.now() % 2 ** 31);
-  console.log(`fuzz hpack: ${minutes} minute(s), seed ${seed}`);
-  const result = runHpackFuzz({ seconds: minutes * 60, seed });
-  if (result.failure === null) {
-    console.log(`fuzz hpack: ${result.inputs.toLocaleString('en-US')} blocks, no finding`);
-  } else {
-    const folder = fileURLToPath(new URL('../../fuzz/findings/', import.meta.url));
-    mkdirSync(folder, { recursive: true });
-    const file = `${folder}hpack-${seed}.bin`;
-    writeFileSync(file, result.failure.input);
-    console.error(`fuzz hpack: finding after ${result.inputs} blocks, saved to ${file}\n${result.failure.message}`);
-    process.exit(1);
-  }
-}
+fuzzCommand(import.meta.url, 'fuzz hpack', 'blocks', (options) => {
+  const { inputs, failure } = runHpackFuzz(options);
+  return { inputs, finding: failure && { ...failure, stem: 'hpack' } };
+});

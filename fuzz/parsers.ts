@@ -8,8 +8,7 @@
  * A failing input is written to fuzz/findings/ and the run exits 1. `npm test` runs a short, seeded
  * round of the same loop (test/fuzz.test.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fuzzCommand, makeRandom } from './common.js';
 import { HttpProtocolError, RequestReader, ResponseReader } from '../src/index.js';
 
 const SEEDS = [
@@ -53,48 +52,33 @@ const INTERESTING = [
   '\x16\x03\x01',
 ].map((text) => Buffer.from(text, 'latin1'));
 
-/** A small, seedable PRNG (mulberry32), so that a finding can be replayed from its seed. */
-function makeRandom(seed: number): (limit: number) => number {
-  let state = seed >>> 0;
-  return (limit) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * limit;
-  };
-}
-
 function mutate(input: Buffer, random: (limit: number) => number): Buffer {
   let bytes = Buffer.from(input);
-  const rounds = 1 + Math.floor(random(4));
+  const rounds = 1 + random(4);
   for (let round = 0; round < rounds; round++) {
-    const at = Math.floor(random(bytes.length + 1));
-    switch (Math.floor(random(6))) {
+    const at = random(bytes.length + 1);
+    switch (random(6)) {
       case 0: // flip a byte
-        if (bytes.length > 0) bytes[Math.min(at, bytes.length - 1)] = Math.floor(random(256));
+        if (bytes.length > 0) bytes[Math.min(at, bytes.length - 1)] = random(256);
         break;
       case 1: // insert something interesting
-        bytes = Buffer.concat([bytes.subarray(0, at), INTERESTING[Math.floor(random(INTERESTING.length))]!, bytes.subarray(at)]);
+        bytes = Buffer.concat([bytes.subarray(0, at), INTERESTING[random(INTERESTING.length)]!, bytes.subarray(at)]);
         break;
       case 2: // delete a run
-        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + Math.floor(random(8)))]);
+        bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1 + random(8))]);
         break;
       case 3: {
         // repeat a run (long lines, many fields)
-        const run = bytes.subarray(at, at + 1 + Math.floor(random(20)));
-        const repeated = Buffer.alloc(Math.floor(random(3000)), run.length > 0 ? run : 'a');
+        const run = bytes.subarray(at, at + 1 + random(20));
+        const repeated = Buffer.alloc(random(3000), run.length > 0 ? run : 'a');
         bytes = Buffer.concat([bytes.subarray(0, at), repeated, bytes.subarray(at)]);
         break;
       }
       case 4: // splice another seed in
-        bytes = Buffer.concat([bytes.subarray(0, at), SEEDS[Math.floor(random(SEEDS.length))]!]);
+        bytes = Buffer.concat([bytes.subarray(0, at), SEEDS[random(SEEDS.length)]!]);
         break;
       default: // random bytes
-        bytes = Buffer.concat([
-          bytes.subarray(0, at),
-          Buffer.from(Array.from({ length: Math.floor(random(16)) }, () => Math.floor(random(256)))),
-        ]);
+        bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from(Array.from({ length: random(16) }, () => random(256)))]);
     }
   }
   return bytes;
@@ -143,7 +127,7 @@ function split(bytes: Buffer, random: (limit: number) => number): Buffer[] {
   const pieces: Buffer[] = [];
   let start = 0;
   while (start < bytes.length) {
-    const length = 1 + Math.floor(random(Math.min(64, bytes.length - start)));
+    const length = 1 + random(Math.min(64, bytes.length - start));
     pieces.push(bytes.subarray(start, start + length));
     start += length;
   }
@@ -169,7 +153,7 @@ export function runFuzz({
   const deadline = Date.now() + seconds * 1000;
   let inputs = 0;
   while (Date.now() < deadline && inputs < maxInputs) {
-    const input = mutate(SEEDS[Math.floor(random(SEEDS.length))]!, random);
+    const input = mutate(SEEDS[random(SEEDS.length)]!, random);
     for (const kind of ['request', 'response'] as const) {
       inputs++;
       try {
@@ -184,26 +168,10 @@ export function runFuzz({
   return { inputs, failure: null };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const option = (name: string, fallback: number) => {
-    const index = args.indexOf(name);
-    return index === -1 ? fallback : Number(args[index + 1]);
+fuzzCommand(import.meta.url, 'fuzz', 'inputs', (options) => {
+  const { inputs, failure } = runFuzz(options);
+  return {
+    inputs,
+    finding: failure && { input: failure.input, stem: failure.kind, message: `(${failure.kind} reader)\n${failure.message}` },
   };
-  const minutes = option('--minutes', 1);
-  const seed = option('--seed', Date.now() % 2 ** 31);
-  console.log(`fuzz: ${minutes} minute(s), seed ${seed}`);
-  const result = runFuzz({ seconds: minutes * 60, seed });
-  if (result.failure === null) {
-    console.log(`fuzz: ${result.inputs.toLocaleString('en-US')} inputs, no finding`);
-  } else {
-    const folder = fileURLToPath(new URL('../../fuzz/findings/', import.meta.url));
-    mkdirSync(folder, { recursive: true });
-    const file = `${folder}${result.failure.kind}-${seed}.bin`;
-    writeFileSync(file, result.failure.input);
-    console.error(
-      `fuzz: finding after ${result.inputs} inputs (${result.failure.kind} reader), saved to ${file}\n${result.failure.message}`,
-    );
-    process.exit(1);
-  }
-}
+});

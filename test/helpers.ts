@@ -1,6 +1,6 @@
 /** Shared helpers for the end-to-end tests: servers on ephemeral loopback ports, raw sockets, the CLI. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -187,4 +187,40 @@ export async function startPythonServer(root: string): Promise<BackgroundProcess
   const process_ = startProcess('python3', ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', root]);
   const match = await process_.waitFor(/port (\d+)/);
   return Object.assign(process_, { port: Number(match[1]) });
+}
+
+/**
+ * nginx run with `config` (written into `prefix`) as one process we stop by its PID; resolves once
+ * its port accepts connections (100 tries, 50 ms apart). `stop` also removes the prefix.
+ */
+export async function runNginx(prefix: { path: string; remove(): void }, config: string, port: number): Promise<{ stop(): Promise<void> }> {
+  const configPath = join(prefix.path, 'nginx.conf');
+  writeFileSync(configPath, config);
+  const child: ChildProcess = spawn('nginx', ['-p', prefix.path, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    prefix.remove();
+  };
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return { stop };
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stop();
+  throw new Error(`nginx did not start: ${stderr}`);
 }

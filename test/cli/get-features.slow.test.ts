@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { type IncomingMessage, type ServerResponse, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -16,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { request } from '../../src/index.js';
 import { VERSION } from '../../src/version.js';
-import { type CommandResult, commandExists, makeTempDir, runCli, runCommand, startPythonServer } from '../helpers.js';
+import { type CommandResult, commandExists, makeTempDir, runCli, runCommand, startPythonServer, runNginx } from '../helpers.js';
 import { assertOneLine, readAll, splitResponse } from '../net/client/helpers.js';
 
 /** Every run is bounded twice: by --max-time inside, and by runCli's kill timer outside. */
@@ -951,36 +950,8 @@ http {
   }
 }
 `;
-  const configPath = join(prefix.path, 'nginx.conf');
-  writeFileSync(configPath, config);
-  const child: ChildProcess = spawn('nginx', ['-p', prefix.path, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    prefix.remove();
-  };
-  // Bounded wait for the port: 100 tries, 50 ms apart.
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) return { port, root, stop };
-    if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await stop();
-  throw new Error(`nginx did not start: ${stderr}`);
+  const { stop } = await runNginx(prefix, config, port);
+  return { port, root, stop };
 }
 
 const hasNginx = commandExists('nginx') || existsSync('/usr/sbin/nginx');

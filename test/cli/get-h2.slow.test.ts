@@ -4,14 +4,13 @@
  * protocol, -w '%{http_version}', --trace showing frames, exit codes for HTTP/2 failures.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { type IncomingHttpHeaders, type ServerHttp2Stream, createSecureServer, createServer } from 'node:http2';
-import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commandExists, makeTempDir, runCli, runCommand } from '../helpers.js';
+import { commandExists, makeTempDir, runCli, runCommand, runNginx } from '../helpers.js';
 
 function pattern(size: number, seed = 0): Buffer {
   const bytes = Buffer.alloc(size);
@@ -221,35 +220,8 @@ http {
   }
 }
 `;
-  const configPath = join(prefix.path, 'nginx.conf');
-  writeFileSync(configPath, config);
-  const child: ChildProcess = spawn('nginx', ['-p', prefix.path, '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    prefix.remove();
-  };
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (up) return { port, root, stop };
-    if (child.exitCode !== null) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await stop();
-  throw new Error(`nginx did not start: ${stderr}`);
+  const { stop } = await runNginx(prefix, config, port);
+  return { port, root, stop };
 }
 
 const hasNginx = commandExists('nginx') || existsSync('/usr/sbin/nginx');

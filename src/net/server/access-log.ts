@@ -15,6 +15,32 @@ export interface AccessLogEntry {
   durationMs: number;
 }
 
+/**
+ * The entry for one answer, as either protocol's driver logs it: `request` is null when no request
+ * could be read (its method and target are then "-").
+ */
+export function accessEntry(
+  remoteAddress: string,
+  request: { method: string; target: string; fields: { get(name: string): string | undefined } } | null,
+  version: string,
+  status: number,
+  bytesSent: number,
+  startTime: number,
+): AccessLogEntry {
+  return {
+    remoteAddress,
+    time: new Date(),
+    method: request?.method ?? '-',
+    target: request?.target ?? '-',
+    version,
+    status,
+    bytesSent,
+    referer: request?.fields.get('referer'),
+    userAgent: request?.fields.get('user-agent'),
+    durationMs: performance.now() - startTime,
+  };
+}
+
 export type LogFormat = 'common' | 'combined' | 'json';
 
 function pad(value: number): string {

@@ -22,7 +22,7 @@ import type { RequestHead } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
 import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
-import type { AccessLogEntry } from './access-log.js';
+import { type AccessLogEntry, accessEntry } from './access-log.js';
 import { BodySender, releasePlan } from './body-sender.js';
 import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
@@ -484,19 +484,7 @@ export class ServerConnection {
   #log(answer: Answer, status: number, bytesSent: number): void {
     const onAccess = this.#settings.onAccess;
     if (onAccess === undefined) return;
-    const head = answer.head;
-    onAccess({
-      remoteAddress: this.#remoteAddress,
-      time: new Date(),
-      method: head?.method ?? '-',
-      target: head?.target ?? '-',
-      version: head?.version ?? '1.1',
-      status,
-      bytesSent,
-      referer: head?.fields.get('referer'),
-      userAgent: head?.fields.get('user-agent'),
-      durationMs: performance.now() - answer.startTime,
-    });
+    onAccess(accessEntry(this.#remoteAddress, answer.head, answer.head?.version ?? '1.1', status, bytesSent, answer.startTime));
   }
 }
 

@@ -26,6 +26,7 @@ import { type FieldPair, type RequestPseudo, fieldsToSend } from '../../core/h2/
 import { decideResponseFraming } from '../../core/connection.js';
 import { ConnectionTrace } from '../../core/connection-trace.js';
 import { type ResponsePlan, bodyLength, errorPlan, isPrepared } from '../../core/response-plan.js';
+import { accessEntry } from './access-log.js';
 import { releasePlan } from './body-sender.js';
 import { httpDateNow } from './clock.js';
 import { type ConnectionSettings, type IncomingRequest, askHandler } from './connection.js';
@@ -514,18 +515,6 @@ export class H2ServerConnection {
   #log(answer: StreamAnswer): void {
     const onAccess = this.#settings.onAccess;
     if (onAccess === undefined) return;
-    const request = answer.request;
-    onAccess({
-      remoteAddress: this.#remoteAddress,
-      time: new Date(),
-      method: request?.method ?? '-',
-      target: request?.target ?? '-',
-      version: '2.0',
-      status: answer.status,
-      bytesSent: answer.bytesSent,
-      referer: request?.fields.get('referer'),
-      userAgent: request?.fields.get('user-agent'),
-      durationMs: performance.now() - answer.startTime,
-    });
+    onAccess(accessEntry(this.#remoteAddress, answer.request, '2.0', answer.status, answer.bytesSent, answer.startTime));
   }
 }
