@@ -9,7 +9,7 @@
  * So a big file on one stream cannot starve the others, and the socket's buffer holds at most one
  * frame beyond its high-water mark.
  *
- * Timers (one at a time, the first that applies):
+ * Waits (one at a time, the first that applies; a WaitTimer as for HTTP/1.1, so no timer is made per stream):
  *   preface   headersMs from the connection until the client's preface and SETTINGS
  *   idle      keepAliveMs without an open stream: GOAWAY NO_ERROR, then close
  *   stall     stallMs during which streams have bytes to send but the peer's window stays shut
@@ -32,6 +32,7 @@ import { httpDateNow } from './clock.js';
 import { type ConnectionSettings, type IncomingRequest, askHandler } from './connection.js';
 import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { BytesSource, type DataSource, FileSource, StreamSource } from './h2-body.js';
+import { WaitTimer } from './wait-timer.js';
 
 export interface H2ConnectionSettings extends ConnectionSettings {
   h2Limits?: Partial<H2Limits> | undefined;
@@ -87,8 +88,7 @@ export class H2ServerConnection {
   /** A flush is due at the end of this turn of the event loop (see #flushSoon). */
   #isFlushDue = false;
   #shuttingDown = false;
-  #waitingFor: Wait | null = null;
-  #waitTimer: NodeJS.Timeout | null = null;
+  readonly #waits = new WaitTimer<Wait>((waitingFor) => this.#onWaitOver(waitingFor));
 
   /** `initialBytes`: what was read before the connection was known to be HTTP/2 (h2c's preface). */
   constructor(
@@ -124,7 +124,7 @@ export class H2ServerConnection {
     socket.on('drain', () => this.#onDrain());
     socket.setTimeout(settings.timeouts.stallMs);
     socket.on('close', () => this.#onClose());
-    this.#wait('preface', settings.timeouts.headersMs);
+    this.#waits.start('preface', settings.timeouts.headersMs);
     this.#flush();
     if (initialBytes !== null && initialBytes.length > 0) this.#onData(initialBytes);
   }
@@ -413,7 +413,7 @@ export class H2ServerConnection {
   #closeConnection(): void {
     if (this.#ending) return;
     this.#ending = true;
-    this.#stopWait();
+    this.#waits.dispose();
     this.#flush();
     for (const streamId of [...this.#answers.keys()]) this.#endAnswer(streamId, true);
     const socket = this.#socket;
@@ -436,7 +436,7 @@ export class H2ServerConnection {
   }
 
   #onClose(): void {
-    this.#stopWait();
+    this.#waits.dispose();
     this.#traceFrames();
     for (const streamId of [...this.#answers.keys()]) this.#endAnswer(streamId, true);
     this.#trace?.closed();
@@ -445,7 +445,7 @@ export class H2ServerConnection {
   /** stallMs without a read or a write: a peer that stops reading while streams are open is let go. */
   #onInactive(): void {
     // A shut window is the stall timer's to judge (it says why with GOAWAY); this is a peer that does not read.
-    if (this.#waitingFor === 'stall') return;
+    if (this.#waits.waitingFor === 'stall') return;
     if (this.#answers.size > 0 || this.#ending) this.#socket.destroy();
   }
 
@@ -454,13 +454,13 @@ export class H2ServerConnection {
     if (this.#ending || this.#socket.destroyed) return;
     const { headersMs, keepAliveMs, stallMs } = this.#settings.timeouts;
     if (!this.#core.prefaceReceived) {
-      this.#wait('preface', headersMs);
+      this.#waits.start('preface', headersMs);
     } else if (this.#answers.size === 0) {
-      this.#wait('idle', keepAliveMs);
+      this.#waits.start('idle', keepAliveMs);
     } else if (this.#isStalled()) {
-      this.#wait('stall', stallMs);
+      this.#waits.start('stall', stallMs);
     } else {
-      this.#stopWait();
+      this.#waits.stop();
     }
   }
 
@@ -476,23 +476,7 @@ export class H2ServerConnection {
     return ready && !this.#awaitingDrain;
   }
 
-  /** A running wait of the same kind is not extended (a trickling peer cannot keep pushing it back). */
-  #wait(waitingFor: Wait, ms: number): void {
-    if (this.#waitingFor === waitingFor) return;
-    this.#stopWait();
-    this.#waitingFor = waitingFor;
-    this.#waitTimer = setTimeout(() => this.#onWaitTimer(waitingFor), ms);
-  }
-
-  #stopWait(): void {
-    if (this.#waitTimer !== null) clearTimeout(this.#waitTimer);
-    this.#waitTimer = null;
-    this.#waitingFor = null;
-  }
-
-  #onWaitTimer(waitingFor: Wait): void {
-    this.#waitTimer = null;
-    this.#waitingFor = null;
+  #onWaitOver(waitingFor: Wait): void {
     if (this.#socket.destroyed) return;
     switch (waitingFor) {
       case 'preface':
