@@ -26,7 +26,7 @@ import type { Connection, ConnectionListener, Route } from './connection.js';
 import { type Agent, decideReuse, parseKeepAliveTimeout } from './pool.js';
 import type { ClientResponse, RequestOptions, Timings } from './request.js';
 import { ClientError, protocolError, socketError } from './errors.js';
-import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, PhaseTimer } from './timeouts.js';
+import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, type PhaseTimer } from './timeouts.js';
 
 /** What is sent in one exchange: it changes along redirects. */
 export interface RequestPlan {
@@ -88,7 +88,7 @@ export class Exchange implements ConnectionListener {
   readonly #reader: ResponseReader;
   readonly #throttle: Throttle | null;
   readonly #timings: Timings;
-  /** The headers and body clocks. */
+  /** The headers and body clocks: the connection's, lent to this exchange until it ends. */
   readonly #clock: PhaseTimer;
   #state: ExchangeState = 'waiting';
   #response: { status: number; framing: BodyFraming; keepAlive: boolean; fields: Fields } | null = null;
@@ -121,7 +121,7 @@ export class Exchange implements ConnectionListener {
     const rate = context.options.maxBytesPerSecond;
     this.#throttle = rate === undefined ? null : new Throttle(rate);
     const { headersTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.headersMs, bodyTimeoutMs = DEFAULT_CLIENT_TIMEOUTS.bodyMs } = context.options;
-    this.#clock = new PhaseTimer(headersTimeoutMs, bodyTimeoutMs, (error) => this.#fail(error));
+    this.#clock = connection.clockFor(headersTimeoutMs, bodyTimeoutMs, (error) => this.#fail(error));
     const connected = connection.details.timings;
     this.#timings = reused
       ? { nameLookup: 0, connect: 0, appConnect: 0, firstByte: 0, total: null }
@@ -406,7 +406,7 @@ export class Exchange implements ConnectionListener {
   }
 
   #cleanUp(): void {
-    this.#clock.stop();
+    this.#clock.rest();
     if (this.#onAbort !== null) this.#context.signal.removeEventListener('abort', this.#onAbort);
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;
