@@ -468,6 +468,9 @@ class ExchangeResponse implements ClientResponse {
 /** A body nobody reads must not crash the process when it fails: readers still get the error from the stream. */
 function ignoreError(): void {}
 
+/** The Readable's own count of buffered bytes, which ResponseBody's readableLength adds its held chunks to. */
+const readableBufferLength = Object.getOwnPropertyDescriptor(Readable.prototype, 'readableLength')!.get! as (this: Readable) => number;
+
 /**
  * The body of a response: a Readable, whose hooks into its exchange are methods rather than
  * closures and listeners, with an async iterator of its own. `for await` is how bodies are read
@@ -475,13 +478,34 @@ function ignoreError(): void {}
  * five events) cost more per small response than the rest of the client's work: 1,000 GETs took
  * 549 ms with it against 428 ms with consumeBody. This one waits for the exchange to say that
  * something changed (data, the end, destruction) and reads what the stream holds.
+ *
+ * Held chunks. A delivered chunk goes into the Readable's buffer (push) only when the stream
+ * machinery has asked for data (_read: read(), 'data', pipe…); until then it is held here, and our
+ * iterator takes it straight from here. A small body read with `for await` thus never goes through
+ * push() and read() with their 'readable' and read-ahead ticks. Order is kept because held chunks
+ * always come after what the Readable buffers: _read moves every held chunk into it, and a chunk
+ * is pushed directly only while _read waits, when nothing is held. readableLength counts both.
+ *
+ *   [ Readable's buffer (older) ][ #held (newer) ] ← deliver()
  */
 class ResponseBody extends Readable {
   readonly #exchange: Exchange;
   /** Wakes an iterator waiting for data, the end or an error. */
   #wake: (() => void) | null = null;
-  /** The exchange pushed the end (push(null)). */
+  /** The exchange delivered the whole body. */
   #complete = false;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  /** _read asked for data and nothing was pushed since: the next chunk goes into the Readable at once. */
+  #pullPending = false;
+
+  static {
+    Object.defineProperty(ResponseBody.prototype, 'readableLength', {
+      get(this: ResponseBody) {
+        return readableBufferLength.call(this) + this.#heldBytes;
+      },
+    });
+  }
 
   constructor(exchange: Exchange) {
     super();
@@ -489,24 +513,45 @@ class ResponseBody extends Readable {
     this.on('error', ignoreError);
   }
 
-  /** Pushes body bytes; false when the buffer is full (backpressure). */
+  /** Takes body bytes; false when what waits to be read is more than the high-water mark (backpressure). */
   deliver(data: Buffer): boolean {
-    const wantsMore = this.push(data);
+    if (this.#pullPending) {
+      this.#pullPending = false;
+      const wantsMore = this.push(data);
+      this.#wakeUp();
+      return wantsMore;
+    }
+    this.#held.push(data);
+    this.#heldBytes += data.length;
     this.#wakeUp();
-    return wantsMore;
+    return this.readableLength < this.readableHighWaterMark;
   }
 
   complete(): void {
     this.#complete = true;
-    this.push(null);
+    if (this.#pullPending) {
+      this.#pullPending = false;
+      this.push(null);
+    }
     this.#wakeUp();
   }
 
   override _read(): void {
+    if (this.#held.length > 0 || this.#complete) {
+      const held = this.#held;
+      this.#held = [];
+      this.#heldBytes = 0;
+      for (const chunk of held) this.push(chunk);
+      if (this.#complete) this.push(null);
+      return;
+    }
+    this.#pullPending = true;
     this.#exchange.bodyWanted();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#exchange.bodyDestroyed();
     this.#wakeUp();
     callback(error);
@@ -516,22 +561,38 @@ class ResponseBody extends Readable {
     return this.#chunks();
   }
 
+  /** The next chunk: from the Readable's buffer first (filled when someone used the stream), then held ones; null when neither has any. */
+  #next(): Buffer | null {
+    if (readableBufferLength.call(this) > 0) return this.read() as Buffer | null;
+    const chunk = this.#held.shift();
+    if (chunk === undefined) return null;
+    this.#heldBytes -= chunk.length;
+    if (!this.#complete && this.#heldBytes < this.readableHighWaterMark) this.#exchange.bodyWanted();
+    return chunk;
+  }
+
   /** As Node's iterator: the chunks, then done; the stream's error thrown; a loop left early destroys the stream. */
   async *#chunks(): AsyncGenerator<Buffer, undefined, undefined> {
     let ended = false;
     try {
       for (;;) {
-        const chunk = this.destroyed ? null : (this.read() as Buffer | null);
+        const chunk = this.destroyed ? null : this.#next();
         if (chunk !== null) {
           yield chunk;
           continue;
         }
         if (this.errored !== null) throw this.errored;
-        if (this.#complete && this.readableLength === 0) {
+        if (this.#complete) {
           ended = true;
+          // As after Node's own iterator, the stream has ended ('end', then 'close' with autoDestroy).
+          if (!this.readableEnded) {
+            this.push(null);
+            this.read();
+          }
           return undefined;
         }
         if (this.destroyed) throw Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+        this.#exchange.bodyWanted();
         await new Promise<void>((resolve) => (this.#wake = resolve));
       }
     } finally {
