@@ -1,7 +1,7 @@
 /**
  * One exchange of the client: a request written on a connection and its response read with the
  * core's ResponseReader. The promise of run() settles at the final response head; the body follows
- * as a Readable (ResponseBody) or through consumeBody, and failures after the head go there.
+ * as a Readable (ResponseBody, response.ts) or through consumeBody, and failures after the head go there.
  *
  * Memory. Plain TCP sockets are read into memory the connection owns (ReadRegions, connection.ts), and
  * body chunks are views of it, never copies. Whether a region may be read into again depends on
@@ -15,18 +15,18 @@
  * reports the end of the response, decideReuse (pool.ts) says whether the connection goes back to
  * the pool or is closed.
  */
-import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { FieldLine, Fields } from '../../core/fields.js';
 import { type BodyFraming, announcedContentLength } from '../../core/framing.js';
 import type { HttpVersion } from '../../core/head-parser.js';
 import type { Limits } from '../../core/limits.js';
 import { ResponseReader } from '../../core/message-reader.js';
-import type { Connection, ConnectionDetails, ConnectionListener, Route } from './connection.js';
+import type { Connection, ConnectionListener, Route } from './connection.js';
 import { type Agent, decideReuse, parseKeepAliveTimeout } from './pool.js';
 import type { ClientResponse, RequestOptions, Timings } from './request.js';
 import { ClientError, protocolError, socketError } from './errors.js';
 import { DEFAULT_CLIENT_TIMEOUTS, NEVER_ABORTED, type PhaseTimer } from './timeouts.js';
+import { ExchangeResponse, ResponseBody } from './response.js';
 
 /** What is sent in one exchange: it changes along redirects. */
 export interface RequestPlan {
@@ -413,197 +413,5 @@ export class Exchange implements ConnectionListener {
     if (this.#throttleTimer !== null) clearTimeout(this.#throttleTimer);
     this.#throttleTimer = null;
     this.#connection.detach();
-  }
-}
-
-/**
- * The response an HTTP/1.1 exchange resolves with. A class rather than an object literal: V8 tracks
- * the objects of a literal by where they were made, and once most of a site's objects outlive a
- * young-generation collection it allocates them straight in the old generation ("pretenuring"), where
- * a response that died still holds its fields, body and exchange through every minor collection
- * until the next full one (measured: about a third of what 1,000 sequential GETs allocated was
- * promoted this way).
- */
-class ExchangeResponse implements ClientResponse {
-  readonly status: number;
-  readonly reason: string;
-  readonly version: HttpVersion;
-  readonly fields: Fields;
-  body: Readable;
-  readonly url: string;
-  redirects = 0;
-  readonly connection: ConnectionDetails & { reused: boolean };
-  readonly timings: Timings;
-  readonly #exchange: Exchange;
-
-  constructor(
-    exchange: Exchange,
-    status: number,
-    reason: string,
-    version: HttpVersion,
-    fields: Fields,
-    body: Readable,
-    connection: ConnectionDetails & { reused: boolean },
-  ) {
-    this.#exchange = exchange;
-    this.status = status;
-    this.reason = reason;
-    this.version = version;
-    this.fields = fields;
-    this.body = body;
-    this.url = exchange.url;
-    this.connection = connection;
-    this.timings = exchange.timings;
-  }
-
-  get bodyBytesReceived(): number {
-    return this.#exchange.bodyBytes;
-  }
-
-  consumeBody(write: (chunk: Buffer) => void): Promise<void> {
-    return this.#exchange.consumeBody(write);
-  }
-}
-
-/** A body nobody reads must not crash the process when it fails: readers still get the error from the stream. */
-function ignoreError(): void {}
-
-/** The Readable's own count of buffered bytes, which ResponseBody's readableLength adds its held chunks to. */
-const readableBufferLength = Object.getOwnPropertyDescriptor(Readable.prototype, 'readableLength')!.get! as (this: Readable) => number;
-
-/**
- * The body of a response: a Readable, whose hooks into its exchange are methods rather than
- * closures and listeners, with an async iterator of its own. `for await` is how bodies are read
- * (the README shows it), and Node's generic iterator (a generator, plus end-of-stream watchers on
- * five events) cost more per small response than the rest of the client's work: 1,000 GETs took
- * 549 ms with it against 428 ms with consumeBody. This one waits for the exchange to say that
- * something changed (data, the end, destruction) and reads what the stream holds.
- *
- * Held chunks. A delivered chunk goes into the Readable's buffer (push) only when the stream
- * machinery has asked for data (_read: read(), 'data', pipe…); until then it is held here, and our
- * iterator takes it straight from here. A small body read with `for await` thus never goes through
- * push() and read() with their 'readable' and read-ahead ticks. Order is kept because held chunks
- * always come after what the Readable buffers: _read moves every held chunk into it, and a chunk
- * is pushed directly only while _read waits, when nothing is held. readableLength counts both.
- *
- *   [ Readable's buffer (older) ][ #held (newer) ] ← deliver()
- */
-class ResponseBody extends Readable {
-  readonly #exchange: Exchange;
-  /** Wakes an iterator waiting for data, the end or an error. */
-  #wake: (() => void) | null = null;
-  /** The exchange delivered the whole body. */
-  #complete = false;
-  #held: Buffer[] = [];
-  #heldBytes = 0;
-  /** _read asked for data and nothing was pushed since: the next chunk goes into the Readable at once. */
-  #pullPending = false;
-
-  static {
-    Object.defineProperty(ResponseBody.prototype, 'readableLength', {
-      get(this: ResponseBody) {
-        return readableBufferLength.call(this) + this.#heldBytes;
-      },
-    });
-  }
-
-  constructor(exchange: Exchange) {
-    super();
-    this.#exchange = exchange;
-    this.on('error', ignoreError);
-  }
-
-  /** Takes body bytes; false when what waits to be read is more than the high-water mark (backpressure). */
-  deliver(data: Buffer): boolean {
-    if (this.#pullPending) {
-      this.#pullPending = false;
-      const wantsMore = this.push(data);
-      this.#wakeUp();
-      return wantsMore;
-    }
-    this.#held.push(data);
-    this.#heldBytes += data.length;
-    this.#wakeUp();
-    return this.readableLength < this.readableHighWaterMark;
-  }
-
-  complete(): void {
-    this.#complete = true;
-    if (this.#pullPending) {
-      this.#pullPending = false;
-      this.push(null);
-    }
-    this.#wakeUp();
-  }
-
-  override _read(): void {
-    if (this.#held.length > 0 || this.#complete) {
-      const held = this.#held;
-      this.#held = [];
-      this.#heldBytes = 0;
-      for (const chunk of held) this.push(chunk);
-      if (this.#complete) this.push(null);
-      return;
-    }
-    this.#pullPending = true;
-    this.#exchange.bodyWanted();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.#held = [];
-    this.#heldBytes = 0;
-    this.#exchange.bodyDestroyed();
-    this.#wakeUp();
-    callback(error);
-  }
-
-  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
-    return this.#chunks();
-  }
-
-  /** The next chunk: from the Readable's buffer first (filled when someone used the stream), then held ones; null when neither has any. */
-  #next(): Buffer | null {
-    if (readableBufferLength.call(this) > 0) return this.read() as Buffer | null;
-    const chunk = this.#held.shift();
-    if (chunk === undefined) return null;
-    this.#heldBytes -= chunk.length;
-    if (!this.#complete && this.#heldBytes < this.readableHighWaterMark) this.#exchange.bodyWanted();
-    return chunk;
-  }
-
-  /** As Node's iterator: the chunks, then done; the stream's error thrown; a loop left early destroys the stream. */
-  async *#chunks(): AsyncGenerator<Buffer, undefined, undefined> {
-    let ended = false;
-    try {
-      for (;;) {
-        const chunk = this.destroyed ? null : this.#next();
-        if (chunk !== null) {
-          yield chunk;
-          continue;
-        }
-        if (this.errored !== null) throw this.errored;
-        if (this.#complete) {
-          ended = true;
-          // As after Node's own iterator, the stream has ended ('end', then 'close' with autoDestroy).
-          if (!this.readableEnded) {
-            this.push(null);
-            this.read();
-          }
-          return undefined;
-        }
-        if (this.destroyed) throw Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
-        this.#exchange.bodyWanted();
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-      }
-    } finally {
-      if (!ended) this.destroy();
-    }
-  }
-
-  #wakeUp(): void {
-    const wake = this.#wake;
-    if (wake === null) return;
-    this.#wake = null;
-    wake();
   }
 }
