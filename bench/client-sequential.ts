@@ -5,7 +5,8 @@
  *   node dist/bench/client-sequential.js URL COUNT
  *
  * Prints one line of JSON: the milliseconds from the first request to the last body byte (process
- * start-up and module loading excluded, connection set-up and JIT warm-up included), how many
+ * start-up and module loading excluded, connection set-up and JIT warm-up included), the CPU time
+ * (user + system) per request over the same span in µs, how many
  * answers were 200 with the expected body length, and how many connections the agent opened.
  */
 import { performance } from 'node:perf_hooks';
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   const agent = new Agent();
   let good = 0;
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   try {
     for (let i = 0; i < count; i++) {
       const response = await request(url, { agent });
@@ -30,7 +32,9 @@ async function main(): Promise<void> {
     agent.close();
   }
   const elapsedMs = performance.now() - started;
-  process.stdout.write(`${JSON.stringify({ elapsedMs, good, connections: agent.connectionsOpened })}\n`);
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuMicrosPerRequest = (cpu.user + cpu.system) / count;
+  process.stdout.write(`${JSON.stringify({ elapsedMs, cpuMicrosPerRequest, good, connections: agent.connectionsOpened })}\n`);
 }
 
 main().catch((error: Error) => {

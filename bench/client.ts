@@ -153,6 +153,8 @@ interface Timed {
   processSeconds: number;
   /** From the request to the last byte, as the client itself reports it (-w %{time_total}): start-up left out. */
   transferSeconds: number;
+  /** The library script's own CPU time (user + system) per request over the same span, in µs. */
+  cpuMicrosPerRequest?: number;
 }
 
 interface Contender {
@@ -236,7 +238,7 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
     sockhttp: {
       time: () => {
         const result = run(process.execPath, [SEQUENTIAL, url, String(REQUESTS), String(SMALL_BYTES)]);
-        const report = JSON.parse(result.stdout) as { elapsedMs: number; good: number; connections: number };
+        const report = JSON.parse(result.stdout) as { elapsedMs: number; cpuMicrosPerRequest: number; good: number; connections: number };
         expect(
           result.status === 0 && report.good === REQUESTS && report.connections === 1,
           `the library script: ${REQUESTS} × 200 on one connection`,
@@ -247,6 +249,7 @@ function sequentialGets(url: string): Record<'curl' | 'sockhttp' | 'sockhttp get
           cpuSeconds: result.cpuSeconds,
           processSeconds: result.seconds,
           transferSeconds: report.elapsedMs / 1000,
+          cpuMicrosPerRequest: report.cpuMicrosPerRequest,
         };
       },
       check: () => {
@@ -356,8 +359,10 @@ async function main(): Promise<void> {
     );
 
     const rows: string[][] = [];
+    const notes: string[] = [];
     for (const workload of workloads) {
       const times = new Map<string, { seconds: number[]; cpu: number[]; process: number[]; transfer: number[] }>();
+      const libraryCpu: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         for (const [name, contender] of Object.entries(workload.contenders)) {
           const result = contender.time();
@@ -367,6 +372,7 @@ async function main(): Promise<void> {
           entry.cpu.push(result.cpuSeconds);
           entry.process.push(result.processSeconds);
           times.set(name, entry);
+          if (result.cpuMicrosPerRequest !== undefined) libraryCpu.push(result.cpuMicrosPerRequest);
         }
       }
       const curl = times.get('curl')!;
@@ -388,11 +394,17 @@ async function main(): Promise<void> {
             : '',
         ]);
       }
+      if (libraryCpu.length > 0) {
+        notes.push(
+          `${workload.title}: the library's CPU per request (process.cpuUsage, first request to last byte, JIT warm-up included): ${median(libraryCpu).toFixed(0)} µs; curl's whole process: ${((median(curl.cpu) / REQUESTS) * 1e6).toFixed(0)} µs per request.`,
+        );
+      }
       console.log(`  done: ${workload.title} (${workload.note})`);
     }
     const header = ['workload', 'curl', 'sockhttp', 'sockhttp / curl', 'target', 'CPU curl / sockhttp', '-w %{time_total} curl / sockhttp'];
     const lines = [header, header.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`);
     console.log(`\n${lines.join('\n')}\n`);
+    for (const note of notes) console.log(note);
     console.log(
       `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${availableParallelism()} CPUs; medians of ${ROUNDS} round(s); time ratios, lower is better.`,
     );

@@ -14,7 +14,7 @@ import { serializeRequestHead } from '../../core/serializer.js';
 import { escapeBytes } from '../../core/trace.js';
 import { ClientError, socketError } from './errors.js';
 import { proxyAuthorization } from './proxy.js';
-import { DEFAULT_CLIENT_TIMEOUTS, connectDeadline } from './timeouts.js';
+import { DEFAULT_CLIENT_TIMEOUTS, PhaseTimer, connectDeadline } from './timeouts.js';
 
 // ---------------------------------------------------------------------------------------------
 // What a connection is
@@ -422,6 +422,8 @@ export class Connection {
   /** The details with `reused`, for responses: made once per connection and kind, not per response. */
   #described: { fresh?: ConnectionDetails & { reused: boolean }; reused?: ConnectionDetails & { reused: boolean } } = {};
   #listener: ConnectionListener | null = null;
+  /** The clocks of its exchanges, one after the other: made by the first, kept armed between them (PhaseTimer). */
+  #clock: PhaseTimer | null = null;
   readonly #closeHandlers = new Set<() => void>();
 
   constructor(socket: Socket, key: string, details: ConnectionDetails, regions: ReadRegions | null = null) {
@@ -439,6 +441,7 @@ export class Connection {
     socket.on('end', () => (this.#listener === null ? socket.destroy() : this.#listener.onEnd()));
     socket.on('error', (error: NodeJS.ErrnoException) => this.#listener?.onError(error));
     socket.on('close', () => {
+      this.#clock?.stop();
       this.#listener?.onClose();
       for (const handler of this.#closeHandlers) handler();
     });
@@ -448,6 +451,13 @@ export class Connection {
     const which = reused ? 'reused' : 'fresh';
     this.#described[which] ??= { ...this.details, reused };
     return this.#described[which];
+  }
+
+  /** The headers and body clocks for the exchange about to run on this connection; it calls rest() when done. */
+  clockFor(headersMs: number, bodyMs: number, onTimeout: (error: ClientError) => void): PhaseTimer {
+    if (this.#clock === null) this.#clock = new PhaseTimer(headersMs, bodyMs, onTimeout);
+    else this.#clock.reuse(headersMs, bodyMs, onTimeout);
+    return this.#clock;
   }
 
   attach(listener: ConnectionListener): void {

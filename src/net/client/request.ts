@@ -206,7 +206,7 @@ export async function request(url: string | URL, options: RequestOptions = {}): 
       since,
       limits: options.limits === undefined ? DEFAULT_RESPONSE_LIMITS : { ...DEFAULT_RESPONSE_LIMITS, ...options.limits },
     };
-    const target = parseUrl(url);
+    const target = parseUrl(url, options);
     const plan = firstPlan(target, options);
     // Most requests follow no redirect and retry nothing: one exchange, without the loops' promises.
     const isSingleExchange = options.followRedirects !== true && !((options.retries ?? 0) > 0);
@@ -230,7 +230,34 @@ async function consumeStream(body: Readable, write: (chunk: Buffer) => void): Pr
   for await (const chunk of body) write(chunk as Buffer);
 }
 
-function parseUrl(url: string | URL): URL {
+/**
+ * Parsed URLs by the string they came from, for requests whose URL object never reaches the
+ * caller's code (no hook that is handed it): a client polling or crawling asks for the same few
+ * URLs again and again, and new URL() (ada, then Node's JavaScript around it) is among the costliest
+ * steps of a small request until the JIT has warmed up. Keyed by the exact string; bounded: emptied
+ * when full. A URL object given by the caller is used as it is.
+ */
+const PARSED_URLS = new Map<string, URL>();
+const PARSED_URLS_MAX = 256;
+
+/** Whether the request's URL object is handed to any of the caller's hooks (which could change it). */
+function urlEscapes(options: RequestOptions): boolean {
+  return options.onEvent !== undefined || options.cookieHeader !== undefined || typeof options.proxy === 'function';
+}
+
+function parseUrl(url: string | URL, options: RequestOptions): URL {
+  if (typeof url === 'string' && !urlEscapes(options)) {
+    const known = PARSED_URLS.get(url);
+    if (known !== undefined) return known;
+    const parsed = checkedUrl(url);
+    if (PARSED_URLS.size >= PARSED_URLS_MAX) PARSED_URLS.clear();
+    PARSED_URLS.set(url, parsed);
+    return parsed;
+  }
+  return checkedUrl(url);
+}
+
+function checkedUrl(url: string | URL): URL {
   let parsed: URL;
   try {
     parsed = typeof url === 'string' ? new URL(url) : url;

@@ -97,17 +97,28 @@ export function connectDeadline(signal: AbortSignal, timeoutMs: number, where: s
 type Phase = 'head' | 'body' | 'paused' | 'stopped';
 
 /**
- * The headers and body clocks of one exchange, on one timer. The body clock is not restarted for
+ * The headers and body clocks of an exchange, on one timer. The body clock is not restarted for
  * every chunk (a timer update per read would cost more than the read): a chunk only notes the time,
  * and when the timer fires it looks at how long ago that was and waits for the rest if needed, the
  * way the server's connection timers work.
+ *
+ * An HTTP/1.1 connection keeps one PhaseTimer for all its exchanges (Connection.clockFor): between
+ * them it rests, with its timer still armed, and the next exchange uses that timer when it fires no
+ * later than the exchange's own limit. A timer that fires while nothing is timed lapses; one that
+ * fires before the current phase's limit is armed again for the rest. So a kept-alive connection
+ * sets a timer about once per timeout (300 s by default), not two per request (setTimeout and
+ * clearTimeout cost ~8% of the CPU of 1,000 small sequential GETs).
  */
 export class PhaseTimer {
-  readonly #headersMs: number;
-  readonly #bodyMs: number;
-  readonly #onTimeout: (error: ClientError) => void;
+  #headersMs: number;
+  #bodyMs: number;
+  #onTimeout: ((error: ClientError) => void) | null;
   #phase: Phase = 'stopped';
   #timer: NodeJS.Timeout | null = null;
+  /** performance.now() at which #timer fires (+∞ when none is armed). */
+  #timerAt = Number.POSITIVE_INFINITY;
+  /** performance.now() when the head phase started. */
+  #headSince = 0;
   /** performance.now() of the last sign of progress in the body phase. */
   #lastProgress = 0;
 
@@ -117,18 +128,26 @@ export class PhaseTimer {
     this.#onTimeout = onTimeout;
   }
 
+  /** The next exchange on the same connection: its limits and its failure; a timer still armed is kept. */
+  reuse(headersMs: number, bodyMs: number, onTimeout: (error: ClientError) => void): void {
+    this.#headersMs = headersMs;
+    this.#bodyMs = bodyMs;
+    this.#onTimeout = onTimeout;
+    this.#phase = 'stopped';
+  }
+
   /** The request is on its way: the final response head must arrive within headersMs. */
   startHead(): void {
     this.#phase = 'head';
-    this.#arm(this.#headersMs);
+    this.#headSince = performance.now();
+    this.#armBy(this.#headSince, this.#headersMs);
   }
 
   /** The final head arrived: from now on, body bytes must keep coming while they are wanted. */
   startBody(): void {
     this.#phase = 'body';
     this.#lastProgress = performance.now();
-    this.#clearTimer();
-    this.#arm(this.#bodyMs);
+    this.#armBy(this.#lastProgress, this.#bodyMs);
   }
 
   /** Body bytes arrived. */
@@ -146,44 +165,68 @@ export class PhaseTimer {
     if (this.#phase !== 'paused' && this.#phase !== 'body') return;
     this.#phase = 'body';
     this.#lastProgress = performance.now();
-    if (this.#timer === null) this.#arm(this.#bodyMs);
+    this.#armBy(this.#lastProgress, this.#bodyMs);
   }
 
+  /** Nothing is timed any more, and the timer is cleared (the exchange, or the connection, is over). */
   stop(): void {
-    this.#phase = 'stopped';
-    this.#clearTimer();
-  }
-
-  #arm(milliseconds: number): void {
-    if (!(milliseconds > 0 && milliseconds < Number.POSITIVE_INFINITY)) return;
-    this.#timer = setTimeout(() => this.#fire(), milliseconds);
-    this.#timer.unref(); // the socket keeps the process alive while it is wanted, not this timer
-  }
-
-  #clearTimer(): void {
+    this.rest();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** Between two exchanges of a connection: nothing is timed, the failure callback is dropped, the timer stays armed. */
+  rest(): void {
+    this.#phase = 'stopped';
+    this.#onTimeout = null;
+  }
+
+  /** Makes sure the timer fires no later than `milliseconds` after `from` (when the phase has a limit). */
+  #armBy(from: number, milliseconds: number): void {
+    if (!(milliseconds > 0 && milliseconds < Number.POSITIVE_INFINITY)) return;
+    const at = from + milliseconds;
+    if (this.#timer !== null) {
+      if (this.#timerAt <= at) return; // it fires first, and #fire waits for the rest
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, at - performance.now()));
+    this.#timer.unref(); // the socket keeps the process alive while it is wanted, not this timer
   }
 
   #fire(): void {
     this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
     switch (this.#phase) {
-      case 'head':
+      case 'head': {
+        if (!(this.#headersMs > 0 && this.#headersMs < Number.POSITIVE_INFINITY)) return;
+        const waitedMs = now - this.#headSince;
+        if (waitedMs < this.#headersMs) return this.#armBy(this.#headSince, this.#headersMs); // set for an earlier exchange
         this.#phase = 'stopped';
-        return this.#onTimeout(
+        return this.#timeOut(
           new ClientError('headers-timeout', `No response head within ${seconds(this.#headersMs)} of the request (the headers timeout)`),
         );
+      }
       case 'body': {
-        const idleMs = performance.now() - this.#lastProgress;
-        if (idleMs < this.#bodyMs) return this.#arm(this.#bodyMs - idleMs);
+        if (!(this.#bodyMs > 0 && this.#bodyMs < Number.POSITIVE_INFINITY)) return;
+        const idleMs = now - this.#lastProgress;
+        if (idleMs < this.#bodyMs) return this.#armBy(this.#lastProgress, this.#bodyMs);
         this.#phase = 'stopped';
-        return this.#onTimeout(
+        return this.#timeOut(
           new ClientError('body-timeout', `The body stalled: nothing arrived for ${seconds(this.#bodyMs)} (the body timeout)`),
         );
       }
       case 'paused': // resume() arms the timer again
-      case 'stopped':
+      case 'stopped': // resting between exchanges: the timer lapses
         return;
     }
+  }
+
+  #timeOut(error: ClientError): void {
+    const onTimeout = this.#onTimeout;
+    this.#onTimeout = null;
+    onTimeout?.(error);
   }
 }
