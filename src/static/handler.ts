@@ -61,6 +61,9 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT'
  * small page, which is also what a lab client doing a single read expects. Larger files stream.
  */
 const SMALL_FILE_BYTES = 64 * 1024;
+/** The codings a file may be sent in, shared rather than made for every request. */
+const NO_CODINGS: readonly Coding[] = Object.freeze([]);
+const ON_THE_FLY_CODINGS: readonly Coding[] = Object.freeze(['br', 'gzip']);
 const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
 /** Hot mid-size files in memory (hot-files.ts: with the evicted ones still being sent, about twice this). */
@@ -189,8 +192,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else
     // compression on the fly. Ranges always get the identity body: byte offsets into a compressed
     // stream made on the fly would not be stable. Live-reload pages are rewritten, so identity too.
-    const available: Coding[] =
-      wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
+    const available: readonly Coding[] =
+      wantsRange || live || (!description.compressesOnTheFly && description.precompressed.size === 0)
+        ? NO_CODINGS
+        : description.compressesOnTheFly
+          ? ON_THE_FLY_CODINGS
+          : [...description.precompressed.keys()];
     let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
     let source = description.source;
     if (coding !== null) {
@@ -219,7 +226,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
 
     if (status === 200) {
-      const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
+      const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now);
       if (precondition === 'not-modified') {
         if (spaFallback) return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
         chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY);
@@ -249,7 +256,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
     const sourceSize = source.identity.size;
     const ranges =
-      wantsRange && rangeStillApplies(request.fields, validators, Date.now())
+      wantsRange && rangeStillApplies(request.fields, validators, Date.now)
         ? decideRanges(request.fields.get('range'), sourceSize)
         : { kind: 'whole' as const };
     if (ranges.kind === 'unsatisfiable') return errorAnswer(416, [['Content-Range', `bytes */${sourceSize}`]]);

@@ -28,7 +28,7 @@ import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget
 import { serializeHead, wholeResponse } from './response-head.js';
 import { WaitTimer } from './wait-timer.js';
 import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
-import { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
+import { type IncomingRequest, type RequestHandler, handlerAnswer } from './request-handler.js';
 
 // Where the drivers and the public API have always found them.
 export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
@@ -257,7 +257,7 @@ export class ServerConnection {
             this.#ask(event.head);
             continue;
           case 'answer-with':
-            this.#answer = { head: this.#core.currentHead, startTime: performance.now() };
+            this.#answer = { head: this.#core.currentHead, startTime: this.#startTime() };
             this.#respond(this.#answer, errorPlan(event.status));
             continue;
         }
@@ -270,7 +270,7 @@ export class ServerConnection {
   /** Calls the handler. A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process. */
   #ask(head: RequestHead): void {
     this.#waits.stop();
-    const answer: Answer = { head, startTime: performance.now() };
+    const answer: Answer = { head, startTime: this.#startTime() };
     this.#answer = answer;
     const request: IncomingRequest = {
       method: head.method,
@@ -279,7 +279,9 @@ export class ServerConnection {
       fields: head.fields,
       remoteAddress: this.#remoteAddress,
     };
-    askHandler(this.#settings.handler, request, (plan) => this.#respondOrDestroy(answer, plan));
+    const plan = handlerAnswer(this.#settings.handler, request);
+    if (plan instanceof Promise) plan.then((later) => this.#respondOrDestroy(answer, later));
+    else this.#respondOrDestroy(answer, plan);
     // Still under way (a handler that answers later, a body sent from a file or a stream).
     if (this.#answer === answer) this.#guardStall();
   }
@@ -462,7 +464,7 @@ export class ServerConnection {
         }
         if (state !== 'head') return;
         this.#core.headTimedOut();
-        this.#answer = { head: null, startTime: performance.now() };
+        this.#answer = { head: null, startTime: this.#startTime() };
         this.#respond(this.#answer, errorPlan(408));
         return;
       case 'idle':
@@ -479,6 +481,11 @@ export class ServerConnection {
         this.#socket.destroy();
         return;
     }
+  }
+
+  /** When an answer began, for the access log's duration: not read from the clock when nothing is logged. */
+  #startTime(): number {
+    return this.#settings.onAccess === undefined ? 0 : performance.now();
   }
 
   #log(answer: Answer, status: number, bytesSent: number): void {
