@@ -66,6 +66,7 @@ describe('HttpServer: what a handler answers', () => {
     [
       'returns a thenable whose then() throws',
       (() => ({
+        // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
         then() {
           throw new Error('boom');
         },
@@ -73,6 +74,7 @@ describe('HttpServer: what a handler answers', () => {
     ],
     [
       'returns a thenable that resolves to nothing',
+      // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
       (() => ({ then: (resolve: (value: unknown) => void) => resolve(42) })) as unknown as RequestHandler,
     ],
   ];
