@@ -19,44 +19,21 @@
 import type { Socket } from 'node:net';
 import { ServerConnectionCore } from '../../core/connection.js';
 import type { RequestHead } from '../../core/head-parser.js';
-import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
-import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
-import { type AccessLogEntry, accessEntry } from './access-log.js';
-import { BodySender, releasePlan } from './body-sender.js';
-import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
+import { ConnectionTrace } from '../../core/connection-trace.js';
+import { accessEntry } from './access-log.js';
+import { BodySender, releasePlan, socketSink } from './body-sender.js';
+import type { ConnectionSettings } from './connection-settings.js';
+import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
 import { WaitTimer } from './wait-timer.js';
 import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
-import { type IncomingRequest, type RequestHandler, handlerAnswer } from './request-handler.js';
+import { type IncomingRequest, handlerAnswer } from './request-handler.js';
 
 // Where the drivers and the public API have always found them.
 export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
 export type { PrefaceHandler } from './h2c-preface.js';
-
-export interface ServerTimeouts {
-  /** A request head must arrive within this time of its first byte. */
-  headersMs: number;
-  /** An idle keep-alive connection is closed after this time. */
-  keepAliveMs: number;
-  /** A request or response that makes no progress for this long ends the connection. */
-  stallMs: number;
-}
-
-export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({ headersMs: 10_000, keepAliveMs: 5_000, stallMs: 30_000 });
-
-export interface ConnectionSettings {
-  handler: RequestHandler;
-  limits: Limits;
-  timeouts: ServerTimeouts;
-  onAccess: ((entry: AccessLogEntry) => void) | undefined;
-  /** When set, every byte in and out of the connection is traced (--trace). */
-  trace: TraceOptions | undefined;
-  /** File data in flight, shared with every other connection (default: the process's). */
-  fileDataBudget?: FileDataBudget | undefined;
-  /** Called once the connection's socket has closed (the listener's count of open connections). */
-  released?: ((connection: ServerConnection) => void) | undefined;
-}
+export { type ConnectionSettings, DEFAULT_TIMEOUTS, type ServerTimeouts } from './connection-settings.js';
 
 /** A body up to this size goes out in the same write as its head: one packet, one system call. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -136,20 +113,8 @@ export class ServerConnection {
   }
 
   #bodies(): BodySender {
-    if (this.#bodySender !== null) return this.#bodySender;
-    const socket = this.#socket;
-    this.#bodySender = new BodySender(
-      {
-        write: (bytes, onWritten) => this.#write(bytes, onWritten),
-        get destroyed() {
-          return socket.destroyed;
-        },
-        get writableNeedDrain() {
-          return socket.writableNeedDrain;
-        },
-        drainedOrClosed: () => drainedOrClosed(socket),
-        destroy: () => socket.destroy(),
-      },
+    this.#bodySender ??= new BodySender(
+      socketSink(this.#socket, (bytes, onWritten) => this.#write(bytes, onWritten)),
       this.#settings.fileDataBudget ?? SHARED_FILE_DATA_BUDGET,
     );
     return this.#bodySender;
@@ -503,16 +468,4 @@ function isEncrypted(socket: Socket): boolean {
 /** A socket error ends the connection; the 'close' that follows does the rest. */
 function destroySocket(this: Socket): void {
   this.destroy();
-}
-
-function drainedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
 }
