@@ -26,6 +26,7 @@ import { BodySender, releasePlan, socketSink } from './body-sender.js';
 import type { ConnectionSettings } from './connection-settings.js';
 import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
+import { holdUntilTurnEnds } from './turn-writes.js';
 import { WaitTimer } from './wait-timer.js';
 import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
 import { type IncomingRequest, handlerAnswer } from './request-handler.js';
@@ -298,6 +299,8 @@ export class ServerConnection {
       this.#respond(answer, errorPlan(500));
       return;
     }
+    // A response on a connection that stays open waits for the end of this turn (holdUntilTurnEnds).
+    if (inOneWrite && decision.connection === null && !this.#socket.writableNeedDrain) holdUntilTurnEnds(this.#socket);
     this.#write(message);
     if (!sendsBody) {
       releasePlan(plan);
