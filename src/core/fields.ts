@@ -74,6 +74,11 @@ export class Fields implements Iterable<FieldLine> {
   tokens(name: string): readonly string[] {
     const combined = this.get(name);
     if (combined === undefined) return NO_TOKENS;
+    if (!combined.includes(',')) {
+      // One element, as nearly always ("close", "chunked"): no lists to split, map and filter.
+      const token = combined.trim().toLowerCase();
+      return token.length > 0 ? [token] : NO_TOKENS;
+    }
     return combined
       .split(',')
       .map((element) => element.trim().toLowerCase())

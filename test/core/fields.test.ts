@@ -47,5 +47,15 @@ describe('Fields: lookups by name in any case', () => {
     assert.throws(() => (tokens as string[]).push('close'));
     assert.deepEqual(new Fields().tokens('connection'), []);
     assert.deepEqual(new Fields([['Connection', 'Keep-Alive, Upgrade']]).tokens('CONNECTION'), ['keep-alive', 'upgrade']);
+    assert.deepEqual(new Fields([['Connection', ' Close ']]).tokens('connection'), ['close']);
+    assert.deepEqual(new Fields([['Connection', ' \t']]).tokens('connection'), []);
+    assert.deepEqual(
+      new Fields([
+        ['Connection', 'close'],
+        ['Connection', 'Upgrade'],
+      ]).tokens('connection'),
+      ['close', 'upgrade'],
+    );
+    assert.deepEqual(new Fields([['Connection', ', close,,']]).tokens('connection'), ['close']);
   });
 });
