@@ -7,6 +7,8 @@
  *   npm run bench -- --quick      (1 round of 2 s: a smoke test)
  *   npm run bench -- --only a,c   (some workloads)
  *   npm run bench -- --only i,j,k,l (the HTTP/2 ones: h2load over h2c, sockhttp beside nginx's http2)
+ *   npm run bench -- --baseline DIR (also another build: DIR/bin/sockhttp.js, e.g. a copy of the
+ *                                    repository before a change, run in turn with the others)
  *
  * Before anything is timed, every server's answer to every URL is checked (status and length), so
  * a fast wrong answer can never win. Servers are pinned to CPU 0 and the load generator to CPU 1
@@ -29,6 +31,9 @@ const ROUNDS = QUICK ? 1 : 3;
 const SECONDS = QUICK ? 2 : 5;
 const onlyIndex = args.indexOf('--only');
 const ONLY = onlyIndex === -1 ? null : new Set(args[onlyIndex + 1]!.split(','));
+const baselineIndex = args.indexOf('--baseline');
+/** A copy of another build (its bin/ and dist/), to compare old and new in the same run. */
+const BASELINE = baselineIndex === -1 ? null : args[baselineIndex + 1]!;
 
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const PIN = has('taskset') && availableParallelism() >= 2;
@@ -36,7 +41,7 @@ const pinned = (cpu: string, command: string, commandArgs: string[]): [string, s
   PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 
 /** nginx+ofc is nginx with open_file_cache, as its users tune it: the peer to beat. */
-type ServerName = 'sockhttp' | 'nginx' | 'nginx+ofc' | 'node:http';
+type ServerName = 'sockhttp' | 'nginx' | 'nginx+ofc' | 'node:http' | 'sockhttp@baseline';
 
 interface RunningServer {
   name: ServerName;
@@ -87,9 +92,9 @@ async function startServer(name: ServerName, root: string, workers = 1, http2 = 
   let child: ChildProcess;
   let cleanup = () => {};
   const cpus = workers > 1 ? '0,1' : '0';
-  if (name === 'sockhttp') {
+  if (name === 'sockhttp' || name === 'sockhttp@baseline') {
     const [command, commandArgs] = pinned(cpus, process.execPath, [
-      join(REPO, 'bin/sockhttp.js'),
+      join(name === 'sockhttp' ? REPO : BASELINE!, 'bin/sockhttp.js'),
       'serve',
       root,
       '--port',
@@ -297,7 +302,7 @@ const WORKLOADS: Workload[] = [
 /** Medians per server for one workload. */
 type Figures = Map<ServerName, { value: number; p99: number; cpu: number }>;
 
-const PEERS: ServerName[] = ['nginx', 'nginx+ofc', 'node:http'];
+const PEERS: ServerName[] = ['nginx', 'nginx+ofc', 'node:http', ...(BASELINE === null ? [] : (['sockhttp@baseline'] as const))];
 
 /** One table row: our figure, each peer's, the ratios, p99 and CPU µs/req for everyone. */
 function row(title: string, unit: string, figures: Figures): string[] {
@@ -376,7 +381,12 @@ async function measureH2(running: RunningServer[], root: string, workloads: type
 
 async function main(): Promise<void> {
   if (!has('wrk')) throw new Error('wrk is needed (apt-get install wrk)');
-  const names: ServerName[] = ['sockhttp', ...(has('nginx') ? (['nginx', 'nginx+ofc'] as const) : []), 'node:http'];
+  const names: ServerName[] = [
+    'sockhttp',
+    ...(has('nginx') ? (['nginx', 'nginx+ofc'] as const) : []),
+    'node:http',
+    ...(BASELINE === null ? [] : (['sockhttp@baseline'] as const)),
+  ];
   if (!has('nginx')) console.log('nginx is not installed (apt-get install nginx): it is left out of this run.');
   const root = makeDocroot();
   const rows: string[][] = [];

@@ -22,6 +22,8 @@ export interface BodyDecoder {
 
 const NEED_MORE: DecodeStep = Object.freeze({ kind: 'need-more', consumed: 0 });
 
+const END_OF_LENGTH: DecodeStep = Object.freeze({ kind: 'end', consumed: 0, trailers: null });
+
 export class LengthDecoder implements BodyDecoder {
   #remaining: number;
 
@@ -30,7 +32,7 @@ export class LengthDecoder implements BodyDecoder {
   }
 
   decode(buffer: Buffer, offset: number): DecodeStep {
-    if (this.#remaining === 0) return { kind: 'end', consumed: 0, trailers: null };
+    if (this.#remaining === 0) return END_OF_LENGTH;
     const take = Math.min(buffer.length - offset, this.#remaining);
     if (take === 0) return NEED_MORE;
     this.#remaining -= take;

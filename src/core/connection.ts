@@ -142,8 +142,10 @@ export function decideServerReuse(facts: ReuseFacts): { keepAlive: true } | { ke
   }
   if (facts.expectsContinue && framing.kind !== 'none') return { keepAlive: false, reason: 'body-withheld' };
   if (facts.responseEndsAtClose) return { keepAlive: false, reason: 'length-by-close' };
-  return { keepAlive: true };
+  return KEEP_ALIVE;
 }
+
+const KEEP_ALIVE = Object.freeze({ keepAlive: true as const });
 
 /**
  * The framing of a response to `method` with `status` and a body of `bodyLength` bytes (null: not
@@ -354,7 +356,15 @@ export class ServerConnectionCore {
     });
     exchange.keepAlive = verdict.keepAlive;
     exchange.closeReason = verdict.keepAlive ? null : verdict.reason;
-    return { kind: 'send', ...decideResponseFraming(method, version, status, bodyLength, verdict.keepAlive) };
+    const framing = decideResponseFraming(method, version, status, bodyLength, verdict.keepAlive);
+    // Written out, not spread: a spread copies through a generic builtin on every response.
+    return {
+      kind: 'send',
+      sendsBody: framing.sendsBody,
+      contentLength: framing.contentLength,
+      isChunked: framing.isChunked,
+      connection: framing.connection,
+    };
   }
 
   /** The last byte of the answer has been written. */

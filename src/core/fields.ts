@@ -5,6 +5,8 @@
  */
 export type FieldLine = readonly [name: string, value: string];
 
+const NO_TOKENS: readonly string[] = Object.freeze([]);
+
 export class Fields implements Iterable<FieldLine> {
   readonly #lines: FieldLine[] = [];
   readonly #lowerNames: string[] = [];
@@ -23,16 +25,13 @@ export class Fields implements Iterable<FieldLine> {
   }
 
   has(name: string): boolean {
-    return this.#lowerNames.includes(name.toLowerCase());
+    return this.#indexOf(name, 0) !== -1;
   }
 
   /** Every value of the field, one per field line, in order. */
   getAll(name: string): string[] {
-    const lower = name.toLowerCase();
     const values: string[] = [];
-    for (let i = 0; i < this.#lowerNames.length; i++) {
-      if (this.#lowerNames[i] === lower) values.push(this.#lines[i]![1]);
-    }
+    for (let i = this.#indexOf(name, 0); i !== -1; i = this.#indexOf(name, i + 1)) values.push(this.#lines[i]![1]);
     return values;
   }
 
@@ -41,20 +40,45 @@ export class Fields implements Iterable<FieldLine> {
    * Set-Cookie cannot be combined that way; use getAll for it.
    */
   get(name: string): string | undefined {
-    const lower = name.toLowerCase();
     let combined: string | undefined;
-    for (let i = 0; i < this.#lowerNames.length; i++) {
-      if (this.#lowerNames[i] !== lower) continue;
+    for (let i = this.#indexOf(name, 0); i !== -1; i = this.#indexOf(name, i + 1)) {
       const value = this.#lines[i]![1];
       combined = combined === undefined ? value : `${combined}, ${value}`;
     }
     return combined;
   }
 
-  /** The comma-separated list elements of a field, trimmed and lowercased (for tokens such as Connection). */
-  tokens(name: string): string[] {
+  /**
+   * The index of the next line named `name` (any case) from `from`, or -1. A name of another length
+   * cannot match, so most lines are passed over without comparing a character, and `name` is
+   * lowercased only when a line of its length does not equal it as given: lookups come with
+   * lowercase literals ("host", "range"…), many times per request.
+   */
+  #indexOf(name: string, from: number): number {
+    const lowerNames = this.#lowerNames;
+    let lower: string | null = null;
+    for (let i = from; i < lowerNames.length; i++) {
+      const candidate = lowerNames[i]!;
+      if (candidate.length !== name.length) continue;
+      if (candidate === name) return i;
+      lower ??= name.toLowerCase();
+      if (candidate === lower) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * The comma-separated list elements of a field, trimmed and lowercased (for tokens such as
+   * Connection). A field that is absent gives one shared empty list: it is read, never changed.
+   */
+  tokens(name: string): readonly string[] {
     const combined = this.get(name);
-    if (combined === undefined) return [];
+    if (combined === undefined) return NO_TOKENS;
+    if (!combined.includes(',')) {
+      // One element, as nearly always ("close", "chunked"): no lists to split, map and filter.
+      const token = combined.trim().toLowerCase();
+      return token.length > 0 ? [token] : NO_TOKENS;
+    }
     return combined
       .split(',')
       .map((element) => element.trim().toLowerCase())

@@ -51,6 +51,9 @@ const EMPTY = Buffer.alloc(0);
 const NEED_MORE = Object.freeze({ type: 'need-more' as const });
 const PAUSED = Object.freeze({ type: 'paused' as const });
 const CLOSED = Object.freeze({ type: 'closed' as const });
+const END_WITHOUT_TRAILERS = Object.freeze({ type: 'end' as const, trailers: null });
+/** A body of no bytes has no state to keep: most requests share this one decoder. */
+const NO_BODY_DECODER = new LengthDecoder(0);
 
 abstract class MessageReader<Head> {
   protected readonly limits: Limits;
@@ -60,7 +63,7 @@ abstract class MessageReader<Head> {
   #offset = 0;
   #headScanResume = 0;
   #state: ReaderState = 'head';
-  #decoder: BodyDecoder = new LengthDecoder(0);
+  #decoder: BodyDecoder = NO_BODY_DECODER;
   #peerHasClosed = false;
   #error: HttpProtocolError | null = null;
   /** Empty lines skipped before the current request line (RFC 9112 §2.2), bounded by the limits. */
@@ -184,12 +187,17 @@ abstract class MessageReader<Head> {
     }
     const parsed = this.parseHead(buffer, this.#offset, scan.headEnd);
     this.#emptyLinesSkipped = 0;
-    this.#requestLine = newRequestLineProgress();
+    // Reset in place: one object per connection, not one per request.
+    const progress = this.#requestLine;
+    progress.checkedBytes = 0;
+    progress.part = 'method';
+    progress.partStart = 0;
     this.#offset = scan.headEnd;
     this.#headScanResume = scan.headEnd;
     this.#decoder = createDecoder(parsed.framing, this.limits);
     this.#state = 'body';
-    return { type: 'head', ...parsed };
+    // Written out, not spread: a spread copies through a generic builtin on every message.
+    return { type: 'head', head: parsed.head, framing: parsed.framing, keepAlive: parsed.keepAlive };
   }
 
   /**
@@ -232,14 +240,14 @@ abstract class MessageReader<Head> {
       this.#offset = 0;
       this.#headScanResume = 0;
     }
-    return { type: 'end', trailers };
+    return trailers === null ? END_WITHOUT_TRAILERS : { type: 'end', trailers };
   }
 }
 
 function createDecoder(framing: BodyFraming, limits: Limits): BodyDecoder {
   switch (framing.kind) {
     case 'none':
-      return new LengthDecoder(0);
+      return NO_BODY_DECODER;
     case 'length':
       return new LengthDecoder(framing.length);
     case 'chunked':

@@ -44,7 +44,7 @@ export type PreconditionResult = 'proceed' | 'not-modified' | 'precondition-fail
  * §13.2.2 prescribes: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since. A date field
  * that does not parse is ignored, as the RFC requires.
  */
-export function evaluatePreconditions(method: string, fields: Fields, validators: Validators, now: number): PreconditionResult {
+export function evaluatePreconditions(method: string, fields: Fields, validators: Validators, now: Now): PreconditionResult {
   const isRead = method === 'GET' || method === 'HEAD';
   const ifMatch = fields.get('if-match');
   if (ifMatch !== undefined) {
@@ -69,15 +69,23 @@ export function evaluatePreconditions(method: string, fields: Fields, validators
  * If-Range (RFC 9110 §13.1.5): the Range applies only if the validator still matches — an entity-tag
  * by strong comparison, or a date equal to Last-Modified. Otherwise the whole representation is sent.
  */
-export function rangeStillApplies(fields: Fields, validators: Validators, now: number): boolean {
+export function rangeStillApplies(fields: Fields, validators: Validators, now: Now): boolean {
   const ifRange = fields.get('if-range');
   if (ifRange === undefined) return true;
   const value = ifRange.trim();
   if (value.startsWith('"') || value.startsWith('W/')) return strongMatch(value, validators.etag);
-  const date = parseHttpDate(value, now);
+  const date = parseHttpDate(value, timeOf(now));
   return date !== null && date === validators.lastModified;
 }
 
-function parseOptionalDate(value: string | undefined, now: number): number | null {
-  return value === undefined ? null : parseHttpDate(value.trim(), now);
+function parseOptionalDate(value: string | undefined, now: Now): number | null {
+  return value === undefined ? null : parseHttpDate(value.trim(), timeOf(now));
 }
+
+/**
+ * The current time (for reading two-digit years in dates), or a clock to read it from only when a
+ * date is parsed: most requests carry no date precondition and need no clock at all.
+ */
+export type Now = number | (() => number);
+
+const timeOf = (now: Now): number => (typeof now === 'number' ? now : now());

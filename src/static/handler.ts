@@ -21,13 +21,12 @@
  * Where the speed comes from, in one place: a request path seen before is recalled with one stat per
  * event-loop turn (file-access.ts: StatsOfThisTurn) instead of being resolved and opened again; the
  * description and representations of each version of a file are made once; small files, hot
- * mid-size files (hot-files.ts) and compressed bodies are kept in memory (bounded caches keyed by
+ * mid-size files (hot-files.ts) and compressed bodies are kept in memory (file-bodies.ts: bounded caches keyed by
  * real path and identity), so a hot
  * small file is answered synchronously with fields the socket layer can reuse. None of it can serve
  * a stale or foreign file: every cached entry is tied to an identity taken from a verified
  * descriptor, and every use checks the path still stats to that identity.
  */
-import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { FieldLine } from '../core/fields.js';
@@ -35,18 +34,17 @@ import { type ResponsePlan, EMPTY_BODY, prepareResponse } from '../core/response
 import { BasicAuth } from '../site/auth.js';
 import { type RouteDecision, replaceFields } from '../site/rules.js';
 import type { ArchiveFormat } from './archive.js';
-import { type Coding, MAX_COMPRESS_BYTES, compress, negotiateCoding } from './compression.js';
+import { type Coding, MAX_COMPRESS_BYTES, negotiateCoding } from './compression.js';
 import { evaluatePreconditions, rangeStillApplies } from './conditional.js';
 import { FileAccess, type Source } from './file-access.js';
-import { BufferCache } from './file-index.js';
-import { HotFiles } from './hot-files.js';
+import { FileBodies } from './file-bodies.js';
 import { ContentTags } from './content-tags.js';
 import { statusForFsError } from './fs-errors.js';
 import { type ListingEntry, renderListing, renderListingJson } from './listing.js';
 import { type Located, Locator } from './locate.js';
 import { errorPageHtml, pageFields } from './pages.js';
 import { ALLOW, answerOptions, insertSnippet, partialBody, preparedAnswer, spaFields } from './plans.js';
-import { Descriptions, type FileDescription } from './representations.js';
+import { Descriptions } from './representations.js';
 import { type RangeDecision, decideRanges } from './range.js';
 import { encodePath, resolveTarget } from './resolve.js';
 
@@ -61,16 +59,9 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT'
  * small page, which is also what a lab client doing a single read expects. Larger files stream.
  */
 const SMALL_FILE_BYTES = 64 * 1024;
-const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
-const COMPRESSED_CACHE_BYTES = 32 * 1024 * 1024;
-/** Hot mid-size files in memory (hot-files.ts: with the evicted ones still being sent, about twice this). */
-const HOT_FILES_BYTES = 64 * 1024 * 1024;
-/**
- * Compressions on the fly running at once. Each takes a thread of libuv's pool (four by default,
- * shared with file reads) for up to a few hundred milliseconds on a large text file; a client asking
- * for many distinct large files must not take them all. Past the budget, the file is sent as it is.
- */
-const CONCURRENT_COMPRESSIONS = Math.max(1, Math.min(2, availableParallelism() - 1));
+/** The codings a file may be sent in, shared rather than made for every request. */
+const NO_CODINGS: readonly Coding[] = Object.freeze([]);
+const ON_THE_FLY_CODINGS: readonly Coding[] = Object.freeze(['br', 'gzip']);
 
 /** Archives written at once; more are answered 503. Each holds one file open and some CPU for gzip. */
 const CONCURRENT_ARCHIVES = 2;
@@ -129,46 +120,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   /** The fields of pages the server writes (errors, listings): no sniffing, a strict CSP, then --header. */
   const ownPageFields = pageFields(options.htmlSnippet !== undefined);
   const errorPlans = new Map<number, ResponsePlan>();
-  const contents = new BufferCache(CONTENT_CACHE_BYTES);
-  const onCacheLookup = options.onCacheLookup;
-  const compressed = new BufferCache(COMPRESSED_CACHE_BYTES);
-  const hotFiles = new HotFiles(access, HOT_FILES_BYTES);
-  let compressionsRunning = 0;
-
-  /** The whole content of a small file, from memory when this version of it was read before. */
-  function smallFileContent(source: Source, key: string): Buffer | Promise<Buffer> {
-    const cached = contents.peek(key);
-    onCacheLookup?.(cached !== undefined);
-    if (cached !== undefined) return cached;
-    let changedWhileRead = false;
-    return contents
-      .get(key, async () => {
-        const { bytes, unchanged } = await access.readWhole(source);
-        changedWhileRead = !unchanged;
-        return bytes;
-      })
-      .then((bytes) => {
-        if (changedWhileRead) contents.delete(key);
-        return bytes;
-      });
-  }
-
-  /** Whether a compression of `bodyKey` may start now: it is cached or under way, or the budget allows one more. */
-  function mayCompress(bodyKey: string): boolean {
-    return compressed.has(bodyKey) || compressionsRunning < CONCURRENT_COMPRESSIONS;
-  }
-
-  function compressOnce(description: FileDescription, bodyKey: string, coding: Coding): Promise<Buffer> {
-    return compressed.get(bodyKey, async () => {
-      compressionsRunning++;
-      try {
-        return await compress(await smallFileContent(description.source, description.contentKey), coding);
-      } finally {
-        compressionsRunning--;
-      }
-    });
-  }
-
+  const bodies = new FileBodies(access, options.onCacheLookup);
   /**
    * The plan for a file. A hot small file (its bytes in memory) is answered synchronously: no
    * promise, no microtask, on the path that most requests of a busy site take.
@@ -189,8 +141,12 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     // Choose the representation: a precompressed sibling first (made ahead, likely smaller), else
     // compression on the fly. Ranges always get the identity body: byte offsets into a compressed
     // stream made on the fly would not be stable. Live-reload pages are rewritten, so identity too.
-    const available: Coding[] =
-      wantsRange || live ? [] : description.compressesOnTheFly ? ['br', 'gzip'] : [...description.precompressed.keys()];
+    const available: readonly Coding[] =
+      wantsRange || live || (!description.compressesOnTheFly && description.precompressed.size === 0)
+        ? NO_CODINGS
+        : description.compressesOnTheFly
+          ? ON_THE_FLY_CODINGS
+          : [...description.precompressed.keys()];
     let coding = negotiateCoding(request.fields.get('accept-encoding'), available);
     let source = description.source;
     if (coding !== null) {
@@ -205,7 +161,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       return contentTags.compute(source).then(() => serveFile(request, found, status, spaFallback, true));
     }
     let chosen = descriptions.representation(description, coding ?? (live ? 'live' : 'identity'), source);
-    if (coding !== null && source === description.source && !mayCompress(chosen.bodyKey)) {
+    if (coding !== null && source === description.source && !bodies.mayCompress(chosen.bodyKey)) {
       coding = null; // the budget of compressions is spent: the identity body costs nothing
       chosen = descriptions.representation(description, 'identity', source);
     }
@@ -219,7 +175,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
     }
 
     if (status === 200) {
-      const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now());
+      const precondition = evaluatePreconditions(request.method, request.fields, validators, Date.now);
       if (precondition === 'not-modified') {
         if (spaFallback) return { status: 304, fields: notModifiedFields, body: EMPTY_BODY };
         chosen.notModified ??= prepareResponse(304, notModifiedFields, EMPTY_BODY);
@@ -232,10 +188,9 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
       spaFallback ? { status, fields, body: { kind: 'bytes', bytes } } : preparedAnswer(chosen, status, bytes);
 
     if (coding !== null && source === description.source) {
-      const bytes = compressed.peek(bodyKey);
-      onCacheLookup?.(bytes !== undefined);
+      const bytes = bodies.compressed(bodyKey);
       if (bytes !== undefined) return withBytes(bytes);
-      return compressOnce(description, bodyKey, coding).then(withBytes);
+      return bodies.compressOnce(description, bodyKey, coding).then(withBytes);
     }
     if (live) {
       // A new page each time: an ordinary plan, not a prepared one.
@@ -244,20 +199,20 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
         fields,
         body: { kind: 'bytes', bytes: Buffer.from(insertSnippet(page.toString('utf8'), options.htmlSnippet!), 'utf8') },
       });
-      const page = smallFileContent(source, bodyKey);
+      const page = bodies.smallFileContent(source, bodyKey);
       return Buffer.isBuffer(page) ? withSnippet(page) : page.then(withSnippet);
     }
     const sourceSize = source.identity.size;
     const ranges =
-      wantsRange && rangeStillApplies(request.fields, validators, Date.now())
+      wantsRange && rangeStillApplies(request.fields, validators, Date.now)
         ? decideRanges(request.fields.get('range'), sourceSize)
         : { kind: 'whole' as const };
     if (ranges.kind === 'unsatisfiable') return errorAnswer(416, [['Content-Range', `bytes */${sourceSize}`]]);
     if (ranges.kind === 'whole' && sourceSize <= SMALL_FILE_BYTES) {
-      const bytes = smallFileContent(source, bodyKey);
+      const bytes = bodies.smallFileContent(source, bodyKey);
       return Buffer.isBuffer(bytes) ? withBytes(bytes) : bytes.then(withBytes);
     }
-    const hot = ranges.kind === 'whole' ? hotFiles.bytesFor(source, bodyKey) : undefined;
+    const hot = ranges.kind === 'whole' ? bodies.hot(source, bodyKey) : undefined;
     if (hot !== undefined) return withBytes(hot);
     // Each part of multipart/byteranges says the type the whole would have had (a configured one included).
     const partType =

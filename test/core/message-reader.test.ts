@@ -108,6 +108,56 @@ describe('RequestReader: what a head event says', () => {
     );
   });
 
+  test('each request line is checked from its own start: garbage after a long first request is refused at once', () => {
+    // The progress of the request-line check is kept per reader and reset for each request: a
+    // progress left over from the first (longer) line would skip the second one's first bytes.
+    const reader = new RequestReader();
+    reader.push(bytes('GET /a-rather-long-path-for-a-first-request HTTP/1.1\r\nHost: a\r\n\r\nG\x01'));
+    assert.equal(reader.next().type, 'head');
+    assert.equal(reader.next().type, 'end');
+    reader.resume();
+    assert.throws(
+      () => reader.next(),
+      (error: unknown) => error instanceof HttpProtocolError && error.code === 'bad-method',
+    );
+  });
+
+  test('requests without a body, between requests with one, each read exactly their own body', () => {
+    // Requests without a body share one decoder: it must hold no state that a later request sees.
+    const wire = [
+      'GET /1 HTTP/1.1\r\nHost: a\r\n\r\n',
+      'POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc',
+      'GET /3 HTTP/1.1\r\nHost: a\r\n\r\n',
+      'POST /4 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nde',
+      'GET /5 HTTP/1.1\r\nHost: a\r\n\r\n',
+    ].join('');
+    const reader = new RequestReader();
+    reader.push(bytes(wire));
+    const seen: string[] = [];
+    for (let i = 0; i < 40 && seen.length < 12; i++) {
+      const event = reader.next();
+      if (event.type === 'head') seen.push(`head ${event.head.target}`);
+      else if (event.type === 'body') seen.push(`body ${event.data.toString()}`);
+      else if (event.type === 'end') seen.push('end');
+      else if (event.type === 'paused') reader.resume();
+      else break;
+    }
+    assert.deepEqual(seen, [
+      'head /1',
+      'end',
+      'head /2',
+      'body abc',
+      'end',
+      'head /3',
+      'end',
+      'head /4',
+      'body de',
+      'end',
+      'head /5',
+      'end',
+    ]);
+  });
+
   test('resume() outside the paused state changes nothing', () => {
     const reader = new RequestReader();
     reader.resume();

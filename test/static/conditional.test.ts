@@ -324,3 +324,29 @@ function asctime(time: number): string {
   const day = String(date.getUTCDate()).padStart(2, ' ');
   return `${weekday.slice(0, 3)} ${month} ${day} ${clock} ${date.getUTCFullYear()}`;
 }
+
+describe('preconditions read the clock only to parse a date', () => {
+  const validators = makeValidators(MTIME_MS, 1234);
+  test('no date field: the clock is never read', () => {
+    let reads = 0;
+    const clock = () => {
+      reads++;
+      return NOW;
+    };
+    const fields = new Fields([['If-None-Match', '"nope"']]);
+    assert.equal(evaluatePreconditions('GET', fields, validators, clock), 'proceed');
+    assert.equal(evaluatePreconditions('GET', new Fields(), validators, clock), 'proceed');
+    assert.equal(rangeStillApplies(new Fields(), validators, clock), true);
+    assert.equal(reads, 0);
+  });
+
+  test('a date is read with the clock given as a function, as with its value', () => {
+    // An RFC 850 date has a two-digit year, read against the current time (RFC 9110 §5.6.7).
+    const rfc850 = 'Thursday, 04-Mar-21 05:06:07 GMT';
+    for (const now of [NOW, () => NOW]) {
+      const fields = new Fields([['If-Modified-Since', rfc850]]);
+      assert.equal(evaluatePreconditions('GET', fields, validators, now), 'not-modified');
+      assert.equal(rangeStillApplies(new Fields([['If-Range', rfc850]]), validators, now), true);
+    }
+  });
+});

@@ -9,6 +9,7 @@
  * when a plan can no longer be sent.
  */
 import { close as closeFd } from 'node:fs';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { FilePiece, ResponsePlan } from '../../core/response-plan.js';
 import { LAST_CHUNK, encodeChunk } from '../../core/serializer.js';
@@ -27,6 +28,33 @@ export interface BodySink {
   drainedOrClosed(): Promise<void>;
   /** Gives up on the connection: a body that cannot be completed must not look complete. */
   destroy(): void;
+}
+
+/** The sink of a connection's socket; `write` is the connection's own, so that --trace sees every byte. */
+export function socketSink(socket: Socket, write: BodySink['write']): BodySink {
+  return {
+    write,
+    get destroyed() {
+      return socket.destroyed;
+    },
+    get writableNeedDrain() {
+      return socket.writableNeedDrain;
+    },
+    drainedOrClosed: () => drainedOrClosed(socket),
+    destroy: () => socket.destroy(),
+  };
+}
+
+function drainedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }
 
 export class BodySender {

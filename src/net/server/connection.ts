@@ -19,44 +19,22 @@
 import type { Socket } from 'node:net';
 import { ServerConnectionCore } from '../../core/connection.js';
 import type { RequestHead } from '../../core/head-parser.js';
-import type { Limits } from '../../core/limits.js';
 import { type ResponsePlan, bodyLength, errorPlan } from '../../core/response-plan.js';
-import { ConnectionTrace, type TraceOptions } from '../../core/connection-trace.js';
-import { type AccessLogEntry, accessEntry } from './access-log.js';
-import { BodySender, releasePlan } from './body-sender.js';
-import { type FileDataBudget, SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
+import { ConnectionTrace } from '../../core/connection-trace.js';
+import { accessEntry } from './access-log.js';
+import { BodySender, releasePlan, socketSink } from './body-sender.js';
+import type { ConnectionSettings } from './connection-settings.js';
+import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { serializeHead, wholeResponse } from './response-head.js';
+import { holdUntilTurnEnds } from './turn-writes.js';
 import { WaitTimer } from './wait-timer.js';
 import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
-import { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
+import { type IncomingRequest, handlerAnswer } from './request-handler.js';
 
 // Where the drivers and the public API have always found them.
 export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
 export type { PrefaceHandler } from './h2c-preface.js';
-
-export interface ServerTimeouts {
-  /** A request head must arrive within this time of its first byte. */
-  headersMs: number;
-  /** An idle keep-alive connection is closed after this time. */
-  keepAliveMs: number;
-  /** A request or response that makes no progress for this long ends the connection. */
-  stallMs: number;
-}
-
-export const DEFAULT_TIMEOUTS: Readonly<ServerTimeouts> = Object.freeze({ headersMs: 10_000, keepAliveMs: 5_000, stallMs: 30_000 });
-
-export interface ConnectionSettings {
-  handler: RequestHandler;
-  limits: Limits;
-  timeouts: ServerTimeouts;
-  onAccess: ((entry: AccessLogEntry) => void) | undefined;
-  /** When set, every byte in and out of the connection is traced (--trace). */
-  trace: TraceOptions | undefined;
-  /** File data in flight, shared with every other connection (default: the process's). */
-  fileDataBudget?: FileDataBudget | undefined;
-  /** Called once the connection's socket has closed (the listener's count of open connections). */
-  released?: ((connection: ServerConnection) => void) | undefined;
-}
+export { type ConnectionSettings, DEFAULT_TIMEOUTS, type ServerTimeouts } from './connection-settings.js';
 
 /** A body up to this size goes out in the same write as its head: one packet, one system call. */
 const SMALL_BODY_BYTES = 64 * 1024;
@@ -136,20 +114,8 @@ export class ServerConnection {
   }
 
   #bodies(): BodySender {
-    if (this.#bodySender !== null) return this.#bodySender;
-    const socket = this.#socket;
-    this.#bodySender = new BodySender(
-      {
-        write: (bytes, onWritten) => this.#write(bytes, onWritten),
-        get destroyed() {
-          return socket.destroyed;
-        },
-        get writableNeedDrain() {
-          return socket.writableNeedDrain;
-        },
-        drainedOrClosed: () => drainedOrClosed(socket),
-        destroy: () => socket.destroy(),
-      },
+    this.#bodySender ??= new BodySender(
+      socketSink(this.#socket, (bytes, onWritten) => this.#write(bytes, onWritten)),
       this.#settings.fileDataBudget ?? SHARED_FILE_DATA_BUDGET,
     );
     return this.#bodySender;
@@ -257,7 +223,7 @@ export class ServerConnection {
             this.#ask(event.head);
             continue;
           case 'answer-with':
-            this.#answer = { head: this.#core.currentHead, startTime: performance.now() };
+            this.#answer = { head: this.#core.currentHead, startTime: this.#startTime() };
             this.#respond(this.#answer, errorPlan(event.status));
             continue;
         }
@@ -270,7 +236,7 @@ export class ServerConnection {
   /** Calls the handler. A handler that fails, or returns a plan that cannot be sent, costs its connection, never the process. */
   #ask(head: RequestHead): void {
     this.#waits.stop();
-    const answer: Answer = { head, startTime: performance.now() };
+    const answer: Answer = { head, startTime: this.#startTime() };
     this.#answer = answer;
     const request: IncomingRequest = {
       method: head.method,
@@ -279,7 +245,9 @@ export class ServerConnection {
       fields: head.fields,
       remoteAddress: this.#remoteAddress,
     };
-    askHandler(this.#settings.handler, request, (plan) => this.#respondOrDestroy(answer, plan));
+    const plan = handlerAnswer(this.#settings.handler, request);
+    if (plan instanceof Promise) plan.then((later) => this.#respondOrDestroy(answer, later));
+    else this.#respondOrDestroy(answer, plan);
     // Still under way (a handler that answers later, a body sent from a file or a stream).
     if (this.#answer === answer) this.#guardStall();
   }
@@ -331,6 +299,8 @@ export class ServerConnection {
       this.#respond(answer, errorPlan(500));
       return;
     }
+    // A response on a connection that stays open waits for the end of this turn (holdUntilTurnEnds).
+    if (inOneWrite && decision.connection === null && !this.#socket.writableNeedDrain) holdUntilTurnEnds(this.#socket);
     this.#write(message);
     if (!sendsBody) {
       releasePlan(plan);
@@ -462,7 +432,7 @@ export class ServerConnection {
         }
         if (state !== 'head') return;
         this.#core.headTimedOut();
-        this.#answer = { head: null, startTime: performance.now() };
+        this.#answer = { head: null, startTime: this.#startTime() };
         this.#respond(this.#answer, errorPlan(408));
         return;
       case 'idle':
@@ -481,6 +451,11 @@ export class ServerConnection {
     }
   }
 
+  /** When an answer began, for the access log's duration: not read from the clock when nothing is logged. */
+  #startTime(): number {
+    return this.#settings.onAccess === undefined ? 0 : performance.now();
+  }
+
   #log(answer: Answer, status: number, bytesSent: number): void {
     const onAccess = this.#settings.onAccess;
     if (onAccess === undefined) return;
@@ -496,16 +471,4 @@ function isEncrypted(socket: Socket): boolean {
 /** A socket error ends the connection; the 'close' that follows does the rest. */
 function destroySocket(this: Socket): void {
   this.destroy();
-}
-
-function drainedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
 }

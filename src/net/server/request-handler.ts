@@ -41,6 +41,29 @@ export function askHandler(handler: RequestHandler, request: IncomingRequest, de
   }
 }
 
+/**
+ * The handler's answer as a value: a plan at once when the handler answers at once, otherwise a
+ * promise of one that never rejects. The same rules as askHandler (a throw, a rejection or an answer
+ * that is not a plan becomes a 500), without a callback made for every request: the HTTP/1.1 driver
+ * answers most requests at once and has nothing to close over then.
+ */
+export function handlerAnswer(handler: RequestHandler, request: IncomingRequest): ResponsePlan | Promise<ResponsePlan> {
+  let plan: ResponsePlan | PromiseLike<ResponsePlan>;
+  try {
+    plan = handler(request);
+  } catch {
+    return errorPlan(500);
+  }
+  if (!isPromiseLike(plan)) return isPlan(plan) ? plan : errorPlan(500);
+  const later = plan;
+  return new Promise<ResponsePlan>((resolve) => {
+    later.then(
+      (resolved) => resolve(isPlan(resolved) ? resolved : errorPlan(500)),
+      () => resolve(errorPlan(500)),
+    );
+  }).catch(() => errorPlan(500)); // a thenable whose then() throws
+}
+
 /** Not `instanceof Promise`: a handler may return any thenable, or (from plain JavaScript) anything at all. */
 function isPromiseLike(answer: unknown): answer is PromiseLike<ResponsePlan> {
   return typeof (answer as { then?: unknown } | null | undefined)?.then === 'function';

@@ -13,6 +13,8 @@ const A = 'the first file\n';
 const B = 'the second file, a little longer\n';
 const C = 'the third\n';
 const ONE_MIB = patternBytes(1024 * 1024);
+/** Sent in one write with its head, and larger than a socket's high-water mark (16 KiB). */
+const FORTY_KIB = patternBytes(40 * 1024);
 const LARGE = patternBytes(32 * 1024 * 1024);
 
 let tree: ReturnType<typeof makeTempDir>;
@@ -20,7 +22,7 @@ let server: RunningServer;
 
 before(async () => {
   tree = makeTempDir();
-  writeTree(tree.path, { 'a.txt': A, 'b.txt': B, 'c.txt': C, 'one-mib.bin': ONE_MIB, 'large.bin': LARGE });
+  writeTree(tree.path, { 'a.txt': A, 'b.txt': B, 'c.txt': C, 'one-mib.bin': ONE_MIB, 'forty-kib.bin': FORTY_KIB, 'large.bin': LARGE });
   server = await startStaticServer(tree.path);
 });
 
@@ -107,6 +109,60 @@ describe('keep-alive and pipelining', () => {
       assert.equal(response.status, 200);
       assert.equal(response.body.toString(), index % 2 === 0 ? A : B, `response ${index}`);
     });
+  });
+});
+
+describe('responses held until the end of the event-loop turn (corked keep-alive responses)', () => {
+  test('pipelined responses larger than the socket buffer: each waits for the last to drain, all whole and in order', async () => {
+    // Held responses past the high-water mark make the connection wait for 'drain', which only
+    // comes once the held bytes are written at the end of the turn: it must come.
+    const count = 12;
+    const requests = Array.from({ length: count }, (_, index) =>
+      get(index % 3 === 0 ? '/a.txt' : '/forty-kib.bin', index === count - 1 ? 'Connection: close\r\n' : ''),
+    );
+    const received = await rawExchange(server.port, requests.join(''), { timeoutMs: 20_000 });
+    const { responses, rest } = parseResponses(received);
+    assert.equal(rest.length, 0);
+    assert.equal(responses.length, count);
+    responses.forEach((response, index) => {
+      assert.equal(response.status, 200, `response ${index}`);
+      assert.ok(response.body.equals(index % 3 === 0 ? Buffer.from(A) : FORTY_KIB), `response ${index}`);
+    });
+  });
+
+  test('many connections answered in the same turn each get their response, and stay open for the next', async () => {
+    const connections = await Promise.all(Array.from({ length: 20 }, () => RawConnection.open(server.port)));
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (const connection of connections) connection.write(get(round === 0 ? '/a.txt' : '/b.txt'));
+        const answers = await Promise.all(connections.map((connection) => connection.readResponse()));
+        for (const answer of answers) {
+          assert.equal(answer.status, 200);
+          assert.equal(answer.body.toString(), round === 0 ? A : B);
+          assert.equal(answer.field('connection'), undefined);
+        }
+      }
+    } finally {
+      for (const connection of connections) connection.destroy();
+    }
+  });
+
+  test('a HEAD and a 304 held with a GET in one packet: each framed right, in order', async () => {
+    const probe = await rawExchange(server.port, get('/a.txt', 'Connection: close\r\n'), { timeoutMs: 10_000 });
+    const etag = parseSingleResponse(probe).field('etag')!;
+    const wire =
+      `HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n` + get('/a.txt', `If-None-Match: ${etag}\r\n`) + get('/b.txt', 'Connection: close\r\n');
+    const { responses, rest } = parseResponses(await rawExchange(server.port, wire, { timeoutMs: 10_000 }), ['HEAD', 'GET', 'GET']);
+    assert.equal(rest.length, 0);
+    assert.deepEqual(
+      responses.map((response) => [response.status, response.body.toString()]),
+      [
+        [200, ''],
+        [304, ''],
+        [200, B],
+      ],
+    );
+    assert.equal(responses[0]!.field('content-length'), String(A.length));
   });
 });
 

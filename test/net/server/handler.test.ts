@@ -63,6 +63,20 @@ describe('HttpServer: what a handler answers', () => {
     ['gives a field that cannot be sent', () => ({ status: 200, fields: [['Bad Name', 'x']], body: { kind: 'empty' } })],
     ['returns nothing (plain JavaScript)', (() => undefined) as unknown as RequestHandler],
     ['resolves to nothing', (() => Promise.resolve(undefined)) as unknown as RequestHandler],
+    [
+      'returns a thenable whose then() throws',
+      (() => ({
+        // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
+        then() {
+          throw new Error('boom');
+        },
+      })) as unknown as RequestHandler,
+    ],
+    [
+      'returns a thenable that resolves to nothing',
+      // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
+      (() => ({ then: (resolve: (value: unknown) => void) => resolve(42) })) as unknown as RequestHandler,
+    ],
   ];
   for (const [what, handler] of broken) {
     test(`a handler that ${what}: 500, and the server goes on`, async () => {
@@ -75,6 +89,34 @@ describe('HttpServer: what a handler answers', () => {
       }
     });
   }
+});
+
+describe('HttpServer: the access log', () => {
+  test('with a log, each answer is logged with the time it took; without one, requests are answered alike', async () => {
+    // The clock is read for an answer only when there is a log to write it to: the durations must
+    // still be each answer's own (an answer given at once, in the same turn, takes next to nothing).
+    const entries: Array<{ target: string; durationMs: number }> = [];
+    const handler: RequestHandler = (request) =>
+      request.target === '/one' ? new Promise((resolve) => setTimeout(() => resolve(plan('later')), 40)) : plan('now');
+    const logged = createServer({ handler, onAccess: (entry) => entries.push({ target: entry.target, durationMs: entry.durationMs }) });
+    servers.push(logged);
+    const port = (await logged.listen(0, '127.0.0.1')).port;
+    assert.deepEqual(
+      responses(await rawExchange(port, twoRequests, { timeoutMs: 10_000 })).map((each) => each.status),
+      [200, 200],
+    );
+    assert.deepEqual(
+      entries.map((entry) => entry.target),
+      ['/one', '/two'],
+    );
+    assert.ok(entries[0]!.durationMs >= 30, `durationMs ${entries[0]!.durationMs}`);
+    assert.ok(entries[1]!.durationMs < entries[0]!.durationMs, `durations ${entries[0]!.durationMs} then ${entries[1]!.durationMs}`);
+    const unlogged = await serve(handler);
+    assert.deepEqual(
+      responses(await rawExchange(unlogged, twoRequests, { timeoutMs: 10_000 })).map((each) => each.status),
+      [200, 200],
+    );
+  });
 });
 
 describe('HttpServer: plans are sent as they are now', () => {
