@@ -1,5 +1,6 @@
 /**
- * The load benchmark: sockhttp beside nginx and a cached node:http server, on loopback, same
+ * The load benchmark: sockhttp beside nginx, a cached node:http server and the floor of node:net
+ * (a constant answer per request: what Node's own sockets cost), on loopback, same
  * generated docroot, same run. Every workload runs for each server in turn (A B C A B C …) for
  * several rounds; the table shows medians and the ratios sockhttp ÷ peer.
  *
@@ -41,7 +42,11 @@ const pinned = (cpu: string, command: string, commandArgs: string[]): [string, s
   PIN ? ['taskset', ['-c', cpu, command, ...commandArgs]] : [command, commandArgs];
 
 /** nginx+ofc is nginx with open_file_cache, as its users tune it: the peer to beat. */
-type ServerName = 'sockhttp' | 'nginx' | 'nginx+ofc' | 'node:http' | 'sockhttp@baseline';
+/**
+ * node:net floor is no server (bench/peers/node-net-floor.ts): a constant answer per request, the
+ * least Node's sockets cost, shown so that what sockhttp adds to them is on the table.
+ */
+type ServerName = 'sockhttp' | 'nginx' | 'nginx+ofc' | 'node:http' | 'node:net floor' | 'sockhttp@baseline';
 
 interface RunningServer {
   name: ServerName;
@@ -103,8 +108,9 @@ async function startServer(name: ServerName, root: string, workers = 1, http2 = 
       ...(workers > 1 ? ['--workers', String(workers)] : []),
     ]);
     child = spawn(command, commandArgs, { stdio: 'ignore' });
-  } else if (name === 'node:http') {
-    const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'dist/bench/peers/node-http-cached.js'), root, String(port)]);
+  } else if (name === 'node:http' || name === 'node:net floor') {
+    const peer = name === 'node:http' ? 'node-http-cached.js' : 'node-net-floor.js';
+    const [command, commandArgs] = pinned(cpus, process.execPath, [join(REPO, 'dist/bench/peers', peer), root, String(port)]);
     child = spawn(command, commandArgs, { stdio: 'ignore' });
   } else {
     const prefix = mkdtempSync(join(tmpdir(), 'sockhttp-bench-nginx-'));
@@ -302,7 +308,13 @@ const WORKLOADS: Workload[] = [
 /** Medians per server for one workload. */
 type Figures = Map<ServerName, { value: number; p99: number; cpu: number }>;
 
-const PEERS: ServerName[] = ['nginx', 'nginx+ofc', 'node:http', ...(BASELINE === null ? [] : (['sockhttp@baseline'] as const))];
+const PEERS: ServerName[] = [
+  'nginx',
+  'nginx+ofc',
+  'node:http',
+  'node:net floor',
+  ...(BASELINE === null ? [] : (['sockhttp@baseline'] as const)),
+];
 
 /** One table row: our figure, each peer's, the ratios, p99 and CPU µs/req for everyone. */
 function row(title: string, unit: string, figures: Figures): string[] {
@@ -385,6 +397,7 @@ async function main(): Promise<void> {
     'sockhttp',
     ...(has('nginx') ? (['nginx', 'nginx+ofc'] as const) : []),
     'node:http',
+    'node:net floor',
     ...(BASELINE === null ? [] : (['sockhttp@baseline'] as const)),
   ];
   if (!has('nginx')) console.log('nginx is not installed (apt-get install nginx): it is left out of this run.');
@@ -409,7 +422,7 @@ async function main(): Promise<void> {
     }
     if (!ONLY || ONLY.has('e')) {
       // One untimed download first: whoever goes first would otherwise pay for filling the page cache.
-      const downloaders = servers.filter((server) => server.name !== 'node:http');
+      const downloaders = servers.filter((server) => server.name !== 'node:http' && server.name !== 'node:net floor');
       downloadHuge(downloaders[0]!);
       const speeds = new Map<ServerName, number[]>();
       for (let round = 0; round < ROUNDS; round++) {
