@@ -29,7 +29,10 @@ const LOADED_ON_USE = {
  * set-up failed under EMFILE and the server stopped accepting (hardening.slow.test.ts, 2 runs in 10).
  * Nor node:perf_hooks: its performance.now() checks that `this` is the real object.
  */
-const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises'];
+const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises', 'node:timers/promises'];
+
+/** What node:perf_hooks and the global `performance` are in the bundles: performance.now() alone, without the module. */
+const PERFORMANCE = resolve('scripts', 'bundle-performance.mjs');
 
 /**
  * An ES module standing for `name`, which is required on first use: its default export and each
@@ -112,6 +115,7 @@ async function bundleCli() {
       context.onResolve({ filter: /^node:module$/ }, (args) =>
         args.kind === 'import-statement' ? { path: args.path, namespace: 'sockhttp-module' } : undefined,
       );
+      context.onResolve({ filter: /^node:perf_hooks$/ }, (args) => (args.kind === 'import-statement' ? { path: PERFORMANCE } : undefined));
       context.onLoad({ filter: /.*/, namespace: 'sockhttp-module' }, () => ({
         contents: 'export const createRequire = () => require;',
         loader: 'js',
@@ -152,6 +156,8 @@ async function bundleCli() {
         minifyWhitespace: true,
         minifySyntax: true,
         plugins: [plugin(entry === 'main')],
+        // The global `performance` too (read by the server and the pool without an import).
+        inject: [PERFORMANCE],
         external: LOADED_ON_USE[entry] ?? [],
       }),
     ),
@@ -172,6 +178,10 @@ async function bundleCli() {
       if (!text.includes(call)) throw new Error(`dist/cli/${entry}.js: no ${call} to hand to bin/sockhttp.js`);
       text = text.replaceAll(call, `__sockhttp.import(${JSON.stringify(path)})`);
     }
+    // createRequire(import.meta.url) is `require` in a bundle (see the plugin): the URL, made with
+    // node:url when first read, 0.6 ms of a start, is not needed for it.
+    text = text.replace(/\bcreateRequire\(__sockhttp\.url\)/g, 'createRequire()');
+    if (/[^\0-\x7f]/.test(text)) throw new Error(`dist/cli/${entry}.js: not ASCII (bin/sockhttp.js reads it as latin1)`);
     const leftover = /(?<![\w$.])import\((?!"\.)/.exec(text);
     if (leftover !== null) throw new Error(`dist/cli/${entry}.js: an import() bin/sockhttp.js cannot serve, at ${leftover.index}`);
     const id = createHash('sha256').update(text).digest('hex');
