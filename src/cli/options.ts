@@ -160,6 +160,31 @@ export function parseNumber(
   return value;
 }
 
+/**
+ * Calls `use` with process.stdout or process.stderr when something first reads it (at once if Node
+ * has not made it a lazy property). Node makes the stream on first read, and that costs: 2 ms for a
+ * pipe, whose net.Socket it builds. A command that may never write to it (serve's stdout until the
+ * first request, a `get -o FILE`) can still put its error listener on it before anyone writes.
+ */
+export function whenStdioMade(name: 'stdout' | 'stderr', use: (stream: NodeJS.WriteStream) => void): void {
+  const property = Object.getOwnPropertyDescriptor(process, name);
+  const make = property?.get;
+  if (make === undefined || !property!.configurable) {
+    use(process[name]);
+    return;
+  }
+  Object.defineProperty(process, name, {
+    ...property,
+    get() {
+      // Node's own getter from now on (it keeps the stream it made).
+      Object.defineProperty(process, name, property!);
+      const stream = make.call(process) as NodeJS.WriteStream;
+      use(stream);
+      return stream;
+    },
+  });
+}
+
 /** Whether to colour output written to a stream: a terminal, and NO_COLOR unset (no-color.org). */
 export function wantsColor(stream: { isTTY?: boolean }): boolean {
   return stream.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
