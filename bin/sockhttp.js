@@ -45,8 +45,9 @@ function userCacheFolder() {
 }
 
 /**
- * Runs dist/cli/NAME.js as a CommonJS module and returns its exports. The bundle ends with a line
- * naming its content (`//# sockhttp-bundle <sha-256>`, written by the build); the cache file is used
+ * Runs dist/cli/NAME.js as a CommonJS module and returns its exports. The bundle is the module's
+ * function, `(function (exports, require, module, __filename, __dirname, __sockhttp) {…})`, and
+ * ends with a line naming its content (`//# sockhttp-bundle <sha-256>`, written by the build); the cache file is used
  * only if it was made for that content, that size and time of the file, this Node and this machine.
  * A missing, stale, damaged or unwritable cache costs a compilation, never a failure.
  */
@@ -57,7 +58,8 @@ function loadBundle(name, { cache = true } = {}) {
   let stats;
   try {
     stats = fstatSync(fd);
-    // ASCII (the build checks): read as latin1, a copy, where utf8 would be decoded.
+    // ASCII (the build checks): read as latin1, copied from the bytes read. As utf8, Node reads it
+    // another way that left the process 0.4 MB larger (RSS of an idle serve: 45.6 vs 45.2 MB).
     source = readFileSync(fd, 'latin1');
   } finally {
     closeSync(fd);
@@ -77,11 +79,8 @@ function loadBundle(name, { cache = true } = {}) {
   v8?.setFlagsFromString(CHECKSUM_FLAG);
   let script;
   try {
-    script = new vm.Script(`(function (exports, require, module, __filename, __dirname, __sockhttp) {\n${source}\n})`, {
-      filename: file,
-      lineOffset: -1,
-      cachedData: cached,
-    });
+    // The bundle is a function expression (made so by the build), its first line the wrapper's.
+    script = new vm.Script(source, { filename: file, lineOffset: -1, cachedData: cached });
   } finally {
     v8?.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
   }

@@ -24,12 +24,14 @@ const LOADED_ON_USE = {
  * bundles, each is evaluated on first use instead of at start, behind a Proxy that loads it when one
  * of its exports is first read (or it is called). The MIME database and its maps are 2 to 5 ms of a
  * `serve` start (mime-types, and compressible's own copy of mime-db); node:fs/promises, 0.7 ms, is
- * not called by a plain `get`. Nothing here may need a file descriptor to load: a server out of them
+ * not called by a plain `get`; nor node:timers/promises (--retry's waits) and node:os (--netrc's home
+ * folder), 0.2 ms together. Nothing here may need a file descriptor to load: a server out of them
  * (EMFILE) must still answer. So not node:crypto (1.3 ms): loaded on the first request, OpenSSL's
  * set-up failed under EMFILE and the server stopped accepting (hardening.slow.test.ts, 2 runs in 10).
- * Nor node:perf_hooks: its performance.now() checks that `this` is the real object.
+ * Nor node:perf_hooks: its performance.now() checks that `this` is the real object (the bundles
+ * have scripts/bundle-performance.mjs instead).
  */
-const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises', 'node:timers/promises'];
+const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises', 'node:timers/promises', 'node:os'];
 
 /** What node:perf_hooks and the global `performance` are in the bundles: performance.now() alone, without the module. */
 const PERFORMANCE = resolve('scripts', 'bundle-performance.mjs');
@@ -91,8 +93,9 @@ writeFileSync(STAMP, `${new Date().toISOString()}\n`);
  * loads them itself (they are .js files of a "type": "module" package). CommonJS because
  * ES modules are resolved, linked and evaluated in many more steps, each built-in imported costs a
  * facade, and vm can cache the compilation of a script only. A module of ours reached through
- * import() (get's cookies and forms) is in the same file, evaluated on first use. Each bundle ends
- * with a line naming its content, against which bin/sockhttp.js checks its cache.
+ * import() (get's cookies and forms) is in the same file, evaluated on first use. Each bundle is
+ * the module's function, as an expression for bin/sockhttp.js to call, and ends with a line naming
+ * its content, against which bin/sockhttp.js checks its cache.
  */
 async function bundleCli() {
   const { build } = await import('esbuild').catch(() => ({ build: null }));
@@ -184,6 +187,9 @@ async function bundleCli() {
     if (/[^\0-\x7f]/.test(text)) throw new Error(`dist/cli/${entry}.js: not ASCII (bin/sockhttp.js reads it as latin1)`);
     const leftover = /(?<![\w$.])import\((?!"\.)/.exec(text);
     if (leftover !== null) throw new Error(`dist/cli/${entry}.js: an import() bin/sockhttp.js cannot serve, at ${leftover.index}`);
+    // The function bin/sockhttp.js calls, written here: the file's text is then the script's source
+    // as it is read, not copied into a wrapper at every start (a second copy of 0.2 to 0.5 MB, kept).
+    text = `(function (exports, require, module, __filename, __dirname, __sockhttp) {\n${text}\n})`;
     const id = createHash('sha256').update(text).digest('hex');
     bundles.push([join('dist', 'cli', `${entry}.js`), `${text}\n//# sockhttp-bundle ${id}\n`]);
   }
