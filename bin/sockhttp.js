@@ -23,6 +23,8 @@ const CACHE_FORMAT = 'sockhttp-code-cache 1';
 // builds, where a damaged cache can crash the process). It is on only while our bundle is compiled
 // and its cache made: on for everything, Node's own built-in modules would lose their code cache.
 const CHECKSUM_FLAG = '--verify-snapshot-checksum';
+// The process event by which a command says its start-up is over (src/cli/options.ts).
+const STARTED_UP = 'sockhttp:started-up';
 
 /**
  * Where cache files may live, in order: beside the bundles, or per user when the install is
@@ -97,8 +99,16 @@ function loadBundle(name, { cache = true } = {}) {
   // This file's require finds packages as one made for the bundle would: both are in the package.
   script.runInThisContext().call(module.exports, module.exports, bundleRequire, module, file, BUNDLES, host);
   if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
-    // Made at exit, the cache holds every function this run compiled, not only the top level.
-    process.once('exit', () => writeCache(script, v8, folders, cacheName, header));
+    // Made at exit, the cache holds every function this run compiled, not only the top level; or
+    // when the command says its start-up is over (serve, listening: see startUpDone in
+    // src/cli/options.ts), so that it does not hold all a long run compiled, deserialised at each start.
+    const write = () => {
+      process.off('exit', write);
+      process.off(STARTED_UP, write);
+      writeCache(script, v8, folders, cacheName, header);
+    };
+    process.once('exit', write);
+    process.once(STARTED_UP, write);
   }
   return module.exports;
 }

@@ -25,7 +25,7 @@ import {
   openBrowser,
   renderQrCode,
 } from '../index.js';
-import { UsageError, openTraceOrSay, parseArgs, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseArgs, parseNumber, startUpDone, withUsageErrors } from './options.js';
 import { SERVE_HELP } from './serve-help.js';
 import { AccessLogSink, say } from './serve-log.js';
 import { ServeMetrics, renderMetrics, sumSnapshots } from './serve-metrics.js';
@@ -484,6 +484,7 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
     if (metricsServer !== null) say(metricsBanner(metricsServer, config));
     await announceSite(config, address.port);
   }
+  startUpDone();
   return stopped;
 }
 
