@@ -24,12 +24,17 @@ const LOADED_ON_USE = {
  * bundles, each is evaluated on first use instead of at start, behind a Proxy that loads it when one
  * of its exports is first read (or it is called). The MIME database and its maps are 2 to 5 ms of a
  * `serve` start (mime-types, and compressible's own copy of mime-db); node:fs/promises, 0.7 ms, is
- * not called by a plain `get`. Nothing here may need a file descriptor to load: a server out of them
+ * not called by a plain `get`; nor node:timers/promises (--retry's waits) and node:os (--netrc's home
+ * folder), 0.2 ms together. Nothing here may need a file descriptor to load: a server out of them
  * (EMFILE) must still answer. So not node:crypto (1.3 ms): loaded on the first request, OpenSSL's
  * set-up failed under EMFILE and the server stopped accepting (hardening.slow.test.ts, 2 runs in 10).
- * Nor node:perf_hooks: its performance.now() checks that `this` is the real object.
+ * Nor node:perf_hooks: its performance.now() checks that `this` is the real object (the bundles
+ * have scripts/bundle-performance.mjs instead).
  */
-const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises'];
+const LOADED_WHEN_USED = ['mime-types', 'compressible', 'node:fs/promises', 'node:timers/promises', 'node:os'];
+
+/** What node:perf_hooks and the global `performance` are in the bundles: performance.now() alone, without the module. */
+const PERFORMANCE = resolve('scripts', 'bundle-performance.mjs');
 
 /**
  * An ES module standing for `name`, which is required on first use: its default export and each
@@ -88,8 +93,9 @@ writeFileSync(STAMP, `${new Date().toISOString()}\n`);
  * loads them itself (they are .js files of a "type": "module" package). CommonJS because
  * ES modules are resolved, linked and evaluated in many more steps, each built-in imported costs a
  * facade, and vm can cache the compilation of a script only. A module of ours reached through
- * import() (get's cookies and forms) is in the same file, evaluated on first use. Each bundle ends
- * with a line naming its content, against which bin/sockhttp.js checks its cache.
+ * import() (get's cookies and forms) is in the same file, evaluated on first use. Each bundle is
+ * the module's function, as an expression for bin/sockhttp.js to call, and ends with a line naming
+ * its content, against which bin/sockhttp.js checks its cache.
  */
 async function bundleCli() {
   const { build } = await import('esbuild').catch(() => ({ build: null }));
@@ -112,6 +118,7 @@ async function bundleCli() {
       context.onResolve({ filter: /^node:module$/ }, (args) =>
         args.kind === 'import-statement' ? { path: args.path, namespace: 'sockhttp-module' } : undefined,
       );
+      context.onResolve({ filter: /^node:perf_hooks$/ }, (args) => (args.kind === 'import-statement' ? { path: PERFORMANCE } : undefined));
       context.onLoad({ filter: /.*/, namespace: 'sockhttp-module' }, () => ({
         contents: 'export const createRequire = () => require;',
         loader: 'js',
@@ -152,6 +159,8 @@ async function bundleCli() {
         minifyWhitespace: true,
         minifySyntax: true,
         plugins: [plugin(entry === 'main')],
+        // The global `performance` too (read by the server and the pool without an import).
+        inject: [PERFORMANCE],
         external: LOADED_ON_USE[entry] ?? [],
       }),
     ),
@@ -172,8 +181,15 @@ async function bundleCli() {
       if (!text.includes(call)) throw new Error(`dist/cli/${entry}.js: no ${call} to hand to bin/sockhttp.js`);
       text = text.replaceAll(call, `__sockhttp.import(${JSON.stringify(path)})`);
     }
+    // createRequire(import.meta.url) is `require` in a bundle (see the plugin): the URL, made with
+    // node:url when first read, 0.6 ms of a start, is not needed for it.
+    text = text.replace(/\bcreateRequire\(__sockhttp\.url\)/g, 'createRequire()');
+    if (/[^\0-\x7f]/.test(text)) throw new Error(`dist/cli/${entry}.js: not ASCII (bin/sockhttp.js reads it as latin1)`);
     const leftover = /(?<![\w$.])import\((?!"\.)/.exec(text);
     if (leftover !== null) throw new Error(`dist/cli/${entry}.js: an import() bin/sockhttp.js cannot serve, at ${leftover.index}`);
+    // The function bin/sockhttp.js calls, written here: the file's text is then the script's source
+    // as it is read, not copied into a wrapper at every start (a second copy of 0.2 to 0.5 MB, kept).
+    text = `(function (exports, require, module, __filename, __dirname, __sockhttp) {\n${text}\n})`;
     const id = createHash('sha256').update(text).digest('hex');
     bundles.push([join('dist', 'cli', `${entry}.js`), `${text}\n//# sockhttp-bundle ${id}\n`]);
   }

@@ -7,20 +7,30 @@
  * and requests go on being served. A --log-file is reopened on SIGUSR1, as logrotate expects
  * (its `postrotate` sends the signal after renaming the file; the next line goes to a new file).
  */
-import { type WriteStream, createWriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
+import { whenStdioMade } from './options.js';
 
-/** A human message: on stderr, never on stdout. */
+/**
+ * A human message: on stderr, never on stdout. Written to descriptor 2 directly, as process.stderr
+ * would (its writes are synchronous for files, terminals and pipes alike): making that stream is
+ * 2 ms of a start when stderr is a pipe, before the line saying where the server listens.
+ */
 export function say(line: string): void {
   try {
-    process.stderr.write(`${line}\n`);
-  } catch {
-    // a closed stderr: nobody to tell
+    writeSync(2, `${line}\n`);
+  } catch (error) {
+    // A non-blocking descriptor that is full: the stream waits for it. Otherwise (EPIPE, EBADF), a
+    // closed stderr: nobody to tell.
+    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    try {
+      process.stderr.write(`${line}\n`);
+    } catch {}
   }
 }
 
-/** stderr's own EPIPE (a closed terminal) must not end the process either. */
-process.stderr.on('error', () => {});
+/** stderr's own EPIPE (a closed terminal) must not end the process either, whoever makes its stream. */
+whenStdioMade('stderr', (stream) => stream.on('error', () => {}));
 
 /**
  * Log bytes waiting for a slow file system (a file stream writes asynchronously): past this, lines
@@ -30,24 +40,29 @@ const MAX_PENDING_LOG_BYTES = 16 * 1024 * 1024;
 
 export class AccessLogSink {
   readonly #file: string | null;
-  #stream: Writable;
+  /** null: stdout, whose stream is made for the first line (2 ms of a start when it is a pipe). */
+  #stream: Writable | null;
   #dropped = false;
   #shedding = false;
 
   /** `file`: append to it (created if missing); null: stdout. Throws if the file cannot be opened. */
   static async open(file: string | null): Promise<AccessLogSink> {
-    if (file === null) return new AccessLogSink(null, process.stdout);
+    if (file === null) return new AccessLogSink(null, null);
     return new AccessLogSink(file, await openAppending(file));
   }
 
-  private constructor(file: string | null, stream: Writable) {
+  private constructor(file: string | null, stream: Writable | null) {
     this.#file = file;
     this.#stream = stream;
-    this.#watch(stream);
+    if (stream !== null) this.#watch(stream);
   }
 
   write(line: string): void {
     if (this.#dropped) return;
+    if (this.#stream === null) {
+      this.#stream = process.stdout;
+      this.#watch(this.#stream);
+    }
     if (this.#stream.writableLength > MAX_PENDING_LOG_BYTES) {
       if (!this.#shedding) say(`sockhttp: the access log on ${this.#file ?? 'stdout'} falls behind; dropping lines until it catches up`);
       this.#shedding = true;
@@ -69,7 +84,7 @@ export class AccessLogSink {
       );
       return;
     }
-    const old = this.#stream;
+    const old = this.#stream!;
     this.#stream = next;
     this.#dropped = false;
     this.#watch(next);

@@ -4,7 +4,6 @@ import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
-import { parseArgs } from 'node:util';
 import {
   type AccessLogEntry,
   type FieldLine,
@@ -26,7 +25,7 @@ import {
   openBrowser,
   renderQrCode,
 } from '../index.js';
-import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseArgs, parseNumber, startUpDone, withUsageErrors } from './options.js';
 import { SERVE_HELP } from './serve-help.js';
 import { AccessLogSink, say } from './serve-log.js';
 import { ServeMetrics, renderMetrics, sumSnapshots } from './serve-metrics.js';
@@ -51,7 +50,7 @@ const loadBuiltin = createRequire(import.meta.url);
 const clusterModule = (): Cluster => loadBuiltin('node:cluster') as Cluster;
 const isClusterWorker = (config: { workers: number }) => config.workers > 1 && clusterModule().isWorker;
 
-const OPTIONS = {
+export const OPTIONS = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
   cache: { type: 'string' },
@@ -485,6 +484,7 @@ async function serveUntilSignal(config: ServeConfig, args: string[]): Promise<nu
     if (metricsServer !== null) say(metricsBanner(metricsServer, config));
     await announceSite(config, address.port);
   }
+  startUpDone();
   return stopped;
 }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO_ROOT, type RunningServer, makeTempDir, runCli, startStaticServer } from '../helpers.js';
+import { REPO_ROOT, type RunningServer, makeTempDir, runCli, startCliServer, startStaticServer } from '../helpers.js';
 
 const BUNDLED = existsSync(join(REPO_ROOT, 'dist', 'cli', 'get.js'));
 
@@ -109,6 +109,28 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
       const result = await get(folder.path, ['--progress']);
       assert.match(result.stderr, /100%/);
     } finally {
+      folder.remove();
+    }
+  });
+
+  test("serve's cache is made once it listens, of its start-up: not at exit, of all a long run compiled", async () => {
+    const folder = makeTempDir();
+    const server = await startCliServer([root.path], { env: { ...process.env, SOCKHTTP_CODE_CACHE: folder.path } });
+    try {
+      const written = () => readdirSync(folder.path).filter((name) => name.startsWith('serve.') && name.endsWith('.v8cache'));
+      // Written right after the banner; a bounded wait for the file system.
+      for (let tries = 0; tries < 100 && written().length === 0; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(written().length, 1, 'the cache exists while the server runs');
+      const first = readFileSync(join(folder.path, written()[0]!));
+      const answer = await runCli(['get', '-s', `http://127.0.0.1:${server.port}/small.txt`], {
+        env: { ...process.env, SOCKHTTP_CODE_CACHE: 'off' },
+      });
+      assert.equal(answer.stdout.toString(), 'small\n');
+      assert.equal(await server.stop(), 0);
+      // Serving and stopping compiled more; the cache is what start-up ran.
+      assert.ok(readFileSync(join(folder.path, written()[0]!)).equals(first));
+    } finally {
+      await server.stop();
       folder.remove();
     }
   });

@@ -95,3 +95,20 @@ export function protocolError(error: unknown): ClientError {
   const detail = error instanceof Error ? error.message : String(error);
   return new ClientError('bad-response', `Malformed response: ${detail}`, { cause: error });
 }
+
+/**
+ * A failure of HTTP/2 itself: a stream the server reset ('stream-reset'), or a connection error
+ * ('http2-error'), with the RFC 9113 §7 error code by name. `unprocessed`: the server said it did
+ * not act on the request (REFUSED_STREAM, or a stream above a GOAWAY's last stream id), so it may
+ * be sent again whatever its method (§8.7).
+ */
+export class Http2ClientError extends ClientError {
+  readonly http2Code: string;
+  readonly unprocessed: boolean;
+
+  constructor(code: ClientErrorCode, http2Code: string, message: string, unprocessed = false) {
+    super(code, message);
+    this.http2Code = http2Code;
+    this.unprocessed = unprocessed;
+  }
+}

@@ -5,6 +5,7 @@
  *   '2'                   https offers h2 and http/1.1 by ALPN (RFC 7301) and speaks what the server
  *                         picks; plain http stays HTTP/1.1 (no Upgrade: h2c, RFC 9113 §3.1)
  *   '2-prior-knowledge'   h2 at once, on http too (§3.3); on https ALPN offers h2 only
+ * Which requests come here: wantsHttp2 in request.ts, which loads this module for the first.
  * `h2Exchange` answers null when HTTP/1.1 should be used instead, or hands back the connection the
  * server chose http/1.1 on, for request.ts to run its HTTP/1.1 exchange on it.
  *
@@ -19,7 +20,7 @@
  */
 import type { Connection, Route } from './connection.js';
 import type { ExchangeResult, RequestContext, RequestPlan } from './exchange.js';
-import { H2Exchange, type HttpVersionChoice, forwarded } from './h2-exchange.js';
+import { H2Exchange, forwarded } from './h2-exchange.js';
 import { H2Session, Http2ClientError } from './h2-session.js';
 import type { Agent } from './pool.js';
 import { USER_AGENT } from './request.js';
@@ -51,14 +52,6 @@ function sessionsOf(agent: Agent): Map<string, SessionEntry> {
     });
   }
   return sessions;
-}
-
-/** Whether a request with these options goes (or tries to go) over HTTP/2. */
-export function wantsHttp2(route: Route, choice: HttpVersionChoice | undefined): boolean {
-  if (choice === undefined || choice === '1.1') return false;
-  // Plain http through a proxy goes to the proxy in HTTP/1.1 absolute form.
-  if (route.proxy !== null && route.target.protocol === 'http:') return false;
-  return choice === '2-prior-knowledge' || route.target.protocol === 'https:';
 }
 
 /**

@@ -25,24 +25,10 @@ import { ERROR_CODE_VALUES, errorCodeName } from '../../core/h2/errors.js';
 import { HpackDecoder, HpackEncoder } from '../../core/h2/hpack/index.js';
 import type { FieldPair } from '../../core/h2/semantics.js';
 import type { Connection, ConnectionListener } from './connection.js';
-import { ClientError, type ClientErrorCode } from './errors.js';
+import { ClientError, Http2ClientError } from './errors.js';
 
-/**
- * A failure of HTTP/2 itself: a stream the server reset ('stream-reset'), or a connection error
- * ('http2-error'), with the RFC 9113 §7 error code by name. `unprocessed`: the server said it did
- * not act on the request (REFUSED_STREAM, or a stream above a GOAWAY's last stream id), so it may
- * be sent again whatever its method (§8.7).
- */
-export class Http2ClientError extends ClientError {
-  readonly http2Code: string;
-  readonly unprocessed: boolean;
-
-  constructor(code: ClientErrorCode, http2Code: string, message: string, unprocessed = false) {
-    super(code, message);
-    this.http2Code = http2Code;
-    this.unprocessed = unprocessed;
-  }
-}
+// Defined beside ClientError, so that request.ts can name it without loading this module.
+export { Http2ClientError };
 
 /** What a stream hears from its session. */
 export interface H2StreamListener {

@@ -26,7 +26,6 @@ import { VERSION } from '../../version.js';
 import { Connection, type ConnectionDetails, type Route } from './connection.js';
 import type { FrameRecord } from '../../core/h2/connection.js';
 import type { HttpVersionChoice } from './h2-exchange.js';
-import { h2Exchange, wantsHttp2 } from './h2-pool.js';
 import { Agent, connectionKey } from './pool.js';
 import { decodeContent } from './decoding.js';
 import { ClientError } from './errors.js';
@@ -36,7 +35,7 @@ import { parseProxyUrl, proxyAuthorization } from './proxy.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { DEFAULT_CLIENT_TIMEOUTS, type ClientTimeouts } from './timeouts.js';
-export { Http2ClientError } from './h2-session.js';
+export { Http2ClientError } from './errors.js';
 export type { HttpVersionChoice } from './h2-exchange.js';
 
 /** The HTTP version a response came in: HTTP/1.x, or '2' over HTTP/2. */
@@ -423,6 +422,20 @@ function routeFor(target: URL, options: RequestOptions): Route {
 }
 
 /**
+ * The HTTP/2 client (h2-pool.ts, its sessions, HPACK), loaded by the first request that wants it:
+ * an HTTP/1.1 request does without it (evaluating it was 1 ms of a `sockhttp get` start).
+ */
+let h2Pool: Promise<typeof import('./h2-pool.js')> | undefined;
+
+/** Whether a request with these options goes (or tries to go) over HTTP/2. */
+export function wantsHttp2(route: Route, choice: HttpVersionChoice | undefined): boolean {
+  if (choice === undefined || choice === '1.1') return false;
+  // Plain http through a proxy goes to the proxy in HTTP/1.1 absolute form.
+  if (route.proxy !== null && route.target.protocol === 'http:') return false;
+  return choice === '2-prior-knowledge' || route.target.protocol === 'https:';
+}
+
+/**
  * One exchange on a pooled connection if there is one, else on a new one. A pooled connection the
  * server closed while it was idle fails before a byte of response arrives; the request is then sent
  * once more on a new connection, for idempotent methods only (RFC 9112 §9.3.1).
@@ -432,7 +445,8 @@ async function exchange(target: URL, plan: RequestPlan, context: RequestContext)
   const head = requestHead(route, withCookies(plan, target, context.options), context);
   const key = connectionKey(route, context.options);
   if (wantsHttp2(route, context.options.httpVersion)) {
-    const result = await h2Exchange(route, key, plan, context);
+    h2Pool ??= import('./h2-pool.js');
+    const result = await (await h2Pool).h2Exchange(route, key, plan, context);
     if (result instanceof Connection) return new Exchange(result, false, route, plan, head, context).run();
     if (result !== null) return result;
   }
