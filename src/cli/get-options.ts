@@ -5,11 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ClientTraces, type FieldLine, type RequestOptions, bypassesProxy, parseProxyUrl, proxyFromEnvironment } from '../index.js';
 import { type Content, readArgumentFile, requestContent, uploadContent, withQuery } from './get-content.js';
 import type { CookieFile } from './get-cookies.js';
 import { checkWriteOut } from './get-report.js';
-import { UsageError, openTraceOrSay, parseArgs, parseNumber, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseNumber, withUsageErrors } from './options.js';
 
 export const OPTIONS = {
   include: { type: 'boolean', short: 'i' },

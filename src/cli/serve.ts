@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { availableParallelism, networkInterfaces } from 'node:os';
+import { parseArgs } from 'node:util';
 import {
   type AccessLogEntry,
   type FieldLine,
@@ -25,7 +26,7 @@ import {
   openBrowser,
   renderQrCode,
 } from '../index.js';
-import { UsageError, openTraceOrSay, parseArgs, parseNumber, startUpDone, withUsageErrors } from './options.js';
+import { UsageError, openTraceOrSay, parseNumber, startUpDone, withUsageErrors } from './options.js';
 import { SERVE_HELP } from './serve-help.js';
 import { AccessLogSink, say } from './serve-log.js';
 import { ServeMetrics, renderMetrics, sumSnapshots } from './serve-metrics.js';

@@ -1,8 +1,7 @@
 /**
  * What a plain `sockhttp get` of an http: URL and a plain `sockhttp serve` load before they are done
  * (issue 16: each module of Node's is time at every start). None of those the commands load on first
- * use: node:perf_hooks (the bundles read performance.now() from process.hrtime), node:util's
- * parseArgs (src/cli/options.ts has its own), node:fs/promises, node:timers/promises, TLS, zlib; nor
+ * use: node:perf_hooks (the bundles read performance.now() from process.hrtime), node:fs/promises, node:timers/promises, TLS, zlib; nor
  * the stream of stdout, or serve's of stderr, 2 ms each for a pipe. A preload script notes which
  * streams were made and lists Node's modules at exit.
  */
@@ -15,7 +14,7 @@ import { CLI, REPO_ROOT, type RunningServer, makeTempDir, startStaticServer } fr
 
 const BUNDLED = existsSync(join(REPO_ROOT, 'dist', 'cli', 'get.js'));
 
-const LOADED_ON_USE = ['perf_hooks', 'internal/util/parse_args/parse_args', 'fs/promises', 'timers/promises', 'tls', 'zlib'];
+const LOADED_ON_USE = ['perf_hooks', 'fs/promises', 'timers/promises', 'tls', 'zlib'];
 
 /** Notes when process.stdout or process.stderr is first read (Node makes the stream then), and lists all at exit. */
 const PRELOAD = `
