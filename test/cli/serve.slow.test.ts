@@ -301,7 +301,7 @@ describe('sockhttp serve', () => {
 
   test('--help lists every flag the command accepts', async () => {
     // The flags are read from the option table parseArgs is given, so a new flag cannot be left out of --help.
-    const source = readFileSync(join(REPO_ROOT, 'src', 'cli', 'serve.ts'), 'utf8');
+    const source = readFileSync(join(REPO_ROOT, 'src', 'cli', 'serve-options.ts'), 'utf8');
     const table = /const OPTIONS = \{([\s\S]*?)\} as const;/.exec(source)?.[1] ?? '';
     const flags = [...table.matchAll(/^\s*'?([a-z][a-z-]*)'?: \{ type: '\w+'(?:, short: '(\w)')?/gm)].map((match) => ({
       long: match[1]!,
