@@ -25,6 +25,8 @@ const CACHE_FORMAT = 'sockhttp-code-cache 1';
 const CHECKSUM_FLAG = '--verify-snapshot-checksum';
 // The process event by which a command says its start-up is over (src/cli/options.ts).
 const STARTED_UP = 'sockhttp:started-up';
+// The commands that emit it; the others' cache is made at exit.
+const SAYS_STARTED_UP = new Set(['serve', 'get']);
 
 /**
  * Where cache files may live, in order: beside the bundles, or per user when the install is
@@ -99,15 +101,17 @@ function loadBundle(name, { cache = true } = {}) {
   // This file's require finds packages as one made for the bundle would: both are in the package.
   script.runInThisContext().call(module.exports, module.exports, bundleRequire, module, file, BUNDLES, host);
   if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
-    // Made at exit, the cache holds every function this run compiled, not only the top level; or
-    // when the command says its start-up is over (serve, listening: see startUpDone in
-    // src/cli/options.ts), so that it does not hold all a long run compiled, deserialised at each start.
+    // Made at exit, the cache holds every function this run compiled, not only the top level. serve
+    // and get say instead when what they run at every start is done (see startUpDone in
+    // src/cli/options.ts): serve once listening, so the cache does not hold all a long run compiled;
+    // get once a transfer succeeded, so a first run that was `get --help` or a failure does not
+    // leave a cache without the request's path, accepted and lacking at every start after.
     const write = () => {
       process.off('exit', write);
       process.off(STARTED_UP, write);
       writeCache(script, v8, folders, cacheName, header);
     };
-    process.once('exit', write);
+    if (!SAYS_STARTED_UP.has(name)) process.once('exit', write);
     process.once(STARTED_UP, write);
   }
   return module.exports;

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, type ClientEvent, type ClientResponse, type FieldLine, USER_AGENT, parseHttpDate, request } from '../index.js';
 import { CommandError, EXIT_CODES, exitCodeOf } from './get-errors.js';
-import { whenStdioMade } from './options.js';
+import { startUpDone, whenStdioMade } from './options.js';
 import { type Job, type Settings, netrcEntry, parseSettings } from './get-options.js';
 import {
   type FileWrite,
@@ -327,6 +327,7 @@ async function runJob(job: Job, settings: Settings, agent: Agent, keepAlive: boo
   const transfer: Transfer = { url: job.url, response: null, exitCode: 0, error: null, startedAt: performance.now() };
   try {
     await fetchOne(job, settings, transfer, agent, keepAlive);
+    if (transfer.exitCode === 0) startUpDone();
   } catch (error) {
     const failure = exitCodeOf(error);
     if (failure === null) throw error;

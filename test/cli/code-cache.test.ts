@@ -135,6 +135,23 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
     }
   });
 
+  test("get's cache is made by a run that transferred something: not by --help nor by a failure", async () => {
+    const folder = makeTempDir();
+    const env = { ...process.env, SOCKHTTP_CODE_CACHE: folder.path };
+    const getCaches = () => readdirSync(folder.path).filter((name) => name.startsWith('get.'));
+    try {
+      assert.equal((await runCli(['get', '--help'], { env })).code, 0);
+      assert.deepEqual(getCaches(), [], 'no cache from --help');
+      const refused = await runCli(['get', '-s', '--max-time', '20', 'http://127.0.0.1:1/'], { env });
+      assert.notEqual(refused.code, 0);
+      assert.deepEqual(getCaches(), [], 'no cache from a failed transfer');
+      await get(folder.path);
+      assert.equal(getCaches().length, 1, 'a cache from the first transfer that succeeded');
+    } finally {
+      folder.remove();
+    }
+  });
+
   test('SOCKHTTP_CODE_CACHE=off: no cache anywhere', async () => {
     const result = await get('off');
     assert.equal(result.stderr, '');
