@@ -99,7 +99,11 @@ function loadBundle(name, { cache = true } = {}) {
     import: importPackage,
   };
   // This file's require finds packages as one made for the bundle would: both are in the package.
-  script.runInThisContext().call(module.exports, module.exports, bundleRequire, module, file, BUNDLES, host);
+  const run = script.runInThisContext();
+  // A bundle from before bundles were functions (bin updated, dist/cli not rebuilt): the compiled
+  // modules are run instead, as when there are no bundles (see start).
+  if (typeof run !== 'function') throw Object.assign(new Error(`${file} is not a current bundle`), { code: 'ENOENT' });
+  run.call(module.exports, module.exports, bundleRequire, module, file, BUNDLES, host);
   if (folders.length > 0 && (cached === undefined || script.cachedDataRejected)) {
     // Made at exit, the cache holds every function this run compiled, not only the top level. serve
     // and get say instead when what they run at every start is done (see startUpDone in

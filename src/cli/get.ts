@@ -341,6 +341,8 @@ async function runJob(job: Job, settings: Settings, agent: Agent, keepAlive: boo
 }
 
 export async function runGet(args: string[]): Promise<number> {
+  // A reader of stderr that went away (`2>&1 | head`) loses the messages, not the exit code.
+  whenStdioMade('stderr', (stream) => stream.on('error', () => {}));
   let settings: Settings | 'help';
   try {
     settings = await parseSettings(args);

@@ -82,7 +82,7 @@ export function whenStdioMade(name: 'stdout' | 'stderr', use: (stream: NodeJS.Wr
  * long serve, it held all that run compiled (585 kB after the test suite's, 2.5 times the
  * start-up's), deserialised at every start after; made at the exit of a first `get --help`, it
  * lacked the request's path (129 kB against 217 kB), which then cost ~3 ms at every start. Without
- * bin, nobody listens; a second call does nothing.
+ * bin, nobody listens; a second call does nothing (bin's listener is gone after the first).
  */
 export function startUpDone(): void {
   process.emit('sockhttp:started-up' as never);

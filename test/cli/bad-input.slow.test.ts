@@ -123,3 +123,13 @@ describe('sockhttp get | head -c 10', () => {
     }
   });
 });
+
+describe('sockhttp get with its stderr gone (2>&1 | head -c 0)', () => {
+  test('a message that cannot be written costs nothing: the documented exit code, no crash', async () => {
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused, which is exit 7.
+    const child = spawn(process.execPath, [CLI, 'get', '--retry', '0', 'http://127.0.0.1:9/'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+    assert.equal(code, 7);
+  });
+});

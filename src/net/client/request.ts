@@ -239,6 +239,8 @@ async function consumeStream(body: Readable, write: (chunk: Buffer) => void): Pr
  */
 const PARSED_URLS = new Map<string, URL>();
 const PARSED_URLS_MAX = 256;
+/** Longer URLs (data in the query) are parsed each time: the cache stays small in bytes too. */
+const PARSED_URL_MAX_LENGTH = 2048;
 
 /** Whether the request's URL object is handed to any of the caller's hooks (which could change it). */
 function urlEscapes(options: RequestOptions): boolean {
@@ -246,7 +248,7 @@ function urlEscapes(options: RequestOptions): boolean {
 }
 
 function parseUrl(url: string | URL, options: RequestOptions): URL {
-  if (typeof url === 'string' && !urlEscapes(options)) {
+  if (typeof url === 'string' && url.length <= PARSED_URL_MAX_LENGTH && !urlEscapes(options)) {
     const known = PARSED_URLS.get(url);
     if (known !== undefined) return known;
     const parsed = checkedUrl(url);

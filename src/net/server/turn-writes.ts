@@ -11,8 +11,8 @@ import type { Socket } from 'node:net';
 const heldSockets: Socket[] = [];
 
 function releaseHeldSockets(): void {
-  for (const socket of heldSockets) socket.uncork();
-  heldSockets.length = 0;
+  // Emptied first: whatever one uncork does, the next turn's holds schedule their own release.
+  for (const socket of heldSockets.splice(0)) socket.uncork();
 }
 
 /**
