@@ -11,20 +11,31 @@ import { type WriteStream, createWriteStream, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { whenStdioMade } from './options.js';
 
+/** A line met a full non-blocking stderr: from then on every line goes through the stream. */
+let saysThroughStream = false;
+
 /**
  * A human message: on stderr, never on stdout. Written to descriptor 2 directly, as process.stderr
  * would (its writes are synchronous for files, terminals and pipes alike): making that stream is
  * 2 ms of a start when stderr is a pipe, before the line saying where the server listens.
  */
 export function say(line: string): void {
+  let bytes = Buffer.from(`${line}\n`);
+  // Once a line went through the stream (below), the next ones do too, so none overtakes it.
+  if (saysThroughStream) {
+    process.stderr.write(bytes);
+    return;
+  }
   try {
-    writeSync(2, `${line}\n`);
+    // A non-blocking descriptor may take part of a line: the rest follows.
+    while (bytes.length > 0) bytes = bytes.subarray(writeSync(2, bytes));
   } catch (error) {
     // A non-blocking descriptor that is full: the stream waits for it. Otherwise (EPIPE, EBADF), a
     // closed stderr: nobody to tell.
     if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+    saysThroughStream = true;
     try {
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(bytes);
     } catch {}
   }
 }

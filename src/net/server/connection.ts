@@ -32,7 +32,7 @@ import { type PrefaceHandler, comparePreface } from './h2c-preface.js';
 import { type IncomingRequest, handlerAnswer } from './request-handler.js';
 
 // Where the drivers and the public API have always found them.
-export { type IncomingRequest, type RequestHandler, askHandler } from './request-handler.js';
+export type { IncomingRequest, RequestHandler } from './request-handler.js';
 export type { PrefaceHandler } from './h2c-preface.js';
 export { type ConnectionSettings, DEFAULT_TIMEOUTS, type ServerTimeouts } from './connection-settings.js';
 

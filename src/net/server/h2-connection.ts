@@ -29,7 +29,8 @@ import { type ResponsePlan, bodyLength, errorPlan, isPrepared } from '../../core
 import { accessEntry } from './access-log.js';
 import { releasePlan } from './body-sender.js';
 import { httpDateNow } from './clock.js';
-import { type ConnectionSettings, type IncomingRequest, askHandler } from './connection.js';
+import type { ConnectionSettings } from './connection-settings.js';
+import { type IncomingRequest, handlerAnswer } from './request-handler.js';
 import { SHARED_FILE_DATA_BUDGET } from './file-data-budget.js';
 import { BytesSource, type DataSource, FileSource, StreamSource } from './h2-body.js';
 import { WaitTimer } from './wait-timer.js';
@@ -215,14 +216,13 @@ export class H2ServerConnection {
       remoteAddress: this.#remoteAddress,
     };
     const answer = this.#startAnswer(streamId, request);
-    askHandler(this.#settings.handler, request, (plan, later) => {
-      if (later) {
-        this.#respondLater(answer, plan);
-      } else {
-        answer.waiting = false;
-        this.#respond(streamId, plan);
-      }
-    });
+    const plan = handlerAnswer(this.#settings.handler, request);
+    if (plan instanceof Promise) {
+      void plan.then((resolved) => this.#respondLater(answer, resolved));
+    } else {
+      answer.waiting = false;
+      this.#respond(streamId, plan);
+    }
   }
 
   #respondLater(answer: StreamAnswer, plan: ResponsePlan): void {

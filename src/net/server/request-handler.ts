@@ -1,6 +1,6 @@
 /**
  * The contract between a server connection, of either protocol, and the application: the request
- * a handler is given, and how it is asked (askHandler), so that HTTP/1.1 and HTTP/2 treat a
+ * a handler is given, and how it is asked (handlerAnswer), so that HTTP/1.1 and HTTP/2 treat a
  * throwing or misbehaving handler the same way.
  */
 import type { Fields } from '../../core/fields.js';
@@ -20,32 +20,10 @@ export interface IncomingRequest {
 export type RequestHandler = (request: IncomingRequest) => ResponsePlan | Promise<ResponsePlan>;
 
 /**
- * Calls the handler and gives its plan to `deliver`: at once when the handler answers at once (a
- * hot file goes out without a trip through the microtask queue; `later` is false), otherwise when
- * its promise settles. A throw, a rejection or an answer that is not a plan becomes a 500.
- */
-export function askHandler(handler: RequestHandler, request: IncomingRequest, deliver: (plan: ResponsePlan, later: boolean) => void): void {
-  let plan: ResponsePlan | PromiseLike<ResponsePlan>;
-  try {
-    plan = handler(request);
-  } catch {
-    plan = errorPlan(500);
-  }
-  if (isPromiseLike(plan)) {
-    plan.then(
-      (resolved) => deliver(isPlan(resolved) ? resolved : errorPlan(500), true),
-      () => deliver(errorPlan(500), true),
-    );
-  } else {
-    deliver(isPlan(plan) ? plan : errorPlan(500), false);
-  }
-}
-
-/**
- * The handler's answer as a value: a plan at once when the handler answers at once, otherwise a
- * promise of one that never rejects. The same rules as askHandler (a throw, a rejection or an answer
- * that is not a plan becomes a 500), without a callback made for every request: the HTTP/1.1 driver
- * answers most requests at once and has nothing to close over then.
+ * The handler's answer as a value: a plan at once when the handler answers at once (a hot file goes
+ * out without a trip through the microtask queue), otherwise a promise of one that never rejects. A
+ * throw, a rejection, a thenable whose then() throws, or an answer that is not a plan becomes a 500.
+ * No callback is made for a handler that answers at once, which is most requests.
  */
 export function handlerAnswer(handler: RequestHandler, request: IncomingRequest): ResponsePlan | Promise<ResponsePlan> {
   let plan: ResponsePlan | PromiseLike<ResponsePlan>;

@@ -4,6 +4,7 @@
  * plan that cannot be sent costs at most its connection, never the process.
  */
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import { after, describe, test } from 'node:test';
 import { type RequestHandler, type ResponsePlan, createServer } from '../../../src/index.js';
 import { rawExchange } from '../../helpers.js';
@@ -39,6 +40,34 @@ function responses(bytes: Buffer): Array<{ status: number; body: string; connect
   return found;
 }
 
+/** Handlers that misbehave, as plain JavaScript could: each must cost a 500 and nothing more. */
+const broken: Array<[string, RequestHandler]> = [
+  [
+    'throws',
+    () => {
+      throw new Error('boom');
+    },
+  ],
+  ['rejects', () => Promise.reject(new Error('boom'))],
+  ['gives a field that cannot be sent', () => ({ status: 200, fields: [['Bad Name', 'x']], body: { kind: 'empty' } })],
+  ['returns nothing (plain JavaScript)', (() => undefined) as unknown as RequestHandler],
+  ['resolves to nothing', (() => Promise.resolve(undefined)) as unknown as RequestHandler],
+  [
+    'returns a thenable whose then() throws',
+    (() => ({
+      // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
+      then() {
+        throw new Error('boom');
+      },
+    })) as unknown as RequestHandler,
+  ],
+  [
+    'returns a thenable that resolves to nothing',
+    // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
+    (() => ({ then: (resolve: (value: unknown) => void) => resolve(42) })) as unknown as RequestHandler,
+  ],
+];
+
 describe('HttpServer: what a handler answers', () => {
   test('a plan given at once and a plan given later are sent alike, and the connection is kept between them', async () => {
     let calls = 0;
@@ -52,32 +81,6 @@ describe('HttpServer: what a handler answers', () => {
     ]);
   });
 
-  const broken: Array<[string, RequestHandler]> = [
-    [
-      'throws',
-      () => {
-        throw new Error('boom');
-      },
-    ],
-    ['rejects', () => Promise.reject(new Error('boom'))],
-    ['gives a field that cannot be sent', () => ({ status: 200, fields: [['Bad Name', 'x']], body: { kind: 'empty' } })],
-    ['returns nothing (plain JavaScript)', (() => undefined) as unknown as RequestHandler],
-    ['resolves to nothing', (() => Promise.resolve(undefined)) as unknown as RequestHandler],
-    [
-      'returns a thenable whose then() throws',
-      (() => ({
-        // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
-        then() {
-          throw new Error('boom');
-        },
-      })) as unknown as RequestHandler,
-    ],
-    [
-      'returns a thenable that resolves to nothing',
-      // biome-ignore lint/suspicious/noThenProperty: a thenable from plain JavaScript, on purpose
-      (() => ({ then: (resolve: (value: unknown) => void) => resolve(42) })) as unknown as RequestHandler,
-    ],
-  ];
   for (const [what, handler] of broken) {
     test(`a handler that ${what}: 500, and the server goes on`, async () => {
       const port = await serve(handler);
@@ -87,6 +90,34 @@ describe('HttpServer: what a handler answers', () => {
         );
         assert.equal(answer?.status, 500);
       }
+    });
+  }
+});
+
+describe('HttpServer over HTTP/2: what a handler answers', () => {
+  /** The :status of a GET over h2c (prior knowledge), with node:http2 as the client. */
+  function h2Status(port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', reject);
+      const stream = session.request({ ':path': '/' });
+      stream.on('response', (headers) => {
+        stream.resume();
+        stream.on('end', () => {
+          session.close();
+          resolve(Number(headers[':status']));
+        });
+      });
+      stream.on('error', reject);
+      stream.end();
+    });
+  }
+  for (const [what, handler] of [['answers later', () => Promise.resolve(plan('later'))] as [string, RequestHandler], ...broken]) {
+    // A stream the server never answers would hang the test: bounded.
+    test(`a handler that ${what}: the same status as over HTTP/1.1, and the server goes on`, { timeout: 10_000 }, async () => {
+      const port = await serve(handler);
+      const expected = what === 'answers later' ? 200 : 500;
+      for (let round = 0; round < 2; round++) assert.equal(await h2Status(port), expected);
     });
   }
 });
