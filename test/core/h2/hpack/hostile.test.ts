@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HpackDecoder, HpackError } from '../../../../src/core/h2/hpack/index.js';
 import { ByteWriter, encodeInteger } from '../../../../src/core/h2/hpack/integer.js';
-import { makeRandom } from './random.js';
+import { makeRandom } from '../../../../fuzz/common.js';
 import { C3_REQUESTS, C4_REQUESTS_HUFFMAN, C5_RESPONSES, C6_RESPONSES_HUFFMAN } from './rfc7541-examples.js';
 
 function assertHpackError(run: () => unknown, code: string, label = ''): void {

@@ -5,7 +5,7 @@ import { HpackError } from '../../../../src/core/h2/hpack/errors.js';
 import { decodeHuffman, huffmanLength, writeHuffman } from '../../../../src/core/h2/hpack/huffman.js';
 import { HUFFMAN_CODES } from '../../../../src/core/h2/hpack/huffman-table.js';
 import { ByteWriter } from '../../../../src/core/h2/hpack/integer.js';
-import { makeRandom } from './random.js';
+import { makeRandom } from '../../../../fuzz/common.js';
 
 function encode(text: string): Buffer {
   const writer = new ByteWriter(1);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { HpackDecoder, HpackEncoder } from '../../../../src/core/h2/hpack/index.js';
-import { makeRandom } from './random.js';
+import { makeRandom } from '../../../../fuzz/common.js';
 
 interface TheirField {
   name: string;
