@@ -9,7 +9,8 @@
 // ES module loader, about 3 ms that nothing here needs.
 'use strict';
 const getBuiltin = process.getBuiltinModule ?? require;
-const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } = getBuiltin('node:fs');
+const { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } =
+  getBuiltin('node:fs');
 const { dirname, join } = getBuiltin('node:path');
 // The bundles' require: Node's built-ins straight from process.getBuiltinModule (Node 20.16), not
 // through the CommonJS loader (its resolution and debug logging, 0.5 ms of a start); packages as usual.
@@ -18,11 +19,13 @@ const bundleRequire =
 
 const BUNDLES = join(__dirname, '..', 'dist', 'cli');
 // The first line of a cache file says for what it was made; V8's own check is only the source's length.
-const CACHE_FORMAT = 'sockhttp-code-cache 1';
-// A cache file's data is checked by V8 against its checksum only under this flag (off in release
-// builds, where a damaged cache can crash the process). It is on only while our bundle is compiled
-// and its cache made: on for everything, Node's own built-in modules would lose their code cache.
-const CHECKSUM_FLAG = '--verify-snapshot-checksum';
+const CACHE_FORMAT = 'sockhttp-code-cache 2';
+// V8 checks the data of a code cache against its checksum only under --verify-snapshot-checksum,
+// off in release builds, and damaged data can make it abort the process. That flag costs node:v8
+// and the checksum, 0.8 ms of a start. Instead, a cache file is given this modification time when
+// written, and read only while it still has it: any write to the file since then (damage, or
+// another program's data) changes it. (2001-09-09, in seconds: a time no write sets.)
+const CACHE_MTIME = 1_000_000_000;
 // The process event by which a command says its start-up is over (src/cli/options.ts).
 const STARTED_UP = 'sockhttp:started-up';
 // The commands that emit it; the others' cache is made at exit.
@@ -77,17 +80,8 @@ function loadBundle(name, { cache = true } = {}) {
     cached = readCache(folder, cacheName, header);
     if (cached !== undefined) break;
   }
-  const vm = getBuiltin('node:vm');
-  // node:v8 brings node:stream with it: loaded only for a cache, so that `--version` does without.
-  const v8 = folders.length > 0 ? getBuiltin('node:v8') : null;
-  v8?.setFlagsFromString(CHECKSUM_FLAG);
-  let script;
-  try {
-    // The bundle is a function expression (made so by the build), its first line the wrapper's.
-    script = new vm.Script(source, { filename: file, lineOffset: -1, cachedData: cached });
-  } finally {
-    v8?.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
-  }
+  // The bundle is a function expression (made so by the build), its first line the wrapper's.
+  const script = new (getBuiltin('node:vm').Script)(source, { filename: file, lineOffset: -1, cachedData: cached });
   const module = { exports: {} };
   // What the bundle's import.meta.url and import() of a package become (see scripts/build.mjs).
   let url;
@@ -113,7 +107,7 @@ function loadBundle(name, { cache = true } = {}) {
     const write = () => {
       process.off('exit', write);
       process.off(STARTED_UP, write);
-      writeCache(script, v8, folders, cacheName, header);
+      writeCache(script, folders, cacheName, header);
     };
     if (!SAYS_STARTED_UP.has(name)) process.once('exit', write);
     process.once(STARTED_UP, write);
@@ -122,26 +116,28 @@ function loadBundle(name, { cache = true } = {}) {
 }
 
 function readCache(folder, cacheName, header) {
+  let fd;
   let data;
   try {
-    data = readFileSync(join(folder(), cacheName));
+    fd = openSync(join(folder(), cacheName), 'r');
+    if (fstatSync(fd).mtimeMs !== CACHE_MTIME * 1000) return undefined;
+    data = readFileSync(fd);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const end = data.indexOf(10);
   if (end === -1 || data.toString('latin1', 0, end + 1) !== header) return undefined;
   return data.subarray(end + 1);
 }
 
-function writeCache(script, v8, folders, cacheName, header) {
+function writeCache(script, folders, cacheName, header) {
   let data;
-  v8.setFlagsFromString(CHECKSUM_FLAG);
   try {
     data = script.createCachedData();
   } catch {
     return;
-  } finally {
-    v8.setFlagsFromString(`--no-${CHECKSUM_FLAG.slice(2)}`);
   }
   const [command] = cacheName.split('.');
   for (const where of folders) {
@@ -153,6 +149,7 @@ function writeCache(script, v8, folders, cacheName, header) {
       partial = `${path}.${process.pid}.tmp`;
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       writeFileSync(partial, Buffer.concat([Buffer.from(header, 'latin1'), data]), { mode: 0o600 });
+      utimesSync(partial, CACHE_MTIME, CACHE_MTIME);
       // Renamed into place: a reader sees the whole file or none, never half of one.
       renameSync(partial, path);
     } catch {
@@ -207,8 +204,19 @@ async function start(args) {
   }
 }
 
+/**
+ * The end of a command's process, once its event loop is empty and the 'exit' listeners have run:
+ * nothing is left to write or to close, but Node would still free its environment and V8's heap
+ * before the process ends (about 1 ms of a `get`). process.exit() from here skips that (the
+ * 'exit' event is not emitted twice). A listener added after this one is let run, as usual.
+ */
+function endAtOnce() {
+  if (process.listeners('exit').at(-1) === endAtOnce) process.exit();
+}
+
 start(process.argv.slice(2))
   .then((run) => run())
   .then((code) => {
     process.exitCode = code;
+    process.on('exit', endAtOnce);
   });

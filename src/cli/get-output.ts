@@ -3,8 +3,20 @@
  * when complete), and the progress bar it draws meanwhile.
  */
 import { createRequire } from 'node:module';
-import * as fs from 'node:fs';
-import { type Stats, closeSync, createWriteStream, fstatSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  type Stats,
+  closeSync,
+  createWriteStream,
+  fstatSync,
+  openSync,
+  rename as renameFile,
+  rm as rmFile,
+  rmSync,
+  stat as statFile,
+  statSync,
+  truncate as truncateFile,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
@@ -14,11 +26,12 @@ import { ClientError, type ClientResponse, announcedContentLength } from '../ind
 import { CommandError } from './get-errors.js';
 import type { Settings } from './get-options.js';
 
-// Finishing a file without node:fs/promises, which a `get -o FILE` would load for these (1 ms of a start).
-const rename = promisify(fs.rename);
-const rm = promisify(fs.rm);
-const stat = promisify(fs.stat);
-const truncate = promisify(fs.truncate);
+// Finishing a file without node:fs/promises, which a `get -o FILE` would load for these (1 ms of a
+// start); each made when first called, as most runs call none of them (0.2 ms at load).
+const rename = (from: string, to: string) => promisify(renameFile)(from, to);
+const rm = (path: string, options: { force: boolean }) => promisify(rmFile)(path, options);
+const stat = (path: string) => promisify(statFile)(path);
+const truncate = (path: string, length: number) => promisify(truncateFile)(path, length);
 
 // ---------------------------------------------------------------------------------------------
 // The progress bar (cli-progress)

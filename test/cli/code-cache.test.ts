@@ -5,7 +5,7 @@
  * SOCKHTTP_CODE_CACHE points each test at a folder of its own.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT, type RunningServer, makeTempDir, runCli, startCliServer, startStaticServer } from '../helpers.js';
@@ -45,7 +45,7 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
       const file = cacheFile(folder.path);
       assert.ok(!readdirSync(folder.path).some((name) => name.startsWith('main.')));
       const first = readFileSync(file);
-      assert.match(first.subarray(0, 200).toString('latin1'), /^sockhttp-code-cache 1 v\d+\.\d+\.\d+ \w+ [0-9a-f]{64} \d+ [\d.]+\n/);
+      assert.match(first.subarray(0, 200).toString('latin1'), /^sockhttp-code-cache 2 v\d+\.\d+\.\d+ \w+ [0-9a-f]{64} \d+ [\d.]+\n/);
       await get(folder.path);
       // A cache that was accepted is not written again.
       assert.ok(readFileSync(file).equals(first));
@@ -54,20 +54,41 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
     }
   });
 
-  test('a damaged cache (the header right, the data overwritten) is refused by its checksum: no crash', async () => {
+  test('a damaged cache (the header right, the data overwritten) is refused: it was written since it was made, no crash', async () => {
     const folder = makeTempDir();
     try {
       await get(folder.path);
       const file = cacheFile(folder.path);
       const bytes = readFileSync(file);
       const start = bytes.indexOf(10) + 1;
-      // Without V8's checksum, deserializing this makes V8 abort the process ("unreachable code").
+      // Deserialized, this makes V8 abort the process ("unreachable code"): it is refused before,
+      // as the write changed the file's modification time.
       for (let at = start + 64; at < bytes.length; at += 97) bytes[at] = 0xff;
       writeFileSync(file, bytes);
       await get(folder.path);
       // Refused, it is made again.
       assert.ok(!readFileSync(file).equals(bytes));
       await get(folder.path);
+    } finally {
+      folder.remove();
+    }
+  });
+
+  test('a cache is used only while its modification time is the one it was written with', async () => {
+    const folder = makeTempDir();
+    try {
+      await get(folder.path);
+      const file = cacheFile(folder.path);
+      const written = statSync(file).mtimeMs;
+      // The same bytes, touched (or copied without their times): made again, with the time restored.
+      const now = new Date();
+      utimesSync(file, now, now);
+      await get(folder.path);
+      assert.equal(statSync(file).mtimeMs, written);
+      // Accepted again: not written again.
+      const before = statSync(file).ctimeMs;
+      await get(folder.path);
+      assert.equal(statSync(file).ctimeMs, before);
     } finally {
       folder.remove();
     }

@@ -45,6 +45,18 @@ describe('request(): a timeout for each phase, with its own code', () => {
     }
   });
 
+  test('the whole-request timeout passing while the connection opens: timeout, not connect-timeout', BOUNDED, async () => {
+    const server = await silentServer();
+    try {
+      await assert.rejects(
+        request(`https://127.0.0.1:${server.port}/`, { timeoutMs: 300, connectTimeoutMs: 20_000 }),
+        clientError('timeout'),
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a proxy that never answers CONNECT: connect-timeout', BOUNDED, async () => {
     const proxy = await startRawServer({ pieces: [], after: 'keep-open' });
     try {

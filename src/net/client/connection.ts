@@ -14,7 +14,7 @@ import { serializeRequestHead } from '../../core/serializer.js';
 import { escapeBytes } from '../../core/trace.js';
 import { ClientError, socketError } from './errors.js';
 import { proxyAuthorization } from './proxy.js';
-import { DEFAULT_CLIENT_TIMEOUTS, PhaseTimer, connectDeadline } from './timeouts.js';
+import { ConnectDeadline, DEFAULT_CLIENT_TIMEOUTS, type OpeningAbort, PhaseTimer } from './timeouts.js';
 
 // ---------------------------------------------------------------------------------------------
 // What a connection is
@@ -82,11 +82,8 @@ export interface OpenOptions extends TlsSettings {
 // ---------------------------------------------------------------------------------------------
 // Opening a connection
 
-/** Calls `onAbort` if `signal` aborts before the returned function is called. */
-function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
-  signal.addEventListener('abort', onAbort, { once: true });
-  return () => signal.removeEventListener('abort', onAbort);
-}
+/** The options of the steps of opening a connection, each stopped by the connect deadline. */
+type StepOptions = Omit<OpenOptions, 'signal'> & { signal: OpeningAbort };
 
 interface TcpResult {
   socket: Socket;
@@ -170,7 +167,7 @@ function openTcp(
   host: string,
   port: number,
   role: 'origin' | 'proxy',
-  options: OpenOptions & { readWithRegions: boolean },
+  options: StepOptions & { readWithRegions: boolean },
 ): Promise<TcpResult> {
   return new Promise((resolve, reject) => {
     if (options.signal.aborted) return reject(options.signal.reason);
@@ -188,7 +185,7 @@ function openTcp(
       ...(options.family !== undefined && { family: options.family }),
       ...(regions !== null && { onread: regions.onread }),
     });
-    const unwatch = watchAbort(options.signal, () => {
+    const unwatch = options.signal.watch(() => {
       socket.destroy();
       reject(options.signal.reason);
     });
@@ -216,7 +213,7 @@ function openTcp(
  * answers 2xx; from then on the socket's bytes are the origin's. Any other answer, or a malformed one,
  * is 'proxy-failed' (curl's exit 97): the proxy refused, not the origin.
  */
-function openTunnel(socket: Socket, route: Route & { proxy: URL }, options: OpenOptions): Promise<void> {
+function openTunnel(socket: Socket, route: Route & { proxy: URL }, options: StepOptions): Promise<void> {
   const authority = authorityOf(route.target);
   const fields: Array<[string, string]> = [
     ['Host', authority],
@@ -266,7 +263,7 @@ function openTunnel(socket: Socket, route: Route & { proxy: URL }, options: Open
     const onEnd = () => finish(new ClientError('proxy-failed', `The ${where} closed the connection instead of opening a tunnel`));
     const onError = (error: Error) =>
       finish(new ClientError('proxy-failed', `The connection to the ${where} failed during CONNECT`, { cause: error }));
-    const unwatch = watchAbort(options.signal, () => finish(options.signal.reason));
+    const unwatch = options.signal.watch(() => finish(options.signal.reason));
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('error', onError);
@@ -280,7 +277,7 @@ function commonName(entity: unknown): string | null {
 }
 
 /** The TLS handshake over an open TCP socket (direct, or inside a tunnel). */
-function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ socket: TLSSocket; details: TlsDetails; appConnect: number }> {
+function startTls(tcp: Socket, target: URL, options: StepOptions): Promise<{ socket: TLSSocket; details: TlsDetails; appConnect: number }> {
   const host = socketHost(target);
   const port = defaultPort(target);
   return new Promise((resolve, reject) => {
@@ -304,7 +301,7 @@ function startTls(tcp: Socket, target: URL, options: OpenOptions): Promise<{ soc
       socket.destroy();
       reject(error);
     };
-    const unwatch = watchAbort(options.signal, () => settle(options.signal.reason));
+    const unwatch = options.signal.watch(() => settle(options.signal.reason));
     // Whatever the socket says, a failure before the handshake ends is a handshake failure.
     const onError = (error: NodeJS.ErrnoException) => {
       const mapped = socketError(error, host, port);
@@ -347,19 +344,19 @@ function tlsDetails(socket: TLSSocket): TlsDetails {
  */
 export async function openConnection(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
   const peer = route.proxy ?? route.target;
-  const deadline = connectDeadline(
+  const deadline = new ConnectDeadline(
     options.signal,
     options.connectTimeoutMs ?? DEFAULT_CLIENT_TIMEOUTS.connectMs,
     `${socketHost(peer)}:${defaultPort(peer)}`,
   );
   try {
-    return await openConnectionSteps(route, key, id, { ...options, signal: deadline.signal });
+    return await openConnectionSteps(route, key, id, { ...options, signal: deadline });
   } finally {
     deadline.clear();
   }
 }
 
-async function openConnectionSteps(route: Route, key: string, id: number, options: OpenOptions): Promise<Connection> {
+async function openConnectionSteps(route: Route, key: string, id: number, options: StepOptions): Promise<Connection> {
   const isHttps = route.target.protocol === 'https:';
   const peer = route.proxy ?? route.target;
   const override = options.connectTo?.(socketHost(peer), defaultPort(peer)) ?? null;
