@@ -1,31 +1,40 @@
 // Character classes of RFC 9110 §5.6.2 and RFC 9112 §3, as 256-entry lookup tables.
 // A table lookup per byte is the cheapest check there is, and it keeps every grammar rule in one place.
 
-function table(accepts: (byte: number) => boolean): Uint8Array {
+/**
+ * The table accepting the bytes of the inclusive ranges and those of `also`. Filled by range: a
+ * predicate asked for each of the 256 bytes, in the interpreter at start, was 0.1–0.2 ms of every
+ * command's start.
+ */
+function table(ranges: ReadonlyArray<readonly [number, number]>, also = ''): Uint8Array {
   const result = new Uint8Array(256);
-  for (let byte = 0; byte < 256; byte++) result[byte] = accepts(byte) ? 1 : 0;
+  for (const [first, last] of ranges) result.fill(1, first, last + 1);
+  for (let i = 0; i < also.length; i++) result[also.charCodeAt(i)] = 1;
   return result;
 }
 
-const isDigit = (byte: number) => byte >= 0x30 && byte <= 0x39;
-const isAlpha = (byte: number) => (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a);
-const TOKEN_SYMBOLS = "!#$%&'*+-.^_`|~";
+const DIGIT = [0x30, 0x39] as const;
+const UPPER = [0x41, 0x5a] as const;
+const LOWER = [0x61, 0x7a] as const;
+/** VCHAR: the visible ASCII characters. */
+const VCHAR = [0x21, 0x7e] as const;
+const OBS_TEXT = [0x80, 0xff] as const;
 
 /** tchar (RFC 9110 §5.6.2): the characters of a method, a field name, a transfer coding. */
-export const TCHAR = table((byte) => isDigit(byte) || isAlpha(byte) || TOKEN_SYMBOLS.includes(String.fromCharCode(byte)));
+export const TCHAR = table([DIGIT, UPPER, LOWER], "!#$%&'*+-.^_`|~");
 
 /**
  * Octets allowed inside a field value (RFC 9110 §5.5): VCHAR, obs-text, SP and HTAB.
  * Everything else — NUL, CR, LF and the other controls, DEL — is refused, which is what stops
  * header injection and the smuggling tricks that hide a bare CR in a value.
  */
-export const FIELD_VALUE_CHAR = table((byte) => byte === 0x09 || (byte >= 0x20 && byte !== 0x7f));
+export const FIELD_VALUE_CHAR = table([VCHAR, OBS_TEXT], ' \t');
 
 /**
  * Octets allowed in a request-target. RFC 3986 allows only visible ASCII; we refuse raw UTF-8 and
  * controls instead of guessing (RFC 9112 §3.2 warns against autocorrecting a request line).
  */
-export const TARGET_CHAR = table((byte) => byte >= 0x21 && byte <= 0x7e);
+export const TARGET_CHAR = table([VCHAR]);
 
 /** reason-phrase (RFC 9112 §4): HTAB, SP, VCHAR, obs-text. */
 export const REASON_CHAR = FIELD_VALUE_CHAR;

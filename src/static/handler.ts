@@ -98,7 +98,7 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const spaSegments = spaFile?.split('/').filter((segment) => segment !== '' && segment !== '.') ?? [];
   const auth = options.auth === undefined ? null : options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
 
-  const access = await FileAccess.forRoot(options.root, {
+  const access = FileAccess.forRoot(options.root, {
     allowDotfiles,
     symlinks: options.symlinks ?? 'follow-inside',
     hidden: options.hiddenFiles ?? [],

@@ -110,7 +110,7 @@ describe('content tags are never stale', () => {
     try {
       const path = join(folder.path, 'moving.txt');
       writeFileSync(path, 'a'.repeat(600 * 1024)); // three pieces of 256 KiB
-      const access = await FileAccess.forRoot(folder.path, { allowDotfiles: false, symlinks: 'follow-inside' });
+      const access = FileAccess.forRoot(folder.path, { allowDotfiles: false, symlinks: 'follow-inside' });
       const opened = access.open(path, false);
       assert.equal(opened.kind, 'file');
       const source = { realPath: (opened as { realPath: string }).realPath, identity: (opened as { identity: FileIdentity }).identity };

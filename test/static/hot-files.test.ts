@@ -39,7 +39,7 @@ describe('HotFiles', () => {
   let access: FileAccess;
   before(async () => {
     folder = makeTempDir('sockhttp-hot-files-');
-    access = await FileAccess.forRoot(folder.path, { allowDotfiles: false, symlinks: 'follow-inside' });
+    access = FileAccess.forRoot(folder.path, { allowDotfiles: false, symlinks: 'follow-inside' });
   });
   after(() => folder.remove());
 
