@@ -8,8 +8,8 @@
  * once is remembered by the SHA-256 of the field value (never the value itself), in a bounded map, and
  * the next request with it costs one hash. Credentials are never logged or echoed.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { BoundedMap } from '../core/bounded-map.js';
+import { cryptoModule } from './crypto.js';
 
 /** A user's check: a password in hand, or a hash from an htpasswd file. */
 type Check = { kind: 'plain'; digest: Buffer } | { kind: 'bcrypt'; hash: string } | { kind: 'sha-crypt'; hash: string };
@@ -21,7 +21,7 @@ const REMEMBERED_CREDENTIALS = 1_000;
 // The hash libraries are loaded by the first check that needs one, not by every server.
 let bcryptModule: Promise<typeof import('bcryptjs')> | undefined;
 let shaCryptModule: Promise<typeof import('unixcrypt')> | undefined;
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+const sha256 = (text: string) => cryptoModule().createHash('sha256').update(text, 'utf8').digest();
 
 export interface BasicAuthOptions {
   /** `user:password` pairs (--auth). */
@@ -39,6 +39,7 @@ export class BasicAuth {
   readonly challenge: string;
 
   constructor(options: BasicAuthOptions) {
+    cryptoModule(); // now, as the server is set up: never while a request is served (see crypto.ts)
     for (const pair of options.credentials ?? []) {
       const colon = pair.indexOf(':');
       if (colon <= 0) throw new AuthConfigError('--auth must look like USER:PASSWORD');
@@ -66,20 +67,20 @@ export class BasicAuth {
   /** Whether the Authorization field value carries a valid user and password. */
   allows(authorization: string | undefined): boolean | Promise<boolean> {
     if (authorization === undefined) return false;
-    const key = createHash('sha256').update(authorization, 'latin1').digest('base64');
+    const key = cryptoModule().createHash('sha256').update(authorization, 'latin1').digest('base64');
     if (this.#verified.get(key) === true) return true;
     const credentials = decodeBasic(authorization);
     if (credentials === null) return false;
     const check = this.#users.get(credentials.user);
     // An unknown user costs the same as a wrong password of a plain one, so timing tells little.
-    if (check === undefined) return timingSafeEqual(sha256(credentials.password), sha256(`\0${credentials.password}`));
+    if (check === undefined) return cryptoModule().timingSafeEqual(sha256(credentials.password), sha256(`\0${credentials.password}`));
     const remember = (valid: boolean) => {
       if (valid) this.#verified.set(key, true);
       return valid;
     };
     switch (check.kind) {
       case 'plain':
-        return remember(timingSafeEqual(sha256(credentials.password), check.digest));
+        return remember(cryptoModule().timingSafeEqual(sha256(credentials.password), check.digest));
       case 'sha-crypt':
         shaCryptModule ??= import('unixcrypt');
         return shaCryptModule.then(({ verify }) => remember(verify(credentials.password, check.hash))).catch(() => false);

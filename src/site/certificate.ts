@@ -5,12 +5,13 @@
  * Linux), so that a browser exception made for it survives restarts. It is made again only when it is
  * missing, unreadable, within a week of expiring, or does not name every address asked for.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
+import { cryptoModule } from './crypto.js';
 
 export interface LocalCertificate {
   cert: string;
@@ -64,9 +65,9 @@ export async function ensureLocalCertificate(names = localNames(), folder = cert
   try {
     const cert = readFileSync(certFile, 'utf8');
     const key = readFileSync(keyFile, 'utf8');
-    const certificate = new X509Certificate(cert);
+    const certificate = new (cryptoModule().X509Certificate)(cert);
     const fresh = Date.parse(certificate.validTo) - Date.now() > RENEW_BEFORE_MS;
-    if (fresh && covers(certificate, names) && certificate.checkPrivateKey(createPrivateKey(key))) {
+    if (fresh && covers(certificate, names) && certificate.checkPrivateKey(cryptoModule().createPrivateKey(key))) {
       return { cert, key, fingerprint256: certificate.fingerprint256, certFile, keyFile, created: false };
     }
   } catch {
@@ -99,6 +100,6 @@ export async function ensureLocalCertificate(names = localNames(), folder = cert
   mkdirSync(folder, { recursive: true, mode: 0o700 });
   writeFileSync(keyFile, pems.private, { mode: 0o600 });
   writeFileSync(certFile, pems.cert, { mode: 0o644 });
-  const certificate = new X509Certificate(pems.cert);
+  const certificate = new (cryptoModule().X509Certificate)(pems.cert);
   return { cert: pems.cert, key: pems.private, fingerprint256: certificate.fingerprint256, certFile, keyFile, created: true };
 }

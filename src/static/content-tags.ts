@@ -10,8 +10,8 @@
  * only if the descriptor's identity is unchanged after the read, so a file written during the read
  * never leaves a tag for bytes nobody will serve. Concurrent requests for a new version share one read.
  */
-import { createHash } from 'node:crypto';
 import { BoundedMap } from '../core/bounded-map.js';
+import { cryptoModule } from '../site/crypto.js';
 import type { FileAccess, Source } from './file-access.js';
 import { contentKeyOf } from './representations.js';
 
@@ -29,6 +29,7 @@ export class ContentTags {
   readonly #bySource = new WeakMap<Source, string>();
 
   constructor(access: FileAccess) {
+    cryptoModule(); // now, as the server is set up: never while a request is served (see site/crypto.ts)
     this.#access = access;
   }
 
@@ -65,7 +66,7 @@ export class ContentTags {
   }
 
   async #hash(source: Source): Promise<{ tag: string; unchanged: boolean }> {
-    const hash = createHash('sha256');
+    const hash = cryptoModule().createHash('sha256');
     const unchanged = await this.#access.readPieces(source, READ_BYTES, (piece) => hash.update(piece));
     // 162 bits of SHA-256 in base64url: collisions are out of reach, and the field stays short.
     return { tag: hash.digest('base64url').slice(0, 27), unchanged };

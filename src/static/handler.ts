@@ -32,6 +32,7 @@ import { BoundedMap } from '../core/bounded-map.js';
 import type { FieldLine } from '../core/fields.js';
 import { type ResponsePlan, EMPTY_BODY, prepareResponse } from '../core/response-plan.js';
 import { BasicAuth } from '../site/auth.js';
+import { prepareRandomBytes } from '../site/crypto.js';
 import { type RouteDecision, replaceFields } from '../site/rules.js';
 import type { ArchiveFormat } from './archive.js';
 import { type Coding, MAX_COMPRESS_BYTES, negotiateCoding } from './compression.js';
@@ -98,6 +99,8 @@ export async function createStaticHandler(options: StaticOptions): Promise<Stati
   const spaSegments = spaFile?.split('/').filter((segment) => segment !== '' && segment !== '.') ?? [];
   const auth = options.auth === undefined ? null : options.auth instanceof BasicAuth ? options.auth : new BasicAuth(options.auth);
 
+  // Multi-range answers draw their boundaries from it, on any request: opened now (see site/crypto.ts).
+  prepareRandomBytes();
   const access = FileAccess.forRoot(options.root, {
     allowDotfiles,
     symlinks: options.symlinks ?? 'follow-inside',

@@ -3,9 +3,9 @@
  * time: a representation's prepared answer, OPTIONS and CORS preflights, 206 Partial Content (one
  * range, or multipart/byteranges), the SPA shell's fields, and the live-reload snippet in a page.
  */
-import { randomBytes } from 'node:crypto';
 import type { FieldLine, Fields } from '../core/fields.js';
 import { EMPTY_BODY, type FilePiece, type ResponsePlan, prepareResponse } from '../core/response-plan.js';
+import { randomBytes } from '../site/crypto.js';
 import { replaceFields } from '../site/rules.js';
 import type { ByteRange } from './range.js';
 import type { Representation } from './representations.js';
