@@ -27,7 +27,7 @@ import { CommandError } from './get-errors.js';
 import type { Settings } from './get-options.js';
 
 // Finishing a file without node:fs/promises, which a `get -o FILE` would load for these (1 ms of a
-// start); each made when first called, as most runs call none of them (0.2 ms at load).
+// start); promisified when called, not at load (0.2 ms), as most runs call none of them.
 const rename = (from: string, to: string) => promisify(renameFile)(from, to);
 const rm = (path: string, options: { force: boolean }) => promisify(rmFile)(path, options);
 const stat = (path: string) => promisify(statFile)(path);

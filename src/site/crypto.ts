@@ -8,7 +8,7 @@
  * descriptors (EMFILE) must still answer, and node:crypto's set-up needs some (a server that
  * loaded it on a request under EMFILE stopped accepting: hardening.slow.test.ts).
  */
-import { openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 let crypto: typeof import('node:crypto') | undefined;
@@ -23,13 +23,16 @@ export function cryptoModule(): typeof import('node:crypto') {
 let urandom: number | null | undefined;
 
 /**
- * Makes randomBytes() ready: opens /dev/urandom once, for the life of the process (a static
- * handler calls this when it is made). Where it cannot be opened, node:crypto is loaded instead.
+ * Makes randomBytes() ready: opens /dev/urandom once, for the life of the process or worker thread
+ * (a static handler calls this when it is made). Where it cannot be opened, node:crypto is loaded instead.
  */
 export function prepareRandomBytes(): void {
   if (urandom !== undefined) return;
   try {
-    urandom = openSync('/dev/urandom', 'r');
+    const fd = openSync('/dev/urandom', 'r');
+    urandom = fd;
+    // A worker thread that made a server gives the descriptor back as it ends.
+    process.once('exit', () => closeSync(fd));
   } catch {
     urandom = null;
     cryptoModule();
@@ -41,11 +44,12 @@ export function prepareRandomBytes(): void {
  * boundaries): from the kernel's random source, which node:crypto's own generator is seeded from.
  */
 export function randomBytes(size: number): Buffer {
-  prepareRandomBytes();
+  // Never opened here, on a request: see above.
+  if (urandom === undefined) throw new Error('randomBytes() before prepareRandomBytes()');
   if (urandom === null) return cryptoModule().randomBytes(size);
   const bytes = Buffer.allocUnsafe(size);
   for (let filled = 0; filled < size; ) {
-    const read = readSync(urandom!, bytes, filled, size - filled, null);
+    const read = readSync(urandom, bytes, filled, size - filled, null);
     if (read === 0) throw new Error('/dev/urandom gave no bytes');
     filled += read;
   }

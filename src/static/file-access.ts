@@ -133,6 +133,8 @@ export class FileAccess {
    * The access to the folder `root`, which must be a directory; its real path is resolved once, now.
    * Synchronous, as the opens are: at start nothing else waits, and the thread pool's first use
    * (starting its threads, then a hop there and back for each call) was 1.6 ms of a `serve` start.
+   * A reload (SIGHUP) calls it too, while serving: a folder whose disk stalls holds the event loop
+   * then, as it would at every open of a request.
    */
   static forRoot(root: string, options: FileAccessOptions): FileAccess {
     const rootReal = realpathSync.native(root);

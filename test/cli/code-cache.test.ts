@@ -45,7 +45,10 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
       const file = cacheFile(folder.path);
       assert.ok(!readdirSync(folder.path).some((name) => name.startsWith('main.')));
       const first = readFileSync(file);
-      assert.match(first.subarray(0, 200).toString('latin1'), /^sockhttp-code-cache 2 v\d+\.\d+\.\d+ \w+ [0-9a-f]{64} \d+ [\d.]+\n/);
+      assert.match(
+        first.subarray(0, 200).toString('latin1'),
+        /^sockhttp-code-cache 3 v\d+\.\d+\.\d+ \w+ [0-9a-f]{64} \d+ [\d.]+ [0-9a-f]{8}\n/,
+      );
       await get(folder.path);
       // A cache that was accepted is not written again.
       assert.ok(readFileSync(file).equals(first));
@@ -54,7 +57,7 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
     }
   });
 
-  test('a damaged cache (the header right, the data overwritten) is refused: it was written since it was made, no crash', async () => {
+  test('a damaged cache (the header right, the data overwritten) is refused by its CRC-32: no crash', async () => {
     const folder = makeTempDir();
     try {
       await get(folder.path);
@@ -62,7 +65,7 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
       const bytes = readFileSync(file);
       const start = bytes.indexOf(10) + 1;
       // Deserialized, this makes V8 abort the process ("unreachable code"): it is refused before,
-      // as the write changed the file's modification time.
+      // its CRC-32 no longer that of its data.
       for (let at = start + 64; at < bytes.length; at += 97) bytes[at] = 0xff;
       writeFileSync(file, bytes);
       await get(folder.path);
@@ -74,21 +77,33 @@ describe('the code cache of the command bundles', { skip: BUNDLED ? false : 'no 
     }
   });
 
-  test('a cache is used only while its modification time is the one it was written with', async () => {
+  test('damaged, with its file times put back as they were (cp -p, tar, a restored backup): still refused, no crash', async () => {
     const folder = makeTempDir();
     try {
       await get(folder.path);
       const file = cacheFile(folder.path);
-      const written = statSync(file).mtimeMs;
-      // The same bytes, touched (or copied without their times): made again, with the time restored.
-      const now = new Date();
-      utimesSync(file, now, now);
+      const { atime, mtime } = statSync(file);
+      const bytes = readFileSync(file);
+      for (let at = bytes.indexOf(10) + 1 + 64; at < bytes.length; at += 97) bytes[at] = 0xff;
+      writeFileSync(file, bytes);
+      utimesSync(file, atime, mtime);
       await get(folder.path);
-      assert.equal(statSync(file).mtimeMs, written);
-      // Accepted again: not written again.
-      const before = statSync(file).ctimeMs;
-      await get(folder.path);
-      assert.equal(statSync(file).ctimeMs, before);
+      assert.ok(!readFileSync(file).equals(bytes), 'the damaged cache was not made again');
+    } finally {
+      folder.remove();
+    }
+  });
+
+  test('an error thrown after the command has ended is printed: ending the process at once does not hide it', async () => {
+    const folder = makeTempDir();
+    try {
+      const preload = join(folder.path, 'late.cjs');
+      writeFileSync(preload, "process.once('sockhttp:started-up', () => setImmediate(() => { throw new Error('late failure'); }));\n");
+      const result = await runCli(['get', '-s', '-o', join(folder.path, 'out'), server.url('/small.txt')], {
+        env: { ...process.env, SOCKHTTP_CODE_CACHE: folder.path, NODE_OPTIONS: `--require ${preload}` },
+      });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /Error: late failure\n\s+at /);
     } finally {
       folder.remove();
     }

@@ -1,7 +1,8 @@
 /**
  * Node modules the client needs only for some requests, loaded on first use: node:tls (~25 ms to
- * load, with crypto) for https: URLs, node:zlib (~14 ms) for a compressed body, node:crypto for a
- * custom CA. A plain `sockhttp get http://…` then starts without them.
+ * load, with crypto) for https: URLs, node:zlib for a compressed body (the command line has it
+ * already: bin/sockhttp.js checks its code cache with zlib's crc32), node:crypto for a custom CA.
+ * A plain `sockhttp get http://…` then starts without tls and crypto.
  */
 import { createRequire } from 'node:module';
 
