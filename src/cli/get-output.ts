@@ -218,9 +218,10 @@ export async function planFileWrite(destination: string): Promise<FileWrite> {
   // and on a busy machine each hop to one of them and back can take milliseconds.
   let existing: Stats | null = null;
   try {
-    existing = statSync(destination);
+    // Nothing there yet is the usual case: answered without an error (and its stack trace).
+    existing = statSync(destination, { throwIfNoEntry: false }) ?? null;
   } catch {
-    // nothing there yet, or nothing we may look at: written beside it, then renamed
+    // nothing we may look at: written beside it, then renamed
   }
   const inPlace = existing !== null && !existing.isFile();
   const synchronous = existing === null || existing.isFile() || existing.isCharacterDevice();
