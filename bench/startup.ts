@@ -1,9 +1,10 @@
 /**
  * Start-up: how long `sockhttp get` of a small file and `sockhttp serve` (until it prints the line
  * saying where it listens) take as whole processes, beside `node -e 0` (Node's own start, the
- * floor) and curl, in the same run. Runs alternate between the four, so a slow moment of a shared
- * machine falls on each; medians, after one uncounted run of each. The target (issue 16): get and
- * serve within 1.2x of `node -e 0`.
+ * floor), the least a Node client can do for the same GET (a `node:net` script: connect, write the
+ * request, read until the server closes), and curl, in the same run. Runs alternate between them,
+ * so a slow moment of a shared machine falls on each; medians, after one uncounted run of each. The
+ * target (issue 16): get and serve within 1.2x of `node -e 0`.
  *
  *   node dist/bench/startup.js [--rounds N]   (against a sockhttp server it starts in-process)
  *
@@ -66,23 +67,47 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 export interface StartupFigures {
   rounds: number;
   /** Median milliseconds of each contender. */
-  medians: Record<'node -e 0' | 'sockhttp get' | 'sockhttp serve' | 'curl', number>;
+  medians: Record<'node -e 0' | 'node:net GET script' | 'sockhttp get' | 'sockhttp serve' | 'curl', number>;
+}
+
+/** The node:net GET of `url`, as a script: the response read to its end, only its status line checked (exit 1 if not 200). */
+function netGetScript(url: string): string {
+  const { hostname, port, pathname } = new URL(url);
+  const request = `GET ${pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n\r\n`;
+  return [
+    `const socket = require('node:net').connect(${Number(port)}, ${JSON.stringify(hostname)}, () => socket.end(${JSON.stringify(request)}));`,
+    "let head = '';",
+    "socket.on('data', (chunk) => { if (head.length < 12) head += chunk.toString('latin1', 0, 12); });",
+    "socket.on('end', () => { if (!head.startsWith('HTTP/1.1 200')) process.exitCode = 1; });",
+    "socket.on('error', () => process.exit(1));",
+    '',
+  ].join('\n');
 }
 
 /** Times each contender `rounds` times, alternating; `url` is a small file; curl is left out when absent. */
 export async function measureStartup(url: string, rounds: number): Promise<StartupFigures> {
   const root = mkdtempSync(join(tmpdir(), 'sockhttp-startup-'));
   writeFileSync(join(root, 'index.html'), '<!doctype html><title>startup</title>\n');
+  const netGet = join(root, 'net-get.cjs');
+  writeFileSync(netGet, netGetScript(url));
   const hasCurl = spawnSync('sh', ['-c', 'command -v curl'], { stdio: 'ignore' }).status === 0;
-  const times: Record<keyof StartupFigures['medians'], number[]> = { 'node -e 0': [], 'sockhttp get': [], 'sockhttp serve': [], curl: [] };
+  const times: Record<keyof StartupFigures['medians'], number[]> = {
+    'node -e 0': [],
+    'node:net GET script': [],
+    'sockhttp get': [],
+    'sockhttp serve': [],
+    curl: [],
+  };
   try {
     // One run of each first, not counted: files in the page cache, and sockhttp's code cache written
     // (bin/sockhttp.js makes it on a command's first run, as an install's first run would).
     await timeProcess(process.execPath, ['-e', '0']);
+    await timeProcess(process.execPath, [netGet]);
     await timeProcess(process.execPath, [SOCKHTTP, 'get', '-s', '-o', '/dev/null', url]);
     await timeServe(root);
     for (let round = 0; round < rounds; round++) {
       times['node -e 0'].push(await timeProcess(process.execPath, ['-e', '0']));
+      times['node:net GET script'].push(await timeProcess(process.execPath, [netGet]));
       times['sockhttp get'].push(await timeProcess(process.execPath, [SOCKHTTP, 'get', '-s', '-o', '/dev/null', url]));
       times['sockhttp serve'].push(await timeServe(root));
       if (hasCurl) times.curl.push(await timeProcess('curl', ['-s', '-o', '/dev/null', url]));
