@@ -1,6 +1,6 @@
 /**
  * node:crypto for the server's features that use it (--auth, --etag content, the certificate of
- * --ssl), loaded when the feature is set up, at start, and random bytes without it. A plain `serve`
+ * --https), loaded when the feature is set up, at start, and random bytes without it. A plain `serve`
  * then starts without node:crypto: loading it was 2.3 ms of that start (its modules, and the
  * garbage collection their objects brought on).
  *
