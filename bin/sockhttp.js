@@ -52,8 +52,9 @@ function userCacheFolder() {
 /**
  * Runs dist/cli/NAME.js as a CommonJS module and returns its exports. The bundle is the module's
  * function, `(function (exports, require, module, __filename, __dirname, __sockhttp) {…})`, and
- * ends with a line naming its content (`//# sockhttp-bundle <sha-256>`, written by the build); the cache file is used
- * only if it was made for that content, that size and time of the file, this Node and this architecture, and its data is whole.
+ * ends with a line naming its content (`//# sockhttp-bundle <sha-256>`, written by the build); the
+ * cache file is used only if it was made for that content, that size and time of the file, this
+ * Node and this architecture, and its data is whole.
  * A missing, stale, damaged or unwritable cache costs a compilation, never a failure.
  */
 function loadBundle(name, { cache = true } = {}) {
@@ -129,9 +130,10 @@ function readWhole(fd, size) {
   return bytes.subarray(0, filled);
 }
 
-/** node:zlib's crc32 (Node 20.15), or null before it: then no cache is read or written. */
-function crc32Function() {
-  return getBuiltin('node:zlib').crc32 ?? null;
+/** The CRC-32 of `data` as 8 hex digits, by node:zlib (Node 20.15); null before it: then no cache is read or written. */
+function checksumOf(data) {
+  const { crc32 } = getBuiltin('node:zlib');
+  return crc32 === undefined ? null : crc32(data).toString(16).padStart(8, '0');
 }
 
 /** The data of the cache file made for `header`, if there is one and it is whole; undefined otherwise. */
@@ -149,8 +151,8 @@ function readCache(folder, cacheName, header) {
   const end = file.indexOf(10);
   if (end === -1 || file.toString('latin1', 0, end - 8) !== `${header} `) return undefined;
   const data = file.subarray(end + 1);
-  const crc32 = crc32Function();
-  if (crc32 === null || file.toString('latin1', end - 8, end) !== crc32(data).toString(16).padStart(8, '0')) return undefined;
+  const checksum = checksumOf(data);
+  if (checksum === null || file.toString('latin1', end - 8, end) !== checksum) return undefined;
   return data;
 }
 
@@ -158,9 +160,9 @@ function writeCache(script, folders, cacheName, header) {
   let file;
   try {
     const data = script.createCachedData();
-    const crc32 = crc32Function();
-    if (crc32 === null) return;
-    file = Buffer.concat([Buffer.from(`${header} ${crc32(data).toString(16).padStart(8, '0')}\n`, 'latin1'), data]);
+    const checksum = checksumOf(data);
+    if (checksum === null) return;
+    file = Buffer.concat([Buffer.from(`${header} ${checksum}\n`, 'latin1'), data]);
   } catch {
     return;
   }
@@ -174,8 +176,9 @@ function writeCache(script, folders, cacheName, header) {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // A new file only ('wx': no file or link of that name is followed, or written by two at
       // once), on the disk before it is renamed into place: a reader sees the whole file or none.
-      const fd = openSync(`${path}.${process.pid}.tmp`, 'wx', 0o600);
-      partial = `${path}.${process.pid}.tmp`;
+      const temporary = `${path}.${process.pid}.tmp`;
+      const fd = openSync(temporary, 'wx', 0o600);
+      partial = temporary; // ours to remove from here on
       try {
         for (let written = 0; written < file.length; ) written += writeSync(fd, file, written);
         fsyncSync(fd);
