@@ -680,18 +680,30 @@ describe('sockhttp serve out of file descriptors (EMFILE)', { skip: !canReadProc
     const pid = server!.child.pid!;
     assert.match(readFileSync(`/proc/${pid}/limits`, 'utf8'), /Max open files\s+64\s+64/);
     const sockets: Socket[] = [];
+    /** Connections the server closed before sending a byte: those it could not take. */
+    const dropped = new Set<Socket>();
     try {
       for (let index = 0; index < 100; index++) {
         const socket = await openSocket(port);
         socket.on('error', () => {});
+        let answered = false;
+        socket.on('data', () => (answered = true));
+        socket.on('close', () => answered || dropped.add(socket));
         sockets.push(socket);
       }
       // Each asks for a page, so the server has work to do on every one it accepted.
       for (const socket of sockets) socket.write(get('/page.html'));
-      // The test reaches the limit: every descriptor number below 64 is in use (descriptors the
-      // process inherited above the limit do not count).
+      // The test reaches the limit: the server drops connections it cannot take (libuv's reserved
+      // descriptor at work), while the descriptor numbers below 64 are all in use (those the process
+      // inherited above the limit do not count), but for at most one: the page's file may have held
+      // the last one as the limit was reached, and let it go once read, with no connection left
+      // waiting to take it. Checked at once: idle connections are closed after the keep-alive timeout.
       const below64 = () => readdirSync(`/proc/${pid}/fd`).filter((name) => Number(name) < 64).length;
-      assert.equal(await waitUntil(() => below64() === 64, 10_000), true, `only ${below64()} descriptors in use`);
+      assert.equal(
+        await waitUntil(() => dropped.size > 0 && below64() >= 63, 10_000),
+        true,
+        `${below64()} descriptors in use, ${dropped.size} connections dropped`,
+      );
       await delay(300);
       assert.equal(server!.child.exitCode, null, 'the server exited');
       assert.equal(server!.child.signalCode, null, 'the server was killed');
